@@ -1,0 +1,145 @@
+/// A policy set compiled for fast evaluation: statements indexed by action, wildcard
+/// patterns precompiled, condition values already parsed.
+///
+/// It is immutable and `Sendable`, so a server can build a new one off to the side and
+/// swap it in atomically; a per-request evaluation touches only the statements whose
+/// action patterns can match the requested action (plus any `NotAction` statements).
+public struct CompiledPolicySet: Sendable {
+    struct CompiledStatement: Sendable {
+        var ref: StatementRef
+        var actionPatterns: [Wildcard]
+        var notAction: Bool
+        var resources: ResourceMatcher
+        var conditions: [Condition]
+    }
+
+    enum ResourceMatcher: Sendable {
+        case all
+        case any([Wildcard])
+        case none([Wildcard])
+
+        func matches(_ resource: UnsafeBufferPointer<UInt8>) -> (Bool, Wildcard?) {
+            switch self {
+            case .all: return (true, nil)
+            case .any(let patterns):
+                let hit = patterns.first { $0.matches(utf8: resource) }
+                return (hit != nil, hit)
+            case .none(let patterns):
+                let hit = patterns.first { $0.matches(utf8: resource) }
+                return (hit == nil, hit)
+            }
+        }
+    }
+
+    let statements: [CompiledStatement]
+    let trie: ActionTrie
+    /// `NotAction` statements: they can apply to any action, so every request checks them.
+    let unindexed: [Int32]
+    /// The names of the policies in the set, in the order given.
+    public let policyNames: [String]
+
+    public var statementCount: Int { statements.count }
+
+    /// Compiles documents; their order (and statement order) only affects the order in
+    /// which deciding statements are listed, never the decision.
+    public init(_ documents: [PolicyDocument]) {
+        var statements: [CompiledStatement] = []
+        var trie = ActionTrie()
+        var unindexed: [Int32] = []
+        for document in documents {
+            for statement in document.statements {
+                let id = Int32(statements.count)
+                let patterns = statement.actions.patterns.map { Wildcard($0, caseInsensitive: true) }
+                let notAction: Bool
+                switch statement.actions {
+                case .action:
+                    notAction = false
+                    // A statement naming the same action twice is indexed once.
+                    var seen = Set<String>()
+                    for pattern in patterns where seen.insert(pattern.pattern).inserted { trie.insert(pattern, statement: id) }
+                case .notAction:
+                    notAction = true
+                    unindexed.append(id)
+                }
+                let resources: ResourceMatcher
+                switch statement.resources {
+                case .all: resources = .all
+                case .resource(let list): resources = list.contains("*") ? .all : .any(list.map { Wildcard($0) })
+                case .notResource(let list): resources = .none(list.map { Wildcard($0) })
+                }
+                statements.append(CompiledStatement(
+                    ref: StatementRef(policy: document.name, sid: statement.sid, index: statement.index, effect: statement.effect),
+                    actionPatterns: patterns, notAction: notAction, resources: resources, conditions: statement.conditions))
+            }
+        }
+        self.statements = statements
+        self.trie = trie
+        self.unindexed = unindexed
+        self.policyNames = documents.map(\.name)
+    }
+
+    /// The statements whose actions can match the request, in set order, each once.
+    func candidates(for request: AuthorizationRequest) -> [Int32] {
+        var found: [Int32] = []
+        found.reserveCapacity(8)
+        var action = request.normalizedAction
+        action.withUTF8 { buffer in
+            trie.collect(buffer, into: &found)
+            for id in unindexed where !statements[Int(id)].actionPatterns.contains(where: { $0.matches(utf8: buffer) }) {
+                found.append(id)
+            }
+        }
+        if found.count > 1 {
+            found.sort()
+            var last: Int32 = -1
+            found.removeAll { id in
+                defer { last = id }
+                return id == last
+            }
+        }
+        return found
+    }
+
+    /// Decides a request: an applying Deny wins, else an applying Allow allows, else the
+    /// request is implicitly denied.
+    public func evaluate(_ request: AuthorizationRequest) -> Decision {
+        var denies: [StatementRef] = []
+        var allows: [StatementRef] = []
+        var resource = request.resource
+        let candidates = candidates(for: request)
+        resource.withUTF8 { resourceBytes in
+            for id in candidates {
+                let statement = statements[Int(id)]
+                guard statement.resources.matches(resourceBytes).0 else { continue }
+                if statement.ref.effect == .allow, !denies.isEmpty { continue }  // cannot change the outcome
+                var outcome = ConditionOutcome.satisfied
+                for condition in statement.conditions {
+                    outcome = outcome && condition.evaluate(request.context[condition.normalizedKey])
+                    if outcome == .notSatisfied { break }
+                }
+                switch statement.ref.effect {
+                case .deny where outcome != .notSatisfied: denies.append(statement.ref)
+                case .allow where outcome == .satisfied: allows.append(statement.ref)
+                default: break
+                }
+            }
+        }
+        if !denies.isEmpty { return Decision(reason: .explicitDeny, statements: denies) }
+        if !allows.isEmpty { return Decision(reason: .explicitAllow, statements: allows) }
+        return Decision(reason: .implicitDeny, statements: [])
+    }
+
+    /// The condition keys (lowercased) that statements able to apply to this action and
+    /// resource test, so a caller can gather costly context (such as resource tags) only
+    /// when a policy needs it.
+    public func conditionKeys(for request: AuthorizationRequest) -> Set<String> {
+        var keys = Set<String>()
+        var resource = request.resource
+        resource.withUTF8 { resourceBytes in
+            for id in candidates(for: request) where statements[Int(id)].resources.matches(resourceBytes).0 {
+                for condition in statements[Int(id)].conditions { keys.insert(condition.normalizedKey) }
+            }
+        }
+        return keys
+    }
+}

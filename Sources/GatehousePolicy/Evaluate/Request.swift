@@ -1,0 +1,75 @@
+/// One value of a request's condition context.
+public enum ContextValue: Sendable, Hashable, CustomStringConvertible {
+    case string(String)
+    case number(NumberValue)
+    case bool(Bool)
+
+    /// The value as text, for the string operators (`true`, `42`, `2.5`).
+    public var text: String {
+        switch self {
+        case .string(let string): string
+        case .number(let number): number.description
+        case .bool(let bool): bool ? "true" : "false"
+        }
+    }
+
+    public var description: String { text }
+}
+
+/// Who is asking: the principal's URN, account and tags.
+public struct Principal: Sendable, Hashable {
+    public var urn: String?
+    public var accountId: String?
+    public var id: String?
+    public var tags: [String: String]
+
+    public init(urn: String? = nil, accountId: String? = nil, id: String? = nil, tags: [String: String] = [:]) {
+        self.urn = urn
+        self.accountId = accountId
+        self.id = id
+        self.tags = tags
+    }
+}
+
+/// A request to authorize: principal, action, resource and condition context.
+///
+/// Context keys are case-insensitive and stored lowercased; a key with an empty list of
+/// values counts as absent. `g:PrincipalUrn`, `g:PrincipalAccount`, `g:PrincipalId` and
+/// `g:PrincipalTag/<k>` are filled from `principal` unless the context names them.
+public struct AuthorizationRequest: Sendable {
+    public var principal: Principal
+    public var action: String
+    public var resource: String
+    public private(set) var context: [String: [ContextValue]]
+    /// `action` lowercased once, since actions match case-insensitively.
+    public let normalizedAction: String
+
+    public init(principal: Principal = Principal(), action: String, resource: String, context: [String: [ContextValue]] = [:]) {
+        self.principal = principal
+        self.action = action
+        self.resource = resource
+        self.normalizedAction = action.lowercased()
+        var merged: [String: [ContextValue]] = [:]
+        merged.reserveCapacity(context.count + principal.tags.count + 3)
+        func setDefault(_ key: String, _ value: String?) {
+            if let value { merged[key] = [.string(value)] }
+        }
+        setDefault("g:principalurn", principal.urn)
+        setDefault("g:principalaccount", principal.accountId)
+        setDefault("g:principalid", principal.id)
+        for (tagKey, value) in principal.tags { merged["g:principaltag/" + tagKey.lowercased()] = [.string(value)] }
+        for (key, values) in context { merged[key.lowercased()] = values }
+        self.context = merged
+    }
+
+    /// The values of a context key (any case), or nil when it is absent or empty.
+    public func values(for key: String) -> [ContextValue]? {
+        guard let values = context[key.lowercased()], !values.isEmpty else { return nil }
+        return values
+    }
+
+    /// Sets a context key (any case); an empty list removes it.
+    public mutating func setContext(_ key: String, _ values: [ContextValue]) {
+        context[key.lowercased()] = values.isEmpty ? nil : values
+    }
+}

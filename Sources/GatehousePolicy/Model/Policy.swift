@@ -1,0 +1,98 @@
+/// `Allow` or `Deny`.
+public enum Effect: String, Sendable, Hashable {
+    case allow = "Allow"
+    case deny = "Deny"
+}
+
+/// One identity-policy document (`Version` "5.0"), named by its file name without `.json`.
+public struct PolicyDocument: Sendable {
+    public var name: String
+    public var file: String
+    public var statements: [Statement]
+    /// Characters of the document, whitespace excluded (Huawei's 6,144-character quota counts these).
+    public var significantCharacters: Int
+
+    public init(name: String, file: String, statements: [Statement], significantCharacters: Int = 0) {
+        self.name = name
+        self.file = file
+        self.statements = statements
+        self.significantCharacters = significantCharacters
+    }
+}
+
+/// The actions a statement names: `Action` (these) or `NotAction` (all but these).
+public enum ActionClause: Sendable, Hashable {
+    case action([String])
+    case notAction([String])
+
+    public var patterns: [String] {
+        switch self {
+        case .action(let patterns), .notAction(let patterns): patterns
+        }
+    }
+}
+
+/// The resources a statement names. With neither `Resource` nor `NotResource` the
+/// statement applies to every resource (`.all`).
+public enum ResourceClause: Sendable, Hashable {
+    case all
+    case resource([String])
+    case notResource([String])
+}
+
+/// One statement of a policy, validated: every field has its type and every condition
+/// value has been parsed for its operator.
+public struct Statement: Sendable {
+    public var sid: String?
+    public var effect: Effect
+    public var actions: ActionClause
+    public var resources: ResourceClause
+    public var conditions: [Condition]
+    /// Position in the document's `Statement` array.
+    public var index: Int
+
+    public init(sid: String?, effect: Effect, actions: ActionClause, resources: ResourceClause, conditions: [Condition], index: Int) {
+        self.sid = sid
+        self.effect = effect
+        self.actions = actions
+        self.resources = resources
+        self.conditions = conditions
+        self.index = index
+    }
+
+    public var path: JSONPath { JSONPath([.key("Statement"), .index(index)]) }
+
+    /// The Sid, or `Statement[i]` for a statement without one: how decisions name it.
+    public var displayName: String { sid ?? "Statement[\(index)]" }
+}
+
+/// One `operator: { key: values }` pair of a statement's `Condition`.
+public struct Condition: Sendable {
+    public var op: ConditionOperator
+    /// The key as written; matching uses `normalizedKey` (condition keys are case-insensitive).
+    public var key: String
+    public var normalizedKey: String
+    public var values: ConditionValues
+    /// The values as written, for explanations and messages.
+    public var rawValues: [String]
+
+    public init(op: ConditionOperator, key: String, values: ConditionValues, rawValues: [String]) {
+        self.op = op
+        self.key = key
+        self.normalizedKey = key.lowercased()
+        self.values = values
+        self.rawValues = rawValues
+    }
+}
+
+/// Policy values of a condition, parsed once for the operator that uses them.
+public enum ConditionValues: Sendable {
+    case strings([String])
+    /// Lowercased, for the `...IgnoreCase` operators.
+    case foldedStrings([String])
+    case patterns([Wildcard])
+    case numbers([NumberValue])
+    case dates([Timestamp])
+    case bools([Bool])
+    case networks([CIDR])
+}
