@@ -124,6 +124,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case policyVariable = "GH2013"
     case resourceForUntypedAction = "GH2014"
     case unusualSid = "GH2015"
+    case typeMismatch = "GH2016"
 
     case badRequest = "GH3001"
 
@@ -132,7 +133,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .allowAllOnAll, .permissiveNegation, .forAllValuesWithAllow, .wildcardOnSensitiveKey:
             return .securityWarning
         case .unknownAction, .keyNeverPresent, .duplicateSid, .shadowedStatement, .emptyCondition, .overQuota,
-            .qualifierMismatch, .policyVariable, .resourceForUntypedAction:
+            .qualifierMismatch, .policyVariable, .resourceForUntypedAction, .typeMismatch:
             return .warning
         case .duplicateValue, .unusualSid:
             return .suggestion
@@ -183,6 +184,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .policyVariable: "Policy variable matched literally"
         case .resourceForUntypedAction: "Specific resource for an action without a resource type"
         case .unusualSid: "Sid with characters other than letters and digits"
+        case .typeMismatch: "Operator of another type than the key's values"
         case .badRequest: "Invalid request"
         }
     }

@@ -17,6 +17,14 @@ public enum PolicyParser {
     public static func parse(
         bytes: [UInt8], name: String, file: String, limits: PolicyLimits = PolicyLimits()
     ) throws(PolicyLoadError) -> PolicyDocument {
+        try parseKeepingJSON(bytes: bytes, name: name, file: file, limits: limits).document
+    }
+
+    /// As `parse`, also returning the JSON tree, for checks that look at the text's shape
+    /// (lint's empty blocks, `fmt`).
+    public static func parseKeepingJSON(
+        bytes: [UInt8], name: String, file: String, limits: PolicyLimits = PolicyLimits()
+    ) throws(PolicyLoadError) -> (document: PolicyDocument, json: JSONValue) {
         let json: JSONValue
         do {
             json = try JSONLoader.parse(bytes, limits: limits.json)
@@ -45,7 +53,7 @@ public enum PolicyParser {
         let significant = bytes.reduce(0) { count, byte in
             count + ((byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 || byte & 0xC0 == 0x80) ? 0 : 1)
         }
-        return PolicyDocument(name: name, file: file, statements: statements, significantCharacters: significant)
+        return (PolicyDocument(name: name, file: file, statements: statements, significantCharacters: significant), json)
     }
 }
 

@@ -1,0 +1,161 @@
+import Foundation
+import GatehousePolicy
+
+/// The engine benchmark behind `gatehouse bench`: synthetic policy sets built as JSON
+/// text, so the load path measured is the real one (jansson, validation, compilation).
+struct EngineBenchmark {
+    struct Row {
+        var name: String
+        var statements: Int
+        var matching: Int
+        var medianNanoseconds: Double
+        var p99Nanoseconds: Double
+    }
+
+    struct Results {
+        var decisions: [Row]
+        var loadCompileMilliseconds: Double
+        var loadCompileStatements: Int
+        var residentMiB: Double
+        var peakResidentMiB: Double
+
+        var text: String {
+            var lines = ["decision latency (median and p99 of batch means, per decision)"]
+            for row in decisions {
+                let name = row.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                lines.append("  \(name) \(String(format: "%8.0f ns  %8.0f ns", row.medianNanoseconds, row.p99Nanoseconds))  (\(row.statements) statements, \(row.matching) for the action)")
+            }
+            lines.append(String(format: "load+compile %d statements (jansson parse, validate, compile): %.1f ms median", loadCompileStatements, loadCompileMilliseconds))
+            lines.append(String(format: "resident memory: %.1f MiB now, %.1f MiB peak", residentMiB, peakResidentMiB))
+            return lines.joined(separator: "\n")
+        }
+
+        var json: JSONValue {
+            .object([
+                ("decisions", .array(decisions.map { row in
+                    .object([
+                        ("name", .string(row.name)),
+                        ("statements", .integer(Int64(row.statements))),
+                        ("matching_action", .integer(Int64(row.matching))),
+                        ("median_ns", .real(row.medianNanoseconds.rounded())),
+                        ("p99_ns", .real(row.p99Nanoseconds.rounded())),
+                    ])
+                })),
+                ("load_compile", .object([
+                    ("statements", .integer(Int64(loadCompileStatements))),
+                    ("median_ms", .real((loadCompileMilliseconds * 10).rounded() / 10)),
+                ])),
+                ("resident_mib", .real((residentMiB * 10).rounded() / 10)),
+                ("peak_resident_mib", .real((peakResidentMiB * 10).rounded() / 10)),
+            ])
+        }
+    }
+
+    var scale: Double
+
+    static let account = "organizations::0a6d25d23900d45c0faac010e0fb4de0:account:o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv/05261f923e80d3890f33c0056e9b3f80"
+
+    func run() throws -> Results {
+        var rows: [Row] = []
+        let tagged = try compile(Self.resourceTagPolicy(), name: "dev-only")
+        rows.append(measure("one policy, g:ResourceTag condition", tagged, statements: 1, matching: 1))
+        for count in [1, 100, 1_000, 10_000] {
+            let set = try compile(Self.syntheticPolicy(statements: count), name: "synthetic")
+            rows.append(measure("\(count) statements", set, statements: count, matching: min(count, 10)))
+        }
+        let big = Array(Self.syntheticPolicy(statements: 10_000).utf8)
+        var loads: [Double] = []
+        for _ in 0..<max(3, Int(10 * scale)) {
+            let start = ContinuousClock.now
+            let document = try PolicyParser.parse(bytes: big, name: "synthetic", file: "<bench>")
+            let set = CompiledPolicySet([document])
+            let elapsed = ContinuousClock.now - start
+            precondition(set.statementCount == 10_000)
+            loads.append(Self.nanoseconds(elapsed) / 1e6)
+        }
+        let memory = Self.residentMemory()
+        return Results(decisions: rows, loadCompileMilliseconds: Self.percentile(loads, 0.5), loadCompileStatements: 10_000, residentMiB: memory.current, peakResidentMiB: memory.peak)
+    }
+
+    func compile(_ text: String, name: String) throws -> CompiledPolicySet {
+        CompiledPolicySet([try PolicyParser.parse(bytes: Array(text.utf8), name: name, file: "<bench>")])
+    }
+
+    /// Median and p99 over batches of decisions; the allowed count keeps the optimizer honest.
+    func measure(_ name: String, _ set: CompiledPolicySet, statements: Int, matching: Int) -> Row {
+        let request = AuthorizationRequest(
+            principal: Principal(urn: "iam::0a6d25d23900d45c0faac010e0fb4de0:user:alice", accountId: "0a6d25d23900d45c0faac010e0fb4de0"),
+            action: "organizations:accounts:update", resource: Self.account,
+            context: ["g:ResourceTag/env": [.string("dev")], "g:SourceIp": [.string("203.0.113.5")], "g:MFAPresent": [.bool(true)]])
+        let batch = 1_000
+        let batches = max(20, Int(300 * scale))
+        var allowed = 0
+        for _ in 0..<batch { allowed += set.evaluate(request).isAllowed ? 1 : 0 }  // warm-up
+        var perDecision: [Double] = []
+        perDecision.reserveCapacity(batches)
+        for _ in 0..<batches {
+            let start = ContinuousClock.now
+            for _ in 0..<batch { allowed += set.evaluate(request).isAllowed ? 1 : 0 }
+            perDecision.append(Self.nanoseconds(ContinuousClock.now - start) / Double(batch))
+        }
+        precondition(allowed > 0, "the benchmark request must be allowed by its set")
+        return Row(name: name, statements: statements, matching: matching, medianNanoseconds: Self.percentile(perDecision, 0.5), p99Nanoseconds: Self.percentile(perDecision, 0.99))
+    }
+
+    static func resourceTagPolicy() -> String {
+        """
+        {"Version": "5.0", "Statement": [{"Sid": "UpdateDevAccounts", "Effect": "Allow",
+          "Action": ["organizations:accounts:update"], "Resource": ["organizations::*:account:*"],
+          "Condition": {"StringEquals": {"g:ResourceTag/env": ["dev", "test"]}}}]}
+        """
+    }
+
+    /// `count` statements of which at most 10 name `organizations:accounts:update` (with
+    /// varied resources and conditions); the rest name other actions, a quarter of them
+    /// through wildcards, so the index is exercised the way large real sets do.
+    static func syntheticPolicy(statements count: Int) -> String {
+        var items: [String] = []
+        items.reserveCapacity(count)
+        let matching = min(count, 10)
+        for i in 0..<matching {
+            switch i % 4 {
+            case 0:
+                items.append(#"{"Sid": "Match\#(i)", "Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:*", "Condition": {"StringEquals": {"g:ResourceTag/env": ["dev", "test"]}}}"#)
+            case 1:
+                items.append(#"{"Sid": "Match\#(i)", "Effect": "Deny", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:*", "Condition": {"StringEquals": {"g:ResourceTag/protected": "true"}}}"#)
+            case 2:
+                items.append(#"{"Sid": "Match\#(i)", "Effect": "Allow", "Action": "organizations:accounts:*", "Resource": "organizations::*:account:o-team\#(i)/*"}"#)
+            default:
+                items.append(#"{"Sid": "Match\#(i)", "Effect": "Deny", "Action": "organizations:accounts:update", "Condition": {"NotIpAddress": {"g:SourceIp": ["203.0.113.0/24", "2001:db8::/32"]}}}"#)
+            }
+        }
+        for i in matching..<count {
+            let service = "svc\(i % 97)"
+            let action = i % 4 == 0 ? "\(service):res\(i):*" : "\(service):res\(i):op\(i % 13)"
+            items.append(#"{"Sid": "Other\#(i)", "Effect": "\#(i % 5 == 0 ? "Deny" : "Allow")", "Action": ["\#(action)"], "Resource": "\#(service):*:*:res:\#(i)/*", "Condition": {"StringEquals": {"g:ResourceTag/team": "t\#(i)"}}}"#)
+        }
+        return #"{"Version": "5.0", "Statement": ["# + items.joined(separator: ",\n") + "]}"
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Double {
+        let parts = duration.components
+        return Double(parts.seconds) * 1e9 + Double(parts.attoseconds) / 1e9
+    }
+
+    static func percentile(_ values: [Double], _ fraction: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * fraction))]
+    }
+
+    /// VmRSS and VmHWM from /proc/self/status, in MiB (0 where /proc is missing).
+    static func residentMemory() -> (current: Double, peak: Double) {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Double {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kilobytes / 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import GatehousePolicy
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Decide requests against a policy set.",
+        discussion: """
+            Every *.json under a directory is one policy, named by its file name without \
+            .json (*.test.json files are skipped). The whole set must be valid: one invalid \
+            document and nothing is evaluated.
+
+            With --request: one decision; exit 0 allowed, 1 denied, 2 invalid input.
+            With --requests: one decision per non-blank input line, in order, streamed; a bad \
+            line prints {"error": ...} and the run goes on. Exit 2 if any line was invalid, \
+            else 1 if any request was denied, else 0.
+
+            Examples:
+              gatehouse eval --policies policies/ --request samples/requests/dev-update-allowed.json
+              gatehouse eval --policies policies/ --requests samples/requests/batch.jsonl --format json
+              echo '{"action": "organizations:accounts:list", "resource": "*"}' | gatehouse eval --policies policies/ --request -
+            """
+    )
+
+    @OptionGroup var options: EvaluationOptions
+
+    @Flag(help: "Print, for every statement, whether its action, resource and conditions matched.")
+    var explain = false
+
+    func run() throws {
+        let policySet = try options.compiledSet()
+        if let path = options.request {
+            let allowed = try Self.evaluateOne(path, in: policySet, format: options.format, explain: explain)
+            if !allowed { throw ExitCode(1) }
+        } else if let path = options.requests {
+            try Self.evaluateBatch(path, in: policySet, format: options.format, explain: explain)
+        }
+    }
+
+    /// Prints one decision; returns whether the request was allowed.
+    static func evaluateOne(_ path: String, in policySet: CompiledPolicySet, format: OutputFormat, explain: Bool) throws -> Bool {
+        let bytes = try Output.readInput(path, maxBytes: 1 << 20)
+        let request = try RequestParser.parse(bytes: bytes, source: path == "-" ? "<stdin>" : path)
+        if explain {
+            let explanation = policySet.explain(request)
+            switch format {
+            case .json: Output.line(JSONWriter.pretty(explanation.json))
+            case .text: Output.line(TextRendering.explanation(explanation, request: request))
+            }
+            return explanation.decision.isAllowed
+        }
+        let decision = policySet.evaluate(request)
+        switch format {
+        case .json: Output.line(JSONWriter.compact(decision.json))
+        case .text: Output.line(TextRendering.decision(decision, request: request))
+        }
+        return decision.isAllowed
+    }
+
+    static func evaluateBatch(_ path: String, in policySet: CompiledPolicySet, format: OutputFormat, explain: Bool) throws {
+        let fd: Int32 = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw PolicyLoadError([Diagnostic(.unreadableFile, "cannot open the file for reading", at: SourceLocation(file: path))])
+        }
+        defer { if fd != STDIN_FILENO { close(fd) } }
+        let source = path == "-" ? "<stdin>" : path
+        var pending = ""
+        let flush = {
+            if !pending.isEmpty {
+                FileHandle.standardOutput.write(Data(pending.utf8))
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        var reader = LineReader(fd: fd)
+        reader.beforeRead = flush
+        var lineNumber = 0
+        var anyInvalid = false
+        var anyDenied = false
+        while let line = reader.next() {
+            lineNumber += 1
+            let outcome: Result<AuthorizationRequest, PolicyLoadError>
+            switch line {
+            case .tooLong:
+                outcome = .failure(PolicyLoadError([Diagnostic(.badRequest, "line is longer than \(reader.maxLineBytes) bytes", at: SourceLocation(file: source, line: lineNumber))]))
+            case .text(let bytes):
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                do {
+                    outcome = .success(try RequestParser.parse(bytes: bytes, source: source))
+                } catch {
+                    outcome = .failure(error)
+                }
+            }
+            switch outcome {
+            case .failure(let error):
+                anyInvalid = true
+                let message = error.diagnostics.map { "line \(lineNumber): \($0.message)" }.joined(separator: "; ")
+                switch format {
+                case .json: pending += JSONWriter.compact(.object([("error", .string(message)), ("line", .integer(Int64(lineNumber)))])) + "\n"
+                case .text: pending += "error: \(message)\n"
+                }
+            case .success(let request):
+                if explain {
+                    let explanation = policySet.explain(request)
+                    anyDenied = anyDenied || !explanation.decision.isAllowed
+                    switch format {
+                    case .json: pending += JSONWriter.compact(explanation.json) + "\n"
+                    case .text: pending += TextRendering.explanation(explanation, request: request) + "\n\n"
+                    }
+                } else {
+                    let decision = policySet.evaluate(request)
+                    anyDenied = anyDenied || !decision.isAllowed
+                    switch format {
+                    case .json: pending += JSONWriter.compact(decision.json) + "\n"
+                    case .text: pending += TextRendering.decisionLine(decision) + "\n"
+                    }
+                }
+            }
+            if pending.utf8.count > 1 << 16 { flush() }
+        }
+        flush()
+        if anyInvalid { throw ExitCode(2) }
+        if anyDenied { throw ExitCode(1) }
+    }
+}
+
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Show why a request is allowed or denied, statement by statement.",
+        discussion: """
+            Evaluates every statement of the set and prints whether its action, its resource \
+            and each condition matched, with the values compared. Same as eval --explain; same \
+            exit status as eval.
+
+            Example:
+              gatehouse explain --policies policies/ --request samples/requests/prod-update-denied.json
+            """
+    )
+
+    @OptionGroup var options: EvaluationOptions
+
+    func run() throws {
+        let policySet = try options.compiledSet()
+        if let path = options.request {
+            let allowed = try EvalCommand.evaluateOne(path, in: policySet, format: options.format, explain: true)
+            if !allowed { throw ExitCode(1) }
+        } else if let path = options.requests {
+            try EvalCommand.evaluateBatch(path, in: policySet, format: options.format, explain: true)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import GatehousePolicy
+
+@main
+struct Gatehouse: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gatehouse",
+        abstract: "A policy-based authorization gateway and the tools to check its policies.",
+        discussion: """
+            Exit status: 0 allowed (or valid), 1 denied (or findings under --strict), \
+            2 invalid input or usage.
+
+            Examples:
+              gatehouse lint policies/
+              gatehouse eval --policies policies/ --request samples/requests/dev-update-allowed.json
+              gatehouse explain --policies policies/ --request samples/requests/prod-update-denied.json
+            """,
+        version: "0.1.0",
+        subcommands: [EvalCommand.self, ExplainCommand.self, LintCommand.self, BenchCommand.self]
+    )
+
+    /// Runs a command, mapping every usage and input error to exit status 2 (the contract
+    /// scripts rely on) rather than ArgumentParser's 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as PolicyLoadError {
+            Output.error(error.description)
+            Foundation.exit(2)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                Output.error(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}

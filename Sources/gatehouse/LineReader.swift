@@ -1,0 +1,69 @@
+import Foundation
+
+/// Reads lines from a file descriptor in large chunks, so a batch of a million requests
+/// streams without holding the input in memory. A line longer than `maxLineBytes` is
+/// reported (as `.tooLong`) and skipped rather than buffered.
+struct LineReader {
+    enum Line {
+        case text([UInt8])
+        case tooLong
+    }
+
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var atEOF = false
+    private var discarding = false
+    let maxLineBytes: Int
+    /// Called before every read that may block, so output produced so far reaches a
+    /// reader on the other end of a pipe (streaming, one answer per request).
+    var beforeRead: () -> Void = {}
+
+    init(fd: Int32, maxLineBytes: Int = 1 << 20) {
+        self.fd = fd
+        self.maxLineBytes = maxLineBytes
+    }
+
+    mutating func next() -> Line? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[start..<newline])
+                start = newline + 1
+                if discarding {
+                    discarding = false
+                    return .tooLong
+                }
+                return .text(line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line)
+            }
+            if buffer.count - start > maxLineBytes {
+                discarding = true
+                buffer.removeAll(keepingCapacity: true)
+                start = 0
+            }
+            if atEOF {
+                guard start < buffer.count || discarding else { return nil }
+                let line = Array(buffer[start...])
+                buffer.removeAll()
+                start = 0
+                if discarding {
+                    discarding = false
+                    return .tooLong
+                }
+                return .text(line)
+            }
+            if start > 0 {
+                buffer.removeFirst(start)
+                start = 0
+            }
+            beforeRead()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 {
+                atEOF = true
+            } else {
+                buffer.append(contentsOf: chunk[0..<count])
+            }
+        }
+    }
+}
