@@ -11,7 +11,10 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
     public init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count <= 2, let address = IPAddress(String(parts[0])) else { return nil }
-        let maxLength = address.isIPv4 ? 32 : 128
+        // The notation decides the family: `::ffff:0:0/96` is an IPv6 prefix even though
+        // the address is stored like an IPv4 one.
+        let writtenAsIPv4 = !parts[0].contains(":")
+        let maxLength = writtenAsIPv4 ? 32 : 128
         var length = maxLength
         if parts.count == 2 {
             guard !parts[1].isEmpty, parts[1].utf8.allSatisfy({ (48...57).contains($0) }), parts[1].count <= 3,
@@ -19,7 +22,7 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
             else { return nil }
             length = parsed
         }
-        let fullLength = address.isIPv4 ? length + 96 : length
+        let fullLength = writtenAsIPv4 ? length + 96 : length
         self.network = address.masked(to: fullLength)
         self.prefixLength = fullLength
         self.text = text
