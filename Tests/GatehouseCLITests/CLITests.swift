@@ -1,0 +1,283 @@
+import Foundation
+import Testing
+
+/// Runs the built `gatehouse` binary, as scripts and CI do, and checks the contract:
+/// outputs, formats and exit statuses.
+struct CLI {
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["GATEHOUSE_BIN"] { return URL(fileURLWithPath: path) }
+        // The test bundle sits in the products directory beside the executable.
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("gatehouse")
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs with a bounded wait; a hung process is killed (by its PID) and fails the test.
+    static func run(_ arguments: [String], stdin: String? = nil, cwd: URL = packageRoot) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = cwd
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        // Feed stdin and drain both outputs at once: a child answering line by line would
+        // otherwise block on a full stdout pipe while we block on its full stdin pipe.
+        let stdoutData = Collected()
+        let stderrData = Collected()
+        let group = DispatchGroup()
+        let writer = input.fileHandleForWriting
+        let stdinData = Data((stdin ?? "").utf8)
+        DispatchQueue.global().async(group: group) {
+            writer.write(stdinData)
+            try? writer.close()
+        }
+        DispatchQueue.global().async(group: group) { stdoutData.data = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { stderrData.data = err.fileHandleForReading.readDataToEndOfFile() }
+        if group.wait(timeout: .now() + 120) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            throw CLIError.timedOut(arguments)
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData.data, as: UTF8.self), stderr: String(decoding: stderrData.data, as: UTF8.self))
+    }
+
+    enum CLIError: Error { case timedOut([String]) }
+
+    /// Written by one reader thread, read only after the dispatch group has finished.
+    final class Collected: @unchecked Sendable {
+        var data = Data()
+    }
+}
+
+/// A temporary directory, removed when the test ends.
+final class TempDir {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        let file = url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: file)
+        return file.path
+    }
+}
+
+func jsonObject(_ text: String) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+}
+
+let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-accounts.json", "policies/require-mfa.json"]
+
+@Suite struct EvalCLITests {
+    @Test func allowedRequestExitsZero() throws {
+        let result = try CLI.run(["eval", "--policies"] + devSet + ["--request", "samples/requests/dev-update-allowed.json", "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try jsonObject(result.stdout)
+        #expect(object["decision"] as? String == "allow")
+        #expect(object["reason"] as? String == "explicit_allow")
+        let statements = try #require(object["statements"] as? [[String: Any]])
+        #expect(statements.count == 1)
+        #expect(statements.first?["policy"] as? String == "dev-accounts-update")
+        #expect(statements.first?["sid"] as? String == "UpdateDevAccounts")
+        #expect(statements.first?["effect"] as? String == "Allow")
+        #expect(Set(object.keys) == ["decision", "reason", "statements"])
+    }
+
+    @Test func deniedRequestsExitOne() throws {
+        let implicit = try CLI.run(["eval", "--policies"] + devSet + ["--request", "samples/requests/prod-update-denied.json", "--format", "json"])
+        #expect(implicit.status == 1)
+        #expect(try jsonObject(implicit.stdout)["reason"] as? String == "implicit_deny")
+        let explicit = try CLI.run(["eval", "--policies", "policies/", "--request", "samples/requests/protected-update-denied.json"])
+        #expect(explicit.status == 1)
+        #expect(explicit.stdout.contains("deny (explicit_deny)"))
+        #expect(explicit.stdout.contains("deny-protected-accounts: DenyUpdatingProtectedAccounts (Deny)"))
+    }
+
+    @Test func requestFromStandardInput() throws {
+        let result = try CLI.run(["eval", "--policies", "policies/dev-accounts-update.json", "--request", "-", "--format", "json"], stdin: #"{"action": "organizations:accounts:list", "resource": "*"}"#)
+        #expect(result.status == 0)
+        #expect(try jsonObject(result.stdout)["decision"] as? String == "allow")
+    }
+
+    @Test func invalidRequestExitsTwoWithPosition() throws {
+        let result = try CLI.run(["eval", "--policies", "policies/", "--request", "-"], stdin: "{\"action\": \"x:y:z\",\n \"resource\": 5}")
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("<stdin>:2:14"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func invalidPolicySetIsRefusedWhole() throws {
+        let dir = try TempDir()
+        try dir.write("good.json", #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "*"}]}"#)
+        try dir.write("bad.json", "{\"Version\": \"5.0\",\n \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"a:b:c\", \"Condition\": {\"StringEqual\": {\"g:SourceIp\": \"x\"}}}]}")
+        let result = try CLI.run(["eval", "--policies", dir.url.path, "--request", "samples/requests/dev-update-allowed.json"])
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("bad.json:2:69: error GH1031: unknown condition operator \"StringEqual\""), "\(result.stderr)")
+        #expect(result.stderr.contains("did you mean \"StringEquals\"?"))
+    }
+
+    @Test func testFilesBesidePoliciesAreNotPolicies() throws {
+        let dir = try TempDir()
+        try dir.write("a.json", #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "*"}]}"#)
+        try dir.write("a.test.json", #"{"cases": []}"#)
+        try dir.write(".hidden/x.json", "not json")
+        let result = try CLI.run(["eval", "--policies", dir.url.path, "--request", "-"], stdin: #"{"action": "a:b:c", "resource": "*"}"#)
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test func usageErrorsExitTwo() throws {
+        #expect(try CLI.run(["eval", "--request", "x.json"]).status == 2)
+        #expect(try CLI.run(["eval", "--policies", "policies/"]).status == 2)
+        #expect(try CLI.run(["eval", "--policies", "policies/", "--request", "a", "--requests", "b"]).status == 2)
+        #expect(try CLI.run(["eval", "--policies", "policies/", "--request", "a", "--format", "xml"]).status == 2)
+        #expect(try CLI.run(["eval", "--policies", "no/such/dir", "--request", "-"], stdin: "{}").status == 2)
+        #expect(try CLI.run(["frobnicate"]).status == 2)
+    }
+
+    @Test func batchKeepsOrderAndGoesOnAfterBadLines() throws {
+        let result = try CLI.run(["eval", "--policies"] + devSet + ["--requests", "samples/requests/batch.jsonl", "--format", "json"])
+        #expect(result.status == 2)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)
+        #expect(try lines[0...3].map { try jsonObject($0)["reason"] as? String } == ["explicit_allow", "implicit_deny", "explicit_deny", "explicit_allow"])
+        let error = try jsonObject(lines[4])
+        #expect((error["error"] as? String)?.contains("line 5") == true)
+        #expect(error["line"] as? Int == 5)
+    }
+
+    @Test func batchExitStatusAndBlankLines() throws {
+        let allowed = #"{"action": "organizations:accounts:list", "resource": "*"}"#
+        let denied = #"{"action": "organizations:accounts:close", "resource": "*"}"#
+        let policies = ["--policies", "policies/dev-accounts-update.json", "--requests", "-"]
+        #expect(try CLI.run(["eval"] + policies, stdin: allowed + "\n\n" + allowed + "\n").status == 0)
+        let mixed = try CLI.run(["eval"] + policies, stdin: allowed + "\n" + denied)
+        #expect(mixed.status == 1)
+        #expect(mixed.stdout == "allow explicit_allow dev-accounts-update:ReadAccounts\ndeny implicit_deny\n")
+    }
+
+    @Test func largeBatchStreams() throws {
+        let line = #"{"action": "organizations:accounts:list", "resource": "*"}"#
+        let input = Array(repeating: line, count: 20_000).joined(separator: "\n")
+        let result = try CLI.run(["eval", "--policies", "policies/dev-accounts-update.json", "--requests", "-", "--format", "json"], stdin: input)
+        #expect(result.status == 0)
+        #expect(result.stdout.split(separator: "\n").count == 20_000)
+    }
+}
+
+@Suite struct ExplainCLITests {
+    @Test func explainShowsEveryStatementAndTheValues() throws {
+        let result = try CLI.run(["explain", "--policies"] + devSet + ["--request", "samples/requests/prod-update-denied.json"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("dev-accounts-update: UpdateDevAccounts (Allow) - does not apply"))
+        #expect(result.stdout.contains(#"StringEquals g:ResourceTag/env: request ["prod"] vs policy ["dev"] -> not satisfied"#))
+        #expect(result.stdout.contains("require-mfa: DenyWritesWithoutMFA (Deny)"))
+    }
+
+    @Test func evalExplainJSONHasATrace() throws {
+        let result = try CLI.run(["eval", "--explain", "--format", "json", "--policies"] + devSet + ["--request", "samples/requests/dev-update-allowed.json"])
+        #expect(result.status == 0)
+        let object = try jsonObject(result.stdout)
+        #expect(object["decision"] as? String == "allow")
+        let trace = try #require(object["trace"] as? [[String: Any]])
+        #expect(trace.count == 5)
+        let applying = trace.filter { $0["applies"] as? Bool == true }.map { $0["sid"] as? String }
+        #expect(applying == ["UpdateDevAccounts"])
+    }
+}
+
+@Suite struct LintCLITests {
+    @Test func examplePoliciesAreClean() throws {
+        let result = try CLI.run(["lint", "--strict", "policies/"])
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.contains("5 files checked: 0 errors, 0 warnings"))
+    }
+
+    @Test func warningsExitZeroUnlessStrict() throws {
+        let dir = try TempDir()
+        let file = try dir.write("wide.json", #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}"#)
+        let plain = try CLI.run(["lint", file])
+        #expect(plain.status == 0)
+        #expect(plain.stdout.contains("wide.json:1:34: security_warning GH2001: allows every action on every resource"), "\(plain.stdout)")
+        #expect(try CLI.run(["lint", "--strict", file]).status == 1)
+    }
+
+    @Test func errorsExitTwoInEveryFormat() throws {
+        let dir = try TempDir()
+        try dir.write("bad.json", "{\n  \"Version\": \"5.0\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"a:b:c\", \"Resource\": \"nope\"}]\n}")
+        for format in ["text", "json", "sarif"] {
+            #expect(try CLI.run(["lint", "--format", format, dir.url.path]).status == 2)
+        }
+        let json = try jsonObject(try CLI.run(["lint", "--format", "json", dir.url.path]).stdout)
+        let finding = try #require((json["findings"] as? [[String: Any]])?.first)
+        #expect(finding["code"] as? String == "GH1027")
+        #expect(finding["severity"] as? String == "error")
+        #expect(finding["line"] as? Int == 3)
+        #expect(finding["column"] as? Int == 68)
+        #expect((finding["file"] as? String)?.hasSuffix("bad.json") == true)
+        #expect(finding["message"] is String)
+    }
+
+    @Test func sarifIsWellFormed() throws {
+        let dir = try TempDir()
+        try dir.write("p.json", #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "NotAction": "organizations:accounts:close"}]}"#)
+        let sarif = try jsonObject(try CLI.run(["lint", "--format", "sarif", dir.url.path]).stdout)
+        #expect(sarif["version"] as? String == "2.1.0")
+        let run = try #require((sarif["runs"] as? [[String: Any]])?.first)
+        let results = try #require(run["results"] as? [[String: Any]])
+        #expect(results.first?["ruleId"] as? String == "GH2002")
+        #expect(results.first?["level"] as? String == "warning")
+        let rules = try #require(((run["tool"] as? [String: Any])?["driver"] as? [String: Any])?["rules"] as? [[String: Any]])
+        #expect(rules.map { $0["id"] as? String } == ["GH2002"])
+    }
+
+    @Test func oversizedFileIsRefusedBeforeReading() throws {
+        let dir = try TempDir()
+        let file = try dir.write("big.json", String(repeating: " ", count: 2_000) + "{}")
+        let result = try CLI.run(["lint", "--max-document-bytes", "1000", file])
+        #expect(result.status == 2)
+        #expect(result.stdout.contains("GH1002"))
+    }
+}
+
+@Suite struct HelpTests {
+    @Test(arguments: ["eval", "explain", "lint", "bench"])
+    func everyCommandHasHelpWithAnExample(command: String) throws {
+        let result = try CLI.run([command, "--help"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Example"))
+        #expect(result.stdout.contains("gatehouse \(command)") || result.stdout.contains(".build/release/gatehouse \(command)"))
+    }
+
+    @Test func rootHelpListsCommands() throws {
+        let result = try CLI.run(["--help"])
+        #expect(result.status == 0)
+        for command in ["eval", "explain", "lint", "bench"] { #expect(result.stdout.contains(command)) }
+    }
+
+    @Test func benchSmokeRunReportsEveryFigure() throws {
+        let result = try CLI.run(["bench", "--scale", "0.01", "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try jsonObject(result.stdout)
+        let rows = try #require(object["decisions"] as? [[String: Any]])
+        #expect(rows.compactMap { $0["statements"] as? Int } == [1, 1, 100, 1_000, 10_000])
+        #expect(rows.allSatisfy { ($0["median_ns"] as? Double ?? 0) > 0 })
+        #expect(((object["load_compile"] as? [String: Any])?["statements"] as? Int) == 10_000)
+    }
+}

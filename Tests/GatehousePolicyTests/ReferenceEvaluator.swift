@@ -1,0 +1,128 @@
+@testable import GatehousePolicy
+
+/// A small, obviously-correct evaluator written straight from the policy-language text,
+/// sharing nothing with the compiled one but the parsed model: its own glob matcher, its
+/// own comparisons, its own three-valued logic. Property tests hold the two to the same
+/// answers (Cedar's differential testing, in miniature).
+enum ReferenceEvaluator {
+    static func evaluate(_ documents: [PolicyDocument], _ request: AuthorizationRequest) -> Decision {
+        var denies: [StatementRef] = []
+        var allows: [StatementRef] = []
+        for document in documents {
+            for statement in document.statements where applies(statement, request) {
+                let ref = StatementRef(policy: document.name, sid: statement.sid, index: statement.index, effect: statement.effect)
+                if statement.effect == .deny { denies.append(ref) } else { allows.append(ref) }
+            }
+        }
+        if !denies.isEmpty { return Decision(reason: .explicitDeny, statements: denies) }
+        if !allows.isEmpty { return Decision(reason: .explicitAllow, statements: allows) }
+        return Decision(reason: .implicitDeny, statements: [])
+    }
+
+    static func applies(_ statement: Statement, _ request: AuthorizationRequest) -> Bool {
+        let action = request.action.lowercased()
+        let actionMatch: Bool
+        switch statement.actions {
+        case .action(let patterns): actionMatch = patterns.contains { glob($0.lowercased(), action) }
+        case .notAction(let patterns): actionMatch = !patterns.contains { glob($0.lowercased(), action) }
+        }
+        let resourceMatch: Bool
+        switch statement.resources {
+        case .all: resourceMatch = true
+        case .resource(let patterns): resourceMatch = patterns.contains { glob($0, request.resource) }
+        case .notResource(let patterns): resourceMatch = !patterns.contains { glob($0, request.resource) }
+        }
+        guard actionMatch && resourceMatch else { return false }
+        // nil is "indeterminate".
+        var all: Bool? = true
+        for condition in statement.conditions {
+            let result = holds(condition, request.values(for: condition.key))
+            if result == false { all = false; break }
+            if result == nil { all = nil }
+        }
+        return statement.effect == .allow ? all == true : all != false
+    }
+
+    /// Recursive glob on Characters: `*` any run, `?` one character.
+    static func glob(_ pattern: String, _ text: String) -> Bool {
+        func go(_ p: Substring.UnicodeScalarView, _ t: Substring.UnicodeScalarView) -> Bool {
+            guard let first = p.first else { return t.isEmpty }
+            if first == "*" { return go(p.dropFirst(), t) || (!t.isEmpty && go(p, t.dropFirst())) }
+            guard let head = t.first else { return false }
+            return (first == "?" || first == head) && go(p.dropFirst(), t.dropFirst())
+        }
+        return go(Substring(pattern).unicodeScalars, Substring(text).unicodeScalars)
+    }
+
+    static func holds(_ condition: Condition, _ values: [ContextValue]?) -> Bool? {
+        let op = condition.op
+        if op.test == .null {
+            guard case .bools(let wanted) = condition.values else { return false }
+            return wanted.contains { $0 == (values == nil) }
+        }
+        guard let values else {
+            if op.ifExists { return true }
+            if op.qualifier == .forAllValues { return true }
+            if op.qualifier == .forAnyValue { return false }
+            return op.negated
+        }
+        // m(r): does r match some policy value (positive form)? nil: unreadable.
+        let matches: [Bool?] = values.map { matchesAny(condition, $0) }
+        func not(_ b: Bool?) -> Bool? { b.map { !$0 } }
+        func any(_ list: [Bool?]) -> Bool? { list.contains(true) ? true : (list.contains(nil) ? nil : false) }
+        func every(_ list: [Bool?]) -> Bool? { list.contains(false) ? false : (list.contains(nil) ? nil : true) }
+        switch op.qualifier {
+        case nil: return op.negated ? not(any(matches)) : any(matches)
+        case .forAnyValue: return any(op.negated ? matches.map(not) : matches)
+        case .forAllValues: return every(op.negated ? matches.map(not) : matches)
+        }
+    }
+
+    static func matchesAny(_ condition: Condition, _ value: ContextValue) -> Bool? {
+        let text: String
+        switch value {
+        case .string(let s): text = s
+        case .bool(let b): text = b ? "true" : "false"
+        case .number(let n): text = n.description
+        }
+        switch condition.op.test {
+        case .string(.equals): return condition.rawValues.contains { Array($0.unicodeScalars) == Array(text.unicodeScalars) }
+        case .string(.equalsIgnoreCase): return condition.rawValues.contains { $0.lowercased() == text.lowercased() }
+        case .string(.like): return condition.rawValues.contains { glob($0, text) }
+        case .string(.startWith): return condition.rawValues.contains { Array(text.utf8).starts(with: Array($0.utf8)) }
+        case .string(.endWith): return condition.rawValues.contains { Array(text.utf8.reversed()).starts(with: Array($0.utf8.reversed())) }
+        case .number(let ordering):
+            if case .bool = value { return nil }
+            guard let number = Double(text), let numbers = condition.rawValues.map({ Double($0) }) as [Double?]? else { return nil }
+            return numbers.contains { $0.map { compare(number, $0, ordering) } ?? false }
+        case .date(let ordering):
+            let seconds: Double?
+            switch value {
+            case .number(let n): seconds = Double(n.description)
+            case .string(let s): seconds = Timestamp(text: s)?.secondsSinceEpoch
+            case .bool: seconds = nil
+            }
+            guard let seconds else { return nil }
+            return condition.rawValues.contains { Timestamp(text: $0).map { compare(seconds, $0.secondsSinceEpoch, ordering) } ?? false }
+        case .bool:
+            let lowered = text.lowercased()
+            guard lowered == "true" || lowered == "false" else { return nil }
+            return condition.rawValues.contains { $0.lowercased() == lowered }
+        case .ipAddress:
+            guard case .string = value, let address = IPAddress(text) else { return nil }
+            return condition.rawValues.contains { CIDR($0)?.contains(address) ?? false }
+        case .null:
+            return nil
+        }
+    }
+
+    static func compare(_ a: Double, _ b: Double, _ ordering: ConditionTest.Ordering) -> Bool {
+        switch ordering {
+        case .equals: a == b
+        case .lessThan: a < b
+        case .lessThanEquals: a <= b
+        case .greaterThan: a > b
+        case .greaterThanEquals: a >= b
+        }
+    }
+}
