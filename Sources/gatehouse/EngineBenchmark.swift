@@ -23,28 +23,40 @@ struct EngineBenchmark {
             var lines = ["decision latency (median and p99 of batch means, per decision)"]
             for row in decisions {
                 let name = row.name.padding(toLength: 34, withPad: " ", startingAt: 0)
-                lines.append("  \(name) \(String(format: "%8.0f ns  %8.0f ns", row.medianNanoseconds, row.p99Nanoseconds))  (\(row.statements) statements, \(row.matching) for the action)")
+                lines.append(
+                    "  \(name) \(String(format: "%8.0f ns  %8.0f ns", row.medianNanoseconds, row.p99Nanoseconds))  (\(row.statements) statements, \(row.matching) for the action)"
+                )
             }
-            lines.append(String(format: "load+compile %d statements (jansson parse, validate, compile): %.1f ms median", loadCompileStatements, loadCompileMilliseconds))
+            lines.append(
+                String(
+                    format: "load+compile %d statements (jansson parse, validate, compile): %.1f ms median", loadCompileStatements,
+                    loadCompileMilliseconds))
             lines.append(String(format: "resident memory: %.1f MiB now, %.1f MiB peak", residentMiB, peakResidentMiB))
             return lines.joined(separator: "\n")
         }
 
         var json: JSONValue {
             .object([
-                ("decisions", .array(decisions.map { row in
+                (
+                    "decisions",
+                    .array(
+                        decisions.map { row in
+                            .object([
+                                ("name", .string(row.name)),
+                                ("statements", .integer(Int64(row.statements))),
+                                ("matching_action", .integer(Int64(row.matching))),
+                                ("median_ns", .real(row.medianNanoseconds.rounded())),
+                                ("p99_ns", .real(row.p99Nanoseconds.rounded())),
+                            ])
+                        })
+                ),
+                (
+                    "load_compile",
                     .object([
-                        ("name", .string(row.name)),
-                        ("statements", .integer(Int64(row.statements))),
-                        ("matching_action", .integer(Int64(row.matching))),
-                        ("median_ns", .real(row.medianNanoseconds.rounded())),
-                        ("p99_ns", .real(row.p99Nanoseconds.rounded())),
+                        ("statements", .integer(Int64(loadCompileStatements))),
+                        ("median_ms", .real((loadCompileMilliseconds * 10).rounded() / 10)),
                     ])
-                })),
-                ("load_compile", .object([
-                    ("statements", .integer(Int64(loadCompileStatements))),
-                    ("median_ms", .real((loadCompileMilliseconds * 10).rounded() / 10)),
-                ])),
+                ),
                 ("resident_mib", .real((residentMiB * 10).rounded() / 10)),
                 ("peak_resident_mib", .real((peakResidentMiB * 10).rounded() / 10)),
             ])
@@ -74,7 +86,9 @@ struct EngineBenchmark {
             loads.append(Self.nanoseconds(elapsed) / 1e6)
         }
         let memory = Self.residentMemory()
-        return Results(decisions: rows, loadCompileMilliseconds: Self.percentile(loads, 0.5), loadCompileStatements: 10_000, residentMiB: memory.current, peakResidentMiB: memory.peak)
+        return Results(
+            decisions: rows, loadCompileMilliseconds: Self.percentile(loads, 0.5), loadCompileStatements: 10_000, residentMiB: memory.current,
+            peakResidentMiB: memory.peak)
     }
 
     func compile(_ text: String, name: String) throws -> CompiledPolicySet {
@@ -99,7 +113,9 @@ struct EngineBenchmark {
             perDecision.append(Self.nanoseconds(ContinuousClock.now - start) / Double(batch))
         }
         precondition(allowed > 0, "the benchmark request must be allowed by its set")
-        return Row(name: name, statements: statements, matching: matching, medianNanoseconds: Self.percentile(perDecision, 0.5), p99Nanoseconds: Self.percentile(perDecision, 0.99))
+        return Row(
+            name: name, statements: statements, matching: matching, medianNanoseconds: Self.percentile(perDecision, 0.5),
+            p99Nanoseconds: Self.percentile(perDecision, 0.99))
     }
 
     static func resourceTagPolicy() -> String {
@@ -120,19 +136,29 @@ struct EngineBenchmark {
         for i in 0..<matching {
             switch i % 4 {
             case 0:
-                items.append(#"{"Sid": "Match\#(i)", "Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:*", "Condition": {"StringEquals": {"g:ResourceTag/env": ["dev", "test"]}}}"#)
+                items.append(
+                    #"{"Sid": "Match\#(i)", "Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:*", "Condition": {"StringEquals": {"g:ResourceTag/env": ["dev", "test"]}}}"#
+                )
             case 1:
-                items.append(#"{"Sid": "Match\#(i)", "Effect": "Deny", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:*", "Condition": {"StringEquals": {"g:ResourceTag/protected": "true"}}}"#)
+                items.append(
+                    #"{"Sid": "Match\#(i)", "Effect": "Deny", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:*", "Condition": {"StringEquals": {"g:ResourceTag/protected": "true"}}}"#
+                )
             case 2:
-                items.append(#"{"Sid": "Match\#(i)", "Effect": "Allow", "Action": "organizations:accounts:*", "Resource": "organizations::*:account:o-team\#(i)/*"}"#)
+                items.append(
+                    #"{"Sid": "Match\#(i)", "Effect": "Allow", "Action": "organizations:accounts:*", "Resource": "organizations::*:account:o-team\#(i)/*"}"#
+                )
             default:
-                items.append(#"{"Sid": "Match\#(i)", "Effect": "Deny", "Action": "organizations:accounts:update", "Condition": {"NotIpAddress": {"g:SourceIp": ["203.0.113.0/24", "2001:db8::/32"]}}}"#)
+                items.append(
+                    #"{"Sid": "Match\#(i)", "Effect": "Deny", "Action": "organizations:accounts:update", "Condition": {"NotIpAddress": {"g:SourceIp": ["203.0.113.0/24", "2001:db8::/32"]}}}"#
+                )
             }
         }
         for i in matching..<count {
             let service = "svc\(i % 97)"
             let action = i % 4 == 0 ? "\(service):res\(i):*" : "\(service):res\(i):op\(i % 13)"
-            items.append(#"{"Sid": "Other\#(i)", "Effect": "\#(i % 5 == 0 ? "Deny" : "Allow")", "Action": ["\#(action)"], "Resource": "\#(service):*:*:res:\#(i)/*", "Condition": {"StringEquals": {"g:ResourceTag/team": "t\#(i)"}}}"#)
+            items.append(
+                #"{"Sid": "Other\#(i)", "Effect": "\#(i % 5 == 0 ? "Deny" : "Allow")", "Action": ["\#(action)"], "Resource": "\#(service):*:*:res:\#(i)/*", "Condition": {"StringEquals": {"g:ResourceTag/team": "t\#(i)"}}}"#
+            )
         }
         return #"{"Version": "5.0", "Statement": ["# + items.joined(separator: ",\n") + "]}"
     }

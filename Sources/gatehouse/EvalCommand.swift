@@ -82,7 +82,11 @@ struct EvalCommand: ParsableCommand {
             let outcome: Result<AuthorizationRequest, PolicyLoadError>
             switch line {
             case .tooLong:
-                outcome = .failure(PolicyLoadError([Diagnostic(.badRequest, "line is longer than \(reader.maxLineBytes) bytes", at: SourceLocation(file: source, line: lineNumber))]))
+                outcome = .failure(
+                    PolicyLoadError([
+                        Diagnostic(
+                            .badRequest, "line is longer than \(reader.maxLineBytes) bytes", at: SourceLocation(file: source, line: lineNumber))
+                    ]))
             case .text(let bytes):
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 do {

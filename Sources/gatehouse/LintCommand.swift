@@ -48,18 +48,23 @@ struct LintCommand: ParsableCommand {
     static func text(_ report: LintReport) -> String {
         var lines = report.findings.map(\.description)
         let files = report.files.count
-        lines.append("\(files) file\(files == 1 ? "" : "s") checked: \(report.errorCount) error\(report.errorCount == 1 ? "" : "s"), \(report.warningCount) warning\(report.warningCount == 1 ? "" : "s")")
+        lines.append(
+            "\(files) file\(files == 1 ? "" : "s") checked: \(report.errorCount) error\(report.errorCount == 1 ? "" : "s"), \(report.warningCount) warning\(report.warningCount == 1 ? "" : "s")"
+        )
         return lines.joined(separator: "\n")
     }
 
     static func json(_ report: LintReport) -> JSONValue {
         .object([
             ("findings", .array(report.findings.map(\.json))),
-            ("summary", .object([
-                ("files", .integer(Int64(report.files.count))),
-                ("errors", .integer(Int64(report.errorCount))),
-                ("warnings", .integer(Int64(report.warningCount))),
-            ])),
+            (
+                "summary",
+                .object([
+                    ("files", .integer(Int64(report.files.count))),
+                    ("errors", .integer(Int64(report.errorCount))),
+                    ("warnings", .integer(Int64(report.warningCount))),
+                ])
+            ),
         ])
     }
 
@@ -91,14 +96,27 @@ struct LintCommand: ParsableCommand {
         return .object([
             ("$schema", .string("https://json.schemastore.org/sarif-2.1.0.json")),
             ("version", .string("2.1.0")),
-            ("runs", .array([.object([
-                ("tool", .object([("driver", .object([
-                    ("name", .string("gatehouse-lint")),
-                    ("informationUri", .string("https://github.com/gatehouse/gatehouse/blob/main/docs/POLICY-LANGUAGE.md")),
-                    ("rules", .array(rules)),
-                ]))])),
-                ("results", .array(results)),
-            ])])),
+            (
+                "runs",
+                .array([
+                    .object([
+                        (
+                            "tool",
+                            .object([
+                                (
+                                    "driver",
+                                    .object([
+                                        ("name", .string("gatehouse-lint")),
+                                        ("informationUri", .string("https://github.com/gatehouse/gatehouse/blob/main/docs/POLICY-LANGUAGE.md")),
+                                        ("rules", .array(rules)),
+                                    ])
+                                )
+                            ])
+                        ),
+                        ("results", .array(results)),
+                    ])
+                ])
+            ),
         ])
     }
 

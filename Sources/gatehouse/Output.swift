@@ -60,14 +60,17 @@ enum TextRendering {
             lines.append("\(trace.statement.policy): \(trace.statement.displayName) (\(trace.statement.effect.rawValue)) - \(verdict)")
             let actionText: String
             if trace.notAction {
-                actionText = trace.actionMatched ? "not excluded by NotAction" : "excluded by NotAction \(JSONWriter.quoted(trace.actionPattern ?? ""))"
+                actionText =
+                    trace.actionMatched ? "not excluded by NotAction" : "excluded by NotAction \(JSONWriter.quoted(trace.actionPattern ?? ""))"
             } else {
                 actionText = trace.actionMatched ? "matched \(JSONWriter.quoted(trace.actionPattern ?? ""))" : "no Action pattern matches"
             }
             lines.append("  action     \(mark(trace.actionMatched)) \(actionText)")
             let resourceText: String
             if trace.resourceClause == "NotResource" {
-                resourceText = trace.resourceMatched ? "not excluded by NotResource" : "excluded by NotResource \(JSONWriter.quoted(trace.resourcePattern ?? ""))"
+                resourceText =
+                    trace.resourceMatched
+                    ? "not excluded by NotResource" : "excluded by NotResource \(JSONWriter.quoted(trace.resourcePattern ?? ""))"
             } else {
                 resourceText = trace.resourceMatched ? "matched \(JSONWriter.quoted(trace.resourcePattern ?? "*"))" : "no Resource pattern matches"
             }
@@ -75,7 +78,9 @@ enum TextRendering {
             for condition in trace.conditions {
                 let requestText = condition.requestValues.map { "[" + $0.map(JSONWriter.quoted).joined(separator: ", ") + "]" } ?? "absent"
                 let policyText = "[" + condition.policyValues.map(JSONWriter.quoted).joined(separator: ", ") + "]"
-                lines.append("  condition  \(mark(condition.outcome == .satisfied)) \(condition.operatorName) \(condition.key): request \(requestText) vs policy \(policyText) -> \(condition.outcome.rawValue.replacingOccurrences(of: "_", with: " "))")
+                lines.append(
+                    "  condition  \(mark(condition.outcome == .satisfied)) \(condition.operatorName) \(condition.key): request \(requestText) vs policy \(policyText) -> \(condition.outcome.rawValue.replacingOccurrences(of: "_", with: " "))"
+                )
             }
         }
         if explanation.statements.isEmpty { lines.append("(the policy set has no statements)") }

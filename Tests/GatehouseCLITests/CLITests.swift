@@ -49,7 +49,9 @@ struct CLI {
             throw CLIError.timedOut(arguments)
         }
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdoutData.data, as: UTF8.self), stderr: String(decoding: stderrData.data, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdoutData.data, as: UTF8.self),
+            stderr: String(decoding: stderrData.data, as: UTF8.self))
     }
 
     enum CLIError: Error { case timedOut([String]) }
@@ -110,7 +112,9 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     }
 
     @Test func requestFromStandardInput() throws {
-        let result = try CLI.run(["eval", "--policies", "policies/dev-accounts-update.json", "--request", "-", "--format", "json"], stdin: #"{"action": "organizations:accounts:list", "resource": "*"}"#)
+        let result = try CLI.run(
+            ["eval", "--policies", "policies/dev-accounts-update.json", "--request", "-", "--format", "json"],
+            stdin: #"{"action": "organizations:accounts:list", "resource": "*"}"#)
         #expect(result.status == 0)
         #expect(try jsonObject(result.stdout)["decision"] as? String == "allow")
     }
@@ -125,7 +129,10 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     @Test func invalidPolicySetIsRefusedWhole() throws {
         let dir = try TempDir()
         try dir.write("good.json", #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "*"}]}"#)
-        try dir.write("bad.json", "{\"Version\": \"5.0\",\n \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"a:b:c\", \"Condition\": {\"StringEqual\": {\"g:SourceIp\": \"x\"}}}]}")
+        try dir.write(
+            "bad.json",
+            "{\"Version\": \"5.0\",\n \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"a:b:c\", \"Condition\": {\"StringEqual\": {\"g:SourceIp\": \"x\"}}}]}"
+        )
         let result = try CLI.run(["eval", "--policies", dir.url.path, "--request", "samples/requests/dev-update-allowed.json"])
         #expect(result.status == 2)
         #expect(result.stdout.isEmpty)
@@ -156,7 +163,10 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(result.status == 2)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 5)
-        #expect(try lines[0...3].map { try jsonObject($0)["reason"] as? String } == ["explicit_allow", "implicit_deny", "explicit_deny", "explicit_allow"])
+        #expect(
+            try lines[0...3].map { try jsonObject($0)["reason"] as? String } == [
+                "explicit_allow", "implicit_deny", "explicit_deny", "explicit_allow",
+            ])
         let error = try jsonObject(lines[4])
         #expect((error["error"] as? String)?.contains("line 5") == true)
         #expect(error["line"] as? Int == 5)
@@ -191,7 +201,8 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     }
 
     @Test func evalExplainJSONHasATrace() throws {
-        let result = try CLI.run(["eval", "--explain", "--format", "json", "--policies"] + devSet + ["--request", "samples/requests/dev-update-allowed.json"])
+        let result = try CLI.run(
+            ["eval", "--explain", "--format", "json", "--policies"] + devSet + ["--request", "samples/requests/dev-update-allowed.json"])
         #expect(result.status == 0)
         let object = try jsonObject(result.stdout)
         #expect(object["decision"] as? String == "allow")
@@ -220,7 +231,8 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
 
     @Test func errorsExitTwoInEveryFormat() throws {
         let dir = try TempDir()
-        try dir.write("bad.json", "{\n  \"Version\": \"5.0\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"a:b:c\", \"Resource\": \"nope\"}]\n}")
+        try dir.write(
+            "bad.json", "{\n  \"Version\": \"5.0\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"a:b:c\", \"Resource\": \"nope\"}]\n}")
         for format in ["text", "json", "sarif"] {
             #expect(try CLI.run(["lint", "--format", format, dir.url.path]).status == 2)
         }

@@ -34,7 +34,8 @@ struct ConditionCase: CustomTestStringConvertible, Sendable {
                 }
             }
             guard case .string(let name) = item["name"], case .string(let expect) = item["expect"] else { fatalError("bad case") }
-            return ConditionCase(name: name, condition: item["condition"]!, context: context, principal: principal, expect: ConditionOutcome(rawValue: expect)!)
+            return ConditionCase(
+                name: name, condition: item["condition"]!, context: context, principal: principal, expect: ConditionOutcome(rawValue: expect)!)
         }
     }
 
@@ -45,7 +46,8 @@ struct ConditionCase: CustomTestStringConvertible, Sendable {
 
 @Test("condition case", arguments: try ConditionCase.all())
 func conditionCase(_ testCase: ConditionCase) throws {
-    let request = AuthorizationRequest(principal: testCase.principal, action: "organizations:accounts:update", resource: "organizations::1:account:o/1", context: testCase.context)
+    let request = AuthorizationRequest(
+        principal: testCase.principal, action: "organizations:accounts:update", resource: "organizations::1:account:o/1", context: testCase.context)
 
     let allow = try policy(#"{"Version": "5.0", "Statement": [\#(testCase.statement("Allow"))]}"#)
     var outcome = ConditionOutcome.satisfied

@@ -6,17 +6,23 @@ import Testing
     let account = "organizations::0a6d:account:o-1/05261f"
 
     @Test func explicitDenyBeatsAllowBeatsImplicitDeny() throws {
-        let allow = try policy(statementPolicy(#""Sid": "A", "Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "*""#), name: "allow")
+        let allow = try policy(
+            statementPolicy(#""Sid": "A", "Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "*""#), name: "allow")
         let deny = try policy(statementPolicy(#""Sid": "D", "Effect": "Deny", "Action": "organizations:accounts:*""#), name: "deny")
         let request = request(resource: account)
         #expect(decide([], request) == Decision(reason: .implicitDeny, statements: []))
-        #expect(decide([allow], request) == Decision(reason: .explicitAllow, statements: [StatementRef(policy: "allow", sid: "A", index: 0, effect: .allow)]))
-        #expect(decide([allow, deny], request) == Decision(reason: .explicitDeny, statements: [StatementRef(policy: "deny", sid: "D", index: 0, effect: .deny)]))
+        #expect(
+            decide([allow], request)
+                == Decision(reason: .explicitAllow, statements: [StatementRef(policy: "allow", sid: "A", index: 0, effect: .allow)]))
+        #expect(
+            decide([allow, deny], request)
+                == Decision(reason: .explicitDeny, statements: [StatementRef(policy: "deny", sid: "D", index: 0, effect: .deny)]))
         #expect(decide([deny, allow], request).reason == .explicitDeny)
     }
 
     @Test func decidingStatementsListEveryApplyingOneOfTheWinningEffect() throws {
-        let document = try policy(#"""
+        let document = try policy(
+            #"""
             {"Version": "5.0", "Statement": [
               {"Sid": "A1", "Effect": "Allow", "Action": "organizations:accounts:update"},
               {"Effect": "Allow", "Action": "organizations:*:*"},
@@ -37,7 +43,9 @@ import Testing
     }
 
     @Test func resourcesMatchCaseSensitivelyWithWildcards() throws {
-        let document = try policy(statementPolicy(#""Effect": "Allow", "Action": "*", "Resource": ["organizations::*:account:o-1/0526*", "organizations::1:ou:o-1/ou-??"]"#))
+        let document = try policy(
+            statementPolicy(#""Effect": "Allow", "Action": "*", "Resource": ["organizations::*:account:o-1/0526*", "organizations::1:ou:o-1/ou-??"]"#)
+        )
         #expect(decide([document], request(resource: account)).isAllowed)
         #expect(!decide([document], request(resource: "organizations::0a6d:account:O-1/05261f")).isAllowed)
         #expect(decide([document], request(resource: "organizations::1:ou:o-1/ou-ab")).isAllowed)
@@ -63,12 +71,16 @@ import Testing
     }
 
     @Test func duplicateActionPatternsCountOnce() throws {
-        let document = try policy(statementPolicy(#""Sid": "S", "Effect": "Allow", "Action": ["organizations:accounts:update", "ORGANIZATIONS:accounts:update", "organizations:accounts:*"]"#))
+        let document = try policy(
+            statementPolicy(
+                #""Sid": "S", "Effect": "Allow", "Action": ["organizations:accounts:update", "ORGANIZATIONS:accounts:update", "organizations:accounts:*"]"#
+            ))
         #expect(decide([document], request()).statements.count == 1)
     }
 
     @Test func explainAgreesWithEvaluateAndShowsValues() throws {
-        let document = try policy(#"""
+        let document = try policy(
+            #"""
             {"Version": "5.0", "Statement": [
               {"Sid": "Dev", "Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:*",
                "Condition": {"StringEquals": {"g:ResourceTag/env": ["dev", "test"]}}},
@@ -91,7 +103,8 @@ import Testing
     }
 
     @Test func indeterminateDenyAppliesAndIsExplained() throws {
-        let document = try policy(#"""
+        let document = try policy(
+            #"""
             {"Version": "5.0", "Statement": [
               {"Effect": "Allow", "Action": "*"},
               {"Sid": "Net", "Effect": "Deny", "Action": "*", "Condition": {"NotIpAddress": {"g:SourceIp": "10.0.0.0/8"}}}
@@ -105,7 +118,8 @@ import Testing
     }
 
     @Test func conditionKeysNeededForARequest() throws {
-        let document = try policy(#"""
+        let document = try policy(
+            #"""
             {"Version": "5.0", "Statement": [
               {"Effect": "Allow", "Action": "organizations:accounts:update", "Condition": {"StringEquals": {"g:ResourceTag/Env": "dev"}}},
               {"Effect": "Allow", "Action": "organizations:accounts:list", "Condition": {"Bool": {"g:MFAPresent": "true"}}}
@@ -119,7 +133,9 @@ import Testing
 
     @Test func denialMessagesFollowHuaweiWording() {
         let request = request(resource: account)
-        #expect(Decision(reason: .implicitDeny, statements: []).message(for: request).hasSuffix("because no identity policy allows the organizations:accounts:update action."))
+        #expect(
+            Decision(reason: .implicitDeny, statements: []).message(for: request).hasSuffix(
+                "because no identity policy allows the organizations:accounts:update action."))
         #expect(Decision(reason: .explicitDeny, statements: []).message(for: request).hasSuffix("with an explicit deny in the identity policy."))
     }
 

@@ -69,8 +69,13 @@ import Testing
     }
 
     @Test func hugeNumbersAndOddValues() {
-        #expect(codes(Array(#"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "a:b:c", "Sid": 99999999999999999999999}]}"#.utf8)) == [.syntax])
-        #expect(!codes(Array(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Condition": {"NumberLessThan": {"g:ResourceTag/n": 1e308}}"#).utf8)).contains(.syntax))
+        #expect(
+            codes(Array(#"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "a:b:c", "Sid": 99999999999999999999999}]}"#.utf8)) == [
+                .syntax
+            ])
+        #expect(
+            !codes(Array(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Condition": {"NumberLessThan": {"g:ResourceTag/n": 1e308}}"#).utf8))
+                .contains(.syntax))
     }
 
     @Test func pathologicalWildcardsStayLinear() {

@@ -3,7 +3,10 @@ import Testing
 @testable import GatehousePolicy
 
 @Suite struct ParserTests {
-    func expectRejected(_ text: String, code: DiagnosticCode, path: String? = nil, line: Int? = nil, column: Int? = nil, messageContains: String? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    func expectRejected(
+        _ text: String, code: DiagnosticCode, path: String? = nil, line: Int? = nil, column: Int? = nil, messageContains: String? = nil,
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) {
         let diagnostics = rejection(text)
         guard let diagnostic = diagnostics.first(where: { $0.code == code }) else {
             Issue.record("expected \(code.rawValue), got \(diagnostics.map(\.description))", sourceLocation: sourceLocation)
@@ -18,7 +21,9 @@ import Testing
     }
 
     @Test func acceptsAFullStatement() throws {
-        let document = try policy(statementPolicy(#""Sid": "S1", "Effect": "Deny", "NotAction": "a:b:c", "NotResource": ["x::1:t:p"], "Condition": {"Null": {"g:SourceIp": "true"}}"#))
+        let document = try policy(
+            statementPolicy(
+                #""Sid": "S1", "Effect": "Deny", "NotAction": "a:b:c", "NotResource": ["x::1:t:p"], "Condition": {"Null": {"g:SourceIp": "true"}}"#))
         let statement = try #require(document.statements.first)
         #expect(statement.sid == "S1")
         #expect(statement.effect == .deny)
@@ -43,7 +48,9 @@ import Testing
         expectRejected("[]", code: .notAnObject)
         expectRejected(#""text""#, code: .syntax)  // jansson refuses non-container roots
         expectRejected(#"{"Statement": [{"Effect": "Allow", "Action": "a:b:c"}]}"#, code: .badVersion, messageContains: "missing")
-        expectRejected(#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "a:b:c"}]}"#, code: .badVersion, path: "/Version", line: 1, column: 13)
+        expectRejected(
+            #"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "a:b:c"}]}"#, code: .badVersion, path: "/Version", line: 1,
+            column: 13)
         expectRejected(#"{"Version": 5, "Statement": [{"Effect": "Allow", "Action": "a:b:c"}]}"#, code: .wrongType, path: "/Version")
         expectRejected(#"{"Version": "5.0", "Statment": []}"#, code: .unknownElement, path: "/Statment", line: 1, column: 20)
         expectRejected(#"{"Version": "5.0", "Principal": "*", "Statement": [{"Effect": "Allow", "Action": "a:b:c"}]}"#, code: .principalNotAllowed)
@@ -74,7 +81,8 @@ import Testing
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Resource": {"x": 1}"#), code: .wrongType)
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Sid": """#), code: .emptyString)
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Sid": 3"#), code: .wrongType)
-        expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Principal": "*""#), code: .principalNotAllowed, path: "/Statement/0/Principal")
+        expectRejected(
+            statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Principal": "*""#), code: .principalNotAllowed, path: "/Statement/0/Principal")
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Resourse": "*""#), code: .unknownElement)
     }
 
@@ -91,7 +99,8 @@ import Testing
         func condition(_ text: String) -> String { statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Condition": \#(text)"#) }
         expectRejected(condition("[]"), code: .badConditionBlock)
         expectRejected(condition(#"{"StringEquals": "dev"}"#), code: .badConditionBlock, path: "/Statement/0/Condition/StringEquals")
-        expectRejected(condition(#"{"StringEqual": {"g:ResourceTag/env": "dev"}}"#), code: .unknownOperator, path: "/Statement/0/Condition/StringEqual")
+        expectRejected(
+            condition(#"{"StringEqual": {"g:ResourceTag/env": "dev"}}"#), code: .unknownOperator, path: "/Statement/0/Condition/StringEqual")
         let hint = rejection(condition(#"{"stringequals": {"g:ResourceTag/env": "dev"}}"#)).first?.hint
         #expect(hint?.contains("StringEquals") == true)
         expectRejected(condition(#"{"ForSomeValues:StringEquals": {"g:TagKeys": "a"}}"#), code: .unknownQualifier)
@@ -99,7 +108,9 @@ import Testing
         expectRejected(condition(#"{"ForAnyValue:Null": {"g:SourceIp": "true"}}"#), code: .unknownQualifier)
         expectRejected(condition(#"{"StringEquals": {"g:ResourceTag/env": []}}"#), code: .badConditionValue)
         expectRejected(condition(#"{"StringEquals": {"g:ResourceTag/env": null}}"#), code: .wrongType)
-        expectRejected(condition(#"{"StringEquals": {"g:ResourceTag/env": [{"a": 1}]}}"#), code: .wrongType, path: "/Statement/0/Condition/StringEquals/g:ResourceTag~1env/0")
+        expectRejected(
+            condition(#"{"StringEquals": {"g:ResourceTag/env": [{"a": 1}]}}"#), code: .wrongType,
+            path: "/Statement/0/Condition/StringEquals/g:ResourceTag~1env/0")
         expectRejected(condition(#"{"StringEquals": {"g:ResourceTag/env": "a", "G:RESOURCETAG/ENV": "b"}}"#), code: .duplicateConditionKey)
         expectRejected(condition(#"{"StringEquals": {"g:SourceIP4": "a"}}"#), code: .badConditionKey)
         expectRejected(condition(#"{"StringEquals": {"g:ResourceTag/": "a"}}"#), code: .badConditionKey)
@@ -122,7 +133,9 @@ import Testing
         expectRejected(condition("NumberEquals", "g:ResourceTag/n", #""ten""#), code: .badConditionValue)
         expectRejected(condition("NumberEquals", "g:ResourceTag/n", #""0x10""#), code: .badConditionValue)
         expectRejected(condition("NumberEquals", "g:ResourceTag/n", "true"), code: .badConditionValue)
-        expectRejected(condition("NumberEquals", "g:ResourceTag/n", #"[1, "x"]"#), code: .badConditionValue, path: "/Statement/0/Condition/NumberEquals/g:ResourceTag~1n/1")
+        expectRejected(
+            condition("NumberEquals", "g:ResourceTag/n", #"[1, "x"]"#), code: .badConditionValue,
+            path: "/Statement/0/Condition/NumberEquals/g:ResourceTag~1n/1")
         expectRejected(condition("Bool", "g:MFAPresent", #""yes""#), code: .badConditionValue)
         expectRejected(condition("Null", "g:MFAPresent", "1"), code: .badConditionValue)
     }

@@ -23,9 +23,12 @@ struct Generator {
         "organizations:accounts:update", "organizations:accounts:get", "organizations:accounts:*", "organizations:*",
         "*", "ORGANIZATIONS:Accounts:Upd?te", "cts:*:*", "organizations:ous:list", "*:accounts:*", "organizations:?ccounts:get",
     ]
-    static let actions = ["organizations:accounts:update", "organizations:accounts:get", "organizations:ous:list", "cts:tracker:list", "Organizations:Accounts:Update"]
+    static let actions = [
+        "organizations:accounts:update", "organizations:accounts:get", "organizations:ous:list", "cts:tracker:list", "Organizations:Accounts:Update",
+    ]
     static let resourcePatterns = [
-        "*", "organizations::1:account:o-1/a-1", "organizations::1:account:*", "organizations::*:account:o-1/a-?", "organizations::1:ou:*", "organizations::*:*:*a-2?",
+        "*", "organizations::1:account:o-1/a-1", "organizations::1:account:*", "organizations::*:account:o-1/a-?", "organizations::1:ou:*",
+        "organizations::*:*:*a-2?",
     ]
     static let resources = ["organizations::1:account:o-1/a-1", "organizations::1:account:o-1/a-22", "organizations::1:ou:o-1/ou-1", "*"]
     static let conditions = [
@@ -58,7 +61,10 @@ struct Generator {
         ("g:MFAPresent", [nil, [.bool(true)], [.bool(false)], [.string("maybe")]]),
         ("g:SourceIp", [nil, [.string("10.1.2.3")], [.string("192.168.0.1")], [.string("2001:db8::5")], [.string("bad")]]),
         ("g:TagKeys", [nil, [], [.string("env")], [.string("env"), .string("owner")], [.string("protected"), .string("env")]]),
-        ("g:CurrentTime", [nil, [.string("2026-01-15T00:00:00Z")], [.string("2026-07-01T00:00:00Z")], [.number(.integer(1_767_225_599))], [.string("soon")]]),
+        (
+            "g:CurrentTime",
+            [nil, [.string("2026-01-15T00:00:00Z")], [.string("2026-07-01T00:00:00Z")], [.number(.integer(1_767_225_599))], [.string("soon")]]
+        ),
     ]
 
     mutating func pick<T>(_ items: [T]) -> T { items[Int(random.next() % UInt64(items.count))] }

@@ -41,7 +41,10 @@ import Testing
         #expect(Timestamp(text: "2026-01-01T00:00:00.25Z")?.secondsSinceEpoch == 1_767_225_600.25)
         #expect(Timestamp(text: "1767225600")?.secondsSinceEpoch == 1_767_225_600)
         #expect(Timestamp(text: "1900-03-01T00:00:00Z")?.secondsSinceEpoch == -2_203_891_200)
-        for bad in ["2026-13-01", "2026-02-29", "2026-01-01T00:00", "2026-01-01T00:00:00", "2026-01-01Z", "2026-1-1", "yesterday", "2026-01-01T00:00:00+0800x"] {
+        for bad in [
+            "2026-13-01", "2026-02-29", "2026-01-01T00:00", "2026-01-01T00:00:00", "2026-01-01Z", "2026-1-1", "yesterday",
+            "2026-01-01T00:00:00+0800x",
+        ] {
             #expect(Timestamp(text: bad) == nil, "\(bad)")
         }
     }

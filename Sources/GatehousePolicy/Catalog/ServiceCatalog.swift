@@ -14,7 +14,8 @@ public struct ServiceAction: Sendable, Hashable {
     /// Service-specific condition keys (lowercased), beyond the global ones.
     public var serviceKeys: [String]
 
-    public init(_ name: String, _ accessLevel: AccessLevel, resourceTypes: [String] = [], takesRequestTags: Bool = false, serviceKeys: [String] = []) {
+    public init(_ name: String, _ accessLevel: AccessLevel, resourceTypes: [String] = [], takesRequestTags: Bool = false, serviceKeys: [String] = [])
+    {
         self.name = name
         self.accessLevel = accessLevel
         self.resourceTypes = resourceTypes

@@ -18,6 +18,16 @@ public struct CompiledPolicySet: Sendable {
         case any([Wildcard])
         case none([Wildcard])
 
+        /// Whether the resource is covered, without naming the pattern (the hot path).
+        @inline(__always)
+        func covers(_ resource: UnsafeBufferPointer<UInt8>) -> Bool {
+            switch self {
+            case .all: return true
+            case .any(let patterns): return patterns.contains { $0.matches(utf8: resource) }
+            case .none(let patterns): return !patterns.contains { $0.matches(utf8: resource) }
+            }
+        }
+
         func matches(_ resource: UnsafeBufferPointer<UInt8>) -> (Bool, Wildcard?) {
             switch self {
             case .all: return (true, nil)
@@ -44,7 +54,7 @@ public struct CompiledPolicySet: Sendable {
     /// which deciding statements are listed, never the decision.
     public init(_ documents: [PolicyDocument]) {
         var statements: [CompiledStatement] = []
-        var trie = ActionTrie()
+        var trie = ActionTrie.Builder()
         var unindexed: [Int32] = []
         for document in documents {
             for statement in document.statements {
@@ -67,13 +77,14 @@ public struct CompiledPolicySet: Sendable {
                 case .resource(let list): resources = list.contains("*") ? .all : .any(list.map { Wildcard($0) })
                 case .notResource(let list): resources = .none(list.map { Wildcard($0) })
                 }
-                statements.append(CompiledStatement(
-                    ref: StatementRef(policy: document.name, sid: statement.sid, index: statement.index, effect: statement.effect),
-                    actionPatterns: patterns, notAction: notAction, resources: resources, conditions: statement.conditions))
+                statements.append(
+                    CompiledStatement(
+                        ref: StatementRef(policy: document.name, sid: statement.sid, index: statement.index, effect: statement.effect),
+                        actionPatterns: patterns, notAction: notAction, resources: resources, conditions: statement.conditions))
             }
         }
         self.statements = statements
-        self.trie = trie
+        self.trie = trie.freeze()
         self.unindexed = unindexed
         self.policyNames = documents.map(\.name)
     }
@@ -89,7 +100,8 @@ public struct CompiledPolicySet: Sendable {
                 found.append(id)
             }
         }
-        if found.count > 1 {
+        // Usually already in order (one pattern per statement, visited in set order).
+        if found.count > 1, zip(found, found.dropFirst()).contains(where: { $0 >= $1 }) {
             found.sort()
             var last: Int32 = -1
             found.removeAll { id in
@@ -103,30 +115,44 @@ public struct CompiledPolicySet: Sendable {
     /// Decides a request: an applying Deny wins, else an applying Allow allows, else the
     /// request is implicitly denied.
     public func evaluate(_ request: AuthorizationRequest) -> Decision {
-        var denies: [StatementRef] = []
-        var allows: [StatementRef] = []
-        var resource = request.resource
         let candidates = candidates(for: request)
-        resource.withUTF8 { resourceBytes in
-            for id in candidates {
-                let statement = statements[Int(id)]
-                guard statement.resources.matches(resourceBytes).0 else { continue }
-                if statement.ref.effect == .allow, !denies.isEmpty { continue }  // cannot change the outcome
-                var outcome = ConditionOutcome.satisfied
-                for condition in statement.conditions {
-                    outcome = outcome && condition.evaluate(request.context[condition.normalizedKey])
-                    if outcome == .notSatisfied { break }
+        var resource = request.resource
+        // Statements are read through borrowed buffers and deciders collected as indices:
+        // copying a statement out of the array would retain and release each of its
+        // strings and arrays, which costs more than the matching itself.
+        return resource.withUTF8 { resourceBytes in
+            statements.withUnsafeBufferPointer { statements in
+                var denies: [Int32] = []
+                var allows: [Int32] = []
+                for id in candidates {
+                    let effect = statements[Int(id)].ref.effect
+                    if effect == .allow, !denies.isEmpty { continue }  // cannot change the outcome
+                    guard statements[Int(id)].resources.covers(resourceBytes) else { continue }
+                    let outcome = Self.conditionsOutcome(statements[Int(id)].conditions, request)
+                    switch effect {
+                    case .deny where outcome != .notSatisfied: denies.append(id)
+                    case .allow where outcome == .satisfied: allows.append(id)
+                    default: break
+                    }
                 }
-                switch statement.ref.effect {
-                case .deny where outcome != .notSatisfied: denies.append(statement.ref)
-                case .allow where outcome == .satisfied: allows.append(statement.ref)
-                default: break
-                }
+                if !denies.isEmpty { return Decision(reason: .explicitDeny, statements: denies.map { statements[Int($0)].ref }) }
+                if !allows.isEmpty { return Decision(reason: .explicitAllow, statements: allows.map { statements[Int($0)].ref }) }
+                return Decision(reason: .implicitDeny, statements: [])
             }
         }
-        if !denies.isEmpty { return Decision(reason: .explicitDeny, statements: denies) }
-        if !allows.isEmpty { return Decision(reason: .explicitAllow, statements: allows) }
-        return Decision(reason: .implicitDeny, statements: [])
+    }
+
+    /// The Kleene AND of a statement's conditions, stopping at the first that fails.
+    @inline(__always)
+    static func conditionsOutcome(_ conditions: [Condition], _ request: AuthorizationRequest) -> ConditionOutcome {
+        conditions.withUnsafeBufferPointer { conditions in
+            var outcome = ConditionOutcome.satisfied
+            for index in conditions.indices {
+                outcome = outcome && conditions[index].evaluate(request.context[conditions[index].normalizedKey])
+                if outcome == .notSatisfied { break }
+            }
+            return outcome
+        }
     }
 
     /// The condition keys (lowercased) that statements able to apply to this action and

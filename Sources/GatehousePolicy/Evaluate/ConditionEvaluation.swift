@@ -87,11 +87,11 @@ extension Condition {
             switch op.test {
             case .string(.startWith): return ConditionOutcome(policyValues.contains { text.utf8.starts(with: $0.utf8) })
             case .string(.endWith): return ConditionOutcome(policyValues.contains { text.utf8.reversed().starts(with: $0.utf8.reversed()) })
-            default: return ConditionOutcome(policyValues.contains { $0.utf8.elementsEqual(text.utf8) })
+            default: return ConditionOutcome(policyValues.contains { utf8Equal($0, text) })
             }
         case .foldedStrings(let policyValues):
             let text = value.text.lowercased()
-            return ConditionOutcome(policyValues.contains { $0.utf8.elementsEqual(text.utf8) })
+            return ConditionOutcome(policyValues.contains { utf8Equal($0, text) })
         case .patterns(let patterns):
             var text = value.text
             return text.withUTF8 { buffer in ConditionOutcome(patterns.contains { $0.matches(utf8: buffer) }) }
@@ -155,4 +155,18 @@ extension ContextValue {
         case .number: nil
         }
     }
+}
+
+/// Byte-wise equality of two strings' UTF-8, with no Unicode normalization (`==` on String
+/// would treat "é" and "e" + combining accent as equal; a policy engine should not).
+@inline(__always)
+func utf8Equal(_ a: String, _ b: String) -> Bool {
+    guard a.utf8.count == b.utf8.count else { return false }
+    let contiguous = a.utf8.withContiguousStorageIfAvailable { left in
+        b.utf8.withContiguousStorageIfAvailable { right in
+            for index in 0..<left.count where left[index] != right[index] { return false }
+            return true
+        }
+    }
+    return (contiguous ?? nil) ?? a.utf8.elementsEqual(b.utf8)
 }

@@ -47,9 +47,11 @@ public struct Decision: Sendable, Hashable {
         case .explicitAllow:
             return "User: \(principal) is allowed to perform: \(request.action) on resource: \(request.resource)."
         case .explicitDeny:
-            return "User: \(principal) is not authorized to perform: \(request.action) on resource: \(request.resource) with an explicit deny in the identity policy."
+            return
+                "User: \(principal) is not authorized to perform: \(request.action) on resource: \(request.resource) with an explicit deny in the identity policy."
         case .implicitDeny:
-            return "User: \(principal) is not authorized to perform: \(request.action) on resource: \(request.resource) because no identity policy allows the \(request.action) action."
+            return
+                "User: \(principal) is not authorized to perform: \(request.action) on resource: \(request.resource) because no identity policy allows the \(request.action) action."
         }
     }
 }

@@ -59,11 +59,12 @@ extension CompiledPolicySet {
                     case .any: clause = "Resource"
                     case .none: clause = "NotResource"
                     }
-                    traces.append(Explanation.StatementTrace(
-                        statement: statement.ref, actionMatched: actionMatched, actionPattern: hit?.pattern,
-                        notAction: statement.notAction, resourceMatched: resourceMatched,
-                        resourcePattern: resourcePattern?.pattern ?? (resourceMatched ? "*" : nil), resourceClause: clause,
-                        conditions: conditions, applies: actionMatched && resourceMatched && conditionsHold))
+                    traces.append(
+                        Explanation.StatementTrace(
+                            statement: statement.ref, actionMatched: actionMatched, actionPattern: hit?.pattern,
+                            notAction: statement.notAction, resourceMatched: resourceMatched,
+                            resourcePattern: resourcePattern?.pattern ?? (resourceMatched ? "*" : nil), resourceClause: clause,
+                            conditions: conditions, applies: actionMatched && resourceMatched && conditionsHold))
                 }
             }
         }

@@ -34,7 +34,11 @@ public struct Linter: Sendable {
         for file in files {
             let name = PolicyFiles.policyName(of: file)
             if let other = names[name] {
-                findings.append(Diagnostic(.duplicateName, "policy name \(JSONWriter.quoted(name)) is also used by \(other); policies are named by file name and must be unique", at: SourceLocation(file: file)))
+                findings.append(
+                    Diagnostic(
+                        .duplicateName,
+                        "policy name \(JSONWriter.quoted(name)) is also used by \(other); policies are named by file name and must be unique",
+                        at: SourceLocation(file: file)))
             }
             names[name] = file
             do {
@@ -75,18 +79,27 @@ struct DocumentChecks {
 
     mutating func run() {
         if document.significantCharacters > linter.quotaCharacters {
-            report(.overQuota, "the policy has \(document.significantCharacters) characters without white space; Huawei IAM accepts at most \(linter.quotaCharacters) in a custom policy", hint: "split it into several policies if it must also load into Huawei IAM", at: .root)
+            report(
+                .overQuota,
+                "the policy has \(document.significantCharacters) characters without white space; Huawei IAM accepts at most \(linter.quotaCharacters) in a custom policy",
+                hint: "split it into several policies if it must also load into Huawei IAM", at: .root)
         }
         var sids: [String: Int] = [:]
         for statement in document.statements {
             if let sid = statement.sid {
                 if let first = sids[sid] {
-                    report(.duplicateSid, "Sid \(JSONWriter.quoted(sid)) is also used by Statement[\(first)]; decisions and audit logs name statements by Sid", at: statement.path.appending("Sid"))
+                    report(
+                        .duplicateSid,
+                        "Sid \(JSONWriter.quoted(sid)) is also used by Statement[\(first)]; decisions and audit logs name statements by Sid",
+                        at: statement.path.appending("Sid"))
                 } else {
                     sids[sid] = statement.index
                 }
                 if !sid.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) {
-                    report(.unusualSid, "Sid \(JSONWriter.quoted(sid)) has characters other than ASCII letters and digits, which Huawei and AWS IAM refuse", at: statement.path.appending("Sid"))
+                    report(
+                        .unusualSid,
+                        "Sid \(JSONWriter.quoted(sid)) has characters other than ASCII letters and digits, which Huawei and AWS IAM refuse",
+                        at: statement.path.appending("Sid"))
                 }
             }
             checkPermissiveness(statement)
@@ -105,13 +118,19 @@ struct DocumentChecks {
         if case .action(let actions) = statement.actions, actions.contains(where: { Self.isEverything($0) }),
             Self.coversAllResources(statement.resources), statement.conditions.isEmpty
         {
-            report(.allowAllOnAll, "allows every action on every resource", hint: "name the actions and resources this principal needs", at: statement.path)
+            report(
+                .allowAllOnAll, "allows every action on every resource", hint: "name the actions and resources this principal needs",
+                at: statement.path)
         }
         if case .notAction = statement.actions {
-            report(.permissiveNegation, "Allow with NotAction allows every action not listed, including actions added to services later", hint: "list the allowed actions in Action instead", at: statement.path.appending("NotAction"), atKey: true)
+            report(
+                .permissiveNegation, "Allow with NotAction allows every action not listed, including actions added to services later",
+                hint: "list the allowed actions in Action instead", at: statement.path.appending("NotAction"), atKey: true)
         }
         if case .notResource = statement.resources {
-            report(.permissiveNegation, "Allow with NotResource allows every resource not listed, including resources created later", hint: "list the allowed resources in Resource instead", at: statement.path.appending("NotResource"), atKey: true)
+            report(
+                .permissiveNegation, "Allow with NotResource allows every resource not listed, including resources created later",
+                hint: "list the allowed resources in Resource instead", at: statement.path.appending("NotResource"), atKey: true)
         }
     }
 
@@ -146,13 +165,18 @@ struct DocumentChecks {
             guard let catalog = linter.catalogs.values.first(where: { $0.covers(pattern) }) else { continue }
             if catalog.actions(matching: pattern).isEmpty {
                 let hint = closest(to: pattern, among: catalog.actions.map(\.name)).map { "did you mean \(JSONWriter.quoted($0))?" }
-                report(.unknownAction, "\(JSONWriter.quoted(pattern)) matches no action of the \(catalog.service) service", hint: hint, at: elementPath(statement, element, offset, patterns.count))
+                report(
+                    .unknownAction, "\(JSONWriter.quoted(pattern)) matches no action of the \(catalog.service) service", hint: hint,
+                    at: elementPath(statement, element, offset, patterns.count))
             }
         }
         guard let actions = knownActions(statement), !actions.isEmpty, case .resource(let resources) = statement.resources,
             !resources.contains("*"), actions.allSatisfy({ $0.resourceTypes.isEmpty })
         else { return }
-        report(.resourceForUntypedAction, "\(actions.map(\.name).joined(separator: ", ")) \(actions.count == 1 ? "has" : "have") no resource type, so its requests are for resource \"*\", which this Resource does not cover", hint: #"use "Resource": "*" for these actions"#, at: statement.path.appending("Resource"))
+        report(
+            .resourceForUntypedAction,
+            "\(actions.map(\.name).joined(separator: ", ")) \(actions.count == 1 ? "has" : "have") no resource type, so its requests are for resource \"*\", which this Resource does not cover",
+            hint: #"use "Resource": "*" for these actions"#, at: statement.path.appending("Resource"))
     }
 
     func elementPath(_ statement: Statement, _ element: String, _ offset: Int, _ count: Int) -> JSONPath {
@@ -174,28 +198,49 @@ struct DocumentChecks {
             let path = statement.path.appending("Condition").appending(condition.op.description).appending(condition.key)
             let key = condition.normalizedKey
             if let actions, !actions.isEmpty, !actions.contains(where: { $0.canCarry(key) }) {
-                report(.keyNeverPresent, "\(condition.key) is never present in requests for \(Self.summarize(actions.map(\.name)))", hint: key.hasPrefix("g:resourcetag/") ? "these actions have no resource type, so they carry no resource tags" : nil, at: path, atKey: true)
+                report(
+                    .keyNeverPresent, "\(condition.key) is never present in requests for \(Self.summarize(actions.map(\.name)))",
+                    hint: key.hasPrefix("g:resourcetag/") ? "these actions have no resource type, so they carry no resource tags" : nil, at: path,
+                    atKey: true)
             }
             if statement.effect == .allow, condition.op.qualifier == .forAllValues {
-                report(.forAllValuesWithAllow, "ForAllValues holds when \(condition.key) is absent or empty, so this Allow applies to requests without the key", hint: "add {\"Null\": {\"\(condition.key)\": \"false\"}} or use ForAnyValue", at: path, atKey: true)
+                report(
+                    .forAllValuesWithAllow,
+                    "ForAllValues holds when \(condition.key) is absent or empty, so this Allow applies to requests without the key",
+                    hint: "add {\"Null\": {\"\(condition.key)\": \"false\"}} or use ForAnyValue", at: path, atKey: true)
             }
             let multiValued = GlobalConditionKeys.multiValued.contains(key)
             if multiValued, condition.op.qualifier == nil, condition.op.test != .null {
-                report(.qualifierMismatch, "\(condition.key) can carry several values; say how they combine with ForAnyValue: or ForAllValues:", at: path, atKey: true)
-            } else if !multiValued, condition.op.qualifier != nil, key.hasPrefix("g:"), !key.hasPrefix("g:resourcetag/"), !key.hasPrefix("g:requesttag/"), !key.hasPrefix("g:principaltag/") {
-                report(.qualifierMismatch, "\(condition.key) carries one value; the \(condition.op.qualifier!.rawValue): qualifier changes how absence is treated and nothing else", hint: "drop the qualifier", at: path, atKey: true)
+                report(
+                    .qualifierMismatch, "\(condition.key) can carry several values; say how they combine with ForAnyValue: or ForAllValues:",
+                    at: path, atKey: true)
+            } else if !multiValued, condition.op.qualifier != nil, key.hasPrefix("g:"), !key.hasPrefix("g:resourcetag/"),
+                !key.hasPrefix("g:requesttag/"), !key.hasPrefix("g:principaltag/")
+            {
+                report(
+                    .qualifierMismatch,
+                    "\(condition.key) carries one value; the \(condition.op.qualifier!.rawValue): qualifier changes how absence is treated and nothing else",
+                    hint: "drop the qualifier", at: path, atKey: true)
             }
             if let kind = GlobalConditionKeys.valueKind(of: key), condition.op.test != .null, !Self.sameFamily(kind, condition.op.test) {
-                report(.typeMismatch, "\(condition.op.baseName) compares \(Self.familyName(condition.op.test)), but \(condition.key) holds \(Self.familyName(kind))", hint: "use an operator for \(Self.familyName(kind))", at: path, atKey: true)
+                report(
+                    .typeMismatch,
+                    "\(condition.op.baseName) compares \(Self.familyName(condition.op.test)), but \(condition.key) holds \(Self.familyName(kind))",
+                    hint: "use an operator for \(Self.familyName(kind))", at: path, atKey: true)
             }
             if statement.effect == .allow, case .string(.like) = condition.op.test,
                 ["g:principalurn", "g:principalid", "g:principalaccount", "g:username"].contains(key),
                 condition.rawValues.contains(where: { $0.contains("*") })
             {
-                report(.wildcardOnSensitiveKey, "a wildcard on \(condition.key) in an Allow can admit principals nobody meant to name", hint: "list the principals with StringEquals", at: path, atKey: true)
+                report(
+                    .wildcardOnSensitiveKey, "a wildcard on \(condition.key) in an Allow can admit principals nobody meant to name",
+                    hint: "list the principals with StringEquals", at: path, atKey: true)
             }
             for (offset, value) in condition.rawValues.enumerated() where value.contains("${") {
-                report(.policyVariable, "\(JSONWriter.quoted(value)) looks like a policy variable; Gatehouse does not substitute variables and matches the text literally", at: condition.rawValues.count > 1 ? path.appending(offset) : path)
+                report(
+                    .policyVariable,
+                    "\(JSONWriter.quoted(value)) looks like a policy variable; Gatehouse does not substitute variables and matches the text literally",
+                    at: condition.rawValues.count > 1 ? path.appending(offset) : path)
             }
         }
         let resources: [String]
@@ -204,7 +249,10 @@ struct DocumentChecks {
         case .resource(let list), .notResource(let list): resources = list
         }
         for value in resources where value.contains("${") {
-            report(.policyVariable, "\(JSONWriter.quoted(value)) looks like a policy variable; Gatehouse does not substitute variables and matches the text literally", at: statement.path)
+            report(
+                .policyVariable,
+                "\(JSONWriter.quoted(value)) looks like a policy variable; Gatehouse does not substitute variables and matches the text literally",
+                at: statement.path)
         }
     }
 
@@ -238,7 +286,8 @@ struct DocumentChecks {
             return values.filter { !seen.insert(caseInsensitive ? $0.lowercased() : $0).inserted }
         }
         for duplicate in duplicates(statement.actions.patterns, caseInsensitive: true) {
-            report(.duplicateValue, "action \(JSONWriter.quoted(duplicate)) is listed more than once (actions are case-insensitive)", at: statement.path)
+            report(
+                .duplicateValue, "action \(JSONWriter.quoted(duplicate)) is listed more than once (actions are case-insensitive)", at: statement.path)
         }
         switch statement.resources {
         case .resource(let list), .notResource(let list):
@@ -249,7 +298,9 @@ struct DocumentChecks {
         }
         for condition in statement.conditions {
             for duplicate in duplicates(condition.rawValues, caseInsensitive: false) {
-                report(.duplicateValue, "value \(JSONWriter.quoted(duplicate)) is listed more than once for \(condition.key)", at: statement.path.appending("Condition").appending(condition.op.description).appending(condition.key))
+                report(
+                    .duplicateValue, "value \(JSONWriter.quoted(duplicate)) is listed more than once for \(condition.key)",
+                    at: statement.path.appending("Condition").appending(condition.op.description).appending(condition.key))
             }
         }
     }
@@ -291,7 +342,10 @@ struct DocumentChecks {
                 {
                     continue
                 }
-                report(.shadowedStatement, "\(statement.displayName) is shadowed by \(other.displayName): every request it \(statement.effect == .allow ? "allows" : "denies"), that statement \(statement.effect == .allow ? "allows" : "denies") too", hint: "remove it, or narrow the other statement", at: statement.path)
+                report(
+                    .shadowedStatement,
+                    "\(statement.displayName) is shadowed by \(other.displayName): every request it \(statement.effect == .allow ? "allows" : "denies"), that statement \(statement.effect == .allow ? "allows" : "denies") too",
+                    hint: "remove it, or narrow the other statement", at: statement.path)
                 break
             }
         }

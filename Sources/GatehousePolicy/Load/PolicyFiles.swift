@@ -89,7 +89,11 @@ public enum PolicyFiles {
             do {
                 let document = try loadDocument(file, limits: limits)
                 if let other = names[document.name] {
-                    problems.append(Diagnostic(.duplicateName, "policy name \(JSONWriter.quoted(document.name)) is also used by \(other); policies are named by file name and must be unique", at: SourceLocation(file: file)))
+                    problems.append(
+                        Diagnostic(
+                            .duplicateName,
+                            "policy name \(JSONWriter.quoted(document.name)) is also used by \(other); policies are named by file name and must be unique",
+                            at: SourceLocation(file: file)))
                 } else {
                     names[document.name] = file
                     documents.append(document)

@@ -46,13 +46,17 @@ public struct IPAddress: Sendable, Hashable {
     }
 
     public init?(_ text: String) {
-        if text.contains(":") {
-            guard let (high, low) = Self.parseIPv6(text) else { return nil }
-            self.init(high: high, low: low)
-        } else {
-            guard let v4 = Self.parseIPv4(Substring(text)) else { return nil }
-            self.init(high: 0, low: 0xFFFF_0000_0000 | UInt64(v4))
-        }
+        var text = text
+        guard let (high, low) = text.withUTF8({ Self.parse($0) }) else { return nil }
+        self.init(high: high, low: low)
+    }
+
+    /// Parses an address from UTF-8 without allocating: this runs for every request that
+    /// an IP condition looks at.
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
+        if bytes.contains(UInt8(ascii: ":")) { return parseIPv6(bytes) }
+        guard let v4 = parseIPv4(bytes[...]) else { return nil }
+        return (0, 0xFFFF_0000_0000 | UInt64(v4))
     }
 
     func masked(to length: Int) -> IPAddress {
@@ -60,64 +64,99 @@ public struct IPAddress: Sendable, Hashable {
         return IPAddress(high: high & mask(length), low: low & mask(length - 64))
     }
 
-    static func parseIPv4(_ text: Substring) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
+    static func parseIPv4(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> UInt32? {
         var value: UInt32 = 0
-        for part in parts {
+        var octets = 0
+        var octet: UInt32 = 0
+        var digits = 0
+        var leadingZero = false
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, octets < 3 else { return nil }
+                value = value << 8 | octet
+                octets += 1
+                octet = 0
+                digits = 0
+                continue
+            }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
             // Leading zeros are refused: some parsers read them as octal, so they are ambiguous.
-            guard (1...3).contains(part.count), part.utf8.allSatisfy({ (48...57).contains($0) }),
-                part.count == 1 || part.first != "0", let octet = UInt32(part), octet <= 255
-            else { return nil }
-            value = value << 8 | octet
+            if digits == 0 { leadingZero = byte == UInt8(ascii: "0") } else if leadingZero { return nil }
+            digits += 1
+            octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))
+            guard digits <= 3, octet <= 255 else { return nil }
         }
-        return value
+        guard digits > 0, octets == 3 else { return nil }
+        return value << 8 | octet
     }
 
-    static func parseIPv6(_ text: String) -> (UInt64, UInt64)? {
-        var groups: [UInt16] = []
-        var tail = Substring(text)
-        var v4Tail: UInt32?
-        if let lastColon = text.lastIndex(of: ":"), text[text.index(after: lastColon)...].contains(".") {
-            guard let v4 = parseIPv4(text[text.index(after: lastColon)...]) else { return nil }
-            v4Tail = v4
-            tail = text[...lastColon]
-            if tail.hasSuffix("::") == false { tail = tail.dropLast() }
+    static func parseIPv6(_ b: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
+        var groups = SIMD8<UInt16>()
+        var count = 0
+        var gap = -1
+        var i = 0
+        if b.count >= 2, b[0] == UInt8(ascii: ":"), b[1] == UInt8(ascii: ":") {
+            gap = 0
+            i = 2
+        } else if b.first == UInt8(ascii: ":") {
+            return nil
         }
-        let halves: [String]
-        if let gap = tail.firstRange(of: "::") {
-            halves = [String(tail[..<gap.lowerBound]), String(tail[gap.upperBound...])]
-            guard !halves[1].contains("::") else { return nil }
-        } else {
-            halves = [String(tail)]
-        }
-        func parseGroups(_ part: String) -> [UInt16]? {
-            if part.isEmpty { return [] }
-            var result: [UInt16] = []
-            for piece in part.split(separator: ":", omittingEmptySubsequences: false) {
-                guard (1...4).contains(piece.count), let value = UInt16(piece, radix: 16) else { return nil }
-                result.append(value)
+        while i < b.count {
+            var j = i
+            var sawDot = false
+            while j < b.count, b[j] != UInt8(ascii: ":") {
+                if b[j] == UInt8(ascii: ".") { sawDot = true }
+                j += 1
             }
-            return result
+            if sawDot {
+                // An embedded IPv4 address ends the text and fills the last two groups.
+                guard j == b.count, count <= 6, let v4 = parseIPv4(b[i..<j]) else { return nil }
+                groups[count] = UInt16(v4 >> 16)
+                groups[count + 1] = UInt16(v4 & 0xFFFF)
+                count += 2
+                break
+            }
+            guard (1...4).contains(j - i), count < 8 else { return nil }
+            var group: UInt16 = 0
+            for k in i..<j {
+                guard let digit = hexDigit(b[k]) else { return nil }
+                group = group << 4 | digit
+            }
+            groups[count] = group
+            count += 1
+            if j == b.count { break }
+            if j + 1 < b.count, b[j + 1] == UInt8(ascii: ":") {
+                guard gap == -1 else { return nil }
+                gap = count
+                i = j + 2
+            } else {
+                i = j + 1
+                guard i < b.count else { return nil }
+            }
         }
-        let needed = v4Tail == nil ? 8 : 6
-        guard let head = parseGroups(halves[0]) else { return nil }
-        if halves.count == 2 {
-            guard let rest = parseGroups(halves[1]), head.count + rest.count < needed else { return nil }
-            groups = head + Array(repeating: 0, count: needed - head.count - rest.count) + rest
+        if gap == -1 {
+            guard count == 8 else { return nil }
         } else {
-            guard head.count == needed else { return nil }
-            groups = head
-        }
-        if let v4Tail {
-            groups.append(UInt16(v4Tail >> 16))
-            groups.append(UInt16(v4Tail & 0xFFFF))
+            guard count < 8 else { return nil }
+            let moved = count - gap
+            var expanded = SIMD8<UInt16>()
+            for k in 0..<gap { expanded[k] = groups[k] }
+            for k in 0..<moved { expanded[8 - moved + k] = groups[gap + k] }
+            groups = expanded
         }
         var high: UInt64 = 0
         var low: UInt64 = 0
-        for (index, group) in groups.enumerated() {
-            if index < 4 { high = high << 16 | UInt64(group) } else { low = low << 16 | UInt64(group) }
-        }
+        for k in 0..<4 { high = high << 16 | UInt64(groups[k]) }
+        for k in 4..<8 { low = low << 16 | UInt64(groups[k]) }
         return (high, low)
+    }
+
+    static func hexDigit(_ byte: UInt8) -> UInt16? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt16(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt16(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt16(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
     }
 }

@@ -1,25 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A `*`/`?` pattern compiled once: `*` matches any run of characters (including `:` and
 /// `/`), `?` exactly one character. Literal patterns and the common shapes (`prefix*`,
 /// `*suffix`, `*`) get their own fast paths; the rest use an iterative matcher whose time
 /// is linear in the subject for each `*`, so no pattern can make matching explode.
 public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
     enum Shape: Sendable, Hashable {
-        case any
-        case exact([UInt8])
-        case prefix([UInt8])
-        case suffix([UInt8])
-        case general([Token])
+        case any, exact, prefix, suffix, general
     }
 
-    enum Token: Sendable, Hashable {
-        case literal([UInt8])
-        case one
-        case star
+    /// One step of a general pattern. Plain data, so the matcher copies tokens without
+    /// reference counting; literals are ranges of `bytes`.
+    struct Token: Sendable, Hashable {
+        enum Kind: UInt8, Sendable {
+            case literal, one, star
+        }
+        var kind: Kind
+        var start: Int32 = 0
+        var count: Int32 = 0
     }
 
     /// The pattern as written (lowercased when compiled case-insensitively).
     public let pattern: String
     let shape: Shape
+    /// The literal bytes: the whole literal for `exact`/`prefix`/`suffix`, the tokens'
+    /// literals one after another for `general`.
+    let bytes: [UInt8]
+    let tokens: [Token]
 
     /// Compiles `pattern`; with `caseInsensitive` the pattern is lowercased, and subjects
     /// must then be lowercased by the caller (once per request, not once per pattern).
@@ -27,59 +38,53 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
         let text = caseInsensitive ? pattern.lowercased() : pattern
         self.pattern = text
         var tokens: [Token] = []
-        var literal: [UInt8] = []
+        var bytes: [UInt8] = []
+        var literalStart = 0
+        func closeLiteral() {
+            if bytes.count > literalStart {
+                tokens.append(Token(kind: .literal, start: Int32(literalStart), count: Int32(bytes.count - literalStart)))
+            }
+        }
         for byte in text.utf8 {
             if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") {
-                if !literal.isEmpty {
-                    tokens.append(.literal(literal))
-                    literal = []
-                }
+                closeLiteral()
+                literalStart = bytes.count
                 if byte == UInt8(ascii: "*") {
-                    if tokens.last != .star { tokens.append(.star) }
+                    if tokens.last?.kind != .star { tokens.append(Token(kind: .star)) }
                 } else {
-                    tokens.append(.one)
+                    tokens.append(Token(kind: .one))
                 }
             } else {
-                literal.append(byte)
+                bytes.append(byte)
             }
         }
-        if !literal.isEmpty { tokens.append(.literal(literal)) }
-        switch tokens.count {
-        case 0: shape = .exact([])
-        case 1:
-            switch tokens[0] {
-            case .star: shape = .any
-            case .literal(let bytes): shape = .exact(bytes)
-            case .one: shape = .general(tokens)
-            }
-        case 2:
-            if case .literal(let bytes) = tokens[0], tokens[1] == .star {
-                shape = .prefix(bytes)
-            } else if tokens[0] == .star, case .literal(let bytes) = tokens[1] {
-                shape = .suffix(bytes)
-            } else {
-                shape = .general(tokens)
-            }
-        default: shape = .general(tokens)
+        closeLiteral()
+        self.bytes = bytes
+        let kinds = tokens.map(\.kind)
+        switch kinds {
+        case []: shape = .exact
+        case [.star]: shape = .any
+        case [.literal]: shape = .exact
+        case [.literal, .star]: shape = .prefix
+        case [.star, .literal]: shape = .suffix
+        default: shape = .general
         }
+        self.tokens = shape == .general ? tokens : []
     }
 
     public var description: String { pattern }
 
     /// True when the pattern has no `*` or `?`.
-    public var isLiteral: Bool {
-        if case .exact = shape { return true }
-        return false
-    }
+    public var isLiteral: Bool { shape == .exact }
 
     /// The literal text before the first wildcard (the whole pattern when literal).
     public var literalPrefix: [UInt8] {
         switch shape {
         case .any, .suffix: return []
-        case .exact(let bytes), .prefix(let bytes): return bytes
-        case .general(let tokens):
-            if case .literal(let bytes) = tokens.first { return bytes }
-            return []
+        case .exact, .prefix: return bytes
+        case .general:
+            guard let first = tokens.first, first.kind == .literal else { return [] }
+            return Array(bytes[Int(first.start)..<Int(first.start + first.count)])
         }
     }
 
@@ -89,26 +94,35 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
     }
 
     public func matches(utf8 subject: UnsafeBufferPointer<UInt8>) -> Bool {
-        switch shape {
-        case .any: return true
-        case .exact(let bytes): return subject.elementsEqual(bytes)
-        case .prefix(let bytes): return subject.count >= bytes.count && subject.prefix(bytes.count).elementsEqual(bytes)
-        case .suffix(let bytes): return subject.count >= bytes.count && subject.suffix(bytes.count).elementsEqual(bytes)
-        case .general(let tokens): return Self.matchGeneral(tokens, subject)
+        bytes.withUnsafeBufferPointer { literal in
+            switch shape {
+            case .any: return true
+            case .exact: return subject.count == literal.count && Self.equal(subject, 0, literal)
+            case .prefix: return subject.count >= literal.count && Self.equal(subject, 0, literal)
+            case .suffix: return subject.count >= literal.count && Self.equal(subject, subject.count - literal.count, literal)
+            case .general: return tokens.withUnsafeBufferPointer { Self.matchGeneral($0, literal, subject) }
+            }
         }
     }
 
     /// Greedy matching with one backtrack point (the last `*`), the classic linear-space
-    /// glob algorithm: when a later piece fails, the last `*` absorbs one more character.
-    static func matchGeneral(_ tokens: [Token], _ subject: UnsafeBufferPointer<UInt8>) -> Bool {
+    /// glob algorithm: when a later piece fails, the last `*` absorbs more characters. A
+    /// literal right after a `*` is found by searching forward rather than by stepping one
+    /// character at a time, and a trailing literal after a `*` is settled by its suffix.
+    static func matchGeneral(
+        _ tokens: UnsafeBufferPointer<Token>, _ literals: UnsafeBufferPointer<UInt8>, _ subject: UnsafeBufferPointer<UInt8>
+    ) -> Bool {
         var t = 0
         var s = 0
         var starToken = -1
         var starSubject = 0
         while true {
             if t < tokens.count {
-                switch tokens[t] {
+                let token = tokens[t]
+                switch token.kind {
                 case .star:
+                    // A trailing star takes whatever is left.
+                    if t == tokens.count - 1 { return true }
                     starToken = t
                     starSubject = s
                     t += 1
@@ -119,9 +133,20 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
                         t += 1
                         continue
                     }
-                case .literal(let bytes):
-                    if subject.count - s >= bytes.count, subject[s..<(s + bytes.count)].elementsEqual(bytes) {
-                        s += bytes.count
+                case .literal:
+                    let literal = UnsafeBufferPointer(rebasing: literals[Int(token.start)..<Int(token.start + token.count)])
+                    if starToken == t - 1 {
+                        if t == tokens.count - 1 {
+                            return subject.count - s >= literal.count && equal(subject, subject.count - literal.count, literal)
+                        }
+                        guard let found = find(literal, in: subject, from: s) else { return false }
+                        starSubject = found
+                        s = found + literal.count
+                        t += 1
+                        continue
+                    }
+                    if subject.count - s >= literal.count, equal(subject, s, literal) {
+                        s += literal.count
                         t += 1
                         continue
                     }
@@ -134,6 +159,29 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
             s = starSubject
             t = starToken + 1
         }
+    }
+
+    /// Whether `literal` occurs in `subject` at `at` (the caller checked the length).
+    @inline(__always)
+    static func equal(_ subject: UnsafeBufferPointer<UInt8>, _ at: Int, _ literal: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = subject.baseAddress, let other = literal.baseAddress else { return literal.isEmpty }
+        return memcmp(base + at, other, literal.count) == 0
+    }
+
+    /// The first position at or after `start` where `literal` occurs. `memchr` finds each
+    /// candidate first byte; a literal never starts with a UTF-8 continuation byte, so every
+    /// position found is on a character boundary.
+    static func find(_ literal: UnsafeBufferPointer<UInt8>, in subject: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        guard let first = literal.first else { return start }
+        guard let base = subject.baseAddress else { return nil }
+        var position = start
+        while subject.count - position >= literal.count {
+            guard let hit = memchr(base + position, Int32(first), subject.count - position - literal.count + 1) else { return nil }
+            position = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if equal(subject, position, literal) { return position }
+            position += 1
+        }
+        return nil
     }
 
     /// `?` and `*` step over whole characters (Unicode scalars), never into UTF-8 continuation bytes.

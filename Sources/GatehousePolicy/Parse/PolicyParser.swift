@@ -42,7 +42,9 @@ public enum PolicyParser {
                 code = .nestingTooDeep
                 hint = "policy documents nest at most 6 levels; raise --max-depth only for unusual documents"
             }
-            throw PolicyLoadError([Diagnostic(code, error.message, hint: hint, at: SourceLocation(file: file, line: error.line, column: error.column))])
+            throw PolicyLoadError([
+                Diagnostic(code, error.message, hint: hint, at: SourceLocation(file: file, line: error.line, column: error.column))
+            ])
         }
         var builder = DocumentBuilder(limits: limits)
         let statements = builder.document(json)
@@ -84,7 +86,9 @@ struct DocumentBuilder {
 
     mutating func document(_ json: JSONValue) -> [Statement] {
         guard case .object(let members) = json else {
-            report(.notAnObject, "a policy document must be a JSON object, found \(json.kindName)", hint: #"{"Version": "5.0", "Statement": [...]}"#, at: .root)
+            report(
+                .notAnObject, "a policy document must be a JSON object, found \(json.kindName)", hint: #"{"Version": "5.0", "Statement": [...]}"#,
+                at: .root)
             return []
         }
         var statements: [Statement] = []
@@ -106,9 +110,14 @@ struct DocumentBuilder {
                 sawStatement = true
                 statements = statementList(value, at: path)
             case "Principal", "NotPrincipal":
-                report(.principalNotAllowed, "\(key) belongs to resource and trust policies; an identity policy applies to the principals it is attached to", hint: "remove \(key)", at: path, atKey: true)
+                report(
+                    .principalNotAllowed,
+                    "\(key) belongs to resource and trust policies; an identity policy applies to the principals it is attached to",
+                    hint: "remove \(key)", at: path, atKey: true)
             default:
-                report(.unknownElement, "unknown element \(JSONWriter.quoted(key)); a policy document has Version and Statement", hint: suggestion(key, ["Version", "Statement"]), at: path, atKey: true)
+                report(
+                    .unknownElement, "unknown element \(JSONWriter.quoted(key)); a policy document has Version and Statement",
+                    hint: suggestion(key, ["Version", "Statement"]), at: path, atKey: true)
             }
         }
         if !sawVersion { report(.badVersion, "Version is missing; identity policies use \"5.0\"", hint: #"add "Version": "5.0""#, at: .root) }
@@ -127,7 +136,9 @@ struct DocumentBuilder {
             return []
         }
         guard items.count <= limits.maxStatements else {
-            report(.tooManyStatements, "\(items.count) statements, more than the limit of \(limits.maxStatements)", hint: "raise the limit with --max-statements, or split the policy", at: path)
+            report(
+                .tooManyStatements, "\(items.count) statements, more than the limit of \(limits.maxStatements)",
+                hint: "raise the limit with --max-statements, or split the policy", at: path)
             return []
         }
         var statements: [Statement] = []
@@ -166,7 +177,9 @@ struct DocumentBuilder {
                 if case .string(let text) = member, let parsed = Effect(rawValue: text) {
                     effect = parsed
                 } else if case .string(let text) = member {
-                    let hint = Effect(rawValue: text.prefix(1).uppercased() + text.dropFirst().lowercased()).map { "write \(JSONWriter.quoted($0.rawValue)): Effect is case-sensitive" }
+                    let hint = Effect(rawValue: text.prefix(1).uppercased() + text.dropFirst().lowercased()).map {
+                        "write \(JSONWriter.quoted($0.rawValue)): Effect is case-sensitive"
+                    }
                     report(.badEffect, "Effect must be \"Allow\" or \"Deny\", found \(JSONWriter.quoted(text))", hint: hint, at: memberPath)
                 } else {
                     report(.wrongType, "Effect must be the string \"Allow\" or \"Deny\", found \(member.kindName)", at: memberPath)
@@ -182,9 +195,14 @@ struct DocumentBuilder {
             case "Condition":
                 conditions = conditionBlock(member, at: memberPath)
             case "Principal", "NotPrincipal":
-                report(.principalNotAllowed, "\(key) belongs to resource and trust policies; an identity policy applies to the principals it is attached to", hint: "remove \(key)", at: memberPath, atKey: true)
+                report(
+                    .principalNotAllowed,
+                    "\(key) belongs to resource and trust policies; an identity policy applies to the principals it is attached to",
+                    hint: "remove \(key)", at: memberPath, atKey: true)
             default:
-                report(.unknownElement, "unknown statement element \(JSONWriter.quoted(key)); allowed: \(known.joined(separator: ", "))", hint: suggestion(key, known), at: memberPath, atKey: true)
+                report(
+                    .unknownElement, "unknown statement element \(JSONWriter.quoted(key)); allowed: \(known.joined(separator: ", "))",
+                    hint: suggestion(key, known), at: memberPath, atKey: true)
             }
         }
         if effect == nil && !members.contains(where: { $0.key == "Effect" }) {
@@ -199,7 +217,9 @@ struct DocumentBuilder {
             actions = .action([])
         case (nil, nil):
             if !members.contains(where: { $0.key == "Action" || $0.key == "NotAction" }) {
-                report(.actionClause, "Action is missing; a statement needs Action or NotAction", hint: #"e.g. "Action": ["organizations:accounts:update"]"#, at: path)
+                report(
+                    .actionClause, "Action is missing; a statement needs Action or NotAction",
+                    hint: #"e.g. "Action": ["organizations:accounts:update"]"#, at: path)
             }
             actions = .action([])
         }
@@ -243,27 +263,66 @@ struct DocumentBuilder {
 
     mutating func checkAction(_ text: String, at path: JSONPath) {
         guard !text.isEmpty, text != "*" else { return }
-        let allowed = text.unicodeScalars.allSatisfy { $0.properties.isASCIIHexDigit || isNameScalar($0) || $0 == ":" || $0 == "*" || $0 == "?" }
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        if !allowed || parts.count < 2 || parts.contains(where: \.isEmpty) {
-            report(.malformedAction, "malformed action \(JSONWriter.quoted(text)): actions are service:resource-type:operation, with * and ? as wildcards", hint: #"e.g. "organizations:accounts:update" or "organizations:accounts:*""#, at: path)
+        // Byte checks rather than Unicode properties: this runs for every action of every
+        // statement, and the characters actions may use are all ASCII.
+        var segments = 1
+        var segmentLength = 0
+        var wellFormed = true
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ":") {
+                if segmentLength == 0 { wellFormed = false }
+                segments += 1
+                segmentLength = 0
+            } else if isNameByte(byte) || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") {
+                segmentLength += 1
+            } else {
+                wellFormed = false
+            }
+        }
+        if !wellFormed || segments < 2 || segmentLength == 0 {
+            report(
+                .malformedAction,
+                "malformed action \(JSONWriter.quoted(text)): actions are service:resource-type:operation, with * and ? as wildcards",
+                hint: #"e.g. "organizations:accounts:update" or "organizations:accounts:*""#, at: path)
         }
     }
 
     mutating func checkResource(_ text: String, at path: JSONPath) {
         guard !text.isEmpty, text != "*" else { return }
-        let parts = text.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
-        let badScalar = text.unicodeScalars.first { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }
-        if let badScalar {
-            report(.malformedResource, "resource \(JSONWriter.quoted(text)) contains \(badScalar.value < 0x20 || badScalar.value == 0x7F ? "a control character" : "white space")", at: path)
-        } else if parts.count < 5 || parts[0].isEmpty || parts[3].isEmpty || parts[4].isEmpty {
-            report(.malformedResource, "malformed resource URN \(JSONWriter.quoted(text)): URNs are service:region:account-id:type:path", hint: #"e.g. "organizations::*:account:*", or "*" for every resource"#, at: path)
+        // service:region:account-id:type:path, counted in one pass over the bytes; the path
+        // may hold further colons.
+        var lengths = (service: 0, type: 0, path: 0)
+        var colons = 0
+        var control = false
+        var nonASCII = false
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x7F { control = true }
+            if byte >= 0x80 { nonASCII = true }
+            if byte == UInt8(ascii: ":") && colons < 4 {
+                colons += 1
+            } else if colons == 0 {
+                lengths.service += 1
+            } else if colons == 3 {
+                lengths.type += 1
+            } else if colons == 4 {
+                lengths.path += 1
+            }
+        }
+        let whitespace = text.utf8.contains(0x20) || (nonASCII && text.unicodeScalars.contains { $0.properties.isWhitespace })
+        if control || whitespace {
+            report(.malformedResource, "resource \(JSONWriter.quoted(text)) contains \(control ? "a control character" : "white space")", at: path)
+        } else if colons < 4 || lengths.service == 0 || lengths.type == 0 || lengths.path == 0 {
+            report(
+                .malformedResource, "malformed resource URN \(JSONWriter.quoted(text)): URNs are service:region:account-id:type:path",
+                hint: #"e.g. "organizations::*:account:*", or "*" for every resource"#, at: path)
         }
     }
 
     mutating func conditionBlock(_ value: JSONValue, at path: JSONPath) -> [Condition] {
         guard case .object(let operators) = value else {
-            report(.badConditionBlock, "Condition must be an object of operator -> {key: values}, found \(value.kindName)", hint: #"e.g. "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}"#, at: path)
+            report(
+                .badConditionBlock, "Condition must be an object of operator -> {key: values}, found \(value.kindName)",
+                hint: #"e.g. "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}"#, at: path)
             return []
         }
         var conditions: [Condition] = []
@@ -273,11 +332,16 @@ struct DocumentBuilder {
             switch ConditionOperator.parse(name) {
             case .success(let parsed): op = parsed
             case .failure(.unknownQualifier(let qualifier)):
-                report(.unknownQualifier, "unknown qualifier \(JSONWriter.quoted(qualifier)) in \(JSONWriter.quoted(name)); qualifiers are ForAnyValue: and ForAllValues:", hint: suggestion(qualifier, SetQualifier.allCases.map(\.rawValue)), at: operatorPath, atKey: true)
+                report(
+                    .unknownQualifier,
+                    "unknown qualifier \(JSONWriter.quoted(qualifier)) in \(JSONWriter.quoted(name)); qualifiers are ForAnyValue: and ForAllValues:",
+                    hint: suggestion(qualifier, SetQualifier.allCases.map(\.rawValue)), at: operatorPath, atKey: true)
                 continue
             case .failure(.unknownOperator(let base)):
                 let hint = ConditionOperator.suggestion(for: base).map { "did you mean \(JSONWriter.quoted($0))?" }
-                report(.unknownOperator, "unknown condition operator \(JSONWriter.quoted(base))", hint: hint ?? "see docs/POLICY-LANGUAGE.md for the operators", at: operatorPath, atKey: true)
+                report(
+                    .unknownOperator, "unknown condition operator \(JSONWriter.quoted(base))",
+                    hint: hint ?? "see docs/POLICY-LANGUAGE.md for the operators", at: operatorPath, atKey: true)
                 continue
             case .failure(.ifExistsOnNull):
                 report(.unknownOperator, "Null takes no IfExists suffix: it already tests whether the key exists", at: operatorPath, atKey: true)
@@ -287,7 +351,9 @@ struct DocumentBuilder {
                 continue
             }
             guard case .object(let keys) = block else {
-                report(.badConditionBlock, "\(name) must map condition keys to values, found \(block.kindName)", hint: "e.g. \"\(name)\": {\"g:ResourceTag/env\": \"dev\"}", at: operatorPath)
+                report(
+                    .badConditionBlock, "\(name) must map condition keys to values, found \(block.kindName)",
+                    hint: "e.g. \"\(name)\": {\"g:ResourceTag/env\": \"dev\"}", at: operatorPath)
                 continue
             }
             var seen: [String: String] = [:]
@@ -295,7 +361,10 @@ struct DocumentBuilder {
                 let keyPath = operatorPath.appending(key)
                 guard checkKey(key, at: keyPath) else { continue }
                 if let earlier = seen[key.lowercased()] {
-                    report(.duplicateConditionKey, "\(JSONWriter.quoted(key)) repeats \(JSONWriter.quoted(earlier)) in \(name): condition keys are case-insensitive", hint: "merge their values into one list", at: keyPath, atKey: true)
+                    report(
+                        .duplicateConditionKey,
+                        "\(JSONWriter.quoted(key)) repeats \(JSONWriter.quoted(earlier)) in \(name): condition keys are case-insensitive",
+                        hint: "merge their values into one list", at: keyPath, atKey: true)
                     continue
                 }
                 seen[key.lowercased()] = key
@@ -324,11 +393,14 @@ struct DocumentBuilder {
             return false
         }
         let parts = key.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        let wellFormed = parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+        let wellFormed =
+            parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
             && parts[0].unicodeScalars.allSatisfy { isNameScalar($0) }
             && !key.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 }
         if !wellFormed {
-            report(.badConditionKey, "malformed condition key \(JSONWriter.quoted(key)): keys are service:name, e.g. g:ResourceTag/env", at: path, atKey: true)
+            report(
+                .badConditionKey, "malformed condition key \(JSONWriter.quoted(key)): keys are service:name, e.g. g:ResourceTag/env", at: path,
+                atKey: true)
         }
         return wellFormed
     }
@@ -405,6 +477,15 @@ struct DocumentBuilder {
 
     func suggestion(_ word: String, _ candidates: [String]) -> String? {
         closest(to: word, among: candidates).map { "did you mean \(JSONWriter.quoted($0))?" }
+    }
+}
+
+func isNameByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+        UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+        return true
+    default: return false
     }
 }
 

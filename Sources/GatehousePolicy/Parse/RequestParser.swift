@@ -2,18 +2,25 @@
 /// `{"principal": {"urn", "account_id", "id", "tags"}, "action", "resource", "context"}`.
 /// Unknown members are refused, so a misspelt field never silently drops a value.
 public enum RequestParser {
-    public static func parse(bytes: [UInt8], source: String, limits: JSONLimits = JSONLimits(maxBytes: 1 << 20)) throws(PolicyLoadError) -> AuthorizationRequest {
+    public static func parse(
+        bytes: [UInt8], source: String, limits: JSONLimits = JSONLimits(maxBytes: 1 << 20)
+    ) throws(PolicyLoadError) -> AuthorizationRequest {
         let json: JSONValue
         do {
             json = try JSONLoader.parse(bytes, limits: limits)
         } catch {
-            throw PolicyLoadError([Diagnostic(.badRequest, "invalid JSON: \(error.message)", at: SourceLocation(file: source, line: error.line, column: error.column))])
+            throw PolicyLoadError([
+                Diagnostic(.badRequest, "invalid JSON: \(error.message)", at: SourceLocation(file: source, line: error.line, column: error.column))
+            ])
         }
         do {
             return try request(json)
         } catch {
             let position = SourceLocator(bytes: bytes).position(of: error.path)
-            throw PolicyLoadError([Diagnostic(.badRequest, error.message, at: SourceLocation(file: source, line: position?.line, column: position?.column, path: error.path))])
+            throw PolicyLoadError([
+                Diagnostic(
+                    .badRequest, error.message, at: SourceLocation(file: source, line: position?.line, column: position?.column, path: error.path))
+            ])
         }
     }
 
@@ -38,11 +45,14 @@ public enum RequestParser {
             case "resource": resource = try nonEmptyString(value, "resource", at: path)
             case "context": context = try parseContext(value, at: path)
             default:
-                throw Failure(message: "unknown request member \(JSONWriter.quoted(key)); a request has principal, action, resource and context", path: path)
+                throw Failure(
+                    message: "unknown request member \(JSONWriter.quoted(key)); a request has principal, action, resource and context", path: path)
             }
         }
         guard let action else { throw Failure(message: "the request has no \"action\"", path: .root) }
-        guard let resource else { throw Failure(message: "the request has no \"resource\" (use \"*\" for actions without a resource type)", path: .root) }
+        guard let resource else {
+            throw Failure(message: "the request has no \"resource\" (use \"*\" for actions without a resource type)", path: .root)
+        }
         return AuthorizationRequest(principal: principal, action: action, resource: resource, context: context)
     }
 
@@ -62,7 +72,9 @@ public enum RequestParser {
             case "account_id": principal.accountId = try nonEmptyString(member, "principal.account_id", at: memberPath)
             case "id": principal.id = try nonEmptyString(member, "principal.id", at: memberPath)
             case "tags":
-                guard case .object(let tags) = member else { throw Failure(message: "principal.tags must be an object of tag key -> value, found \(member.kindName)", path: memberPath) }
+                guard case .object(let tags) = member else {
+                    throw Failure(message: "principal.tags must be an object of tag key -> value, found \(member.kindName)", path: memberPath)
+                }
                 for (tagKey, tagValue) in tags {
                     guard case .string(let text) = tagValue else {
                         throw Failure(message: "tag values are strings, found \(tagValue.kindName)", path: memberPath.appending(tagKey))
@@ -70,14 +82,17 @@ public enum RequestParser {
                     principal.tags[tagKey] = text
                 }
             default:
-                throw Failure(message: "unknown principal member \(JSONWriter.quoted(key)); a principal has urn, account_id, id and tags", path: memberPath)
+                throw Failure(
+                    message: "unknown principal member \(JSONWriter.quoted(key)); a principal has urn, account_id, id and tags", path: memberPath)
             }
         }
         return principal
     }
 
     static func parseContext(_ value: JSONValue, at path: JSONPath) throws(Failure) -> [String: [ContextValue]] {
-        guard case .object(let members) = value else { throw Failure(message: "context must be an object of condition key -> value, found \(value.kindName)", path: path) }
+        guard case .object(let members) = value else {
+            throw Failure(message: "context must be an object of condition key -> value, found \(value.kindName)", path: path)
+        }
         var context: [String: [ContextValue]] = [:]
         for (key, member) in members {
             let memberPath = path.appending(key)
