@@ -32,57 +32,92 @@ struct ActionTrie: Sendable {
     private var wildcardIDs: [Int32] = []
     private var wildcardPatterns: [Wildcard] = []
 
-    /// Collects patterns before freezing.
+    /// Collects patterns before freezing. Edges live in one hash table keyed by
+    /// (parent, byte) and entries in flat lists, so inserting 10,000 patterns allocates
+    /// nothing per node.
     struct Builder {
-        private var children: [[(UInt8, Int32)]] = [[]]
-        private var exact: [[Int32]] = [[]]
-        private var wildcards: [[(Int32, Wildcard)]] = [[]]
+        private var nodeCount = 1
+        private var edgeTable = EdgeTable()
+        private var exactEntries: [(node: Int32, id: Int32)] = []
+        private var wildcardEntries: [(node: Int32, id: Int32, pattern: Wildcard)] = []
 
         mutating func insert(_ pattern: Wildcard, statement: Int32) {
-            var node = 0
+            var node: Int32 = 0
             for byte in pattern.literalPrefix {
-                if let edge = children[node].first(where: { $0.0 == byte }) {
-                    node = Int(edge.1)
-                } else {
-                    children.append([])
-                    exact.append([])
-                    wildcards.append([])
-                    let child = Int32(children.count - 1)
-                    children[node].append((byte, child))
-                    node = Int(child)
-                }
+                let key = Int(node) << 8 | Int(byte)
+                node = edgeTable.child(key, orInsert: Int32(nodeCount))
+                if node == Int32(nodeCount) { nodeCount += 1 }
             }
             if pattern.isLiteral {
-                exact[node].append(statement)
+                exactEntries.append((node, statement))
             } else {
-                wildcards[node].append((statement, pattern))
+                wildcardEntries.append((node, statement, pattern))
             }
         }
 
         func freeze() -> ActionTrie {
+            // Group edges and entries by node (counting sort), keeping insertion order.
+            func offsets(_ counts: [Int32]) -> [Int] {
+                var result = [Int](repeating: 0, count: counts.count + 1)
+                for index in counts.indices { result[index + 1] = result[index] + Int(counts[index]) }
+                return result
+            }
+            var childCounts = [Int32](repeating: 0, count: nodeCount)
+            let allEdges = edgeTable.entries
+            for (key, _) in allEdges { childCounts[key >> 8] += 1 }
+            let childOffsets = offsets(childCounts)
+            var childFill = childOffsets
+            var childBytes = [UInt8](repeating: 0, count: allEdges.count)
+            var childTargets = [Int32](repeating: 0, count: allEdges.count)
+            for (key, child) in allEdges {
+                let slot = childFill[key >> 8]
+                childFill[key >> 8] += 1
+                childBytes[slot] = UInt8(key & 0xFF)
+                childTargets[slot] = child
+            }
+            var exactCounts = [Int32](repeating: 0, count: nodeCount)
+            for entry in exactEntries { exactCounts[Int(entry.node)] += 1 }
+            let exactOffsets = offsets(exactCounts)
+            var exactFill = exactOffsets
+            var exactByNode = [Int32](repeating: 0, count: exactEntries.count)
+            for entry in exactEntries {
+                exactByNode[exactFill[Int(entry.node)]] = entry.id
+                exactFill[Int(entry.node)] += 1
+            }
+            var wildcardCounts = [Int32](repeating: 0, count: nodeCount)
+            for entry in wildcardEntries { wildcardCounts[Int(entry.node)] += 1 }
+            let wildcardOffsets = offsets(wildcardCounts)
+            var wildcardFill = wildcardOffsets
+            var wildcardOrder = [Int](repeating: 0, count: wildcardEntries.count)
+            for (index, entry) in wildcardEntries.enumerated() {
+                wildcardOrder[wildcardFill[Int(entry.node)]] = index
+                wildcardFill[Int(entry.node)] += 1
+            }
+
             var trie = ActionTrie()
-            // Frozen node for each kept builder node; children are laid out after their parent.
-            var pending: [(builderNode: Int, frozen: Int)] = [(0, 0)]
             trie.nodes.append(Node())
+            // Kept builder node -> frozen node; children are laid out after their parent.
+            var pending: [(builderNode: Int, frozen: Int)] = [(0, 0)]
             while let (builderNode, frozen) = pending.popLast() {
                 let exactStart = Int32(trie.exactIDs.count)
-                trie.exactIDs.append(contentsOf: exact[builderNode])
+                trie.exactIDs.append(contentsOf: exactByNode[exactOffsets[builderNode]..<exactOffsets[builderNode + 1]])
                 trie.nodes[frozen].exact = exactStart..<Int32(trie.exactIDs.count)
                 let wildcardStart = Int32(trie.wildcardIDs.count)
-                for (id, pattern) in wildcards[builderNode] {
-                    trie.wildcardIDs.append(id)
-                    trie.wildcardPatterns.append(pattern)
+                for index in wildcardOrder[wildcardOffsets[builderNode]..<wildcardOffsets[builderNode + 1]] {
+                    trie.wildcardIDs.append(wildcardEntries[index].id)
+                    trie.wildcardPatterns.append(wildcardEntries[index].pattern)
                 }
                 trie.nodes[frozen].wildcards = wildcardStart..<Int32(trie.wildcardIDs.count)
                 let edgeStart = Int32(trie.edges.count)
-                for (byte, child) in children[builderNode] {
+                for slot in childOffsets[builderNode]..<childOffsets[builderNode + 1] {
                     // Follow the chain of single-child nodes that hold no patterns.
                     let labelStart = Int32(trie.labels.count)
-                    trie.labels.append(byte)
-                    var end = Int(child)
-                    while children[end].count == 1, exact[end].isEmpty, wildcards[end].isEmpty {
-                        trie.labels.append(children[end][0].0)
-                        end = Int(children[end][0].1)
+                    trie.labels.append(childBytes[slot])
+                    var end = Int(childTargets[slot])
+                    while childCounts[end] == 1, exactCounts[end] == 0, wildcardCounts[end] == 0 {
+                        let only = childOffsets[end]
+                        trie.labels.append(childBytes[only])
+                        end = Int(childTargets[only])
                     }
                     trie.nodes.append(Node())
                     let target = trie.nodes.count - 1
@@ -133,5 +168,49 @@ struct ActionTrie: Sendable {
                 }
             }
         }
+    }
+}
+
+/// The builder's edges, (parent << 8 | byte) -> child, in an open-addressing table with a
+/// multiplicative hash: the keys are small integers, and SipHash on each of the ~10 bytes of
+/// each of 10,000 patterns was most of the time spent compiling.
+struct EdgeTable {
+    private var keys: [Int] = Array(repeating: -1, count: 1024)
+    private var values: [Int32] = Array(repeating: 0, count: 1024)
+    private(set) var count = 0
+    /// Insertion order, so freezing is deterministic.
+    private(set) var entries: [(key: Int, child: Int32)] = []
+
+    /// The child for `key`, inserting `newChild` when there is none.
+    mutating func child(_ key: Int, orInsert newChild: Int32) -> Int32 {
+        if (count + 1) * 2 > keys.count { grow() }
+        var slot = Self.slot(key, keys.count)
+        while keys[slot] != -1 {
+            if keys[slot] == key { return values[slot] }
+            slot = (slot + 1) & (keys.count - 1)
+        }
+        keys[slot] = key
+        values[slot] = newChild
+        count += 1
+        entries.append((key, newChild))
+        return newChild
+    }
+
+    private static func slot(_ key: Int, _ capacity: Int) -> Int {
+        Int(truncatingIfNeeded: (UInt64(bitPattern: Int64(key)) &* 0x9E37_79B9_7F4A_7C15) >> 32) & (capacity - 1)
+    }
+
+    private mutating func grow() {
+        let capacity = keys.count * 2
+        var newKeys = [Int](repeating: -1, count: capacity)
+        var newValues = [Int32](repeating: 0, count: capacity)
+        for (key, child) in entries {
+            var slot = Self.slot(key, capacity)
+            while newKeys[slot] != -1 { slot = (slot + 1) & (capacity - 1) }
+            newKeys[slot] = key
+            newValues[slot] = child
+        }
+        keys = newKeys
+        values = newValues
     }
 }

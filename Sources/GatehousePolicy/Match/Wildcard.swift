@@ -35,10 +35,13 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
     /// Compiles `pattern`; with `caseInsensitive` the pattern is lowercased, and subjects
     /// must then be lowercased by the caller (once per request, not once per pattern).
     public init(_ pattern: String, caseInsensitive: Bool = false) {
-        let text = caseInsensitive ? pattern.lowercased() : pattern
+        // Lowercasing allocates; skip it for the usual all-lowercase ASCII pattern.
+        let needsLowering = caseInsensitive && pattern.utf8.contains { $0 >= 0x80 || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+        let text = needsLowering ? pattern.lowercased() : pattern
         self.pattern = text
         var tokens: [Token] = []
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
         var literalStart = 0
         func closeLiteral() {
             if bytes.count > literalStart {
@@ -60,13 +63,12 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
         }
         closeLiteral()
         self.bytes = bytes
-        let kinds = tokens.map(\.kind)
-        switch kinds {
-        case []: shape = .exact
-        case [.star]: shape = .any
-        case [.literal]: shape = .exact
-        case [.literal, .star]: shape = .prefix
-        case [.star, .literal]: shape = .suffix
+        switch (tokens.count, tokens.first?.kind, tokens.last?.kind) {
+        case (0, _, _): shape = .exact
+        case (1, .star, _): shape = .any
+        case (1, .literal, _): shape = .exact
+        case (2, .literal, .star): shape = .prefix
+        case (2, .star, .literal): shape = .suffix
         default: shape = .general
         }
         self.tokens = shape == .general ? tokens : []

@@ -77,9 +77,13 @@ public struct Condition: Sendable {
     public var rawValues: [String]
 
     public init(op: ConditionOperator, key: String, values: ConditionValues, rawValues: [String]) {
+        self.init(op: op, key: key, normalizedKey: key.lowercased(), values: values, rawValues: rawValues)
+    }
+
+    init(op: ConditionOperator, key: String, normalizedKey: String, values: ConditionValues, rawValues: [String]) {
         self.op = op
         self.key = key
-        self.normalizedKey = key.lowercased()
+        self.normalizedKey = normalizedKey
         self.values = values
         self.rawValues = rawValues
     }

@@ -77,6 +77,8 @@ struct Problem {
 struct DocumentBuilder {
     let limits: PolicyLimits
     var problems: [Problem] = []
+    /// Parsed operator names: a large policy repeats a handful of operators thousands of times.
+    var operatorCache: [String: Result<ConditionOperator, ConditionOperator.ParseFailure>] = [:]
 
     init(limits: PolicyLimits) { self.limits = limits }
 
@@ -141,17 +143,22 @@ struct DocumentBuilder {
                 hint: "raise the limit with --max-statements, or split the policy", at: path)
             return []
         }
+        return statements(items[...], at: path)
+    }
+
+    /// Builds the statements of a slice of the `Statement` list (indices are the slice's own).
+    mutating func statements(_ items: ArraySlice<JSONValue>, at path: JSONPath) -> [Statement] {
         var statements: [Statement] = []
         statements.reserveCapacity(items.count)
-        for (index, item) in items.enumerated() {
-            if let statement = statement(item, index: index, at: path.appending(index)) { statements.append(statement) }
+        for index in items.indices {
+            if let statement = statement(items[index], index: index, at: path.appending(index)) { statements.append(statement) }
         }
         return statements
     }
 
-    mutating func statement(_ value: JSONValue, index: Int, at path: JSONPath) -> Statement? {
+    mutating func statement(_ value: JSONValue, index: Int, at path: @autoclosure () -> JSONPath) -> Statement? {
         guard case .object(let members) = value else {
-            report(.badStatementList, "each statement must be an object, found \(value.kindName)", at: path)
+            report(.badStatementList, "each statement must be an object, found \(value.kindName)", at: path())
             return nil
         }
         let before = problems.count
@@ -164,14 +171,15 @@ struct DocumentBuilder {
         var conditions: [Condition] = []
         let known = ["Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition"]
         for (key, member) in members {
-            let memberPath = path.appending(key)
+            // Paths are built only when something is reported: most documents have no errors.
+            func memberPath() -> JSONPath { path().appending(key) }
             switch key {
             case "Sid":
                 if case .string(let text) = member {
-                    if text.isEmpty { report(.emptyString, "Sid is empty; leave it out or give the statement a name", at: memberPath) }
+                    if text.isEmpty { report(.emptyString, "Sid is empty; leave it out or give the statement a name", at: memberPath()) }
                     sid = text
                 } else {
-                    report(.wrongType, "Sid must be a string, found \(member.kindName)", at: memberPath)
+                    report(.wrongType, "Sid must be a string, found \(member.kindName)", at: memberPath())
                 }
             case "Effect":
                 if case .string(let text) = member, let parsed = Effect(rawValue: text) {
@@ -180,46 +188,46 @@ struct DocumentBuilder {
                     let hint = Effect(rawValue: text.prefix(1).uppercased() + text.dropFirst().lowercased()).map {
                         "write \(JSONWriter.quoted($0.rawValue)): Effect is case-sensitive"
                     }
-                    report(.badEffect, "Effect must be \"Allow\" or \"Deny\", found \(JSONWriter.quoted(text))", hint: hint, at: memberPath)
+                    report(.badEffect, "Effect must be \"Allow\" or \"Deny\", found \(JSONWriter.quoted(text))", hint: hint, at: memberPath())
                 } else {
-                    report(.wrongType, "Effect must be the string \"Allow\" or \"Deny\", found \(member.kindName)", at: memberPath)
+                    report(.wrongType, "Effect must be the string \"Allow\" or \"Deny\", found \(member.kindName)", at: memberPath())
                 }
             case "Action", "NotAction":
-                let list = stringList(member, element: key, at: memberPath)
-                list.forEach { checkAction($0.text, at: $0.path) }
+                let list = stringList(member, element: key, at: memberPath())
+                for item in list { checkAction(item.text, at: item.index.map { memberPath().appending($0) } ?? memberPath()) }
                 if key == "Action" { action = list.map(\.text) } else { notAction = list.map(\.text) }
             case "Resource", "NotResource":
-                let list = stringList(member, element: key, at: memberPath)
-                list.forEach { checkResource($0.text, at: $0.path) }
+                let list = stringList(member, element: key, at: memberPath())
+                for item in list { checkResource(item.text, at: item.index.map { memberPath().appending($0) } ?? memberPath()) }
                 if key == "Resource" { resource = list.map(\.text) } else { notResource = list.map(\.text) }
             case "Condition":
-                conditions = conditionBlock(member, at: memberPath)
+                conditions = conditionBlock(member, at: memberPath())
             case "Principal", "NotPrincipal":
                 report(
                     .principalNotAllowed,
                     "\(key) belongs to resource and trust policies; an identity policy applies to the principals it is attached to",
-                    hint: "remove \(key)", at: memberPath, atKey: true)
+                    hint: "remove \(key)", at: memberPath(), atKey: true)
             default:
                 report(
                     .unknownElement, "unknown statement element \(JSONWriter.quoted(key)); allowed: \(known.joined(separator: ", "))",
-                    hint: suggestion(key, known), at: memberPath, atKey: true)
+                    hint: suggestion(key, known), at: memberPath(), atKey: true)
             }
         }
         if effect == nil && !members.contains(where: { $0.key == "Effect" }) {
-            report(.badEffect, "Effect is missing; each statement is \"Allow\" or \"Deny\"", at: path)
+            report(.badEffect, "Effect is missing; each statement is \"Allow\" or \"Deny\"", at: path())
         }
         let actions: ActionClause
         switch (action, notAction) {
         case (let list?, nil): actions = .action(list)
         case (nil, let list?): actions = .notAction(list)
         case (.some, .some):
-            report(.actionClause, "a statement has Action or NotAction, not both", at: path.appending("NotAction"), atKey: true)
+            report(.actionClause, "a statement has Action or NotAction, not both", at: path().appending("NotAction"), atKey: true)
             actions = .action([])
         case (nil, nil):
             if !members.contains(where: { $0.key == "Action" || $0.key == "NotAction" }) {
                 report(
                     .actionClause, "Action is missing; a statement needs Action or NotAction",
-                    hint: #"e.g. "Action": ["organizations:accounts:update"]"#, at: path)
+                    hint: #"e.g. "Action": ["organizations:accounts:update"]"#, at: path())
             }
             actions = .action([])
         }
@@ -228,7 +236,7 @@ struct DocumentBuilder {
         case (let list?, nil): resources = .resource(list)
         case (nil, let list?): resources = .notResource(list)
         case (.some, .some):
-            report(.resourceClause, "a statement has Resource or NotResource, not both", at: path.appending("NotResource"), atKey: true)
+            report(.resourceClause, "a statement has Resource or NotResource, not both", at: path().appending("NotResource"), atKey: true)
             resources = .all
         case (nil, nil): resources = .all
         }
@@ -237,31 +245,32 @@ struct DocumentBuilder {
     }
 
     /// A string or a non-empty list of non-empty strings.
-    mutating func stringList(_ value: JSONValue, element: String, at path: JSONPath) -> [(text: String, path: JSONPath)] {
+    mutating func stringList(_ value: JSONValue, element: String, at path: @autoclosure () -> JSONPath) -> [(text: String, index: Int?)] {
+        // An item's index (nil for a lone string) rather than its path, which is built only if reported.
         switch value {
         case .string(let text):
-            if text.isEmpty { report(.emptyString, "\(element) is an empty string", at: path) }
-            return [(text, path)]
+            if text.isEmpty { report(.emptyString, "\(element) is an empty string", at: path()) }
+            return [(text, nil)]
         case .array(let items):
-            if items.isEmpty { report(.wrongType, "\(element) is an empty list; name at least one", at: path) }
-            var result: [(String, JSONPath)] = []
+            if items.isEmpty { report(.wrongType, "\(element) is an empty list; name at least one", at: path()) }
+            var result: [(String, Int?)] = []
+            result.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
-                let itemPath = path.appending(index)
                 if case .string(let text) = item {
-                    if text.isEmpty { report(.emptyString, "\(element) has an empty string", at: itemPath) }
-                    result.append((text, itemPath))
+                    if text.isEmpty { report(.emptyString, "\(element) has an empty string", at: path().appending(index)) }
+                    result.append((text, index))
                 } else {
-                    report(.wrongType, "\(element) entries must be strings, found \(item.kindName)", at: itemPath)
+                    report(.wrongType, "\(element) entries must be strings, found \(item.kindName)", at: path().appending(index))
                 }
             }
             return result
         default:
-            report(.wrongType, "\(element) must be a string or a list of strings, found \(value.kindName)", at: path)
+            report(.wrongType, "\(element) must be a string or a list of strings, found \(value.kindName)", at: path())
             return []
         }
     }
 
-    mutating func checkAction(_ text: String, at path: JSONPath) {
+    mutating func checkAction(_ text: String, at path: @autoclosure () -> JSONPath) {
         guard !text.isEmpty, text != "*" else { return }
         // Byte checks rather than Unicode properties: this runs for every action of every
         // statement, and the characters actions may use are all ASCII.
@@ -283,11 +292,11 @@ struct DocumentBuilder {
             report(
                 .malformedAction,
                 "malformed action \(JSONWriter.quoted(text)): actions are service:resource-type:operation, with * and ? as wildcards",
-                hint: #"e.g. "organizations:accounts:update" or "organizations:accounts:*""#, at: path)
+                hint: #"e.g. "organizations:accounts:update" or "organizations:accounts:*""#, at: path())
         }
     }
 
-    mutating func checkResource(_ text: String, at path: JSONPath) {
+    mutating func checkResource(_ text: String, at path: @autoclosure () -> JSONPath) {
         guard !text.isEmpty, text != "*" else { return }
         // service:region:account-id:type:path, counted in one pass over the bytes; the path
         // may hold further colons.
@@ -310,86 +319,91 @@ struct DocumentBuilder {
         }
         let whitespace = text.utf8.contains(0x20) || (nonASCII && text.unicodeScalars.contains { $0.properties.isWhitespace })
         if control || whitespace {
-            report(.malformedResource, "resource \(JSONWriter.quoted(text)) contains \(control ? "a control character" : "white space")", at: path)
+            report(.malformedResource, "resource \(JSONWriter.quoted(text)) contains \(control ? "a control character" : "white space")", at: path())
         } else if colons < 4 || lengths.service == 0 || lengths.type == 0 || lengths.path == 0 {
             report(
                 .malformedResource, "malformed resource URN \(JSONWriter.quoted(text)): URNs are service:region:account-id:type:path",
-                hint: #"e.g. "organizations::*:account:*", or "*" for every resource"#, at: path)
+                hint: #"e.g. "organizations::*:account:*", or "*" for every resource"#, at: path())
         }
     }
 
-    mutating func conditionBlock(_ value: JSONValue, at path: JSONPath) -> [Condition] {
+    mutating func conditionBlock(_ value: JSONValue, at path: @autoclosure () -> JSONPath) -> [Condition] {
         guard case .object(let operators) = value else {
             report(
                 .badConditionBlock, "Condition must be an object of operator -> {key: values}, found \(value.kindName)",
-                hint: #"e.g. "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}"#, at: path)
+                hint: #"e.g. "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}"#, at: path())
             return []
         }
         var conditions: [Condition] = []
         for (name, block) in operators {
-            let operatorPath = path.appending(name)
+            func operatorPath() -> JSONPath { path().appending(name) }
             let op: ConditionOperator
-            switch ConditionOperator.parse(name) {
+            let parsed = operatorCache[name] ?? ConditionOperator.parse(name)
+            operatorCache[name] = parsed
+            switch parsed {
             case .success(let parsed): op = parsed
             case .failure(.unknownQualifier(let qualifier)):
                 report(
                     .unknownQualifier,
                     "unknown qualifier \(JSONWriter.quoted(qualifier)) in \(JSONWriter.quoted(name)); qualifiers are ForAnyValue: and ForAllValues:",
-                    hint: suggestion(qualifier, SetQualifier.allCases.map(\.rawValue)), at: operatorPath, atKey: true)
+                    hint: suggestion(qualifier, SetQualifier.allCases.map(\.rawValue)), at: operatorPath(), atKey: true)
                 continue
             case .failure(.unknownOperator(let base)):
                 let hint = ConditionOperator.suggestion(for: base).map { "did you mean \(JSONWriter.quoted($0))?" }
                 report(
                     .unknownOperator, "unknown condition operator \(JSONWriter.quoted(base))",
-                    hint: hint ?? "see docs/POLICY-LANGUAGE.md for the operators", at: operatorPath, atKey: true)
+                    hint: hint ?? "see docs/POLICY-LANGUAGE.md for the operators", at: operatorPath(), atKey: true)
                 continue
             case .failure(.ifExistsOnNull):
-                report(.unknownOperator, "Null takes no IfExists suffix: it already tests whether the key exists", at: operatorPath, atKey: true)
+                report(.unknownOperator, "Null takes no IfExists suffix: it already tests whether the key exists", at: operatorPath(), atKey: true)
                 continue
             case .failure(.qualifierOnNull):
-                report(.unknownQualifier, "Null takes no ForAnyValue:/ForAllValues: qualifier", at: operatorPath, atKey: true)
+                report(.unknownQualifier, "Null takes no ForAnyValue:/ForAllValues: qualifier", at: operatorPath(), atKey: true)
                 continue
             }
             guard case .object(let keys) = block else {
                 report(
                     .badConditionBlock, "\(name) must map condition keys to values, found \(block.kindName)",
-                    hint: "e.g. \"\(name)\": {\"g:ResourceTag/env\": \"dev\"}", at: operatorPath)
+                    hint: "e.g. \"\(name)\": {\"g:ResourceTag/env\": \"dev\"}", at: operatorPath())
                 continue
             }
             var seen: [String: String] = [:]
             for (key, rawValues) in keys {
-                let keyPath = operatorPath.appending(key)
-                guard checkKey(key, at: keyPath) else { continue }
-                if let earlier = seen[key.lowercased()] {
+                func keyPath() -> JSONPath { operatorPath().appending(key) }
+                let normalized = key.lowercased()
+                guard checkKey(key, normalized: normalized, at: keyPath()) else { continue }
+                if let earlier = seen[normalized] {
                     report(
                         .duplicateConditionKey,
                         "\(JSONWriter.quoted(key)) repeats \(JSONWriter.quoted(earlier)) in \(name): condition keys are case-insensitive",
-                        hint: "merge their values into one list", at: keyPath, atKey: true)
+                        hint: "merge their values into one list", at: keyPath(), atKey: true)
                     continue
                 }
-                seen[key.lowercased()] = key
-                if let condition = condition(op, name: name, key: key, rawValues, at: keyPath) { conditions.append(condition) }
+                seen[normalized] = key
+                if let condition = condition(op, name: name, key: key, normalizedKey: normalized, rawValues, at: keyPath()) {
+                    conditions.append(condition)
+                }
             }
         }
         return conditions
     }
 
     /// `g:` keys must be known (tag keys 1-128 characters); other services' keys need `service:name`.
-    mutating func checkKey(_ key: String, at path: JSONPath) -> Bool {
-        let lowered = key.lowercased()
+    mutating func checkKey(_ key: String, normalized lowered: String, at path: @autoclosure () -> JSONPath) -> Bool {
         if lowered.hasPrefix("g:") {
             if GlobalConditionKeys.plain[lowered] != nil { return true }
             if let prefix = GlobalConditionKeys.taggedPrefixes.first(where: { lowered.hasPrefix($0) }) {
-                let tagKey = key.dropFirst(prefix.count)
-                if tagKey.isEmpty || tagKey.count > 128 {
-                    report(.badConditionKey, "\(JSONWriter.quoted(key)) needs a tag key of 1 to 128 characters after the /", at: path, atKey: true)
+                // The prefix is ASCII, so its UTF-8 length locates the tag key.
+                let tagKey = Substring(key.utf8.dropFirst(prefix.utf8.count))
+                if tagKey.isEmpty || (tagKey.utf8.count > 128 && tagKey.count > 128) {
+                    report(.badConditionKey, "\(JSONWriter.quoted(key)) needs a tag key of 1 to 128 characters after the /", at: path(), atKey: true)
                     return false
                 }
                 return true
             }
             let candidates = Array(GlobalConditionKeys.plain.values) + GlobalConditionKeys.taggedSpellings.map { $0 + "<tag-key>" }
             let hint = closest(to: key, among: candidates).map { "did you mean \(JSONWriter.quoted($0))?" }
-            report(.badConditionKey, "unknown global condition key \(JSONWriter.quoted(key))", hint: hint, at: path, atKey: true)
+            report(.badConditionKey, "unknown global condition key \(JSONWriter.quoted(key))", hint: hint, at: path(), atKey: true)
             return false
         }
         let parts = key.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
@@ -399,45 +413,49 @@ struct DocumentBuilder {
             && !key.unicodeScalars.contains { $0.properties.isWhitespace || $0.value < 0x20 }
         if !wellFormed {
             report(
-                .badConditionKey, "malformed condition key \(JSONWriter.quoted(key)): keys are service:name, e.g. g:ResourceTag/env", at: path,
+                .badConditionKey, "malformed condition key \(JSONWriter.quoted(key)): keys are service:name, e.g. g:ResourceTag/env", at: path(),
                 atKey: true)
         }
         return wellFormed
     }
 
-    mutating func condition(_ op: ConditionOperator, name: String, key: String, _ raw: JSONValue, at path: JSONPath) -> Condition? {
-        var items: [(JSONValue, JSONPath)] = []
+    mutating func condition(
+        _ op: ConditionOperator, name: String, key: String, normalizedKey: String, _ raw: JSONValue, at path: @autoclosure () -> JSONPath
+    ) -> Condition? {
+        var items: [(JSONValue, Int?)] = []
         switch raw {
         case .array(let list):
             if list.isEmpty {
-                report(.badConditionValue, "\(key) under \(name) has an empty list of values; give at least one", at: path)
+                report(.badConditionValue, "\(key) under \(name) has an empty list of values; give at least one", at: path())
                 return nil
             }
-            items = list.enumerated().map { ($1, path.appending($0)) }
+            items = list.enumerated().map { ($1, $0) }
         default:
-            items = [(raw, path)]
+            items = [(raw, nil)]
         }
         let before = problems.count
         var texts: [String] = []
-        for (item, itemPath) in items {
+        func itemPath(_ index: Int?) -> JSONPath { index.map { path().appending($0) } ?? path() }
+        for (item, index) in items {
             switch item {
             case .string(let text): texts.append(text)
             case .integer(let integer): texts.append(String(integer))
             case .real(let real): texts.append(String(real))
             case .bool(let bool): texts.append(bool ? "true" : "false")
             default:
-                report(.wrongType, "condition values must be strings, numbers or booleans, found \(item.kindName)", at: itemPath)
+                report(.wrongType, "condition values must be strings, numbers or booleans, found \(item.kindName)", at: itemPath(index))
             }
         }
         guard problems.count == before else { return nil }
-        let paths = items.map(\.1)
         func typed<T>(_ what: String, example: String, _ parse: (String, JSONValue) -> T?) -> [T]? {
             var values: [T] = []
             for (offset, text) in texts.enumerated() {
                 if let value = parse(text, items[offset].0) {
                     values.append(value)
                 } else {
-                    report(.badConditionValue, "\(name) needs \(what), found \(JSONWriter.quoted(text))", hint: "e.g. \(example)", at: paths[offset])
+                    report(
+                        .badConditionValue, "\(name) needs \(what), found \(JSONWriter.quoted(text))", hint: "e.g. \(example)",
+                        at: itemPath(items[offset].1))
                 }
             }
             return problems.count == before ? values : nil
@@ -472,7 +490,7 @@ struct DocumentBuilder {
             }.map(ConditionValues.networks)
         }
         guard let values else { return nil }
-        return Condition(op: op, key: key, values: values, rawValues: texts)
+        return Condition(op: op, key: key, normalizedKey: normalizedKey, values: values, rawValues: texts)
     }
 
     func suggestion(_ word: String, _ candidates: [String]) -> String? {
