@@ -29,12 +29,17 @@ struct EvalCommand: ParsableCommand {
     var explain = false
 
     func run() throws {
+        try Self.run(options, explain: explain)
+    }
+
+    /// Loads the set, then decides the one request or the batch; `explain` shares this.
+    static func run(_ options: EvaluationOptions, explain: Bool) throws {
         let policySet = try options.compiledSet()
         if let path = options.request {
-            let allowed = try Self.evaluateOne(path, in: policySet, format: options.format, explain: explain)
+            let allowed = try evaluateOne(path, in: policySet, format: options.format, explain: explain)
             if !allowed { throw ExitCode(1) }
         } else if let path = options.requests {
-            try Self.evaluateBatch(path, in: policySet, format: options.format, explain: explain)
+            try evaluateBatch(path, in: policySet, format: options.format, explain: explain)
         }
     }
 
@@ -145,12 +150,6 @@ struct ExplainCommand: ParsableCommand {
     @OptionGroup var options: EvaluationOptions
 
     func run() throws {
-        let policySet = try options.compiledSet()
-        if let path = options.request {
-            let allowed = try EvalCommand.evaluateOne(path, in: policySet, format: options.format, explain: true)
-            if !allowed { throw ExitCode(1) }
-        } else if let path = options.requests {
-            try EvalCommand.evaluateBatch(path, in: policySet, format: options.format, explain: true)
-        }
+        try EvalCommand.run(options, explain: true)
     }
 }
