@@ -19,7 +19,11 @@ struct CLI {
     }
 
     /// Runs with a bounded wait; a hung process is killed (by its PID) and fails the test.
+    /// Writing to a child that has already exited must not kill the test process.
+    static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     static func run(_ arguments: [String], stdin: String? = nil, cwd: URL = packageRoot) throws -> Result {
+        _ = ignoreBrokenPipes
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -39,7 +43,9 @@ struct CLI {
         let writer = input.fileHandleForWriting
         let stdinData = Data((stdin ?? "").utf8)
         DispatchQueue.global().async(group: group) {
-            writer.write(stdinData)
+            // The child may exit without reading its input (a usage error): the write then
+            // fails with EPIPE, which is fine; the throwing API reports it instead of trapping.
+            try? writer.write(contentsOf: stdinData)
             try? writer.close()
         }
         DispatchQueue.global().async(group: group) { stdoutData.data = out.fileHandleForReading.readDataToEndOfFile() }
