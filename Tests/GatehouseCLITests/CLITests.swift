@@ -146,6 +146,19 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(result.stderr.contains("did you mean \"StringEquals\"?"))
     }
 
+    @Test func twoPoliciesWithOneNameAreRefused() throws {
+        let dir = try TempDir()
+        let policy = #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "*"}]}"#
+        try dir.write("team-a/shared.json", policy)
+        try dir.write("team-b/shared.json", policy)
+        let eval = try CLI.run(["eval", "--policies", dir.url.path, "--request", "-"], stdin: #"{"action": "a:b:c", "resource": "*"}"#)
+        #expect(eval.status == 2)
+        #expect(eval.stderr.contains("error GH1036: policy name \"shared\" is also used by"), "\(eval.stderr)")
+        let lint = try CLI.run(["lint", dir.url.path])
+        #expect(lint.status == 2)
+        #expect(lint.stdout.contains("GH1036"))
+    }
+
     @Test func testFilesBesidePoliciesAreNotPolicies() throws {
         let dir = try TempDir()
         try dir.write("a.json", #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "*"}]}"#)

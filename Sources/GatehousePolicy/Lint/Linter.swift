@@ -34,11 +34,7 @@ public struct Linter: Sendable {
         for file in files {
             let name = PolicyFiles.policyName(of: file)
             if let other = names[name] {
-                findings.append(
-                    Diagnostic(
-                        .duplicateName,
-                        "policy name \(JSONWriter.quoted(name)) is also used by \(other); policies are named by file name and must be unique",
-                        at: SourceLocation(file: file)))
+                findings.append(PolicyFiles.duplicateName(name, file: file, other: other))
             }
             names[name] = file
             do {
@@ -167,7 +163,7 @@ struct DocumentChecks {
                 let hint = closest(to: pattern, among: catalog.actions.map(\.name)).map { "did you mean \(JSONWriter.quoted($0))?" }
                 report(
                     .unknownAction, "\(JSONWriter.quoted(pattern)) matches no action of the \(catalog.service) service", hint: hint,
-                    at: elementPath(statement, element, offset, patterns.count))
+                    at: elementPath(statement, element, offset))
             }
         }
         guard let actions = knownActions(statement), !actions.isEmpty, case .resource(let resources) = statement.resources,
@@ -179,14 +175,16 @@ struct DocumentChecks {
             hint: #"use "Resource": "*" for these actions"#, at: statement.path.appending("Resource"))
     }
 
-    func elementPath(_ statement: Statement, _ element: String, _ offset: Int, _ count: Int) -> JSONPath {
+    /// The statement's JSON as written, for checks about its shape (lists, empty blocks).
+    func statementJSON(_ statement: Statement) -> JSONValue? {
+        guard case .array(let items) = json["Statement"], statement.index < items.count else { return nil }
+        return items[statement.index]
+    }
+
+    /// The path of the `offset`th value of an element, or of the element when it is a lone string.
+    func elementPath(_ statement: Statement, _ element: String, _ offset: Int) -> JSONPath {
         let path = statement.path.appending(element)
-        if case .array = json["Statement"].flatMap({ list -> JSONValue? in
-            guard case .array(let items) = list, statement.index < items.count else { return nil }
-            return items[statement.index][element]
-        }) {
-            return path.appending(offset)
-        }
+        if case .array = statementJSON(statement)?[element] { return path.appending(offset) }
         return path
     }
 
@@ -306,9 +304,7 @@ struct DocumentChecks {
     }
 
     mutating func checkEmptyConditions(_ statement: Statement) {
-        guard case .array(let items) = json["Statement"], statement.index < items.count,
-            let block = items[statement.index]["Condition"], case .object(let operators) = block
-        else { return }
+        guard case .object(let operators) = statementJSON(statement)?["Condition"] else { return }
         let path = statement.path.appending("Condition")
         if operators.isEmpty {
             report(.emptyCondition, "Condition is empty, so it always holds", hint: "remove it", at: path)

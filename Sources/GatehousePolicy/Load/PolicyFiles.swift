@@ -78,6 +78,13 @@ public enum PolicyFiles {
         return try PolicyParser.parse(bytes: bytes, name: policyName(of: path), file: path, limits: limits)
     }
 
+    /// Two files with one policy name would make decisions ambiguous about which policy spoke.
+    static func duplicateName(_ name: String, file: String, other: String) -> Diagnostic {
+        Diagnostic(
+            .duplicateName, "policy name \(JSONWriter.quoted(name)) is also used by \(other); policies are named by file name and must be unique",
+            at: SourceLocation(file: file))
+    }
+
     /// Loads a whole policy set: every document valid, or an error listing every problem in
     /// every file. Nothing is returned half-loaded.
     public static func loadSet(_ paths: [String], limits: PolicyLimits = PolicyLimits()) throws(PolicyLoadError) -> [PolicyDocument] {
@@ -89,11 +96,7 @@ public enum PolicyFiles {
             do {
                 let document = try loadDocument(file, limits: limits)
                 if let other = names[document.name] {
-                    problems.append(
-                        Diagnostic(
-                            .duplicateName,
-                            "policy name \(JSONWriter.quoted(document.name)) is also used by \(other); policies are named by file name and must be unique",
-                            at: SourceLocation(file: file)))
+                    problems.append(duplicateName(document.name, file: file, other: other))
                 } else {
                     names[document.name] = file
                     documents.append(document)
