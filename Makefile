@@ -39,6 +39,7 @@ test: deps
 lint: build
 	$(SWIFT) format lint --strict --recursive Sources Tests
 	$(GATEHOUSE) lint --strict policies/
+	$(GATEHOUSE) fmt --check policies/
 
 # Release build; figures go to docs/PERFORMANCE.md and closing notes.
 bench: deps

@@ -287,8 +287,46 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     }
 }
 
+@Suite struct FmtCLITests {
+    let ugly = #"{"Statement": [{"Action": "organizations:accounts:get", "Effect": "Allow", "Resource": "*"}], "Version": "5.0"}"#
+
+    @Test func checkListsUnformattedFilesAndWritesNothing() throws {
+        let dir = try TempDir()
+        let file = try dir.write("p.json", ugly)
+        let result = try CLI.run(["fmt", "--check", dir.url.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("not formatted: \(file)"))
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == ugly)
+    }
+
+    @Test func rewritesInPlaceThenChecksClean() throws {
+        let dir = try TempDir()
+        let file = try dir.write("p.json", ugly)
+        let result = try CLI.run(["fmt", file])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("formatted \(file)"))
+        #expect(try String(contentsOfFile: file, encoding: .utf8).hasPrefix("{\n  \"Version\": \"5.0\",\n"))
+        #expect(try CLI.run(["fmt", "--check", file]).status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.url.path) == ["p.json"])
+    }
+
+    @Test func anInvalidFileStopsEveryWrite() throws {
+        let dir = try TempDir()
+        let good = try dir.write("a.json", ugly)
+        try dir.write("b.json", #"{"Version": "5.0", "Statement": [{"Effect": "Maybe", "Action": "a:b:c"}]}"#)
+        let result = try CLI.run(["fmt", dir.url.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("GH1021"))
+        #expect(try String(contentsOfFile: good, encoding: .utf8) == ugly)
+    }
+
+    @Test func examplePoliciesAreFormatted() throws {
+        #expect(try CLI.run(["fmt", "--check", "policies/"]).status == 0)
+    }
+}
+
 @Suite struct HelpTests {
-    @Test(arguments: ["eval", "explain", "lint", "bench"])
+    @Test(arguments: ["eval", "explain", "lint", "fmt", "bench"])
     func everyCommandHasHelpWithAnExample(command: String) throws {
         let result = try CLI.run([command, "--help"])
         #expect(result.status == 0)
@@ -299,7 +337,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     @Test func rootHelpListsCommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
-        for command in ["eval", "explain", "lint", "bench"] { #expect(result.stdout.contains(command)) }
+        for command in ["eval", "explain", "lint", "fmt", "bench"] { #expect(result.stdout.contains(command)) }
     }
 
     @Test func benchSmokeRunReportsEveryFigure() throws {
