@@ -6,7 +6,7 @@ SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
 
-.PHONY: deps build demo test lint bench format
+.PHONY: deps build demo test lint policies bench format
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -38,8 +38,12 @@ test: deps
 
 lint: build
 	$(SWIFT) format lint --strict --recursive Sources Tests
+
+# The example policies must lint clean, be in canonical form and pass their tests.
+policies: build
 	$(GATEHOUSE) lint --strict policies/
 	$(GATEHOUSE) fmt --check policies/
+	$(GATEHOUSE) test policies/
 
 # Release build; figures go to docs/PERFORMANCE.md and closing notes.
 bench: deps

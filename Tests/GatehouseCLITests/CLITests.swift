@@ -325,8 +325,90 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     }
 }
 
+@Suite struct TestCLITests {
+    let policy =
+        #"{"Version": "5.0", "Statement": [{"Sid": "Dev", "Effect": "Allow", "Action": "organizations:accounts:update", "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}}]}"#
+
+    func suite(_ cases: String) throws -> TempDir {
+        let dir = try TempDir()
+        try dir.write("policies/dev.json", policy)
+        try dir.write("policies/dev.test.json", #"{"policies": ["dev.json"], "cases": [\#(cases)]}"#)
+        return dir
+    }
+
+    func testCase(_ name: String, env: String, expect: String, extra: String = "") -> String {
+        #"{"name": "\#(name)", "request": {"action": "organizations:accounts:update", "resource": "organizations::1:account:o/1", "context": {"g:ResourceTag/env": "\#(env)"}}, "expect": "\#(expect)"\#(extra)}"#
+    }
+
+    @Test func examplePolicyTestsPass() throws {
+        let result = try CLI.run(["test", "policies/"])
+        #expect(result.status == 0, "\(result.stdout)")
+        #expect(result.stdout.hasSuffix(" passed, 0 failed\n"))
+        #expect(result.stdout.contains("ok    a developer updates a dev account"))
+    }
+
+    @Test func aFailingCaseIsExplained() throws {
+        let dir = try suite(
+            [testCase("dev passes", env: "dev", expect: "allow"), testCase("prod wrongly expected", env: "prod", expect: "allow")].joined(
+                separator: ","))
+        let result = try CLI.run(["test", dir.url.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("ok    dev passes"))
+        #expect(result.stdout.contains("FAIL  prod wrongly expected"))
+        #expect(result.stdout.contains("expected allow, got deny (implicit_deny)"))
+        #expect(result.stdout.contains(#"StringEquals g:ResourceTag/env: request ["prod"] vs policy ["dev"] -> not satisfied"#))
+        #expect(result.stdout.hasSuffix("1 passed, 1 failed\n"))
+    }
+
+    @Test func reasonAndSidAreChecked() throws {
+        let dir = try suite(
+            [
+                testCase("right sid", env: "dev", expect: "allow", extra: #", "sid": "dev:Dev", "reason": "explicit_allow""#),
+                testCase("wrong sid", env: "dev", expect: "allow", extra: #", "sid": "Other""#),
+            ].joined(separator: ","))
+        let result = try CLI.run(["test", dir.url.path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("expected Other among the deciding statements, got dev:Dev"))
+    }
+
+    @Test func invalidTestFilesExitTwoWithTheirPlace() throws {
+        let dir = try TempDir()
+        try dir.write("dev.json", policy)
+        try dir.write(
+            "bad.test.json", "{\"policies\": [\"dev.json\"],\n \"cases\": [{\"name\": \"x\", \"expect\": \"maybe\", \"request\": {\"action\": 3}}]}")
+        let result = try CLI.run(["test", dir.url.path])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("bad.test.json:2:"), "\(result.stderr)")
+        #expect(result.stderr.contains("GH3002: expect must be \"allow\" or \"deny\""))
+        #expect(result.stderr.contains("action must be a string"))
+        #expect(result.stdout.isEmpty)
+        let broken = try suite(testCase("x", env: "dev", expect: "allow"))
+        try broken.write("policies/dev.json", #"{"Version": "5.0", "Statement": []}"#)
+        #expect(try CLI.run(["test", broken.url.path]).status == 2)
+        let empty = try TempDir()
+        #expect(try CLI.run(["test", empty.url.path]).status == 2)
+    }
+
+    @Test func jsonAndJUnitReports() throws {
+        let dir = try suite(
+            [testCase("ok", env: "dev", expect: "allow"), testCase("bad <one>", env: "prod", expect: "allow")].joined(separator: ","))
+        let json = try jsonObject(try CLI.run(["test", "--format", "json", dir.url.path]).stdout)
+        #expect(json["passed"] as? Int == 1)
+        #expect(json["failed"] as? Int == 1)
+        let cases = try #require(((json["files"] as? [[String: Any]])?.first?["cases"]) as? [[String: Any]])
+        #expect(cases.map { $0["passed"] as? Bool } == [true, false])
+        #expect(cases[1]["trace"] != nil)
+        let junit = try CLI.run(["test", "--format", "junit", dir.url.path])
+        #expect(junit.status == 1)
+        #expect(junit.stdout.hasPrefix("<?xml"))
+        #expect(junit.stdout.contains(#"<testsuites name="gatehouse policy tests" tests="2" failures="1">"#))
+        #expect(junit.stdout.contains(#"<testcase name="bad &lt;one&gt;""#))
+        #expect(junit.stdout.contains(#"<failure message="expected allow, got deny (implicit_deny)">"#))
+    }
+}
+
 @Suite struct HelpTests {
-    @Test(arguments: ["eval", "explain", "lint", "fmt", "bench"])
+    @Test(arguments: ["eval", "explain", "lint", "fmt", "test", "bench"])
     func everyCommandHasHelpWithAnExample(command: String) throws {
         let result = try CLI.run([command, "--help"])
         #expect(result.status == 0)
@@ -337,7 +419,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     @Test func rootHelpListsCommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
-        for command in ["eval", "explain", "lint", "fmt", "bench"] { #expect(result.stdout.contains(command)) }
+        for command in ["eval", "explain", "lint", "fmt", "test", "bench"] { #expect(result.stdout.contains(command)) }
     }
 
     @Test func benchSmokeRunReportsEveryFigure() throws {

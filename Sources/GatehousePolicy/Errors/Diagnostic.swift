@@ -127,6 +127,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case typeMismatch = "GH2016"
 
     case badRequest = "GH3001"
+    case badTestFile = "GH3002"
 
     public var severity: Severity {
         switch self {
@@ -186,6 +187,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .unusualSid: "Sid with characters other than letters and digits"
         case .typeMismatch: "Operator of another type than the key's values"
         case .badRequest: "Invalid request"
+        case .badTestFile: "Invalid policy test file"
         }
     }
 }
