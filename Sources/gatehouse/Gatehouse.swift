@@ -17,7 +17,9 @@ struct Gatehouse: ParsableCommand {
               gatehouse explain --policies policies/ --request samples/requests/prod-update-denied.json
             """,
         version: "0.1.0",
-        subcommands: [EvalCommand.self, ExplainCommand.self, LintCommand.self, FmtCommand.self, TestCommand.self, BenchCommand.self]
+        subcommands: [
+            EvalCommand.self, ExplainCommand.self, LintCommand.self, FmtCommand.self, TestCommand.self, DiffCommand.self, BenchCommand.self,
+        ]
     )
 
     /// Runs a command, mapping every usage and input error to exit status 2 (the contract

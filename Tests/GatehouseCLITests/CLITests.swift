@@ -407,8 +407,72 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     }
 }
 
+@Suite struct DiffCLITests {
+    func policy(_ envs: String) -> String {
+        #"{"Version": "5.0", "Statement": [{"Sid": "Dev", "Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "*", "Condition": {"StringEquals": {"g:ResourceTag/env": [\#(envs)]}}}]}"#
+    }
+
+    func requests(_ envs: [String]) -> String {
+        envs.map {
+            #"{"principal": {"urn": "iam::1:user:alice"}, "action": "organizations:accounts:update", "resource": "organizations::1:account:o/a", "context": {"g:ResourceTag/env": "\#($0)"}}"#
+        }
+        .joined(separator: "\n")
+    }
+
+    func sets(old: String, new: String) throws -> TempDir {
+        let dir = try TempDir()
+        try dir.write("old/p.json", policy(old))
+        try dir.write("new/p.json", policy(new))
+        return dir
+    }
+
+    func diff(_ dir: TempDir, _ input: String, _ extra: [String] = []) throws -> CLI.Result {
+        try CLI.run(
+            ["diff", "--old", dir.url.appendingPathComponent("old").path, "--new", dir.url.appendingPathComponent("new").path, "--requests", "-"]
+                + extra, stdin: input)
+    }
+
+    @Test func emptyDiff() throws {
+        let dir = try sets(old: #""dev""#, new: #""dev""#)
+        let result = try diff(dir, requests(["dev", "prod"]))
+        #expect(result.status == 0)
+        #expect(result.stdout == "no decision changed (2 requests)\n")
+    }
+
+    @Test func aNewlyAllowedCallExitsOne() throws {
+        let dir = try sets(old: #""dev""#, new: #""dev", "prod""#)
+        let result = try diff(dir, requests(["dev", "prod", "prod", "test"]))
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("alice: organizations:accounts:update on accounts tagged env=prod: deny -> allow (2 requests)"))
+        #expect(result.stdout.hasSuffix("2 of 4 requests changed: 2 newly allowed, 0 newly denied\n"))
+    }
+
+    @Test func onlyNewlyDeniedExitsZero() throws {
+        let dir = try sets(old: #""dev", "prod""#, new: #""dev""#)
+        let result = try diff(dir, requests(["prod"]), ["--format", "json"])
+        #expect(result.status == 0)
+        let json = try jsonObject(result.stdout)
+        #expect(json["newly_denied"] as? Int == 1)
+        #expect(json["newly_allowed"] as? Int == 0)
+        let group = try #require((json["groups"] as? [[String: Any]])?.first)
+        #expect(group["before"] as? String == "explicit_allow")
+        #expect(group["after"] as? String == "implicit_deny")
+        #expect(group["count"] as? Int == 1)
+    }
+
+    @Test func invalidInputExitsTwo() throws {
+        let dir = try sets(old: #""dev""#, new: #""dev", "prod""#)
+        let result = try diff(dir, requests(["prod"]) + "\n{\"action\": 1}\n")
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("<stdin>:2: action must be a string"))
+        #expect(result.stdout.contains("deny -> allow (1 request)"))
+        try dir.write("new/p.json", "{}")
+        #expect(try diff(dir, requests(["dev"])).status == 2)
+    }
+}
+
 @Suite struct HelpTests {
-    @Test(arguments: ["eval", "explain", "lint", "fmt", "test", "bench"])
+    @Test(arguments: ["eval", "explain", "lint", "fmt", "test", "diff", "bench"])
     func everyCommandHasHelpWithAnExample(command: String) throws {
         let result = try CLI.run([command, "--help"])
         #expect(result.status == 0)
@@ -419,7 +483,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     @Test func rootHelpListsCommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
-        for command in ["eval", "explain", "lint", "fmt", "test", "bench"] { #expect(result.stdout.contains(command)) }
+        for command in ["eval", "explain", "lint", "fmt", "test", "diff", "bench"] { #expect(result.stdout.contains(command)) }
     }
 
     @Test func benchSmokeRunReportsEveryFigure() throws {

@@ -46,7 +46,7 @@ public struct PolicyTestFile: Sendable {
         var cases: [Case] = []
         let directory = (file as NSString).deletingLastPathComponent
         if case .object(let members) = json {
-            for (key, value) in members where key != "policies" && key != "cases" {
+            for (key, _) in members where key != "policies" && key != "cases" {
                 report("unknown member \(JSONWriter.quoted(key)); a test file has policies and cases", at: JSONPath.root.appending(key), atKey: true)
             }
             switch json["policies"] {

@@ -1,0 +1,72 @@
+/// The decisions that change between two policy sets over the same requests, grouped the
+/// way a reviewer reads them: principal, action, what was acted on, and the transition.
+public struct PolicyDiff: Sendable {
+    /// One kind of change: who, what, on which resources, from which decision to which.
+    public struct Group: Sendable, Hashable {
+        public var principal: String
+        public var action: String
+        public var resource: String
+        public var before: DecisionReason
+        public var after: DecisionReason
+
+        public var newlyAllowed: Bool { after == .explicitAllow && before != .explicitAllow }
+        public var newlyDenied: Bool { before == .explicitAllow && after != .explicitAllow }
+
+        /// `alice: organizations:accounts:update on accounts tagged env=prod: deny -> allow`
+        public var description: String {
+            func word(_ reason: DecisionReason) -> String { reason == .explicitAllow ? "allow" : "deny" }
+            var transition = "\(word(before)) -> \(word(after))"
+            if word(before) == word(after) { transition += " (\(before.rawValue) -> \(after.rawValue))" }
+            return "\(principal): \(action) on \(resource): \(transition)"
+        }
+    }
+
+    public private(set) var counts: [Group: Int] = [:]
+    public private(set) var requests = 0
+
+    public init() {}
+
+    /// Records one request's decisions under the old and the new set.
+    public mutating func add(_ request: AuthorizationRequest, before: Decision, after: Decision) {
+        requests += 1
+        guard before.reason != after.reason else { return }
+        let group = Group(
+            principal: Self.principalName(request.principal), action: request.action, resource: Self.resourceDescription(request),
+            before: before.reason, after: after.reason)
+        counts[group, default: 0] += 1
+    }
+
+    /// Changed groups, newly allowed first, then by principal, action and resource.
+    public var groups: [(group: Group, count: Int)] {
+        counts.map { ($0.key, $0.value) }.sorted { a, b in
+            if a.group.newlyAllowed != b.group.newlyAllowed { return a.group.newlyAllowed }
+            return (a.group.principal, a.group.action, a.group.resource, a.group.before.rawValue, a.group.after.rawValue)
+                < (b.group.principal, b.group.action, b.group.resource, b.group.before.rawValue, b.group.after.rawValue)
+        }
+    }
+
+    public var changed: Int { counts.values.reduce(0, +) }
+    public var newlyAllowed: Int { counts.filter { $0.key.newlyAllowed }.map(\.value).reduce(0, +) }
+    public var newlyDenied: Int { counts.filter { $0.key.newlyDenied }.map(\.value).reduce(0, +) }
+
+    /// `alice` for `iam::…:user:alice`; the URN itself for other shapes.
+    static func principalName(_ principal: Principal) -> String {
+        guard let urn = principal.urn else { return principal.id ?? "(no principal)" }
+        if let range = urn.firstRange(of: ":user:") { return String(urn[range.upperBound...]) }
+        return urn
+    }
+
+    /// `accounts tagged env=prod` from the URN's type and the request's resource tags;
+    /// `accounts without tags`; `*` for actions without a resource type.
+    static func resourceDescription(_ request: AuthorizationRequest) -> String {
+        let parts = request.resource.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5 else { return request.resource }
+        let type = parts[3].hasSuffix("s") ? String(parts[3]) : parts[3] + "s"
+        let prefix = "g:resourcetag/"
+        let tags = request.context.compactMap { key, values -> String? in
+            guard key.hasPrefix(prefix), !values.isEmpty else { return nil }
+            return String(key.dropFirst(prefix.count)) + "=" + values.map(\.text).joined(separator: "|")
+        }.sorted()
+        return tags.isEmpty ? "\(type) without tags" : "\(type) tagged \(tags.joined(separator: ", "))"
+    }
+}
