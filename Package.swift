@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "GatehousePolicy", targets: ["GatehousePolicy"]),
+        .library(name: "GatehouseGateway", targets: ["GatehouseGateway"]),
         .executable(name: "gatehouse", targets: ["gatehouse"]),
     ],
     dependencies: [
@@ -23,10 +24,22 @@ let package = Package(
             name: "GatehousePolicy",
             dependencies: ["CJansson"]
         ),
+        // Users, groups, accounts and policy attachments (for now: the seed file).
+        .target(
+            name: "GatehouseDirectory",
+            dependencies: ["GatehousePolicy"]
+        ),
+        // The gateway's model of the account service: route catalog, request generation.
+        .target(
+            name: "GatehouseGateway",
+            dependencies: ["GatehousePolicy", "GatehouseDirectory"]
+        ),
         .executableTarget(
             name: "gatehouse",
             dependencies: [
                 "GatehousePolicy",
+                "GatehouseDirectory",
+                "GatehouseGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -34,6 +47,10 @@ let package = Package(
             name: "GatehousePolicyTests",
             dependencies: ["GatehousePolicy"],
             resources: [.copy("Cases")]
+        ),
+        .testTarget(
+            name: "GatehouseGatewayTests",
+            dependencies: ["GatehouseGateway", "GatehouseDirectory"]
         ),
         // Runs the built `gatehouse` binary; the dependency makes `swift test` build it first.
         .testTarget(

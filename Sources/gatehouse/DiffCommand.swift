@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import GatehouseDirectory
+import GatehouseGateway
 import GatehousePolicy
 
 struct DiffCommand: ParsableCommand {
@@ -13,12 +15,20 @@ struct DiffCommand: ParsableCommand {
               alice: organizations:accounts:update on accounts tagged env=prod: deny -> allow (12 requests)
             A progress line is shown on a terminal.
 
+            With --directory, each request is decided by the policies attached to its principal \
+            (directly or through groups), looked up by name in each set; without it, by the \
+            whole set. Without --requests, requests are generated from --catalog and \
+            --directory: every user, on every route their account may call, on every account, \
+            with the condition values the policies mention and each key absent (at most \
+            --limit requests).
+
             Exit status: 1 when any request is newly allowed (so CI can require a sign-off), \
             2 when a policy set or any request line is invalid (the diff is still printed, with \
             the bad lines on standard error), else 0.
 
-            Example:
+            Examples:
               gatehouse diff --old main/policies --new policies --requests samples/requests/batch.jsonl
+              gatehouse diff --old main/policies --new policies --catalog samples/catalog.json --directory samples/directory.json
             """
     )
 
@@ -29,7 +39,16 @@ struct DiffCommand: ParsableCommand {
     var new: [String] = []
 
     @Option(help: ArgumentHelp("Requests, one JSON object per line, or - for standard input.", valueName: "jsonl|-"))
-    var requests: String
+    var requests: String?
+
+    @Option(help: ArgumentHelp("The route catalog, to generate requests from.", valueName: "catalog.json"))
+    var catalog: String?
+
+    @Option(help: ArgumentHelp("The directory seed: users, their accounts, tags and attached policies.", valueName: "directory.json"))
+    var directory: String?
+
+    @Option(help: "Most requests to generate without --requests.")
+    var limit: Int = 1_000_000
 
     @Option(help: "Output format.")
     var format: OutputFormat = .text
@@ -38,20 +57,55 @@ struct DiffCommand: ParsableCommand {
 
     func validate() throws {
         guard !old.isEmpty, !new.isEmpty else { throw ValidationError("name both sets: --old <file-or-dir>... --new <file-or-dir>...") }
+        if requests == nil, catalog == nil || directory == nil {
+            throw ValidationError("give --requests <jsonl|->, or --catalog and --directory to generate requests")
+        }
+        guard limit > 0 else { throw ValidationError("--limit must be positive") }
     }
 
     func run() throws {
-        let before = CompiledPolicySet(try PolicyFiles.loadSet(old, limits: limitOptions.limits))
-        let after = CompiledPolicySet(try PolicyFiles.loadSet(new, limits: limitOptions.limits))
-        let fd: Int32 = requests == "-" ? STDIN_FILENO : open(requests, O_RDONLY)
+        let oldDocuments = try PolicyFiles.loadSet(old, limits: limitOptions.limits)
+        let newDocuments = try PolicyFiles.loadSet(new, limits: limitOptions.limits)
+        let seed = try directory.map { path throws(PolicyLoadError) in try DirectorySeed.load(path) }
+        var sets = DecidingSets(old: oldDocuments, new: newDocuments, directory: seed)
+        var diff = PolicyDiff()
+        var progress = Progress()
+        var invalid = 0
+        if let requests {
+            invalid = try Self.readRequests(requests) { request in
+                let (before, after) = sets.decide(request)
+                diff.add(request, before: before, after: after)
+                progress.tick(diff.requests)
+            }
+        } else if let catalog, let seed {
+            let generator = RequestGenerator(
+                catalog: try RouteCatalog.load(catalog), directory: seed, documents: oldDocuments + newDocuments, limit: limit)
+            let outcome = generator.generate { _, request in
+                let (before, after) = sets.decide(request)
+                diff.add(request, before: before, after: after)
+                progress.tick(diff.requests)
+            }
+            if outcome.truncated { Output.error("note: stopped generating at --limit \(limit) requests") }
+        }
+        progress.finish()
+        for note in sets.notes { Output.error("note: \(note)") }
+        switch format {
+        case .text: Output.line(Self.text(diff))
+        case .json: Output.line(JSONWriter.pretty(Self.json(diff, invalid: invalid)))
+        }
+        if invalid > 0 { throw ExitCode(2) }
+        if diff.newlyAllowed > 0 { throw ExitCode(1) }
+    }
+
+    /// Streams request lines to `body`; bad lines are reported on standard error and counted.
+    static func readRequests(_ path: String, _ body: (AuthorizationRequest) -> Void) throws -> Int {
+        let fd: Int32 = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
         guard fd >= 0 else {
-            throw PolicyLoadError([Diagnostic(.unreadableFile, "cannot open the file for reading", at: SourceLocation(file: requests))])
+            throw PolicyLoadError([Diagnostic(.unreadableFile, "cannot open the file for reading", at: SourceLocation(file: path))])
         }
         defer { if fd != STDIN_FILENO { close(fd) } }
-        let source = requests == "-" ? "<stdin>" : requests
-        var diff = PolicyDiff()
+        let source = path == "-" ? "<stdin>" : path
         var reader = LineReader(fd: fd)
-        var progress = Progress()
         var lineNumber = 0
         var invalid = 0
         while let line = reader.next() {
@@ -63,21 +117,62 @@ struct DiffCommand: ParsableCommand {
             }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             do {
-                let request = try RequestParser.parse(bytes: bytes, source: source)
-                diff.add(request, before: before.evaluate(request), after: after.evaluate(request))
-                progress.tick(diff.requests)
+                body(try RequestParser.parse(bytes: bytes, source: source))
             } catch {
                 invalid += 1
                 for diagnostic in error.diagnostics { Output.error("\(source):\(lineNumber): \(diagnostic.message)") }
             }
         }
-        progress.finish()
-        switch format {
-        case .text: Output.line(Self.text(diff))
-        case .json: Output.line(JSONWriter.pretty(Self.json(diff, invalid: invalid)))
+        return invalid
+    }
+
+    /// The old and new policy sets a request is decided by: the whole sets, or, with a
+    /// directory, the policies attached to the request's principal (compiled once per
+    /// distinct list of attachments).
+    struct DecidingSets {
+        let wholeOld: CompiledPolicySet
+        let wholeNew: CompiledPolicySet
+        let oldByName: [String: PolicyDocument]
+        let newByName: [String: PolicyDocument]
+        let directory: DirectorySeed?
+        var compiled: [String: (CompiledPolicySet, CompiledPolicySet)] = [:]
+        var unknownPrincipals = 0
+        var missing = Set<String>()
+
+        init(old: [PolicyDocument], new: [PolicyDocument], directory: DirectorySeed?) {
+            wholeOld = CompiledPolicySet(old)
+            wholeNew = CompiledPolicySet(new)
+            oldByName = Dictionary(uniqueKeysWithValues: old.map { ($0.name, $0) })
+            newByName = Dictionary(uniqueKeysWithValues: new.map { ($0.name, $0) })
+            self.directory = directory
         }
-        if invalid > 0 { throw ExitCode(2) }
-        if diff.newlyAllowed > 0 { throw ExitCode(1) }
+
+        mutating func decide(_ request: AuthorizationRequest) -> (Decision, Decision) {
+            guard let directory else { return (wholeOld.evaluate(request), wholeNew.evaluate(request)) }
+            guard let urn = request.principal.urn, let user = directory.user(urn: urn) else {
+                // Unknown to the directory: the gateway would refuse the caller, under either set.
+                unknownPrincipals += 1
+                let none = Decision(reason: .implicitDeny, statements: [])
+                return (none, none)
+            }
+            let names = directory.policies(for: user)
+            let key = names.joined(separator: "\u{1F}")
+            if compiled[key] == nil {
+                for name in names where oldByName[name] == nil && newByName[name] == nil { missing.insert("\(name) (attached to \(user.name))") }
+                compiled[key] = (CompiledPolicySet(names.compactMap { oldByName[$0] }), CompiledPolicySet(names.compactMap { newByName[$0] }))
+            }
+            let (before, after) = compiled[key]!
+            return (before.evaluate(request), after.evaluate(request))
+        }
+
+        var notes: [String] {
+            var notes: [String] = []
+            if unknownPrincipals > 0 {
+                notes.append("\(unknownPrincipals) requests name principals not in the directory; they are denied under both sets")
+            }
+            if !missing.isEmpty { notes.append("attached policies in neither set: \(missing.sorted().joined(separator: ", "))") }
+            return notes
+        }
     }
 
     static func text(_ diff: PolicyDiff) -> String {

@@ -460,6 +460,50 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(group["count"] as? Int == 1)
     }
 
+    @Test func generatedFromTheCatalogAndDirectory() throws {
+        let dir = try TempDir()
+        for name in ["dev-accounts-update", "deny-protected-accounts", "require-mfa", "organizations-admin", "office-network-only"] {
+            let text = try String(contentsOfFile: "\(CLI.packageRoot.path)/policies/\(name).json", encoding: .utf8)
+            try dir.write("old/\(name).json", text)
+            try dir.write(
+                "new/\(name).json", name == "dev-accounts-update" ? text.replacingOccurrences(of: #"["dev"]"#, with: #"["dev", "prod"]"#) : text)
+        }
+        let generate = ["--catalog", "samples/catalog.json", "--directory", "samples/directory.json"]
+        let changed = try CLI.run(
+            ["diff", "--old", dir.url.appendingPathComponent("old").path, "--new", dir.url.appendingPathComponent("new").path] + generate)
+        #expect(changed.status == 1, "\(changed.stderr)")
+        #expect(changed.stdout.contains("dev_only: organizations:accounts:update on accounts tagged env=prod: deny -> allow"))
+        // Protected accounts stay denied, and the admins' policies are untouched.
+        #expect(!changed.stdout.contains("update on accounts tagged env=prod, protected=true"))
+        #expect(!changed.stdout.contains("admin:"))
+        let same = try CLI.run(["diff", "--old", "policies", "--new", "policies"] + generate)
+        #expect(same.status == 0)
+        #expect(same.stdout.hasPrefix("no decision changed ("))
+        #expect(try CLI.run(["diff", "--old", "policies", "--new", "policies", "--catalog", "samples/catalog.json"]).status == 2)
+    }
+
+    @Test func withADirectoryRequestsUseTheirPrincipalsPolicies() throws {
+        let dir = try sets(old: #""dev""#, new: #""dev", "prod""#)
+        // A member account that may call update (the diff decides policies, not caller rules).
+        try dir.write(
+            "directory.json",
+            #"""
+            {"organization": {"id": "o", "name": "O", "management_account_id": "m", "owner": "owner"},
+             "accounts": [{"id": "m", "name": "management"}, {"id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "name": "tools"}],
+             "users": [{"id": "u1", "name": "owner", "account_id": "m", "role": "owner"},
+                       {"id": "u2", "name": "member", "account_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "policies": ["p"]}]}
+            """#)
+        let member =
+            #"{"principal": {"urn": "iam::5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b:user:member"}, "action": "organizations:accounts:update", "resource": "organizations::1:account:o/a", "context": {"g:ResourceTag/env": "prod"}}"#
+        let stranger =
+            #"{"principal": {"urn": "iam::1:user:stranger"}, "action": "organizations:accounts:update", "resource": "organizations::1:account:o/a", "context": {"g:ResourceTag/env": "prod"}}"#
+        let result = try diff(dir, member + "\n" + stranger, ["--directory", dir.url.appendingPathComponent("directory.json").path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("member: organizations:accounts:update on accounts tagged env=prod: deny -> allow (1 request)"))
+        #expect(!result.stdout.contains("stranger"))
+        #expect(result.stderr.contains("1 requests name principals not in the directory"))
+    }
+
     @Test func invalidInputExitsTwo() throws {
         let dir = try sets(old: #""dev""#, new: #""dev", "prod""#)
         let result = try diff(dir, requests(["prod"]) + "\n{\"action\": 1}\n")

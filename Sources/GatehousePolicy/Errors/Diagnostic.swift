@@ -128,6 +128,8 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
 
     case badRequest = "GH3001"
     case badTestFile = "GH3002"
+    case badDirectory = "GH4001"
+    case badRouteCatalog = "GH4002"
 
     public var severity: Severity {
         switch self {
@@ -188,6 +190,8 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .typeMismatch: "Operator of another type than the key's values"
         case .badRequest: "Invalid request"
         case .badTestFile: "Invalid policy test file"
+        case .badDirectory: "Invalid directory seed"
+        case .badRouteCatalog: "Invalid route catalog"
         }
     }
 }

@@ -26,21 +26,10 @@ public struct PolicyTestFile: Sendable {
 
     /// Reads and validates a test file; every problem is reported with its place.
     public static func load(_ file: String) throws(PolicyLoadError) -> PolicyTestFile {
-        let bytes: [UInt8]
-        do {
-            bytes = try PolicyFiles.read(file, maxBytes: 16 << 20)
-        } catch {
-            throw PolicyLoadError([error])
-        }
-        let json: JSONValue
-        do {
-            json = try JSONLoader.parse(bytes, limits: JSONLimits(maxBytes: 16 << 20, maxDepth: 64))
-        } catch {
-            throw PolicyLoadError([Diagnostic(.badTestFile, error.message, at: SourceLocation(file: file, line: error.line, column: error.column))])
-        }
-        var problems: [Problem] = []
+        let (bytes, json) = try DiagnosticCollector.readJSON(file, code: .badTestFile, limits: JSONLimits(maxBytes: 16 << 20, maxDepth: 64))
+        var collector = DiagnosticCollector()
         func report(_ message: String, at path: JSONPath, atKey: Bool = false) {
-            problems.append(Problem(code: .badTestFile, message: message, path: path, atKey: atKey))
+            collector.report(.badTestFile, message, at: path, atKey: atKey)
         }
         var policies: [String] = []
         var cases: [Case] = []
@@ -71,10 +60,7 @@ public struct PolicyTestFile: Sendable {
         } else {
             report("a test file is a JSON object with policies and cases, found \(json.kindName)", at: .root)
         }
-        if !problems.isEmpty {
-            let locator = SourceLocator(bytes: bytes)
-            throw PolicyLoadError(problems.map { $0.diagnostic(file: file, locator: locator) })
-        }
+        try collector.check(file: file, bytes: bytes)
         return PolicyTestFile(file: file, policies: policies, cases: cases)
     }
 

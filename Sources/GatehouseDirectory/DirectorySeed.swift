@@ -1,0 +1,278 @@
+import GatehousePolicy
+
+/// What the directory holds, as a seed file (`samples/directory.json`): the organization,
+/// its accounts and their tags, users and groups, and which policies are attached to whom.
+///
+/// ```json
+/// {"organization": {"id": "o-…", "name": "Example Corp", "management_account_id": "0a6d…", "owner": "owner"},
+///  "accounts": [{"id": "0526…", "name": "dev-sandbox", "tags": {"env": "dev"}}],
+///  "delegated_administrators": ["…"],
+///  "users": [{"id": "u-3", "name": "dev_only", "account_id": "0a6d…", "role": "user", "tags": {}, "policies": ["dev-accounts-update"]}],
+///  "groups": [{"name": "org-admins", "members": ["admin"], "policies": ["organizations-admin"]}]}
+/// ```
+public struct DirectorySeed: Sendable {
+    public struct Organization: Sendable {
+        public var id: String
+        public var name: String
+        public var managementAccountId: String
+        /// The owner's user name.
+        public var owner: String
+    }
+
+    public struct Account: Sendable {
+        public var id: String
+        public var name: String
+        public var email: String?
+        public var tags: [String: String]
+    }
+
+    public enum Role: String, Sendable, CaseIterable {
+        case owner, admin, user
+    }
+
+    public struct User: Sendable {
+        public var id: String
+        public var name: String
+        public var accountId: String
+        public var email: String?
+        public var role: Role
+        public var tags: [String: String]
+        public var policies: [String]
+        public var disabled: Bool
+
+        /// `iam::<account-id>:user:<name>`.
+        public var urn: String { "iam::\(accountId):user:\(name)" }
+    }
+
+    public struct Group: Sendable {
+        public var name: String
+        public var members: [String]
+        public var policies: [String]
+    }
+
+    public var organization: Organization
+    public var accounts: [Account]
+    public var delegatedAdministrators: [String]
+    public var users: [User]
+    public var groups: [Group]
+
+    /// The policy names attached to a user directly and through groups, each once, in order.
+    public func policies(for user: User) -> [String] {
+        var names = user.policies
+        for group in groups where group.members.contains(user.name) { names.append(contentsOf: group.policies) }
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }
+    }
+
+    public func account(_ id: String) -> Account? { accounts.first { $0.id == id } }
+
+    public func user(urn: String) -> User? { users.first { $0.urn == urn } }
+
+    /// The principal a user calls as.
+    public func principal(for user: User) -> Principal {
+        Principal(urn: user.urn, accountId: user.accountId, id: user.id, tags: user.tags)
+    }
+}
+
+extension DirectorySeed {
+    /// Reads and validates a seed file; every problem is reported with its place (GH4001).
+    public static func load(_ file: String) throws(PolicyLoadError) -> DirectorySeed {
+        let (bytes, json) = try DiagnosticCollector.readJSON(file, code: .badDirectory)
+        var reader = SeedReader()
+        let seed = reader.seed(json)
+        try reader.collector.check(file: file, bytes: bytes)
+        return seed!
+    }
+}
+
+/// Reads one seed document, reporting instead of stopping so every problem is listed.
+struct SeedReader {
+    var collector = DiagnosticCollector()
+
+    mutating func report(_ message: String, at path: JSONPath, atKey: Bool = false) {
+        collector.report(.badDirectory, message, at: path, atKey: atKey)
+    }
+
+    mutating func string(_ json: JSONValue?, _ name: String, at path: JSONPath, required: Bool = true) -> String? {
+        guard let json else {
+            if required { report("\(name) is missing", at: path) }
+            return nil
+        }
+        guard case .string(let text) = json, !text.isEmpty else {
+            report("\(name) must be a non-empty string", at: path.appending(name))
+            return nil
+        }
+        return text
+    }
+
+    mutating func strings(_ json: JSONValue?, _ name: String, at path: JSONPath) -> [String] {
+        guard let json else { return [] }
+        guard case .array(let items) = json else {
+            report("\(name) must be a list of strings", at: path.appending(name))
+            return []
+        }
+        var result: [String] = []
+        for (index, item) in items.enumerated() {
+            if case .string(let text) = item, !text.isEmpty {
+                result.append(text)
+            } else {
+                report("\(name) holds non-empty strings", at: path.appending(name).appending(index))
+            }
+        }
+        return result
+    }
+
+    mutating func tags(_ json: JSONValue?, at path: JSONPath) -> [String: String] {
+        guard let json else { return [:] }
+        guard case .object(let members) = json else {
+            report("tags must be an object of key -> value", at: path.appending("tags"))
+            return [:]
+        }
+        var tags: [String: String] = [:]
+        for (key, value) in members {
+            let tagPath = path.appending("tags").appending(key)
+            guard (1...128).contains(key.count) else {
+                report("tag keys have 1 to 128 characters", at: tagPath, atKey: true)
+                continue
+            }
+            guard case .string(let text) = value else {
+                report("tag values are strings (possibly empty), never null", at: tagPath)
+                continue
+            }
+            tags[key] = text
+        }
+        return tags
+    }
+
+    mutating func unknownMembers(_ json: JSONValue, allowed: Set<String>, at path: JSONPath) {
+        guard case .object(let members) = json else { return }
+        for (key, _) in members where !allowed.contains(key) {
+            report(
+                "unknown member \(JSONWriter.quoted(key)); allowed: \(allowed.sorted().joined(separator: ", "))", at: path.appending(key), atKey: true
+            )
+        }
+    }
+
+    static func isAccountId(_ id: String) -> Bool {
+        (1...64).contains(id.utf8.count)
+            && id.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            }
+    }
+
+    mutating func seed(_ json: JSONValue) -> DirectorySeed? {
+        guard case .object = json else {
+            report("a directory seed is a JSON object", at: .root)
+            return nil
+        }
+        unknownMembers(json, allowed: ["organization", "accounts", "delegated_administrators", "users", "groups"], at: .root)
+        let orgPath = JSONPath.root.appending("organization")
+        var organization = DirectorySeed.Organization(id: "", name: "", managementAccountId: "", owner: "")
+        if let org = json["organization"], case .object = org {
+            unknownMembers(org, allowed: ["id", "name", "management_account_id", "owner"], at: orgPath)
+            organization.id = string(org["id"], "id", at: orgPath) ?? ""
+            organization.name = string(org["name"], "name", at: orgPath) ?? ""
+            organization.managementAccountId = string(org["management_account_id"], "management_account_id", at: orgPath) ?? ""
+            organization.owner = string(org["owner"], "owner", at: orgPath) ?? ""
+        } else {
+            report("organization must be an object {id, name, management_account_id, owner}", at: .root)
+        }
+
+        var accounts: [DirectorySeed.Account] = []
+        if case .array(let items)? = json["accounts"] {
+            for (index, item) in items.enumerated() {
+                let path = JSONPath([.key("accounts"), .index(index)])
+                guard case .object = item else {
+                    report("an account is an object {id, name, email, tags}", at: path)
+                    continue
+                }
+                unknownMembers(item, allowed: ["id", "name", "email", "tags"], at: path)
+                guard let id = string(item["id"], "id", at: path), let name = string(item["name"], "name", at: path) else { continue }
+                if !Self.isAccountId(id) { report("account IDs have 1 to 64 letters, digits, _ or -", at: path.appending("id")) }
+                if accounts.contains(where: { $0.id == id }) { report("account \(id) is listed twice", at: path.appending("id")) }
+                accounts.append(
+                    .init(id: id, name: name, email: string(item["email"], "email", at: path, required: false), tags: tags(item["tags"], at: path)))
+            }
+        } else {
+            report("accounts must be a list of accounts", at: .root)
+        }
+        if !organization.managementAccountId.isEmpty, !accounts.contains(where: { $0.id == organization.managementAccountId }) {
+            report(
+                "the management account \(organization.managementAccountId) is not among the accounts", at: orgPath.appending("management_account_id")
+            )
+        }
+
+        let delegated = strings(json["delegated_administrators"], "delegated_administrators", at: .root)
+        for (index, id) in delegated.enumerated() where !accounts.contains(where: { $0.id == id }) || id == organization.managementAccountId {
+            report(
+                "delegated administrators are member accounts of the organization", at: JSONPath([.key("delegated_administrators"), .index(index)]))
+        }
+
+        var users: [DirectorySeed.User] = []
+        if case .array(let items)? = json["users"] {
+            for (index, item) in items.enumerated() {
+                let path = JSONPath([.key("users"), .index(index)])
+                guard case .object = item else {
+                    report("a user is an object {id, name, account_id, email, role, tags, policies}", at: path)
+                    continue
+                }
+                unknownMembers(item, allowed: ["id", "name", "account_id", "email", "role", "tags", "policies", "disabled"], at: path)
+                guard let id = string(item["id"], "id", at: path), let name = string(item["name"], "name", at: path),
+                    let accountId = string(item["account_id"], "account_id", at: path)
+                else { continue }
+                if !accounts.contains(where: { $0.id == accountId }) {
+                    report("account \(accountId) is not among the accounts", at: path.appending("account_id"))
+                }
+                if users.contains(where: { $0.id == id || $0.name == name }) { report("user IDs and names are unique", at: path) }
+                var role = DirectorySeed.Role.user
+                if let raw = item["role"] {
+                    if case .string(let text) = raw, let parsed = DirectorySeed.Role(rawValue: text) {
+                        role = parsed
+                    } else {
+                        report("role is one of owner, admin, user", at: path.appending("role"))
+                    }
+                }
+                var disabled = false
+                if let raw = item["disabled"] {
+                    if case .bool(let flag) = raw { disabled = flag } else { report("disabled is true or false", at: path.appending("disabled")) }
+                }
+                users.append(
+                    .init(
+                        id: id, name: name, accountId: accountId, email: string(item["email"], "email", at: path, required: false), role: role,
+                        tags: tags(item["tags"], at: path), policies: strings(item["policies"], "policies", at: path), disabled: disabled))
+            }
+        } else {
+            report("users must be a list of users", at: .root)
+        }
+        if !organization.owner.isEmpty {
+            if let owner = users.first(where: { $0.name == organization.owner }) {
+                if owner.role != .owner { report("the owner \(owner.name) must have role owner", at: orgPath.appending("owner")) }
+            } else {
+                report("the owner \(organization.owner) is not among the users", at: orgPath.appending("owner"))
+            }
+        }
+        for (index, user) in users.enumerated() where user.role == .owner && user.name != organization.owner {
+            report("only the organization's owner has role owner", at: JSONPath([.key("users"), .index(index), .key("role")]))
+        }
+
+        var groups: [DirectorySeed.Group] = []
+        if let raw = json["groups"] {
+            if case .array(let items) = raw {
+                for (index, item) in items.enumerated() {
+                    let path = JSONPath([.key("groups"), .index(index)])
+                    unknownMembers(item, allowed: ["name", "members", "policies"], at: path)
+                    guard let name = string(item["name"], "name", at: path) else { continue }
+                    let members = strings(item["members"], "members", at: path)
+                    for (offset, member) in members.enumerated() where !users.contains(where: { $0.name == member }) {
+                        report("member \(member) is not among the users", at: path.appending("members").appending(offset))
+                    }
+                    groups.append(.init(name: name, members: members, policies: strings(item["policies"], "policies", at: path)))
+                }
+            } else {
+                report("groups must be a list of groups", at: .root)
+            }
+        }
+        return DirectorySeed(organization: organization, accounts: accounts, delegatedAdministrators: delegated, users: users, groups: groups)
+    }
+}

@@ -1,0 +1,205 @@
+import GatehousePolicy
+
+/// Which calling accounts an API accepts, before any policy is looked at (per API, as
+/// Huawei's Organizations reference lists them).
+public enum CallerRule: String, Sendable, CaseIterable {
+    /// The organization's management account only (`Organizations.1001` otherwise).
+    case management
+    /// The management account or a delegated administrator (`Organizations.1002` otherwise).
+    case managementOrDelegated = "management_or_delegated"
+    /// Any account in the organization.
+    case member
+}
+
+/// One API of the account service: how a call maps to an action, a resource and the
+/// condition keys to collect.
+public struct Route: Sendable {
+    public enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    public var method: String
+    public var path: String
+    public var segments: [Segment]
+    public var action: String
+    /// A URN with `{placeholders}`: path parameters, `{organization_id}`, `{management_account_id}`; or `*`.
+    public var resource: String
+    public var callers: CallerRule
+    /// Condition-key families the call carries besides the global ones (`g:ResourceTag`, `g:RequestTag`, `g:TagKeys`).
+    public var context: [String]
+
+    public var parameters: [String] {
+        segments.compactMap {
+            if case .parameter(let name) = $0 { return name }
+            return nil
+        }
+    }
+
+    /// Whether the call can carry the condition key (lowercased), for generating requests.
+    public func carries(_ normalizedKey: String) -> Bool {
+        for family in context {
+            let lowered = family.lowercased()
+            if normalizedKey == lowered || normalizedKey.hasPrefix(lowered + "/") { return true }
+        }
+        let collected = ["g:resourcetag", "g:requesttag", "g:tagkeys"]
+        return !collected.contains { normalizedKey == $0 || normalizedKey.hasPrefix($0 + "/") }
+    }
+
+    /// The resource URN for path parameters and the organization; `*` stays `*`.
+    public func resourceURN(parameters: [String: String], organizationId: String, managementAccountId: String) -> String {
+        var urn = resource
+        for (name, value) in parameters { urn = urn.replacing("{\(name)}", with: value) }
+        return urn.replacing("{organization_id}", with: organizationId).replacing("{management_account_id}", with: managementAccountId)
+    }
+
+    /// The path parameters when `path` (already split on `/`) is a call of this route.
+    public func match(method: String, segments pathSegments: [Substring]) -> [String: String]? {
+        guard method == self.method, pathSegments.count == segments.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (segment, value) in zip(segments, pathSegments) {
+            switch segment {
+            case .literal(let text): if text != value { return nil }
+            case .parameter(let name):
+                guard !value.isEmpty else { return nil }
+                parameters[name] = String(value)
+            }
+        }
+        return parameters
+    }
+}
+
+/// The route catalog (`samples/catalog.json`): every API the gateway lets through. A call
+/// that matches no route is refused (fail closed).
+///
+/// ```json
+/// {"routes": [{"method": "PATCH", "path": "/v1/organizations/accounts/{account_id}",
+///              "action": "organizations:accounts:update",
+///              "resource": "organizations::{management_account_id}:account:{organization_id}/{account_id}",
+///              "callers": "management", "context": ["g:ResourceTag"]}]}
+/// ```
+public struct RouteCatalog: Sendable {
+    public var routes: [Route]
+
+    public init(routes: [Route]) { self.routes = routes }
+
+    /// The route and its path parameters for a call, or nil (the call is refused).
+    public func match(method: String, path: String) -> (route: Route, parameters: [String: String])? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for route in routes {
+            if let parameters = route.match(method: method, segments: Array(segments)) { return (route, parameters) }
+        }
+        return nil
+    }
+
+    /// Reads and validates a catalog file; every problem is reported with its place (GH4002).
+    public static func load(_ file: String) throws(PolicyLoadError) -> RouteCatalog {
+        let (bytes, json) = try DiagnosticCollector.readJSON(file, code: .badRouteCatalog)
+        var collector = DiagnosticCollector()
+        let catalog = read(json, into: &collector)
+        try collector.check(file: file, bytes: bytes)
+        return catalog
+    }
+
+    static let methods: Set<String> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    static let contextFamilies: Set<String> = ["g:ResourceTag", "g:RequestTag", "g:TagKeys"]
+
+    static func read(_ json: JSONValue, into collector: inout DiagnosticCollector) -> RouteCatalog {
+        func report(_ message: String, at path: JSONPath, atKey: Bool = false) {
+            collector.report(.badRouteCatalog, message, at: path, atKey: atKey)
+        }
+        guard case .object(let top) = json, case .array(let items)? = json["routes"] else {
+            report("a route catalog is an object with a list of routes", at: .root)
+            return RouteCatalog(routes: [])
+        }
+        for (key, _) in top where key != "routes" {
+            report("unknown member \(JSONWriter.quoted(key)); a catalog has routes", at: JSONPath.root.appending(key), atKey: true)
+        }
+        var routes: [Route] = []
+        for (index, item) in items.enumerated() {
+            let path = JSONPath([.key("routes"), .index(index)])
+            guard case .object(let members) = item else {
+                report("a route is an object {method, path, action, resource, callers, context}", at: path)
+                continue
+            }
+            let known: Set<String> = ["method", "path", "action", "resource", "callers", "context"]
+            for (key, _) in members where !known.contains(key) {
+                report(
+                    "unknown route member \(JSONWriter.quoted(key)); allowed: \(known.sorted().joined(separator: ", "))", at: path.appending(key),
+                    atKey: true)
+            }
+            func text(_ key: String) -> String? {
+                guard case .string(let value)? = item[key], !value.isEmpty else {
+                    report("\(key) must be a non-empty string", at: item[key] == nil ? path : path.appending(key))
+                    return nil
+                }
+                return value
+            }
+            guard let method = text("method"), let template = text("path"), let action = text("action"), let resource = text("resource"),
+                let callersText = text("callers")
+            else { continue }
+            if !methods.contains(method) { report("method must be one of \(methods.sorted().joined(separator: ", "))", at: path.appending("method")) }
+            guard let callers = CallerRule(rawValue: callersText) else {
+                report("callers must be management, management_or_delegated or member", at: path.appending("callers"))
+                continue
+            }
+            guard template.hasPrefix("/") else {
+                report("path must start with /", at: path.appending("path"))
+                continue
+            }
+            var segments: [Route.Segment] = []
+            for piece in template.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+                if piece.hasPrefix("{") && piece.hasSuffix("}") && piece.count > 2 {
+                    let name = String(piece.dropFirst().dropLast())
+                    if segments.contains(.parameter(name)) { report("parameter {\(name)} appears twice", at: path.appending("path")) }
+                    segments.append(.parameter(name))
+                } else if piece.isEmpty || piece.contains("{") || piece.contains("}") || piece == "." || piece == ".." {
+                    report(
+                        "path segments are literals or whole {parameters}; \(JSONWriter.quoted(String(piece))) is neither", at: path.appending("path")
+                    )
+                } else {
+                    segments.append(.literal(String(piece)))
+                }
+            }
+            var context: [String] = []
+            if let raw = item["context"] {
+                if case .array(let keys) = raw {
+                    for (offset, key) in keys.enumerated() {
+                        if case .string(let family) = key, contextFamilies.contains(family) {
+                            context.append(family)
+                        } else {
+                            report(
+                                "context lists condition-key families to collect: \(contextFamilies.sorted().joined(separator: ", "))",
+                                at: path.appending("context").appending(offset))
+                        }
+                    }
+                } else {
+                    report("context must be a list", at: path.appending("context"))
+                }
+            }
+            let route = Route(
+                method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context)
+            // Placeholders in the resource must be known, so no URN is built with a hole in it.
+            var rest = Substring(resource)
+            while let open = rest.firstIndex(of: "{") {
+                guard let close = rest[open...].firstIndex(of: "}") else {
+                    report("unclosed { in resource", at: path.appending("resource"))
+                    break
+                }
+                let name = String(rest[rest.index(after: open)..<close])
+                if !route.parameters.contains(name) && name != "organization_id" && name != "management_account_id" {
+                    report(
+                        "resource placeholder {\(name)} is neither a path parameter nor organization_id or management_account_id",
+                        at: path.appending("resource"))
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+            if routes.contains(where: { $0.method == method && $0.segments == segments }) {
+                report("\(method) \(template) is listed twice", at: path)
+            }
+            routes.append(route)
+        }
+        if routes.isEmpty && collector.isEmpty { report("the catalog has no routes; every call would be refused", at: .root) }
+        return RouteCatalog(routes: routes)
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import GatehouseDirectory
+import GatehousePolicy
+import Testing
+
+@testable import GatehouseGateway
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let sampleCatalog = root.appendingPathComponent("samples/catalog.json").path
+let sampleDirectory = root.appendingPathComponent("samples/directory.json").path
+
+/// Writes `text` to a temporary file, runs `body` with its path, removes it.
+func withFile<T>(_ text: String, _ body: (String) throws -> T) throws -> T {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-\(UUID().uuidString).json")
+    try Data(text.utf8).write(to: url)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try body(url.path)
+}
+
+func catalogErrors(_ text: String) throws -> [Diagnostic] {
+    try withFile(text) { path in
+        do {
+            _ = try RouteCatalog.load(path)
+            return []
+        } catch {
+            return (error as? PolicyLoadError)?.diagnostics ?? []
+        }
+    }
+}
+
+func seedErrors(_ text: String) throws -> [Diagnostic] {
+    try withFile(text) { path in
+        do {
+            _ = try DirectorySeed.load(path)
+            return []
+        } catch {
+            return (error as? PolicyLoadError)?.diagnostics ?? []
+        }
+    }
+}
+
+@Suite struct RouteCatalogTests {
+    @Test func sampleCatalogMapsTheAccountAPIs() throws {
+        let catalog = try RouteCatalog.load(sampleCatalog)
+        let (route, parameters) = try #require(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80"))
+        #expect(route.action == "organizations:accounts:update")
+        #expect(route.callers == .management)
+        #expect(parameters == ["account_id": "05261f923e80d3890f33c0056e9b3f80"])
+        #expect(
+            route.resourceURN(parameters: parameters, organizationId: "o-1", managementAccountId: "0a6d")
+                == "organizations::0a6d:account:o-1/05261f923e80d3890f33c0056e9b3f80")
+        #expect(catalog.match(method: "GET", path: "/v1/organizations/accounts")?.route.action == "organizations:accounts:list")
+        #expect(
+            catalog.match(method: "POST", path: "/v1/organizations/organizations:accounts/a1/tags/create")?.route.action
+                == "organizations:resources:tag")
+        // Fail closed: anything else matches no route.
+        #expect(catalog.match(method: "DELETE", path: "/v1/organizations/accounts/a1") == nil)
+        #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/") == nil)
+        #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/a1/extra") == nil)
+        // Every action in the sample catalog is one the organizations service has.
+        for route in catalog.routes { #expect(!ServiceCatalog.organizations.actions(matching: route.action).isEmpty, "\(route.action)") }
+    }
+
+    @Test func whatARouteCarries() throws {
+        let catalog = try RouteCatalog.load(sampleCatalog)
+        let update = try #require(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/a")?.route)
+        #expect(update.carries("g:resourcetag/env") && update.carries("g:sourceip"))
+        #expect(!update.carries("g:requesttag/env") && !update.carries("g:tagkeys"))
+        let tag = try #require(catalog.match(method: "POST", path: "/v1/organizations/resources/a/tag")?.route)
+        #expect(tag.carries("g:requesttag/env") && tag.carries("g:tagkeys"))
+    }
+
+    @Test func invalidCatalogsReportEveryProblemWithItsPlace() throws {
+        let errors = try catalogErrors(
+            """
+            {"routes": [
+              {"method": "PATCH", "path": "/v1/accounts/{account_id}", "action": "organizations:accounts:update",
+               "resource": "organizations::{management_account_id}:account:{organization_id}/{acount_id}", "callers": "management"},
+              {"method": "FETCH", "path": "/v1/x", "action": "a:b:c", "resource": "*", "callers": "anyone"},
+              {"method": "GET", "path": "v1/y", "action": "a:b:c", "resource": "*", "callers": "member", "extra": 1}
+            ]}
+            """)
+        #expect(errors.allSatisfy { $0.code == .badRouteCatalog })
+        #expect(errors.contains { $0.message.contains("{acount_id}") && $0.location.line == 3 })
+        #expect(errors.contains { $0.message.contains("callers must be") })
+        #expect(errors.contains { $0.message.contains("path must start with /") })
+        #expect(errors.contains { $0.message.contains("unknown route member \"extra\"") })
+        #expect(try catalogErrors(#"{"routes": []}"#).first?.message.contains("no routes") == true)
+        #expect(
+            try catalogErrors(
+                #"{"routes": [{"method": "GET", "path": "/a/{x}", "action": "a:b:c", "resource": "*", "callers": "member"}, {"method": "GET", "path": "/a/{x}", "action": "a:b:d", "resource": "*", "callers": "member"}]}"#
+            ).first?.message.contains("listed twice") == true)
+        #expect(try catalogErrors("{").first?.location.line == 1)
+    }
+}
+
+@Suite struct DirectorySeedTests {
+    @Test func sampleDirectoryAttachesPoliciesDirectlyAndThroughGroups() throws {
+        let seed = try DirectorySeed.load(sampleDirectory)
+        let admin = try #require(seed.users.first { $0.name == "admin" })
+        #expect(seed.policies(for: admin) == ["organizations-admin", "deny-protected-accounts", "office-network-only"])
+        let devOnly = try #require(seed.user(urn: "iam::\(seed.organization.managementAccountId):user:dev_only"))
+        #expect(seed.policies(for: devOnly) == ["dev-accounts-update", "deny-protected-accounts", "require-mfa"])
+        #expect(seed.principal(for: devOnly).tags == ["team": "core"])
+        #expect(seed.accounts.contains { $0.tags == ["env": "dev"] } && seed.accounts.contains { $0.tags == ["env": "prod"] })
+    }
+
+    @Test func invalidSeedsReportEveryProblem() throws {
+        let errors = try seedErrors(
+            """
+            {"organization": {"id": "o-1", "name": "X", "management_account_id": "m", "owner": "nobody"},
+             "accounts": [{"id": "m", "name": "management"}, {"id": "bad id", "name": "x", "tags": {"env": null}}],
+             "delegated_administrators": ["m"],
+             "users": [{"id": "u1", "name": "a", "account_id": "missing", "role": "root"}],
+             "groups": [{"name": "g", "members": ["ghost"]}]}
+            """)
+        let messages = errors.map(\.message)
+        #expect(errors.allSatisfy { $0.code == .badDirectory })
+        #expect(messages.contains { $0.contains("owner nobody is not among the users") })
+        #expect(messages.contains { $0.contains("account IDs have 1 to 64") })
+        #expect(messages.contains { $0.contains("never null") })
+        #expect(messages.contains { $0.contains("delegated administrators are member accounts") })
+        #expect(messages.contains { $0.contains("account missing is not among the accounts") })
+        #expect(messages.contains { $0.contains("role is one of owner, admin, user") })
+        #expect(messages.contains { $0.contains("member ghost is not among the users") })
+        #expect(errors.allSatisfy { $0.location.line != nil })
+    }
+}
+
+@Suite struct RequestGeneratorTests {
+    func generator(_ policies: [String]) throws -> RequestGenerator {
+        let documents = try policies.map { name in
+            try PolicyFiles.loadDocument(root.appendingPathComponent("policies/\(name).json").path)
+        }
+        return RequestGenerator(
+            catalog: try RouteCatalog.load(sampleCatalog), directory: try DirectorySeed.load(sampleDirectory), documents: documents)
+    }
+
+    @Test func valuesComeFromThePoliciesAndIncludeAbsence() throws {
+        let generator = try generator(["dev-accounts-update", "office-network-only", "require-mfa"])
+        #expect(generator.values["g:resourcetag/env"] == [.string("dev"), nil])
+        #expect(generator.values["g:mfapresent"] == [.bool(false), .bool(true), nil])
+        let addresses = try #require(generator.values["g:sourceip"]).compactMap { $0?.text }
+        #expect(addresses.contains("203.0.113.0") && addresses.contains("192.0.2.1"))
+        // Principal keys come from the directory, never varied.
+        #expect(generator.values["g:principaltag/role"] == nil)
+    }
+
+    @Test func onlyRoutesTheCallersAccountMayCall() throws {
+        let generator = try generator(["dev-accounts-update"])
+        var actionsByUser: [String: Set<String>] = [:]
+        let outcome = generator.generate { user, request in actionsByUser[user.name, default: []].insert(request.action) }
+        #expect(!outcome.truncated)
+        #expect(actionsByUser["dev_only"]?.contains("organizations:accounts:update") == true)
+        // member's account is a delegated administrator: reads, never management-only writes.
+        #expect(actionsByUser["member"]?.contains("organizations:accounts:get") == true)
+        #expect(actionsByUser["member"]?.contains("organizations:accounts:update") == false)
+    }
+
+    @Test func generationIsDeterministicAndBounded() throws {
+        var generator = try generator(["dev-accounts-update", "deny-protected-accounts"])
+        var first: [String] = []
+        var second: [String] = []
+        generator.generate { _, request in first.append("\(request.action) \(request.resource) \(request.context.sorted { $0.key < $1.key })") }
+        generator.generate { _, request in second.append("\(request.action) \(request.resource) \(request.context.sorted { $0.key < $1.key })") }
+        #expect(first == second && !first.isEmpty)
+        generator.limit = 10
+        var count = 0
+        let outcome = generator.generate { _, _ in count += 1 }
+        #expect(count == 10 && outcome.truncated)
+    }
+}
