@@ -17,10 +17,11 @@ func withFile<T>(_ text: String, _ body: (String) throws -> T) throws -> T {
     return try body(url.path)
 }
 
-func catalogErrors(_ text: String) throws -> [Diagnostic] {
+/// The diagnostics of loading `text` as a file with `load` (empty when it loads).
+func loadErrors(_ text: String, _ load: (String) throws -> Void) throws -> [Diagnostic] {
     try withFile(text) { path in
         do {
-            _ = try RouteCatalog.load(path)
+            try load(path)
             return []
         } catch {
             return (error as? PolicyLoadError)?.diagnostics ?? []
@@ -28,16 +29,9 @@ func catalogErrors(_ text: String) throws -> [Diagnostic] {
     }
 }
 
-func seedErrors(_ text: String) throws -> [Diagnostic] {
-    try withFile(text) { path in
-        do {
-            _ = try DirectorySeed.load(path)
-            return []
-        } catch {
-            return (error as? PolicyLoadError)?.diagnostics ?? []
-        }
-    }
-}
+func catalogErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { _ = try RouteCatalog.load($0) } }
+
+func seedErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { _ = try DirectorySeed.load($0) } }
 
 @Suite struct RouteCatalogTests {
     @Test func sampleCatalogMapsTheAccountAPIs() throws {

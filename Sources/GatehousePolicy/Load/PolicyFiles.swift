@@ -4,8 +4,12 @@ import Foundation
 /// (sorted by path), except `*.test.json` files, which hold policy tests, and hidden files.
 /// A document is named by its file name without `.json`.
 public enum PolicyFiles {
-    /// Expands files and directories into the policy files they name.
-    public static func expand(_ paths: [String]) throws(PolicyLoadError) -> [String] {
+    /// Policy files: `*.json`, except the `*.test.json` files that hold policy tests.
+    public static func isPolicyFile(_ name: String) -> Bool { name.hasSuffix(".json") && !name.hasSuffix(".test.json") }
+
+    /// Expands files and directories into the files they name: a file as given, a directory
+    /// as every file below it whose name `include` accepts (sorted; hidden files skipped).
+    public static func expand(_ paths: [String], including include: (String) -> Bool = isPolicyFile) throws(PolicyLoadError) -> [String] {
         var files: [String] = []
         var problems: [Diagnostic] = []
         for path in paths {
@@ -29,7 +33,7 @@ public enum PolicyFiles {
                     walker.skipDescendants()
                     continue
                 }
-                if name.hasSuffix(".json"), !name.hasSuffix(".test.json") {
+                if include(name) {
                     found.append(path.hasSuffix("/") ? path + relative : path + "/" + relative)
                 }
             }

@@ -165,30 +165,6 @@ extension PolicyTestFile {
 
     /// Every `*.test.json` file below the given files and directories, sorted.
     public static func find(_ paths: [String]) throws(PolicyLoadError) -> [String] {
-        var files: [String] = []
-        var problems: [Diagnostic] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                problems.append(Diagnostic(.unreadableFile, "no such file or directory", at: SourceLocation(file: path)))
-                continue
-            }
-            guard isDirectory.boolValue else {
-                files.append(path)
-                continue
-            }
-            let walker = FileManager.default.enumerator(atPath: path)
-            var found: [String] = []
-            while let relative = walker?.nextObject() as? String {
-                if (relative as NSString).lastPathComponent.hasPrefix(".") {
-                    walker?.skipDescendants()
-                    continue
-                }
-                if relative.hasSuffix(".test.json") { found.append(path.hasSuffix("/") ? path + relative : path + "/" + relative) }
-            }
-            files.append(contentsOf: found.sorted())
-        }
-        if !problems.isEmpty { throw PolicyLoadError(problems) }
-        return files
+        try PolicyFiles.expand(paths) { $0.hasSuffix(".test.json") }
     }
 }
