@@ -99,28 +99,14 @@ struct DiffCommand: ParsableCommand {
 
     /// Streams request lines to `body`; bad lines are reported on standard error and counted.
     static func readRequests(_ path: String, _ body: (AuthorizationRequest) -> Void) throws -> Int {
-        let fd: Int32 = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw PolicyLoadError([Diagnostic(.unreadableFile, "cannot open the file for reading", at: SourceLocation(file: path))])
-        }
-        defer { if fd != STDIN_FILENO { close(fd) } }
-        let source = path == "-" ? "<stdin>" : path
-        var reader = LineReader(fd: fd)
-        var lineNumber = 0
+        let lines = try RequestLines(path)
         var invalid = 0
-        while let line = reader.next() {
-            lineNumber += 1
-            guard case .text(let bytes) = line else {
+        while let (lineNumber, outcome) = lines.next() {
+            switch outcome {
+            case .success(let request): body(request)
+            case .failure(let error):
                 invalid += 1
-                Output.error("\(source):\(lineNumber): line is longer than \(reader.maxLineBytes) bytes")
-                continue
-            }
-            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            do {
-                body(try RequestParser.parse(bytes: bytes, source: source))
-            } catch {
-                invalid += 1
-                for diagnostic in error.diagnostics { Output.error("\(source):\(lineNumber): \(diagnostic.message)") }
+                for diagnostic in error.diagnostics { Output.error("\(lines.source):\(lineNumber): \(diagnostic.message)") }
             }
         }
         return invalid

@@ -64,12 +64,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     static func evaluateBatch(_ path: String, in policySet: CompiledPolicySet, format: OutputFormat, explain: Bool) throws {
-        let fd: Int32 = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
-        guard fd >= 0 else {
-            throw PolicyLoadError([Diagnostic(.unreadableFile, "cannot open the file for reading", at: SourceLocation(file: path))])
-        }
-        defer { if fd != STDIN_FILENO { close(fd) } }
-        let source = path == "-" ? "<stdin>" : path
+        let lines = try RequestLines(path)
         var pending = ""
         let flush = {
             if !pending.isEmpty {
@@ -77,29 +72,10 @@ struct EvalCommand: ParsableCommand {
                 pending.removeAll(keepingCapacity: true)
             }
         }
-        var reader = LineReader(fd: fd)
-        reader.beforeRead = flush
-        var lineNumber = 0
+        lines.beforeRead = flush
         var anyInvalid = false
         var anyDenied = false
-        while let line = reader.next() {
-            lineNumber += 1
-            let outcome: Result<AuthorizationRequest, PolicyLoadError>
-            switch line {
-            case .tooLong:
-                outcome = .failure(
-                    PolicyLoadError([
-                        Diagnostic(
-                            .badRequest, "line is longer than \(reader.maxLineBytes) bytes", at: SourceLocation(file: source, line: lineNumber))
-                    ]))
-            case .text(let bytes):
-                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                do {
-                    outcome = .success(try RequestParser.parse(bytes: bytes, source: source))
-                } catch {
-                    outcome = .failure(error)
-                }
-            }
+        while let (lineNumber, outcome) = lines.next() {
             switch outcome {
             case .failure(let error):
                 anyInvalid = true

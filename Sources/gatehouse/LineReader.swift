@@ -1,4 +1,5 @@
 import Foundation
+import GatehousePolicy
 
 /// Reads lines from a file descriptor in large chunks, so a batch of a million requests
 /// streams without holding the input in memory. A line longer than `maxLineBytes` is
@@ -65,5 +66,52 @@ struct LineReader {
                 buffer.append(contentsOf: chunk[0..<count])
             }
         }
+    }
+}
+
+/// The requests of a JSON-lines input (a file, or `-` for standard input), one per
+/// non-blank line, each with its line number: the parsed request, or why the line is bad.
+/// Shared by `eval --requests` and `diff --requests`.
+final class RequestLines {
+    let source: String
+    private let fd: Int32
+    private var reader: LineReader
+    private var lineNumber = 0
+
+    init(_ path: String) throws {
+        fd = path == "-" ? STDIN_FILENO : open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw PolicyLoadError([Diagnostic(.unreadableFile, "cannot open the file for reading", at: SourceLocation(file: path))])
+        }
+        source = path == "-" ? "<stdin>" : path
+        reader = LineReader(fd: fd)
+    }
+
+    deinit { if fd != STDIN_FILENO { close(fd) } }
+
+    /// Called before each read that may block (see `LineReader.beforeRead`).
+    var beforeRead: () -> Void {
+        get { reader.beforeRead }
+        set { reader.beforeRead = newValue }
+    }
+
+    func next() -> (line: Int, request: Result<AuthorizationRequest, PolicyLoadError>)? {
+        while let line = reader.next() {
+            lineNumber += 1
+            switch line {
+            case .tooLong:
+                let diagnostic = Diagnostic(
+                    .badRequest, "line is longer than \(reader.maxLineBytes) bytes", at: SourceLocation(file: source, line: lineNumber))
+                return (lineNumber, .failure(PolicyLoadError([diagnostic])))
+            case .text(let bytes):
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                do {
+                    return (lineNumber, .success(try RequestParser.parse(bytes: bytes, source: source)))
+                } catch {
+                    return (lineNumber, .failure(error))
+                }
+            }
+        }
+        return nil
     }
 }
