@@ -10,7 +10,9 @@ let package = Package(
         .executable(name: "gatehouse", targets: ["gatehouse"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // jansson from the system (Debian: libjansson-dev); the shim wraps the macros Swift cannot import.
@@ -24,10 +26,14 @@ let package = Package(
             name: "GatehousePolicy",
             dependencies: ["CJansson"]
         ),
-        // Users, groups, accounts and policy attachments (for now: the seed file).
+        // Users, groups, accounts, policy attachments, tokens and sessions: SQLite via GRDB.
         .target(
             name: "GatehouseDirectory",
-            dependencies: ["GatehousePolicy"]
+            dependencies: [
+                "GatehousePolicy",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // The gateway's model of the account service: route catalog, request generation.
         .target(
@@ -47,6 +53,10 @@ let package = Package(
             name: "GatehousePolicyTests",
             dependencies: ["GatehousePolicy"],
             resources: [.copy("Cases")]
+        ),
+        .testTarget(
+            name: "GatehouseDirectoryTests",
+            dependencies: ["GatehouseDirectory"]
         ),
         .testTarget(
             name: "GatehouseGatewayTests",

@@ -10,8 +10,8 @@ import GatehousePolicy
 ///  "users": [{"id": "u-3", "name": "dev_only", "account_id": "0a6d…", "role": "user", "tags": {}, "policies": ["dev-accounts-update"]}],
 ///  "groups": [{"name": "org-admins", "members": ["admin"], "policies": ["organizations-admin"]}]}
 /// ```
-public struct DirectorySeed: Sendable {
-    public struct Organization: Sendable {
+public struct DirectorySeed: Sendable, Equatable {
+    public struct Organization: Sendable, Equatable {
         public var id: String
         public var name: String
         public var managementAccountId: String
@@ -19,7 +19,7 @@ public struct DirectorySeed: Sendable {
         public var owner: String
     }
 
-    public struct Account: Sendable {
+    public struct Account: Sendable, Equatable {
         public var id: String
         public var name: String
         public var email: String?
@@ -30,7 +30,7 @@ public struct DirectorySeed: Sendable {
         case owner, admin, user
     }
 
-    public struct User: Sendable {
+    public struct User: Sendable, Equatable {
         public var id: String
         public var name: String
         public var accountId: String
@@ -44,7 +44,7 @@ public struct DirectorySeed: Sendable {
         public var urn: String { "iam::\(accountId):user:\(name)" }
     }
 
-    public struct Group: Sendable {
+    public struct Group: Sendable, Equatable {
         public var name: String
         public var members: [String]
         public var policies: [String]

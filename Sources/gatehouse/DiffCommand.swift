@@ -44,7 +44,7 @@ struct DiffCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The route catalog, to generate requests from.", valueName: "catalog.json"))
     var catalog: String?
 
-    @Option(help: ArgumentHelp("The directory seed: users, their accounts, tags and attached policies.", valueName: "directory.json"))
+    @Option(help: ArgumentHelp("The directory (SQLite) or a seed file: users, accounts, tags, attached policies.", valueName: "path"))
     var directory: String?
 
     @Option(help: "Most requests to generate without --requests.")
@@ -66,7 +66,7 @@ struct DiffCommand: ParsableCommand {
     func run() throws {
         let oldDocuments = try PolicyFiles.loadSet(old, limits: limitOptions.limits)
         let newDocuments = try PolicyFiles.loadSet(new, limits: limitOptions.limits)
-        let seed = try directory.map { path throws(PolicyLoadError) in try DirectorySeed.load(path) }
+        let seed = try directory.map { try DirectorySeed.read($0) }
         var sets = DecidingSets(old: oldDocuments, new: newDocuments, directory: seed)
         var diff = PolicyDiff()
         var progress = Progress()

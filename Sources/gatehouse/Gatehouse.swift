@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseDirectory
 import GatehousePolicy
 
 @main
@@ -18,7 +19,8 @@ struct Gatehouse: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            EvalCommand.self, ExplainCommand.self, LintCommand.self, FmtCommand.self, TestCommand.self, DiffCommand.self, BenchCommand.self,
+            EvalCommand.self, ExplainCommand.self, LintCommand.self, FmtCommand.self, TestCommand.self, DiffCommand.self, DirectoryCommand.self,
+            BenchCommand.self,
         ]
     )
 
@@ -30,6 +32,9 @@ struct Gatehouse: ParsableCommand {
             try command.run()
         } catch let error as PolicyLoadError {
             Output.error(error.description)
+            Foundation.exit(2)
+        } catch let error as DirectoryError {
+            Output.error("error: \(error)")
             Foundation.exit(2)
         } catch {
             let code = exitCode(for: error)

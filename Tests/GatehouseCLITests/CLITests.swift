@@ -515,8 +515,66 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     }
 }
 
+@Suite struct DirectoryCLITests {
+    @Test func initIssueShowRevoke() throws {
+        let dir = try TempDir()
+        let db = dir.url.appendingPathComponent("directory.sqlite").path
+        let initial = try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"])
+        #expect(initial.status == 0, "\(initial.stderr)")
+        #expect(initial.stdout.contains("loaded 5 accounts, 4 users, 1 groups"))
+        let again = try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"])
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("use --replace"))
+        #expect(try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json", "--replace"]).status == 0)
+
+        let issued = try CLI.run(["directory", "issue-token", "--db", db, "--user", "dev_only", "--ttl", "30m"])
+        #expect(issued.status == 0)
+        let token = issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.hasPrefix("gh_") && !token.contains(" "))
+        #expect(issued.stderr.contains("token for dev_only, valid until"))
+        // Stored only as a hash: the file never holds the token.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db)).range(of: Data(token.utf8)) == nil)
+
+        let show = try CLI.run(["directory", "show", "--db", db])
+        #expect(
+            show.stdout.contains(
+                "user dev_only (user) iam::0a6d25d23900d45c0faac010e0fb4de0:user:dev_only policies: dev-accounts-update, deny-protected-accounts, require-mfa"
+            ))
+        #expect(show.stdout.contains("[delegated administrator]"))
+
+        #expect(try CLI.run(["directory", "revoke-token", "--db", db, "--token", "-"], stdin: token + "\n").stdout == "revoked\n")
+        #expect(try CLI.run(["directory", "revoke-token", "--db", db, "--token", "gh_unknown"]).status == 2)
+    }
+
+    @Test func mistakesExitTwo() throws {
+        let dir = try TempDir()
+        let db = dir.url.appendingPathComponent("directory.sqlite").path
+        #expect(try CLI.run(["directory", "show", "--db", db]).status == 2)
+        #expect(try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"]).status == 0)
+        #expect(try CLI.run(["directory", "issue-token", "--db", db, "--user", "nobody"]).stderr.contains("no user named nobody"))
+        #expect(try CLI.run(["directory", "issue-token", "--db", db, "--user", "admin", "--ttl", "-5m"]).status == 2)
+        #expect(try CLI.run(["directory", "attach", "--db", db, "--policy", "p"]).status == 2)
+        #expect(try CLI.run(["directory", "detach", "--db", db, "--policy", "never-attached", "--user", "admin"]).status == 2)
+        #expect(try CLI.run(["directory", "attach", "--db", db, "--policy", "require-mfa", "--group", "org-admins"]).status == 0)
+        #expect(
+            try CLI.run(["directory", "show", "--db", db]).stdout.contains(
+                "policies: organizations-admin, deny-protected-accounts, office-network-only, require-mfa"))
+    }
+
+    @Test func diffReadsTheSQLiteDirectoryLikeTheSeed() throws {
+        let dir = try TempDir()
+        let db = dir.url.appendingPathComponent("directory.sqlite").path
+        #expect(try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"]).status == 0)
+        let arguments = ["diff", "--old", "policies", "--new", "policies", "--catalog", "samples/catalog.json", "--format", "json", "--directory"]
+        let fromSeed = try jsonObject(try CLI.run(arguments + ["samples/directory.json"]).stdout)
+        let fromDatabase = try jsonObject(try CLI.run(arguments + [db]).stdout)
+        #expect(fromSeed["requests"] as? Int == fromDatabase["requests"] as? Int)
+        #expect((fromSeed["requests"] as? Int ?? 0) > 1_000)
+    }
+}
+
 @Suite struct HelpTests {
-    @Test(arguments: ["eval", "explain", "lint", "fmt", "test", "diff", "bench"])
+    @Test(arguments: ["eval", "explain", "lint", "fmt", "test", "diff", "directory", "bench"])
     func everyCommandHasHelpWithAnExample(command: String) throws {
         let result = try CLI.run([command, "--help"])
         #expect(result.status == 0)
@@ -527,7 +585,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     @Test func rootHelpListsCommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
-        for command in ["eval", "explain", "lint", "fmt", "test", "diff", "bench"] { #expect(result.stdout.contains(command)) }
+        for command in ["eval", "explain", "lint", "fmt", "test", "diff", "directory", "bench"] { #expect(result.stdout.contains(command)) }
     }
 
     @Test func benchSmokeRunReportsEveryFigure() throws {

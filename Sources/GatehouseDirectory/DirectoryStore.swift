@@ -1,0 +1,374 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// Why a directory operation was refused.
+public enum DirectoryError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownUser(String)
+    case unknownGroup(String)
+    case notEmpty(String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .unknownUser(let name): "no user named \(name)"
+        case .unknownGroup(let name): "no group named \(name)"
+        case .notEmpty(let path): "the directory at \(path) already holds an organization; use --replace to overwrite it"
+        case .invalid(let message): message
+        }
+    }
+}
+
+/// Why a token does not authenticate. Every case but `unknown` is a session that existed and
+/// ended, which the gateway answers with "login expired".
+public enum TokenRejection: String, Error, Sendable, Equatable {
+    case unknown, expired, revoked, sessionEnded = "session_ended", userDisabled = "user_disabled"
+}
+
+/// A token just issued: the secret is shown once and stored only as a hash.
+public struct IssuedToken: Sendable {
+    public var token: String
+    public var userName: String
+    public var expiresAt: Date
+}
+
+/// The directory in SQLite (GRDB): organization, accounts and tags, users and tags,
+/// groups, policy attachments, API tokens and sessions. Schema changes go through
+/// migrations; every change is one transaction.
+public final class DirectoryStore: Sendable {
+    let database: DatabaseQueue
+
+    /// Opens (creating if needed) the directory at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        database = try DatabaseQueue(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: organization, accounts, users, groups, attachments, tokens") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE organization (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        management_account_id TEXT NOT NULL,
+                        owner_user_id TEXT NOT NULL);
+                    CREATE TABLE accounts (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        email TEXT,
+                        delegated_administrator INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE account_tags (
+                        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                        key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        PRIMARY KEY (account_id, key));
+                    CREATE TABLE users (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL UNIQUE,
+                        account_id TEXT NOT NULL REFERENCES accounts(id),
+                        email TEXT,
+                        role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'user')),
+                        disabled INTEGER NOT NULL DEFAULT 0,
+                        session_generation INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE user_tags (
+                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        PRIMARY KEY (user_id, key));
+                    CREATE TABLE groups (
+                        name TEXT PRIMARY KEY NOT NULL);
+                    CREATE TABLE group_members (
+                        group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        PRIMARY KEY (group_name, user_id));
+                    CREATE TABLE attachments (
+                        principal_kind TEXT NOT NULL CHECK (principal_kind IN ('user', 'group')),
+                        principal TEXT NOT NULL,
+                        policy TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        PRIMARY KEY (principal_kind, principal, policy));
+                    CREATE TABLE tokens (
+                        hash TEXT PRIMARY KEY NOT NULL,
+                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        label TEXT,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        revoked_at REAL,
+                        session_generation INTEGER NOT NULL);
+                    CREATE INDEX tokens_by_user ON tokens(user_id);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: seed
+
+    /// Loads a seed into the directory in one transaction. An existing organization is
+    /// refused unless `replace` is set, in which case everything is replaced.
+    public func importSeed(_ seed: DirectorySeed, replace: Bool = false, path: String = "") throws {
+        try database.write { db in
+            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM organization")! > 0 {
+                guard replace else { throw DirectoryError.notEmpty(path) }
+                for table in ["tokens", "attachments", "group_members", "groups", "user_tags", "users", "account_tags", "accounts", "organization"] {
+                    try db.execute(sql: "DELETE FROM \(table)")
+                }
+            }
+            for account in seed.accounts {
+                try db.execute(
+                    sql: "INSERT INTO accounts (id, name, email, delegated_administrator) VALUES (?, ?, ?, ?)",
+                    arguments: [account.id, account.name, account.email, seed.delegatedAdministrators.contains(account.id)])
+                for (key, value) in account.tags {
+                    try db.execute(sql: "INSERT INTO account_tags (account_id, key, value) VALUES (?, ?, ?)", arguments: [account.id, key, value])
+                }
+            }
+            for user in seed.users {
+                try db.execute(
+                    sql: "INSERT INTO users (id, name, account_id, email, role, disabled) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [user.id, user.name, user.accountId, user.email, user.role.rawValue, user.disabled])
+                for (key, value) in user.tags {
+                    try db.execute(sql: "INSERT INTO user_tags (user_id, key, value) VALUES (?, ?, ?)", arguments: [user.id, key, value])
+                }
+                for (position, policy) in user.policies.enumerated() {
+                    try db.execute(
+                        sql: "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('user', ?, ?, ?)",
+                        arguments: [user.id, policy, position])
+                }
+            }
+            for group in seed.groups {
+                try db.execute(sql: "INSERT INTO groups (name) VALUES (?)", arguments: [group.name])
+                for member in group.members {
+                    guard let user = seed.users.first(where: { $0.name == member }) else { throw DirectoryError.unknownUser(member) }
+                    try db.execute(sql: "INSERT INTO group_members (group_name, user_id) VALUES (?, ?)", arguments: [group.name, user.id])
+                }
+                for (position, policy) in group.policies.enumerated() {
+                    try db.execute(
+                        sql: "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('group', ?, ?, ?)",
+                        arguments: [group.name, policy, position])
+                }
+            }
+            guard let owner = seed.users.first(where: { $0.name == seed.organization.owner }) else {
+                throw DirectoryError.unknownUser(seed.organization.owner)
+            }
+            try db.execute(
+                sql: "INSERT INTO organization (id, name, management_account_id, owner_user_id) VALUES (?, ?, ?, ?)",
+                arguments: [seed.organization.id, seed.organization.name, seed.organization.managementAccountId, owner.id])
+        }
+    }
+
+    /// The whole directory in the seed's shape (what the gateway and `diff` read).
+    public func snapshot() throws -> DirectorySeed {
+        try database.read { db in
+            guard let org = try Row.fetchOne(db, sql: "SELECT * FROM organization") else {
+                throw DirectoryError.invalid("the directory holds no organization yet; run gatehouse directory init")
+            }
+            func tags(_ table: String, _ column: String, _ id: String) throws -> [String: String] {
+                var tags: [String: String] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM \(table) WHERE \(column) = ?", arguments: [id]) {
+                    tags[row["key"]] = row["value"]
+                }
+                return tags
+            }
+            func policies(_ kind: String, _ principal: String) throws -> [String] {
+                try String.fetchAll(
+                    db, sql: "SELECT policy FROM attachments WHERE principal_kind = ? AND principal = ? ORDER BY position, policy",
+                    arguments: [kind, principal])
+            }
+            let accountRows = try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY rowid")
+            let accounts = try accountRows.map { row in
+                DirectorySeed.Account(id: row["id"], name: row["name"], email: row["email"], tags: try tags("account_tags", "account_id", row["id"]))
+            }
+            let userRows = try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY rowid")
+            var names: [String: String] = [:]
+            let users = try userRows.map { row -> DirectorySeed.User in
+                let id: String = row["id"]
+                names[id] = row["name"]
+                return DirectorySeed.User(
+                    id: id, name: row["name"], accountId: row["account_id"], email: row["email"],
+                    role: DirectorySeed.Role(rawValue: row["role"]) ?? .user, tags: try tags("user_tags", "user_id", id),
+                    policies: try policies("user", id), disabled: row["disabled"])
+            }
+            let groups = try String.fetchAll(db, sql: "SELECT name FROM groups ORDER BY rowid").map { name in
+                DirectorySeed.Group(
+                    name: name,
+                    members: try String.fetchAll(db, sql: "SELECT user_id FROM group_members WHERE group_name = ? ORDER BY rowid", arguments: [name])
+                        .compactMap { names[$0] },
+                    policies: try policies("group", name))
+            }
+            let ownerId: String = org["owner_user_id"]
+            return DirectorySeed(
+                organization: .init(
+                    id: org["id"], name: org["name"], managementAccountId: org["management_account_id"], owner: names[ownerId] ?? ownerId),
+                accounts: accounts,
+                delegatedAdministrators: accountRows.filter { $0["delegated_administrator"] as Bool }.map { $0["id"] },
+                users: users, groups: groups)
+        }
+    }
+
+    // MARK: tokens and sessions
+
+    /// SHA-256 of the token, hex: what the directory keeps instead of the token.
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Issues an opaque random token (256 bits) for a user; only its hash is stored.
+    public func issueToken(user name: String, validFor lifetime: TimeInterval, now: Date = Date(), label: String? = nil) throws -> IssuedToken {
+        guard lifetime > 0 else { throw DirectoryError.invalid("a token's lifetime must be positive") }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let token =
+            "gh_"
+            + Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        let expires = now.addingTimeInterval(lifetime)
+        try database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, session_generation FROM users WHERE name = ?", arguments: [name]) else {
+                throw DirectoryError.unknownUser(name)
+            }
+            try db.execute(
+                sql: "INSERT INTO tokens (hash, user_id, label, created_at, expires_at, session_generation) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    Self.hash(token), row["id"] as String, label, now.timeIntervalSince1970, expires.timeIntervalSince1970,
+                    row["session_generation"] as Int,
+                ])
+        }
+        return IssuedToken(token: token, userName: name, expiresAt: expires)
+    }
+
+    /// The user a token belongs to, or why it is refused. A token dies when it expires, is
+    /// revoked, its user is disabled, or the user's sessions were ended after it was issued.
+    public func authenticate(_ token: String, now: Date = Date()) throws -> Result<DirectorySeed.User, TokenRejection> {
+        try database.read { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT tokens.expires_at, tokens.revoked_at, tokens.session_generation AS token_generation,
+                               users.session_generation AS user_generation, users.disabled, users.name
+                        FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = ?
+                        """, arguments: [Self.hash(token)])
+            else { return .failure(.unknown) }
+            if (row["revoked_at"] as Double?) != nil { return .failure(.revoked) }
+            if row["token_generation"] as Int != row["user_generation"] as Int { return .failure(.sessionEnded) }
+            if row["disabled"] as Bool { return .failure(.userDisabled) }
+            if now.timeIntervalSince1970 >= row["expires_at"] as Double { return .failure(.expired) }
+            let name: String = row["name"]
+            guard let user = try Self.user(db, name: name) else { return .failure(.unknown) }
+            return .success(user)
+        }
+    }
+
+    static func user(_ db: Database, name: String) throws -> DirectorySeed.User? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]) else { return nil }
+        let id: String = row["id"]
+        var tags: [String: String] = [:]
+        for tag in try Row.fetchAll(db, sql: "SELECT key, value FROM user_tags WHERE user_id = ?", arguments: [id]) {
+            tags[tag["key"]] = tag["value"]
+        }
+        let policies = try String.fetchAll(
+            db, sql: "SELECT policy FROM attachments WHERE principal_kind = 'user' AND principal = ? ORDER BY position, policy", arguments: [id])
+        return DirectorySeed.User(
+            id: id, name: row["name"], accountId: row["account_id"], email: row["email"], role: DirectorySeed.Role(rawValue: row["role"]) ?? .user,
+            tags: tags, policies: policies, disabled: row["disabled"])
+    }
+
+    /// Revokes one token; returns false when the directory has no such token.
+    @discardableResult
+    public func revokeToken(_ token: String, now: Date = Date()) throws -> Bool {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+                arguments: [now.timeIntervalSince1970, Self.hash(token)])
+            if db.changesCount > 0 { return true }
+            // Already revoked counts as revoked; a token never issued does not.
+            return try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE hash = ?", arguments: [Self.hash(token)]) ?? false
+        }
+    }
+
+    /// Ends every session of a user at once: tokens issued before this no longer work.
+    public func endSessions(user name: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE users SET session_generation = session_generation + 1 WHERE name = ?", arguments: [name])
+            if db.changesCount == 0 { throw DirectoryError.unknownUser(name) }
+        }
+    }
+
+    public func setDisabled(user name: String, _ disabled: Bool) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE users SET disabled = ? WHERE name = ?", arguments: [disabled, name])
+            if db.changesCount == 0 { throw DirectoryError.unknownUser(name) }
+        }
+    }
+
+    // MARK: attachments
+
+    public enum AttachmentTarget: Sendable {
+        case user(String)
+        case group(String)
+    }
+
+    /// Attaches a policy (by name) to a user or group; attaching twice changes nothing.
+    public func attach(policy: String, to target: AttachmentTarget) throws {
+        guard !policy.isEmpty else { throw DirectoryError.invalid("a policy name cannot be empty") }
+        try database.write { db in
+            let (kind, principal) = try Self.principal(db, target)
+            let position = try Int.fetchOne(
+                db, sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM attachments WHERE principal_kind = ? AND principal = ?",
+                arguments: [kind, principal])!
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO attachments (principal_kind, principal, policy, position) VALUES (?, ?, ?, ?)",
+                arguments: [kind, principal, policy, position])
+        }
+    }
+
+    /// Detaches a policy; returns false when it was not attached.
+    @discardableResult
+    public func detach(policy: String, from target: AttachmentTarget) throws -> Bool {
+        try database.write { db in
+            let (kind, principal) = try Self.principal(db, target)
+            try db.execute(
+                sql: "DELETE FROM attachments WHERE principal_kind = ? AND principal = ? AND policy = ?", arguments: [kind, principal, policy])
+            return db.changesCount > 0
+        }
+    }
+
+    static func principal(_ db: Database, _ target: AttachmentTarget) throws -> (String, String) {
+        switch target {
+        case .user(let name):
+            guard let id = try String.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) else {
+                throw DirectoryError.unknownUser(name)
+            }
+            return ("user", id)
+        case .group(let name):
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM groups WHERE name = ?", arguments: [name]) ?? false else {
+                throw DirectoryError.unknownGroup(name)
+            }
+            return ("group", name)
+        }
+    }
+}
+
+extension DirectorySeed {
+    /// The directory at `path`: a SQLite directory (recognised by its file header) or a seed
+    /// file, so tools such as `gatehouse diff` read either.
+    public static func read(_ path: String) throws -> DirectorySeed {
+        let header = FileHandle(forReadingAtPath: path).flatMap { handle in
+            defer { try? handle.close() }
+            return try? handle.read(upToCount: 16)
+        }
+        if header == Data("SQLite format 3\0".utf8) {
+            do {
+                return try DirectoryStore(path: path).snapshot()
+            } catch let error as DirectoryError {
+                throw error
+            } catch {
+                throw DirectoryError.invalid("cannot read the directory \(path): \(error)")
+            }
+        }
+        return try load(path)
+    }
+}

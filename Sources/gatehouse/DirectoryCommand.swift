@@ -1,0 +1,217 @@
+import ArgumentParser
+import Foundation
+import GatehouseDirectory
+import GatehousePolicy
+
+struct DirectoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "directory",
+        abstract: "Manage the directory: users, groups, policy attachments, tokens and sessions.",
+        discussion: """
+            The directory is a SQLite file. Tokens are random, shown once when issued, and \
+            stored only as a SHA-256 hash; a token stops working when it expires, is revoked, \
+            its user is disabled, or the user's sessions are ended.
+
+            Examples:
+              gatehouse directory init --db data/directory.sqlite --seed samples/directory.json
+              gatehouse directory issue-token --db data/directory.sqlite --user dev_only --ttl 8h
+              gatehouse directory attach --db data/directory.sqlite --policy require-mfa --group org-admins
+              gatehouse directory end-sessions --db data/directory.sqlite --user admin
+            """,
+        subcommands: [
+            Init.self, Show.self, IssueToken.self, RevokeToken.self, EndSessions.self, Attach.self, Detach.self, Disable.self, Enable.self,
+        ]
+    )
+
+    struct Database: ParsableArguments {
+        @Option(help: ArgumentHelp("The directory's SQLite file.", valueName: "path"))
+        var db: String
+
+        /// Opens the store; any database failure becomes a directory error (exit 2).
+        func store() throws -> DirectoryStore {
+            do {
+                return try DirectoryStore(path: db)
+            } catch {
+                throw DirectoryError.invalid("cannot open the directory \(db): \(error)")
+            }
+        }
+    }
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the directory (if needed) and load a seed file into it, all or nothing.",
+            discussion: "Example:\n  gatehouse directory init --db data/directory.sqlite --seed samples/directory.json")
+
+        @OptionGroup var database: Database
+        @Option(help: ArgumentHelp("The seed: organization, accounts, users, groups, attachments.", valueName: "directory.json"))
+        var seed: String
+        @Flag(help: "Replace what the directory holds.")
+        var replace = false
+
+        func run() throws {
+            let seed = try DirectorySeed.load(seed)
+            try database.store().importSeed(seed, replace: replace, path: database.db)
+            Output.line("loaded \(seed.accounts.count) accounts, \(seed.users.count) users, \(seed.groups.count) groups into \(database.db)")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the organization, accounts, users, groups and their policies.",
+            discussion: "Example:\n  gatehouse directory show --db data/directory.sqlite")
+
+        @OptionGroup var database: Database
+
+        func run() throws {
+            let snapshot = try database.store().snapshot()
+            var lines = ["organization \(snapshot.organization.name) (\(snapshot.organization.id)), owner \(snapshot.organization.owner)"]
+            for account in snapshot.accounts {
+                let tags = account.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+                var marks: [String] = []
+                if account.id == snapshot.organization.managementAccountId { marks.append("management") }
+                if snapshot.delegatedAdministrators.contains(account.id) { marks.append("delegated administrator") }
+                lines.append(
+                    "account \(account.id) \(account.name)\(marks.isEmpty ? "" : " [\(marks.joined(separator: ", "))]")\(tags.isEmpty ? "" : " tags: \(tags)")"
+                )
+            }
+            for user in snapshot.users {
+                let policies = snapshot.policies(for: user)
+                lines.append(
+                    "user \(user.name) (\(user.role.rawValue)\(user.disabled ? ", disabled" : "")) \(user.urn) policies: \(policies.isEmpty ? "none" : policies.joined(separator: ", "))"
+                )
+            }
+            for group in snapshot.groups {
+                lines.append(
+                    "group \(group.name) members: \(group.members.joined(separator: ", ")) policies: \(group.policies.joined(separator: ", "))")
+            }
+            Output.line(lines.joined(separator: "\n"))
+        }
+    }
+
+    struct IssueToken: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue an API token for a user; it is printed once and stored only as a hash.",
+            discussion: "Example:\n  gatehouse directory issue-token --db data/directory.sqlite --user dev_only --ttl 8h")
+
+        @OptionGroup var database: Database
+        @Option(help: "The user's name.") var user: String
+        @Option(help: "How long the token is valid: seconds, or a number with s, m, h or d.") var ttl: String = "8h"
+        @Option(help: "A note stored with the token (not secret).") var label: String?
+
+        func run() throws {
+            guard let seconds = Self.duration(ttl) else { throw ValidationError("--ttl takes a positive number of seconds, or 30m, 8h, 7d") }
+            let issued = try database.store().issueToken(user: user, validFor: seconds, label: label)
+            Output.line(issued.token)
+            Output.error("token for \(issued.userName), valid until \(ISO8601DateFormatter().string(from: issued.expiresAt))")
+        }
+
+        static func duration(_ text: String) -> TimeInterval? {
+            let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+            let (number, unit) = units[text.last ?? " "].map { (text.dropLast(), $0) } ?? (Substring(text), 1)
+            guard let value = Double(number), value > 0, value.isFinite else { return nil }
+            return value * unit
+        }
+    }
+
+    struct RevokeToken: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a token (given, or - to read it from standard input).",
+            discussion: "Example:\n  echo \"$TOKEN\" | gatehouse directory revoke-token --db data/directory.sqlite --token -")
+
+        @OptionGroup var database: Database
+        @Option(help: "The token, or - for standard input (keeps it out of the process list).") var token: String
+
+        func run() throws {
+            let value = token == "-" ? (readLine(strippingNewline: true) ?? "") : token
+            guard try database.store().revokeToken(value.trimmingCharacters(in: .whitespaces)) else {
+                throw DirectoryError.invalid("the directory has no such token")
+            }
+            Output.line("revoked")
+        }
+    }
+
+    struct EndSessions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End every session of a user: all their tokens stop working at once.",
+            discussion: "Example:\n  gatehouse directory end-sessions --db data/directory.sqlite --user admin")
+
+        @OptionGroup var database: Database
+        @Option(help: "The user's name.") var user: String
+
+        func run() throws {
+            try database.store().endSessions(user: user)
+            Output.line("ended every session of \(user)")
+        }
+    }
+
+    struct Target: ParsableArguments {
+        @Option(help: "The policy name (its file name without .json).") var policy: String
+        @Option(help: "A user's name.") var user: String?
+        @Option(help: "A group's name.") var group: String?
+
+        func validate() throws {
+            guard (user == nil) != (group == nil) else { throw ValidationError("name exactly one of --user and --group") }
+        }
+
+        var target: DirectoryStore.AttachmentTarget { user.map { .user($0) } ?? .group(group!) }
+        var name: String { user ?? group! }
+    }
+
+    struct Attach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Attach a policy to a user or a group.",
+            discussion: "Example:\n  gatehouse directory attach --db data/directory.sqlite --policy require-mfa --user dev_only")
+
+        @OptionGroup var database: Database
+        @OptionGroup var target: Target
+
+        func run() throws {
+            try database.store().attach(policy: target.policy, to: target.target)
+            Output.line("attached \(target.policy) to \(target.name)")
+        }
+    }
+
+    struct Detach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Detach a policy from a user or a group.",
+            discussion: "Example:\n  gatehouse directory detach --db data/directory.sqlite --policy organizations-admin --group org-admins")
+
+        @OptionGroup var database: Database
+        @OptionGroup var target: Target
+
+        func run() throws {
+            guard try database.store().detach(policy: target.policy, from: target.target) else {
+                throw DirectoryError.invalid("\(target.policy) is not attached to \(target.name)")
+            }
+            Output.line("detached \(target.policy) from \(target.name)")
+        }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disable a user: their tokens stop working until the user is enabled again.",
+            discussion: "Example:\n  gatehouse directory disable --db data/directory.sqlite --user member")
+
+        @OptionGroup var database: Database
+        @Option(help: "The user's name.") var user: String
+
+        func run() throws {
+            try database.store().setDisabled(user: user, true)
+            Output.line("disabled \(user)")
+        }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Enable a disabled user.",
+            discussion: "Example:\n  gatehouse directory enable --db data/directory.sqlite --user member")
+
+        @OptionGroup var database: Database
+        @Option(help: "The user's name.") var user: String
+
+        func run() throws {
+            try database.store().setDisabled(user: user, false)
+            Output.line("enabled \(user)")
+        }
+    }
+}

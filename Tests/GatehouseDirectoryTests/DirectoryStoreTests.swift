@@ -1,0 +1,114 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import GatehouseDirectory
+
+let sampleSeed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("samples/directory.json").path
+
+/// A directory in a fresh SQLite file under a temporary directory, removed afterwards.
+final class TemporaryDirectory {
+    let folder: URL
+    let path: String
+    let store: DirectoryStore
+
+    init(seeded: Bool = true) throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-dir-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        path = folder.appendingPathComponent("directory.sqlite").path
+        store = try DirectoryStore(path: path)
+        if seeded { try store.importSeed(try DirectorySeed.load(sampleSeed)) }
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+}
+
+@Suite struct DirectoryStoreTests {
+    @Test func seedRoundTripsThroughSQLite() throws {
+        let directory = try TemporaryDirectory()
+        let seed = try DirectorySeed.load(sampleSeed)
+        // Reopening runs the migrations again (a no-op) and reads what was written.
+        let snapshot = try DirectoryStore(path: directory.path).snapshot()
+        #expect(snapshot.organization.id == seed.organization.id)
+        #expect(snapshot.organization.owner == "owner")
+        #expect(snapshot.accounts.map(\.id) == seed.accounts.map(\.id))
+        #expect(snapshot.accounts.map(\.tags) == seed.accounts.map(\.tags))
+        #expect(snapshot.delegatedAdministrators == seed.delegatedAdministrators)
+        #expect(snapshot.users.map(\.name) == seed.users.map(\.name))
+        for user in seed.users {
+            #expect(snapshot.policies(for: try #require(snapshot.user(urn: user.urn))) == seed.policies(for: user))
+        }
+    }
+
+    @Test func aSecondImportIsRefusedUnlessReplacing() throws {
+        let directory = try TemporaryDirectory()
+        let seed = try DirectorySeed.load(sampleSeed)
+        #expect(throws: DirectoryError.notEmpty("")) { try directory.store.importSeed(seed) }
+        try directory.store.importSeed(seed, replace: true)
+        #expect(try directory.store.snapshot().users.count == seed.users.count)
+    }
+
+    @Test func tokensAuthenticateUntilTheyExpire() throws {
+        let directory = try TemporaryDirectory()
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let issued = try directory.store.issueToken(user: "dev_only", validFor: 3600, now: now)
+        #expect(issued.token.hasPrefix("gh_") && issued.token.count > 40)
+        let user = try directory.store.authenticate(issued.token, now: now.addingTimeInterval(10)).get()
+        #expect(user.name == "dev_only")
+        #expect(user.policies == ["dev-accounts-update", "deny-protected-accounts", "require-mfa"])
+        #expect(try directory.store.authenticate(issued.token, now: now.addingTimeInterval(3600)) == .failure(.expired))
+        #expect(try directory.store.authenticate("gh_nonsense", now: now) == .failure(.unknown))
+        #expect(throws: DirectoryError.unknownUser("nobody")) { try directory.store.issueToken(user: "nobody", validFor: 60) }
+    }
+
+    @Test func revocationEndOfSessionsAndDisabling() throws {
+        let directory = try TemporaryDirectory()
+        let store = directory.store
+        let first = try store.issueToken(user: "admin", validFor: 3600)
+        let second = try store.issueToken(user: "admin", validFor: 3600)
+        #expect(try store.revokeToken(first.token))
+        #expect(try store.authenticate(first.token) == .failure(.revoked))
+        #expect(try store.authenticate(second.token).get().name == "admin")
+        #expect(try !store.revokeToken("gh_never_issued"))
+        // Ending sessions kills every earlier token; a new one works.
+        try store.endSessions(user: "admin")
+        #expect(try store.authenticate(second.token) == .failure(.sessionEnded))
+        let third = try store.issueToken(user: "admin", validFor: 3600)
+        #expect(try store.authenticate(third.token).get().name == "admin")
+        try store.setDisabled(user: "admin", true)
+        #expect(try store.authenticate(third.token) == .failure(.userDisabled))
+        #expect(throws: DirectoryError.unknownUser("ghost")) { try store.endSessions(user: "ghost") }
+    }
+
+    @Test func tokensAreStoredOnlyAsHashes() throws {
+        let directory = try TemporaryDirectory()
+        let issued = try directory.store.issueToken(user: "owner", validFor: 60)
+        let rows = try DatabaseQueue(path: directory.path).read { db in try Row.fetchAll(db, sql: "SELECT * FROM tokens") }
+        #expect(rows.count == 1)
+        #expect(rows[0]["hash"] as String == DirectoryStore.hash(issued.token))
+        // Nothing in the file holds the token itself.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: directory.path))
+        #expect(bytes.range(of: Data(issued.token.utf8)) == nil)
+    }
+
+    @Test func attachAndDetachPolicies() throws {
+        let directory = try TemporaryDirectory()
+        let store = directory.store
+        try store.attach(policy: "office-network-only", to: .user("dev_only"))
+        try store.attach(policy: "office-network-only", to: .user("dev_only"))
+        var snapshot = try store.snapshot()
+        #expect(snapshot.users.first { $0.name == "dev_only" }?.policies.last == "office-network-only")
+        #expect(snapshot.users.first { $0.name == "dev_only" }?.policies.filter { $0 == "office-network-only" }.count == 1)
+        #expect(try store.detach(policy: "organizations-admin", from: .group("org-admins")))
+        #expect(try !store.detach(policy: "organizations-admin", from: .group("org-admins")))
+        snapshot = try store.snapshot()
+        #expect(snapshot.groups.first?.policies == ["deny-protected-accounts", "office-network-only"])
+        #expect(throws: DirectoryError.unknownGroup("nope")) { try store.attach(policy: "p", to: .group("nope")) }
+    }
+
+    @Test func anEmptyDirectoryHasNoSnapshot() throws {
+        let directory = try TemporaryDirectory(seeded: false)
+        #expect(throws: DirectoryError.self) { try directory.store.snapshot() }
+    }
+}
