@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // jansson from the system (Debian: libjansson-dev); the shim wraps the macros Swift cannot import.
@@ -40,12 +41,23 @@ let package = Package(
             name: "GatehouseGateway",
             dependencies: ["GatehousePolicy", "GatehouseDirectory"]
         ),
+        // A stand-in for the organizations account service, as its API reference describes it.
+        .target(
+            name: "GatehouseSampleService",
+            dependencies: [
+                "GatehousePolicy",
+                "GatehouseDirectory",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .executableTarget(
             name: "gatehouse",
             dependencies: [
                 "GatehousePolicy",
                 "GatehouseDirectory",
                 "GatehouseGateway",
+                "GatehouseSampleService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,6 +69,13 @@ let package = Package(
         .testTarget(
             name: "GatehouseDirectoryTests",
             dependencies: ["GatehouseDirectory"]
+        ),
+        .testTarget(
+            name: "GatehouseSampleServiceTests",
+            dependencies: [
+                "GatehouseSampleService",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
         ),
         .testTarget(
             name: "GatehouseGatewayTests",

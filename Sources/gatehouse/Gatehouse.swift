@@ -4,7 +4,7 @@ import GatehouseDirectory
 import GatehousePolicy
 
 @main
-struct Gatehouse: ParsableCommand {
+struct Gatehouse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A policy-based authorization gateway and the tools to check its policies.",
@@ -20,16 +20,20 @@ struct Gatehouse: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             EvalCommand.self, ExplainCommand.self, LintCommand.self, FmtCommand.self, TestCommand.self, DiffCommand.self, DirectoryCommand.self,
-            BenchCommand.self,
+            SampleServiceCommand.self, BenchCommand.self,
         ]
     )
 
     /// Runs a command, mapping every usage and input error to exit status 2 (the contract
     /// scripts rely on) rather than ArgumentParser's 64.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let error as PolicyLoadError {
             Output.error(error.description)
             Foundation.exit(2)

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 /// Runs the built `gatehouse` binary, as scripts and CI do, and checks the contract:
 /// outputs, formats and exit statuses.
 struct CLI {
@@ -573,8 +577,53 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
     }
 }
 
+@Suite struct SampleServiceProcessTests {
+    /// Starts the service on a free loopback port, updates an account over HTTP, then stops
+    /// it with SIGTERM by PID and checks that it exits cleanly.
+    @Test func runsAloneAndStopsOnSIGTERM() async throws {
+        let dir = try TempDir()
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["sample-account-service", "--db", dir.url.appendingPathComponent("accounts.sqlite").path, "--port", "0"]
+        process.currentDirectoryURL = CLI.packageRoot
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        // Wait (bounded) for "listening on http://127.0.0.1:PORT".
+        var output = ""
+        let deadline = Date().addingTimeInterval(30)
+        while !output.contains("\n"), Date() < deadline {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            output += String(decoding: chunk, as: UTF8.self)
+        }
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("listening on ") })
+        let base = try #require(URL(string: String(line.dropFirst("listening on ".count))))
+        #expect(base.port != 8081 && base.port != 0)
+
+        var request = URLRequest(url: base.appendingPathComponent("v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80"))
+        request.httpMethod = "PATCH"
+        request.httpBody = Data(#"{"description": "via HTTP"}"#.utf8)
+        request.timeoutInterval = 10
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let account = try #require(try jsonObject(String(decoding: data, as: UTF8.self))["account"] as? [String: Any])
+        #expect(account["description"] as? String == "via HTTP")
+
+        kill(process.processIdentifier, SIGTERM)
+        let stopDeadline = Date().addingTimeInterval(20)
+        while process.isRunning, Date() < stopDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning)
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+    }
+}
+
 @Suite struct HelpTests {
-    @Test(arguments: ["eval", "explain", "lint", "fmt", "test", "diff", "directory", "bench"])
+    @Test(arguments: ["eval", "explain", "lint", "fmt", "test", "diff", "directory", "sample-account-service", "bench"])
     func everyCommandHasHelpWithAnExample(command: String) throws {
         let result = try CLI.run([command, "--help"])
         #expect(result.status == 0)
