@@ -66,6 +66,11 @@ public struct DirectorySeed: Sendable, Equatable {
 
     public func account(_ id: String) -> Account? { accounts.first { $0.id == id } }
 
+    /// An account's URN: `organizations::<management-account-id>:account:<organization-id>/<account-id>`.
+    public func accountURN(_ id: String) -> String {
+        "organizations::\(organization.managementAccountId):account:\(organization.id)/\(id)"
+    }
+
     public func user(urn: String) -> User? { users.first { $0.urn == urn } }
 
     /// The principal a user calls as.

@@ -66,7 +66,8 @@ public final class SampleAccountStore: Sendable {
         try database.write { db in
             guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM accounts")! == 0 else { return }
             for (index, account) in seed.accounts.enumerated() {
-                let urn = "organizations::\(seed.organization.managementAccountId):account:\(seed.organization.id)/\(account.id)"
+                let urn = seed.accountURN(account.id)
+                // The seed does not say how members joined; alternate so both values occur.
                 try db.execute(
                     sql: """
                         INSERT INTO accounts (id, urn, join_method, status, joined_at, name, email, description)
