@@ -40,14 +40,10 @@ public final class DirectoryStore: Sendable {
 
     /// Opens (creating if needed) the directory at `path` and brings its schema up to date.
     public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.foreignKeysEnabled = true
-        database = try DatabaseQueue(path: path, configuration: configuration)
-        try Self.migrator.migrate(database)
+        database = try SQLiteDatabase.open(path: path, migrations: Self.migrations)
     }
 
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
+    static func migrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v1: organization, accounts, users, groups, attachments, tokens") { db in
             try db.execute(
                 sql: """
@@ -102,7 +98,6 @@ public final class DirectoryStore: Sendable {
                     CREATE INDEX tokens_by_user ON tokens(user_id);
                     """)
         }
-        return migrator
     }
 
     // MARK: seed

@@ -32,32 +32,29 @@ public final class SampleAccountStore: Sendable {
     let database: DatabaseQueue
 
     public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.foreignKeysEnabled = true
-        database = try DatabaseQueue(path: path, configuration: configuration)
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: accounts and tags") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE accounts (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        urn TEXT NOT NULL,
-                        join_method TEXT NOT NULL,
-                        status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'pending_closure')),
-                        joined_at TEXT NOT NULL,
-                        name TEXT NOT NULL,
-                        mobile_phone TEXT,
-                        intl_number_prefix TEXT,
-                        email TEXT,
-                        description TEXT NOT NULL DEFAULT '');
-                    CREATE TABLE tags (
-                        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-                        key TEXT NOT NULL,
-                        value TEXT NOT NULL,
-                        PRIMARY KEY (account_id, key));
-                    """)
+        database = try SQLiteDatabase.open(path: path) { migrator in
+            migrator.registerMigration("v1: accounts and tags") { db in
+                try db.execute(
+                    sql: """
+                        CREATE TABLE accounts (
+                            id TEXT PRIMARY KEY NOT NULL,
+                            urn TEXT NOT NULL,
+                            join_method TEXT NOT NULL,
+                            status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'pending_closure')),
+                            joined_at TEXT NOT NULL,
+                            name TEXT NOT NULL,
+                            mobile_phone TEXT,
+                            intl_number_prefix TEXT,
+                            email TEXT,
+                            description TEXT NOT NULL DEFAULT '');
+                        CREATE TABLE tags (
+                            account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                            key TEXT NOT NULL,
+                            value TEXT NOT NULL,
+                            PRIMARY KEY (account_id, key));
+                        """)
+            }
         }
-        try migrator.migrate(database)
     }
 
     /// Loads the directory's accounts (and their tags) when the store is empty; an existing

@@ -1,0 +1,15 @@
+import GRDB
+
+/// Opening a Gatehouse SQLite file: foreign keys enforced, schema brought up to date by the
+/// store's migrations. Shared by every store so they all open their files the same way.
+public enum SQLiteDatabase {
+    public static func open(path: String, migrations: (inout DatabaseMigrator) -> Void) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        let database = try DatabaseQueue(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrations(&migrator)
+        try migrator.migrate(database)
+        return database
+    }
+}
