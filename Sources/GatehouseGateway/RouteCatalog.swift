@@ -83,13 +83,11 @@ public struct RouteCatalog: Sendable {
 
     public init(routes: [Route]) { self.routes = routes }
 
-    /// The route and its path parameters for a call, or nil (the call is refused).
+    /// The route and its path parameters for a call, or nil (the call is refused). The path
+    /// is checked as a `RequestTarget` first: an ambiguous path matches nothing.
     public func match(method: String, path: String) -> (route: Route, parameters: [String: String])? {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        for route in routes {
-            if let parameters = route.match(method: method, segments: Array(segments)) { return (route, parameters) }
-        }
-        return nil
+        guard case .success(let target) = RequestTarget.parse(path) else { return nil }
+        return match(method: method, target: target)
     }
 
     /// Reads and validates a catalog file; every problem is reported with its place (GH4002).

@@ -1,0 +1,111 @@
+/// A request target (`/path?query`) checked for everything that could make the gateway
+/// authorize one path and the account service act on another.
+///
+/// The raw path is what gets forwarded, unchanged; `segments` are its decoded segments, used
+/// for route matching. To keep the two equivalent, anything that decodes ambiguously is
+/// refused instead of normalised: encoded slashes or backslashes, encoded `%` (double
+/// encoding), dot segments in any spelling, empty segments (`//`), NUL and other control
+/// characters, malformed escapes, and fragments.
+public struct RequestTarget: Sendable, Equatable {
+    /// The path exactly as received (forwarded as is).
+    public let rawPath: String
+    /// The query exactly as received, without `?` (forwarded as is).
+    public let rawQuery: String?
+    /// The path's segments, percent-decoded once.
+    public let segments: [String]
+
+    /// Why a target was refused; the gateway answers 400 with the reason.
+    public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
+        case notAbsolute, tooLong, fragment, emptySegment, dotSegment, encodedSeparator, doubleEncoding, badEscape, controlCharacter, backslash
+
+        public var description: String {
+            switch self {
+            case .notAbsolute: "the path must start with /"
+            case .tooLong: "the request target is longer than \(RequestTarget.maxLength) bytes"
+            case .fragment: "a request target cannot carry a fragment (#)"
+            case .emptySegment: "the path has an empty segment (//) or a trailing /"
+            case .dotSegment: "the path has a . or .. segment"
+            case .encodedSeparator: "the path has an encoded / or \\"
+            case .doubleEncoding: "the path has an encoded % (double encoding)"
+            case .badEscape: "the path has a malformed %-escape or is not UTF-8 once decoded"
+            case .controlCharacter: "the path has a control character"
+            case .backslash: "the path has a backslash"
+            }
+        }
+    }
+
+    public static let maxLength = 4096
+
+    public static func parse(_ target: String) -> Result<RequestTarget, Rejection> {
+        guard target.utf8.count <= maxLength else { return .failure(.tooLong) }
+        guard !target.contains("#") else { return .failure(.fragment) }
+        let pieces = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(pieces[0])
+        guard path.hasPrefix("/") else { return .failure(.notAbsolute) }
+        var segments: [String] = []
+        // "/" alone has no segments; otherwise every segment must be non-empty.
+        if path != "/" {
+            for raw in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst() {
+                switch decode(raw) {
+                case .failure(let rejection): return .failure(rejection)
+                case .success(let segment):
+                    guard !segment.isEmpty else { return .failure(.emptySegment) }
+                    guard segment != ".", segment != ".." else { return .failure(.dotSegment) }
+                    segments.append(segment)
+                }
+            }
+        }
+        return .success(RequestTarget(rawPath: path, rawQuery: pieces.count > 1 ? String(pieces[1]) : nil, segments: segments))
+    }
+
+    /// Decodes one segment's %-escapes, refusing every escape that changes the path's structure.
+    static func decode(_ raw: Substring.UTF8View.SubSequence) -> Result<String, Rejection> {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.count)
+        var index = raw.startIndex
+        while index < raw.endIndex {
+            let byte = raw[index]
+            if byte == UInt8(ascii: "\\") { return .failure(.backslash) }
+            if byte < 0x20 || byte == 0x7F { return .failure(.controlCharacter) }
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                index = raw.index(after: index)
+                continue
+            }
+            let first = raw.index(after: index)
+            guard first < raw.endIndex, raw.index(after: first) < raw.endIndex,
+                let high = hex(raw[first]), let low = hex(raw[raw.index(after: first)])
+            else { return .failure(.badEscape) }
+            let decoded = high << 4 | low
+            switch decoded {
+            case UInt8(ascii: "/"), UInt8(ascii: "\\"): return .failure(.encodedSeparator)
+            case UInt8(ascii: "%"): return .failure(.doubleEncoding)
+            case 0..<0x20, 0x7F: return .failure(.controlCharacter)
+            default: bytes.append(decoded)
+            }
+            index = raw.index(after: raw.index(after: first))
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return .failure(.badEscape) }
+        return .success(text)
+    }
+
+    static func hex(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+extension RouteCatalog {
+    /// The route and parameters for a checked request target (decoded segments), or nil.
+    public func match(method: String, target: RequestTarget) -> (route: Route, parameters: [String: String])? {
+        let segments = target.segments.map { Substring($0) }
+        for route in routes {
+            if let parameters = route.match(method: method, segments: segments) { return (route, parameters) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,54 @@
+import Testing
+
+@testable import GatehouseGateway
+
+@Suite struct RequestTargetTests {
+    @Test func plainTargetsKeepTheirRawFormAndDecodeOnce() throws {
+        let target = try RequestTarget.parse("/v1/organizations/accounts/a%2Db?limit=2&marker=x%2Fy").get()
+        #expect(target.rawPath == "/v1/organizations/accounts/a%2Db")
+        #expect(target.rawQuery == "limit=2&marker=x%2Fy")
+        #expect(target.segments == ["v1", "organizations", "accounts", "a-b"])
+        #expect(try RequestTarget.parse("/").get().segments == [])
+        #expect(try RequestTarget.parse("/v1/organizations/organizations:accounts/x/tags").get().segments[2] == "organizations:accounts")
+        #expect(try RequestTarget.parse("/v1/caf%C3%A9").get().segments == ["v1", "café"])
+    }
+
+    @Test(
+        "ambiguous targets are refused, never normalised",
+        arguments: [
+            ("v1/accounts", RequestTarget.Rejection.notAbsolute),
+            ("/v1/accounts/a#frag", .fragment),
+            ("/v1//accounts", .emptySegment),
+            ("/v1/accounts/", .emptySegment),
+            ("/v1/./accounts", .dotSegment),
+            ("/v1/accounts/../admin", .dotSegment),
+            ("/v1/accounts/%2e%2e/admin", .dotSegment),
+            ("/v1/accounts/.%2E/admin", .dotSegment),
+            ("/v1/accounts/a%2Fb", .encodedSeparator),
+            ("/v1/accounts/a%2fb", .encodedSeparator),
+            ("/v1/accounts/a%5Cb", .encodedSeparator),
+            ("/v1/accounts/a\\b", .backslash),
+            ("/v1/accounts/a%252Fb", .doubleEncoding),
+            ("/v1/accounts/a%2", .badEscape),
+            ("/v1/accounts/a%zz", .badEscape),
+            ("/v1/accounts/a%FF", .badEscape),
+            ("/v1/accounts/a%00", .controlCharacter),
+            ("/v1/accounts/a\u{01}", .controlCharacter),
+        ])
+    func refused(_ target: String, _ reason: RequestTarget.Rejection) {
+        #expect(RequestTarget.parse(target) == .failure(reason))
+    }
+
+    @Test func overlongTargetsAreRefused() {
+        #expect(RequestTarget.parse("/" + String(repeating: "a", count: RequestTarget.maxLength)) == .failure(.tooLong))
+    }
+
+    @Test func routeMatchingSeesOnlyCheckedPaths() throws {
+        let catalog = try RouteCatalog.load(sampleCatalog)
+        #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/a%2Db")?.parameters == ["account_id": "a-b"])
+        // An encoded slash could otherwise turn one parameter into two segments upstream.
+        #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/a%2Fb") == nil)
+        #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/x/../a") == nil)
+        #expect(catalog.match(method: "GET", path: "/v1/organizations/accounts?limit=5")?.route.action == "organizations:accounts:list")
+    }
+}
