@@ -160,38 +160,19 @@ public final class DirectoryStore: Sendable {
             guard let org = try Row.fetchOne(db, sql: "SELECT * FROM organization") else {
                 throw DirectoryError.invalid("the directory holds no organization yet; run gatehouse directory init")
             }
-            func tags(_ table: String, _ column: String, _ id: String) throws -> [String: String] {
-                var tags: [String: String] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM \(table) WHERE \(column) = ?", arguments: [id]) {
-                    tags[row["key"]] = row["value"]
-                }
-                return tags
-            }
-            func policies(_ kind: String, _ principal: String) throws -> [String] {
-                try String.fetchAll(
-                    db, sql: "SELECT policy FROM attachments WHERE principal_kind = ? AND principal = ? ORDER BY position, policy",
-                    arguments: [kind, principal])
-            }
             let accountRows = try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY rowid")
             let accounts = try accountRows.map { row in
-                DirectorySeed.Account(id: row["id"], name: row["name"], email: row["email"], tags: try tags("account_tags", "account_id", row["id"]))
+                DirectorySeed.Account(
+                    id: row["id"], name: row["name"], email: row["email"], tags: try Self.tags(db, "account_tags", "account_id", row["id"]))
             }
-            let userRows = try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY rowid")
-            var names: [String: String] = [:]
-            let users = try userRows.map { row -> DirectorySeed.User in
-                let id: String = row["id"]
-                names[id] = row["name"]
-                return DirectorySeed.User(
-                    id: id, name: row["name"], accountId: row["account_id"], email: row["email"],
-                    role: DirectorySeed.Role(rawValue: row["role"]) ?? .user, tags: try tags("user_tags", "user_id", id),
-                    policies: try policies("user", id), disabled: row["disabled"])
-            }
+            let users = try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY rowid").map { try Self.user(db, row: $0) }
+            let names = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.name) })
             let groups = try String.fetchAll(db, sql: "SELECT name FROM groups ORDER BY rowid").map { name in
                 DirectorySeed.Group(
                     name: name,
                     members: try String.fetchAll(db, sql: "SELECT user_id FROM group_members WHERE group_name = ? ORDER BY rowid", arguments: [name])
                         .compactMap { names[$0] },
-                    policies: try policies("group", name))
+                    policies: try Self.attachedPolicies(db, "group", name))
             }
             let ownerId: String = org["owner_user_id"]
             return DirectorySeed(
@@ -258,17 +239,29 @@ public final class DirectoryStore: Sendable {
     }
 
     static func user(_ db: Database, name: String) throws -> DirectorySeed.User? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]) else { return nil }
+        try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map { try user(db, row: $0) }
+    }
+
+    /// A user row with its tags and directly attached policies.
+    static func user(_ db: Database, row: Row) throws -> DirectorySeed.User {
         let id: String = row["id"]
-        var tags: [String: String] = [:]
-        for tag in try Row.fetchAll(db, sql: "SELECT key, value FROM user_tags WHERE user_id = ?", arguments: [id]) {
-            tags[tag["key"]] = tag["value"]
-        }
-        let policies = try String.fetchAll(
-            db, sql: "SELECT policy FROM attachments WHERE principal_kind = 'user' AND principal = ? ORDER BY position, policy", arguments: [id])
         return DirectorySeed.User(
             id: id, name: row["name"], accountId: row["account_id"], email: row["email"], role: DirectorySeed.Role(rawValue: row["role"]) ?? .user,
-            tags: tags, policies: policies, disabled: row["disabled"])
+            tags: try tags(db, "user_tags", "user_id", id), policies: try attachedPolicies(db, "user", id), disabled: row["disabled"])
+    }
+
+    static func tags(_ db: Database, _ table: String, _ column: String, _ id: String) throws -> [String: String] {
+        var tags: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM \(table) WHERE \(column) = ?", arguments: [id]) {
+            tags[row["key"]] = row["value"]
+        }
+        return tags
+    }
+
+    static func attachedPolicies(_ db: Database, _ kind: String, _ principal: String) throws -> [String] {
+        try String.fetchAll(
+            db, sql: "SELECT policy FROM attachments WHERE principal_kind = ? AND principal = ? ORDER BY position, policy",
+            arguments: [kind, principal])
     }
 
     /// Revokes one token; returns false when the directory has no such token.
