@@ -98,6 +98,9 @@ public final class DirectoryStore: Sendable {
                     CREATE INDEX tokens_by_user ON tokens(user_id);
                     """)
         }
+        migrator.registerMigration("v2: tokens remember whether the login used MFA") { db in
+            try db.execute(sql: "ALTER TABLE tokens ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0")
+        }
     }
 
     // MARK: seed
@@ -156,43 +159,58 @@ public final class DirectoryStore: Sendable {
 
     /// The whole directory in the seed's shape (what the gateway and `diff` read).
     public func snapshot() throws -> DirectorySeed {
-        try database.read { db in
-            guard let org = try Row.fetchOne(db, sql: "SELECT * FROM organization") else {
-                throw DirectoryError.invalid("the directory holds no organization yet; run gatehouse directory init")
-            }
-            let accountRows = try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY rowid")
-            let accounts = try accountRows.map { row in
-                DirectorySeed.Account(
-                    id: row["id"], name: row["name"], email: row["email"], tags: try Self.tags(db, "account_tags", "account_id", row["id"]))
-            }
-            let users = try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY rowid").map { try Self.user(db, row: $0) }
-            let names = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.name) })
-            let groups = try String.fetchAll(db, sql: "SELECT name FROM groups ORDER BY rowid").map { name in
-                DirectorySeed.Group(
-                    name: name,
-                    members: try String.fetchAll(db, sql: "SELECT user_id FROM group_members WHERE group_name = ? ORDER BY rowid", arguments: [name])
-                        .compactMap { names[$0] },
-                    policies: try Self.attachedPolicies(db, "group", name))
-            }
-            let ownerId: String = org["owner_user_id"]
-            return DirectorySeed(
-                organization: .init(
-                    id: org["id"], name: org["name"], managementAccountId: org["management_account_id"], owner: names[ownerId] ?? ownerId),
-                accounts: accounts,
-                delegatedAdministrators: accountRows.filter { $0["delegated_administrator"] as Bool }.map { $0["id"] },
-                users: users, groups: groups)
+        try database.read { db in try Self.snapshot(db) }
+    }
+
+    static func snapshot(_ db: Database) throws -> DirectorySeed {
+        guard let org = try Row.fetchOne(db, sql: "SELECT * FROM organization") else {
+            throw DirectoryError.invalid("the directory holds no organization yet; run gatehouse directory init")
         }
+        let accountRows = try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY rowid")
+        let accounts = try accountRows.map { row in
+            DirectorySeed.Account(
+                id: row["id"], name: row["name"], email: row["email"], tags: try Self.tags(db, "account_tags", "account_id", row["id"]))
+        }
+        let users = try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY rowid").map { try Self.user(db, row: $0) }
+        let names = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.name) })
+        let groups = try String.fetchAll(db, sql: "SELECT name FROM groups ORDER BY rowid").map { name in
+            DirectorySeed.Group(
+                name: name,
+                members: try String.fetchAll(db, sql: "SELECT user_id FROM group_members WHERE group_name = ? ORDER BY rowid", arguments: [name])
+                    .compactMap { names[$0] },
+                policies: try Self.attachedPolicies(db, "group", name))
+        }
+        let ownerId: String = org["owner_user_id"]
+        return DirectorySeed(
+            organization: .init(
+                id: org["id"], name: org["name"], managementAccountId: org["management_account_id"], owner: names[ownerId] ?? ownerId),
+            accounts: accounts,
+            delegatedAdministrators: accountRows.filter { $0["delegated_administrator"] as Bool }.map { $0["id"] },
+            users: users, groups: groups)
     }
 
     // MARK: tokens and sessions
 
     /// SHA-256 of the token, hex: what the directory keeps instead of the token.
     static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        // Runs on every gateway call: hex by table, not String(format:).
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(64)
+        for byte in SHA256.hash(data: Array(token.utf8)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// Issues an opaque random token (256 bits) for a user; only its hash is stored.
-    public func issueToken(user name: String, validFor lifetime: TimeInterval, now: Date = Date(), label: String? = nil) throws -> IssuedToken {
+    /// `mfa` records that the login behind the token used a second factor (`g:MFAPresent`).
+    public func issueToken(
+        user name: String, validFor lifetime: TimeInterval, now: Date = Date(), label: String? = nil, mfa: Bool = false
+    ) throws
+        -> IssuedToken
+    {
         guard lifetime > 0 else { throw DirectoryError.invalid("a token's lifetime must be positive") }
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -206,10 +224,10 @@ public final class DirectoryStore: Sendable {
                 throw DirectoryError.unknownUser(name)
             }
             try db.execute(
-                sql: "INSERT INTO tokens (hash, user_id, label, created_at, expires_at, session_generation) VALUES (?, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO tokens (hash, user_id, label, created_at, expires_at, session_generation, mfa) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     Self.hash(token), row["id"] as String, label, now.timeIntervalSince1970, expires.timeIntervalSince1970,
-                    row["session_generation"] as Int,
+                    row["session_generation"] as Int, mfa,
                 ])
         }
         return IssuedToken(token: token, userName: name, expiresAt: expires)
@@ -228,10 +246,12 @@ public final class DirectoryStore: Sendable {
                         FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = ?
                         """, arguments: [Self.hash(token)])
             else { return .failure(.unknown) }
-            if (row["revoked_at"] as Double?) != nil { return .failure(.revoked) }
-            if row["token_generation"] as Int != row["user_generation"] as Int { return .failure(.sessionEnded) }
-            if row["disabled"] as Bool { return .failure(.userDisabled) }
-            if now.timeIntervalSince1970 >= row["expires_at"] as Double { return .failure(.expired) }
+            let record = TokenRecord(
+                userName: row["name"], expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
+                generation: row["token_generation"], mfa: false)
+            if let rejection = record.rejection(now: now, userGeneration: row["user_generation"], userDisabled: row["disabled"]) {
+                return .failure(rejection)
+            }
             let name: String = row["name"]
             guard let user = try Self.user(db, name: name) else { return .failure(.unknown) }
             return .success(user)
@@ -275,6 +295,36 @@ public final class DirectoryStore: Sendable {
             // Already revoked counts as revoked; a token never issued does not.
             return try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE hash = ?", arguments: [Self.hash(token)]) ?? false
         }
+    }
+
+    /// Everything the gateway needs per call, read in one transaction (see `DirectoryView`).
+    public func view() throws -> DirectoryView {
+        try database.read { db in
+            let seed = try Self.snapshot(db)
+            var tokens: [String: TokenRecord] = [:]
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT tokens.hash, tokens.expires_at, tokens.revoked_at, tokens.session_generation, tokens.mfa, users.name
+                    FROM tokens JOIN users ON users.id = tokens.user_id
+                    """)
+            while let row = try rows.next() {
+                tokens[row["hash"]] = TokenRecord(
+                    userName: row["name"], expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
+                    generation: row["session_generation"], mfa: row["mfa"])
+            }
+            var generations: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, session_generation FROM users") {
+                generations[row["name"]] = row["session_generation"]
+            }
+            return DirectoryView(seed: seed, tokens: tokens, sessionGenerations: generations)
+        }
+    }
+
+    /// SQLite's `data_version`: changes whenever another connection (another process, such as
+    /// the `gatehouse directory` CLI) commits to the file, so a cached view knows it is stale.
+    public func dataVersion() throws -> Int {
+        try database.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
     }
 
     /// Ends every session of a user at once: tokens issued before this no longer work.

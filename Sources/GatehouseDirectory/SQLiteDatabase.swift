@@ -6,6 +6,9 @@ public enum SQLiteDatabase {
     public static func open(path: String, migrations: (inout DatabaseMigrator) -> Void) throws -> DatabaseQueue {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
+        // The gateway and the `gatehouse directory` CLI share the file: wait for the other's
+        // transaction instead of failing at once.
+        configuration.busyMode = .timeout(5)
         let database = try DatabaseQueue(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrations(&migrator)

@@ -29,6 +29,14 @@ public struct Route: Sendable {
     /// Condition-key families the call carries besides the global ones (`g:ResourceTag`, `g:RequestTag`, `g:TagKeys`).
     public var context: [String]
 
+    /// The path parameter naming the account whose tags are `g:ResourceTag/<k>`: the last
+    /// parameter in the resource template.
+    public var tagSubject: String? {
+        parameters.filter { resource.contains("{\($0)}") }.max {
+            resource.range(of: "{\($0)}")!.lowerBound < resource.range(of: "{\($1)}")!.lowerBound
+        }
+    }
+
     public var parameters: [String] {
         segments.compactMap {
             if case .parameter(let name) = $0 { return name }
@@ -191,6 +199,9 @@ public struct RouteCatalog: Sendable {
                         at: path.appending("resource"))
                 }
                 rest = rest[rest.index(after: close)...]
+            }
+            if context.contains("g:ResourceTag") && route.tagSubject == nil {
+                report("a route with g:ResourceTag needs a path parameter in its resource, naming the account", at: path.appending("context"))
             }
             if routes.contains(where: { $0.method == method && $0.segments == segments }) {
                 report("\(method) \(template) is listed twice", at: path)

@@ -97,10 +97,11 @@ struct DirectoryCommand: ParsableCommand {
         @Option(help: "The user's name.") var user: String
         @Option(help: "How long the token is valid: seconds, or a number with s, m, h or d.") var ttl: String = "8h"
         @Option(help: "A note stored with the token (not secret).") var label: String?
+        @Flag(help: "Record that the login used a second factor (g:MFAPresent is true for calls with this token).") var mfa = false
 
         func run() throws {
             guard let seconds = Self.duration(ttl) else { throw ValidationError("--ttl takes a positive number of seconds, or 30m, 8h, 7d") }
-            let issued = try database.store().issueToken(user: user, validFor: seconds, label: label)
+            let issued = try database.store().issueToken(user: user, validFor: seconds, label: label, mfa: mfa)
             Output.line(issued.token)
             Output.error("token for \(issued.userName), valid until \(ISO8601DateFormatter().string(from: issued.expiresAt))")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatehouseDirectory
+import GatehouseGateway
 import GatehousePolicy
 
 @main
@@ -20,7 +21,7 @@ struct Gatehouse: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             EvalCommand.self, ExplainCommand.self, LintCommand.self, FmtCommand.self, TestCommand.self, DiffCommand.self, DirectoryCommand.self,
-            SampleServiceCommand.self, BenchCommand.self,
+            ServeCommand.self, DemoCommand.self, SampleServiceCommand.self, BenchCommand.self,
         ]
     )
 
@@ -38,6 +39,9 @@ struct Gatehouse: AsyncParsableCommand {
             Output.error(error.description)
             Foundation.exit(2)
         } catch let error as DirectoryError {
+            Output.error("error: \(error)")
+            Foundation.exit(2)
+        } catch let error as GatewayStartError {
             Output.error("error: \(error)")
             Foundation.exit(2)
         } catch {

@@ -562,7 +562,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(try CLI.run(["directory", "attach", "--db", db, "--policy", "require-mfa", "--group", "org-admins"]).status == 0)
         #expect(
             try CLI.run(["directory", "show", "--db", db]).stdout.contains(
-                "policies: organizations-admin, deny-protected-accounts, office-network-only, require-mfa"))
+                "policies: organizations-admin, deny-protected-accounts, require-mfa"))
     }
 
     @Test func diffReadsTheSQLiteDirectoryLikeTheSeed() throws {

@@ -103,7 +103,7 @@ final class TemporaryDirectory {
         #expect(try store.detach(policy: "organizations-admin", from: .group("org-admins")))
         #expect(try !store.detach(policy: "organizations-admin", from: .group("org-admins")))
         snapshot = try store.snapshot()
-        #expect(snapshot.groups.first?.policies == ["deny-protected-accounts", "office-network-only"])
+        #expect(snapshot.groups.first?.policies == ["deny-protected-accounts"])
         #expect(throws: DirectoryError.unknownGroup("nope")) { try store.attach(policy: "p", to: .group("nope")) }
     }
 

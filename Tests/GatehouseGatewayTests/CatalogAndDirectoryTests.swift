@@ -92,7 +92,7 @@ func seedErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { 
     @Test func sampleDirectoryAttachesPoliciesDirectlyAndThroughGroups() throws {
         let seed = try DirectorySeed.load(sampleDirectory)
         let admin = try #require(seed.users.first { $0.name == "admin" })
-        #expect(seed.policies(for: admin) == ["organizations-admin", "deny-protected-accounts", "office-network-only"])
+        #expect(seed.policies(for: admin) == ["organizations-admin", "deny-protected-accounts"])
         let devOnly = try #require(seed.user(urn: "iam::\(seed.organization.managementAccountId):user:dev_only"))
         #expect(seed.policies(for: devOnly) == ["dev-accounts-update", "deny-protected-accounts", "require-mfa"])
         #expect(seed.principal(for: devOnly).tags == ["team": "core"])

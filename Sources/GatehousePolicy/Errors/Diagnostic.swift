@@ -130,6 +130,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case badTestFile = "GH3002"
     case badDirectory = "GH4001"
     case badRouteCatalog = "GH4002"
+    case badConfig = "GH4003"
 
     public var severity: Severity {
         switch self {
@@ -192,6 +193,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .badTestFile: "Invalid policy test file"
         case .badDirectory: "Invalid directory seed"
         case .badRouteCatalog: "Invalid route catalog"
+        case .badConfig: "Invalid gateway configuration"
         }
     }
 }

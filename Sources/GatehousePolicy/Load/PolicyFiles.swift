@@ -71,14 +71,18 @@ public enum PolicyFiles {
         }
     }
 
-    /// Loads one file into a validated document.
-    public static func loadDocument(_ path: String, limits: PolicyLimits = PolicyLimits()) throws(PolicyLoadError) -> PolicyDocument {
+    /// Loads one file into a validated document; `observe` sees the exact bytes parsed (the
+    /// gateway hashes them into the policy set's revision).
+    public static func loadDocument(
+        _ path: String, limits: PolicyLimits = PolicyLimits(), observe: (_ file: String, _ bytes: [UInt8]) -> Void = { _, _ in }
+    ) throws(PolicyLoadError) -> PolicyDocument {
         let bytes: [UInt8]
         do {
             bytes = try read(path, maxBytes: limits.json.maxBytes)
         } catch {
             throw PolicyLoadError([error])
         }
+        observe(path, bytes)
         return try PolicyParser.parse(bytes: bytes, name: policyName(of: path), file: path, limits: limits)
     }
 
@@ -91,14 +95,16 @@ public enum PolicyFiles {
 
     /// Loads a whole policy set: every document valid, or an error listing every problem in
     /// every file. Nothing is returned half-loaded.
-    public static func loadSet(_ paths: [String], limits: PolicyLimits = PolicyLimits()) throws(PolicyLoadError) -> [PolicyDocument] {
+    public static func loadSet(
+        _ paths: [String], limits: PolicyLimits = PolicyLimits(), observe: (_ file: String, _ bytes: [UInt8]) -> Void = { _, _ in }
+    ) throws(PolicyLoadError) -> [PolicyDocument] {
         let files = try expand(paths)
         var documents: [PolicyDocument] = []
         var problems: [Diagnostic] = []
         var names: [String: String] = [:]
         for file in files {
             do {
-                let document = try loadDocument(file, limits: limits)
+                let document = try loadDocument(file, limits: limits, observe: observe)
                 if let other = names[document.name] {
                     problems.append(duplicateName(document.name, file: file, other: other))
                 } else {

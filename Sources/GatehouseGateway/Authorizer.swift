@@ -1,0 +1,220 @@
+import Foundation
+import GatehouseDirectory
+import GatehousePolicy
+
+/// What the gateway knows about a call once its request has been read.
+public struct Call: Sendable {
+    public var method: String
+    /// The request target exactly as received.
+    public var target: String
+    public var token: String?
+    public var userAgent: String?
+    public var forwardedFor: String?
+    public var forwardedProto: String?
+    /// The address of the socket's peer.
+    public var peer: String
+    public var body: [UInt8]
+    public var now: Date
+
+    public init(
+        method: String, target: String, token: String? = nil, userAgent: String? = nil, forwardedFor: String? = nil, forwardedProto: String? = nil,
+        peer: String, body: [UInt8] = [], now: Date = Date()
+    ) {
+        self.method = method
+        self.target = target
+        self.token = token
+        self.userAgent = userAgent
+        self.forwardedFor = forwardedFor
+        self.forwardedProto = forwardedProto
+        self.peer = peer
+        self.body = body
+        self.now = now
+    }
+}
+
+/// The outcome of authorizing a call: forward it (`refusal == nil`) or answer the refusal.
+public struct Verdict: Sendable {
+    public var refusal: Refusal?
+    public var record: AuditRecord
+    /// The parsed target, to forward exactly as received.
+    public var target: RequestTarget?
+    public var session: Session?
+    /// The account whose tags a forwarded call changes (its cached tags are dropped when the
+    /// call succeeds).
+    public var changesTagsOf: String?
+}
+
+/// Either decided, or waiting for the target account's tags.
+public enum Authorization: Sendable {
+    case decided(Verdict)
+    case needsTags(account: String, PendingDecision)
+}
+
+/// A decision that only lacks `g:ResourceTag/<k>`; `finish` completes it.
+public struct PendingDecision: Sendable {
+    var request: AuthorizationRequest
+    var policySet: CompiledPolicySet
+    var verdict: Verdict
+
+    /// Decides with the account's tags, or denies when they could not be read.
+    public func finish(tags: [String: String]?) -> Verdict {
+        guard let tags else { return Authorizer.refuse(verdict, .tagsUnavailable) }
+        var request = self.request
+        for (key, value) in tags { request.setContext("g:ResourceTag/" + key, [.string(value)]) }
+        return Authorizer.decide(request, with: policySet, verdict)
+    }
+}
+
+/// Authenticates, routes and authorizes one call, with no I/O: the directory and policy set
+/// are snapshots, and tags come back through `PendingDecision`.
+public struct Authorizer: Sendable {
+    public let catalog: RouteCatalog
+    public let trustedProxies: [CIDR]
+
+    public init(catalog: RouteCatalog, trustedProxies: [CIDR]) {
+        self.catalog = catalog
+        self.trustedProxies = trustedProxies
+    }
+
+    public func authorize(_ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView) -> Authorization {
+        let sourceIp = sourceAddress(of: call)
+        var verdict = Verdict(
+            record: AuditRecord(
+                time: call.now, requestId: requestId, method: call.method, path: call.target, sourceIp: sourceIp, policyRevision: policies.revision))
+        // Order matters: an unauthenticated caller learns nothing about routes or policies.
+        let target: RequestTarget
+        switch RequestTarget.parse(call.target) {
+        case .failure(let rejection): return .decided(Self.refuse(verdict, .badTarget(rejection)))
+        case .success(let parsed): target = parsed
+        }
+        verdict.target = target
+        guard let token = call.token, !token.isEmpty else { return .decided(Self.refuse(verdict, .loginExpired(nil))) }
+        let session: Session
+        switch directory.authenticate(token, now: call.now) {
+        case .failure(let why): return .decided(Self.refuse(verdict, .loginExpired(why)))
+        case .success(let found): session = found
+        }
+        verdict.session = session
+        verdict.record.user = session.user.name
+        verdict.record.principal = session.principal.urn
+        guard let (route, parameters) = catalog.match(method: call.method, target: target) else {
+            return .decided(Self.refuse(verdict, .noRoute(method: call.method, path: target.rawPath)))
+        }
+        let organization = directory.organization
+        let resource = route.resourceURN(
+            parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
+        verdict.record.action = route.action
+        verdict.record.resource = resource
+        if let refusal = callerRefusal(route.callers, account: session.user.accountId, directory: directory) {
+            return .decided(Self.refuse(verdict, refusal))
+        }
+        let policySet: CompiledPolicySet
+        switch policies.policySet(for: session.policies) {
+        case .failure(let missing):
+            return .decided(Self.refuse(verdict, .policyDenied(action: route.action, reason: "attached_policy_missing: \(missing.name)")))
+        case .success(let set): policySet = set
+        }
+        var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
+        request.setContext("g:SourceIp", [.string(sourceIp)])
+        request.setContext("g:CurrentTime", [.string(Self.iso8601(call.now))])
+        request.setContext("g:EpochTime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
+        request.setContext("g:SecureTransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
+        request.setContext("g:MFAPresent", [.bool(session.mfa)])
+        if let agent = call.userAgent { request.setContext("g:UserAgent", [.string(agent)]) }
+        if route.context.contains("g:RequestTag") || route.context.contains("g:TagKeys") {
+            switch Self.requestTags(call.body) {
+            case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))
+            case .success(let (tags, keys)):
+                for (key, value) in tags { request.setContext("g:RequestTag/" + key, [.string(value)]) }
+                request.setContext("g:TagKeys", keys.map { .string($0) })
+            }
+            verdict.changesTagsOf = route.tagSubject.flatMap { parameters[$0] }
+        }
+        if route.context.contains("g:ResourceTag"), let subject = route.tagSubject, let account = parameters[subject],
+            policySet.conditionKeys(for: request).contains(where: { $0.hasPrefix("g:resourcetag/") })
+        {
+            return .needsTags(account: account, PendingDecision(request: request, policySet: policySet, verdict: verdict))
+        }
+        return .decided(Self.decide(request, with: policySet, verdict))
+    }
+
+    static func decide(_ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ verdict: Verdict) -> Verdict {
+        let decision = policySet.evaluate(request)
+        var verdict = verdict
+        verdict.record.reason = decision.reason.rawValue
+        verdict.record.statements = decision.statements.map { "\($0.policy):\($0.displayName)" }
+        if decision.isAllowed {
+            verdict.record.decision = "allow"
+            return verdict
+        }
+        return refuse(verdict, .policyDenied(action: request.action, reason: decision.reason.rawValue))
+    }
+
+    static func refuse(_ verdict: Verdict, _ refusal: Refusal) -> Verdict {
+        var verdict = verdict
+        verdict.refusal = refusal
+        verdict.record.decision = "deny"
+        verdict.record.reason = refusal.reason
+        verdict.record.status = refusal.status
+        return verdict
+    }
+
+    func callerRefusal(_ rule: CallerRule, account: String, directory: DirectoryView) -> Refusal? {
+        let management = account == directory.organization.managementAccountId
+        switch rule {
+        case .management: return management ? nil : .notManagementAccount
+        case .managementOrDelegated: return management || directory.isDelegatedAdministrator(account) ? nil : .notDelegatedAdministrator
+        case .member: return directory.isMember(account) ? nil : .notMember
+        }
+    }
+
+    func isTrusted(_ address: String) -> Bool {
+        guard !trustedProxies.isEmpty, let ip = IPAddress(address) else { return false }
+        return trustedProxies.contains { $0.contains(ip) }
+    }
+
+    /// The client's address: the socket peer, unless the peer is a trusted proxy, in which
+    /// case `X-Forwarded-For` is read from the right, skipping trusted proxies.
+    func sourceAddress(of call: Call) -> String {
+        guard isTrusted(call.peer), let forwarded = call.forwardedFor else { return call.peer }
+        let hops = forwarded.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for hop in hops.reversed() where !isTrusted(hop) { return hop }
+        return hops.first ?? call.peer
+    }
+
+    /// `g:RequestTag/<k>` and `g:TagKeys` from a tag-changing body: `{"tags": [{"key", "value"}]}`
+    /// or `{"tag_keys": [...]}`. A body that cannot be read is refused, since the policy
+    /// could not see what it changes.
+    static func requestTags(_ body: [UInt8]) -> Result<([(String, String)], [String]), Refusal> {
+        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)) else {
+            return .failure(.badBody("The request body must be a JSON object with tags or tag_keys."))
+        }
+        var tags: [(String, String)] = []
+        var keys: [String] = []
+        if case .array(let items)? = json["tags"] {
+            for item in items {
+                guard case .string(let key)? = item["key"] else { return .failure(.badBody("Every tag needs a string key.")) }
+                keys.append(key)
+                if case .string(let value)? = item["value"] { tags.append((key, value)) }
+            }
+        }
+        if case .array(let items)? = json["tag_keys"] {
+            for item in items {
+                guard case .string(let key) = item else { return .failure(.badBody("tag_keys must be a list of strings.")) }
+                keys.append(key)
+            }
+        }
+        if tags.isEmpty && keys.isEmpty { return .failure(.badBody("The request body must be a JSON object with tags or tag_keys.")) }
+        return .success((tags, keys))
+    }
+
+    /// `2026-11-23T10:00:00Z`, without a formatter (this runs on every call).
+    static func iso8601(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return
+            "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    }
+}

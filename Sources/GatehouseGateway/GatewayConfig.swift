@@ -1,0 +1,216 @@
+import Foundation
+import GatehousePolicy
+
+/// Everything `gatehouse serve` can be told, with its default. Read from a JSON file of
+/// sections (`{"listen": {"port": 8080}, "audit": {"required": true}}`), then overridden by
+/// environment variables named after the option (`listen.port` -> `GATEHOUSE_LISTEN_PORT`).
+public struct GatewayConfig: Sendable, Equatable {
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 8080
+    public var adminHost = "127.0.0.1"
+    public var adminPort = 9090
+    public var threads = 0
+    public var upstreamURL = "http://127.0.0.1:8081"
+    public var upstreamConnectTimeoutMs = 1000
+    public var upstreamTimeoutMs = 10_000
+    public var upstreamMaxIdle = 64
+    public var catalog = "samples/catalog.json"
+    public var policiesDir = "policies"
+    public var policiesWatchIntervalMs = 1000
+    public var directoryPath = "data/directory.sqlite"
+    public var directoryRefreshIntervalMs = 100
+    public var tagsCacheTTLMs = 5000
+    public var tagsPath = "/v1/organizations/resources/{resource_id}/tags"
+    public var trustedProxies: [String] = []
+    public var maxBodyBytes = 1 << 20
+    public var requestTimeoutMs = 10_000
+    public var auditPath = "-"
+    public var auditRequired = true
+
+    public init() {}
+
+    /// How one option is read and where it lives in the struct.
+    enum Binding {
+        case string(WritableKeyPath<GatewayConfig, String>)
+        case int(WritableKeyPath<GatewayConfig, Int>, ClosedRange<Int>)
+        case bool(WritableKeyPath<GatewayConfig, Bool>)
+        case list(WritableKeyPath<GatewayConfig, [String]>)
+    }
+
+    struct Option {
+        var name: String
+        var binding: Binding
+        var help: String
+
+        var environmentName: String { "GATEHOUSE_" + name.uppercased().replacing(".", with: "_") }
+    }
+
+    /// Every option; `docs/OPERATIONS.md` documents each (a test keeps the two in step).
+    static var options: [Option] {
+        [
+            Option(name: "listen.host", binding: .string(\.listenHost), help: "address for API traffic"),
+            Option(name: "listen.port", binding: .int(\.listenPort, 0...65535), help: "port for API traffic (0: a free port)"),
+            Option(name: "admin.host", binding: .string(\.adminHost), help: "address for /healthz, /readyz, /metrics"),
+            Option(name: "admin.port", binding: .int(\.adminPort, 0...65535), help: "admin port (0: a free port)"),
+            Option(name: "threads", binding: .int(\.threads, 0...256), help: "event-loop threads for API traffic (0: one per core)"),
+            Option(name: "upstream.url", binding: .string(\.upstreamURL), help: "the account service, http://host:port"),
+            Option(name: "upstream.connect_timeout_ms", binding: .int(\.upstreamConnectTimeoutMs, 1...600_000), help: "connect timeout"),
+            Option(name: "upstream.timeout_ms", binding: .int(\.upstreamTimeoutMs, 1...3_600_000), help: "time for the whole upstream answer"),
+            Option(name: "upstream.max_idle", binding: .int(\.upstreamMaxIdle, 0...100_000), help: "idle keep-alive connections kept per thread"),
+            Option(name: "catalog", binding: .string(\.catalog), help: "route catalog file"),
+            Option(name: "policies.dir", binding: .string(\.policiesDir), help: "policy directory (every *.json but *.test.json)"),
+            Option(
+                name: "policies.watch_interval_ms", binding: .int(\.policiesWatchIntervalMs, 0...3_600_000),
+                help: "how often to look for changed policy files (0: only on SIGHUP)"),
+            Option(name: "directory.path", binding: .string(\.directoryPath), help: "the directory's SQLite file"),
+            Option(
+                name: "directory.refresh_interval_ms", binding: .int(\.directoryRefreshIntervalMs, 1...60_000),
+                help: "how often to look for directory changes made by other processes"),
+            Option(
+                name: "tags.cache_ttl_ms", binding: .int(\.tagsCacheTTLMs, 0...3_600_000), help: "how long fetched account tags are reused (0: never)"
+            ),
+            Option(name: "tags.path", binding: .string(\.tagsPath), help: "the account service's list-tags path, with {resource_id}"),
+            Option(name: "network.trusted_proxies", binding: .list(\.trustedProxies), help: "CIDRs whose X-Forwarded-For is believed"),
+            Option(name: "limits.max_body_bytes", binding: .int(\.maxBodyBytes, 0...(1 << 30)), help: "largest request body (413 beyond)"),
+            Option(
+                name: "limits.request_timeout_ms", binding: .int(\.requestTimeoutMs, 1...3_600_000),
+                help: "time to receive a whole request (408 beyond)"),
+            Option(name: "audit.path", binding: .string(\.auditPath), help: "audit log file (- for standard output)"),
+            Option(name: "audit.required", binding: .bool(\.auditRequired), help: "refuse calls (503) while the audit log cannot be written"),
+        ]
+    }
+
+    /// Reads a configuration file (optional) and then the environment; every problem is
+    /// reported with its place (GH4003), and nothing is used unless all of it is valid.
+    public static func load(file: String?, environment: [String: String]) throws(PolicyLoadError) -> GatewayConfig {
+        var config = GatewayConfig()
+        if let file {
+            let (bytes, json) = try DiagnosticCollector.readJSON(file, code: .badConfig)
+            var collector = DiagnosticCollector()
+            config.read(json, into: &collector)
+            try collector.check(file: file, bytes: bytes)
+        }
+        var problems: [Diagnostic] = []
+        for option in options {
+            guard let text = environment[option.environmentName] else { continue }
+            if let message = config.apply(option, text: text) {
+                problems.append(Diagnostic(.badConfig, message, at: SourceLocation(file: "environment variable \(option.environmentName)")))
+            }
+        }
+        for name in environment.keys.sorted() where name.hasPrefix("GATEHOUSE_") && !options.contains(where: { $0.environmentName == name }) {
+            problems.append(Diagnostic(.badConfig, "no option is named \(name)", at: SourceLocation(file: "environment variable \(name)")))
+        }
+        if let message = config.crossCheck() {
+            problems.append(Diagnostic(.badConfig, message, at: SourceLocation(file: file ?? "configuration")))
+        }
+        guard problems.isEmpty else { throw PolicyLoadError(problems) }
+        return config
+    }
+
+    mutating func read(_ json: JSONValue, into collector: inout DiagnosticCollector) {
+        guard case .object(let top) = json else {
+            collector.report(.badConfig, "a configuration file is a JSON object of sections", at: .root)
+            return
+        }
+        func visit(_ members: [(key: String, value: JSONValue)], prefix: String, at path: JSONPath) {
+            for (key, value) in members {
+                let name = prefix.isEmpty ? key : prefix + "." + key
+                let place = path.appending(key)
+                if let option = Self.options.first(where: { $0.name == name }) {
+                    if let message = apply(option, json: value) { collector.report(.badConfig, message, at: place) }
+                } else if case .object(let inner) = value, Self.options.contains(where: { $0.name.hasPrefix(name + ".") }) {
+                    visit(inner, prefix: name, at: place)
+                } else {
+                    let known = Self.options.map(\.name).filter { $0.hasPrefix(prefix.isEmpty ? "" : prefix + ".") }
+                    collector.report(
+                        .badConfig, "unknown option \(name)", hint: "known here: \(known.joined(separator: ", "))", at: place, atKey: true)
+                }
+            }
+        }
+        visit(top, prefix: "", at: .root)
+    }
+
+    /// Sets an option from a JSON value; returns the problem, if any.
+    mutating func apply(_ option: Option, json: JSONValue) -> String? {
+        switch (option.binding, json) {
+        case (.string(let path), .string(let text)):
+            self[keyPath: path] = text
+        case (.int(let path, let range), .integer(let number)):
+            guard let value = Int(exactly: number), range.contains(value) else {
+                return "\(option.name) must be between \(range.lowerBound) and \(range.upperBound)"
+            }
+            self[keyPath: path] = value
+        case (.bool(let path), .bool(let flag)):
+            self[keyPath: path] = flag
+        case (.list(let path), .array(let items)):
+            var values: [String] = []
+            for item in items {
+                guard case .string(let text) = item else { return "\(option.name) must be a list of strings" }
+                values.append(text)
+            }
+            self[keyPath: path] = values
+        default:
+            return "\(option.name) must be \(option.binding.kind), not \(json.kindName)"
+        }
+        return check(option)
+    }
+
+    /// Sets an option from an environment variable's text; returns the problem, if any.
+    mutating func apply(_ option: Option, text: String) -> String? {
+        switch option.binding {
+        case .string(let path): self[keyPath: path] = text
+        case .int(let path, let range):
+            guard let value = Int(text), range.contains(value) else {
+                return "\(option.name) must be a whole number between \(range.lowerBound) and \(range.upperBound), not \(JSONWriter.quoted(text))"
+            }
+            self[keyPath: path] = value
+        case .bool(let path):
+            switch text.lowercased() {
+            case "true", "1", "yes": self[keyPath: path] = true
+            case "false", "0", "no": self[keyPath: path] = false
+            default: return "\(option.name) must be true or false, not \(JSONWriter.quoted(text))"
+            }
+        case .list(let path):
+            self[keyPath: path] = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        return check(option)
+    }
+
+    /// Checks that go beyond the type of one value.
+    func check(_ option: Option) -> String? {
+        switch option.name {
+        case "upstream.url" where Upstream.Address(url: upstreamURL) == nil:
+            return "upstream.url must look like http://host:port (https is not supported yet), not \(JSONWriter.quoted(upstreamURL))"
+        case "network.trusted_proxies":
+            if let bad = trustedProxies.first(where: { CIDR($0) == nil && IPAddress($0) == nil }) {
+                return "network.trusted_proxies lists \(JSONWriter.quoted(bad)), which is neither an address nor a CIDR"
+            }
+        case "tags.path" where !tagsPath.hasPrefix("/") || !tagsPath.contains("{resource_id}"):
+            return "tags.path must start with / and contain {resource_id}"
+        default: break
+        }
+        if case .string(let path) = option.binding, self[keyPath: path].isEmpty { return "\(option.name) cannot be empty" }
+        return nil
+    }
+
+    func crossCheck() -> String? {
+        if listenPort != 0 && listenPort == adminPort && listenHost == adminHost { return "listen.port and admin.port must differ" }
+        return nil
+    }
+
+    /// The trusted proxies as networks (single addresses become /32 or /128).
+    public var trustedNetworks: [CIDR] {
+        trustedProxies.compactMap { text in CIDR(text) ?? IPAddress(text).flatMap { CIDR(text + ($0.isIPv4 ? "/32" : "/128")) } }
+    }
+}
+
+extension GatewayConfig.Binding {
+    var kind: String {
+        switch self {
+        case .string: "a string"
+        case .int: "a whole number"
+        case .bool: "true or false"
+        case .list: "a list of strings"
+        }
+    }
+}

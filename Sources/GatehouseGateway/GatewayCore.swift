@@ -1,0 +1,157 @@
+import Foundation
+import GatehouseDirectory
+import GatehousePolicy
+import Logging
+import NIOCore
+import Synchronization
+
+/// The gateway's shared state: the current policy set and directory view (swapped whole,
+/// never edited in place), the tag cache, the audit log and metrics. Every event loop reads
+/// it; only reloads write it.
+public final class GatewayCore: Sendable {
+    public let config: GatewayConfig
+    public let authorizer: Authorizer
+    public let audit: AuditLog
+    public let metrics: GatewayMetrics
+    public let tags: TagCache
+    public let upstream: Upstream.Address
+    let store: DirectoryStore
+    let logger: Logger
+
+    struct State {
+        var policies: PolicySnapshot?
+        var directory: DirectoryView?
+        var directoryVersion = -1
+        var policyError: String?
+        var policyErrorAt: Date?
+        var directoryError: String?
+    }
+
+    private let state = Mutex(State())
+
+    /// Opens everything a gateway needs; throws a message saying what to fix. The first
+    /// policy set and directory must be valid, or the gateway does not start.
+    public init(config: GatewayConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        guard let upstream = Upstream.Address(url: config.upstreamURL) else { throw GatewayStartError("bad upstream.url \(config.upstreamURL)") }
+        self.upstream = upstream
+        let catalog = try RouteCatalog.load(config.catalog)
+        authorizer = Authorizer(catalog: catalog, trustedProxies: config.trustedNetworks)
+        audit = try AuditLog(path: config.auditPath)
+        metrics = GatewayMetrics()
+        tags = TagCache(ttl: .milliseconds(config.tagsCacheTTLMs))
+        guard FileManager.default.fileExists(atPath: config.directoryPath) else {
+            throw GatewayStartError("no directory at \(config.directoryPath); create one with gatehouse directory init")
+        }
+        store = try DirectoryStore(path: config.directoryPath)
+        let policies = try PolicySnapshot.load(directory: config.policiesDir)
+        let version = try store.dataVersion()
+        let view = try store.view()
+        state.withLock {
+            $0.policies = policies
+            $0.directory = view
+            $0.directoryVersion = version
+        }
+        metrics.policyReload(ok: true)
+        logger.info("policy set loaded", metadata: ["revision": "\(policies.revision)", "policies": "\(policies.documents.count)"])
+    }
+
+    /// The policy set and directory to decide a call with, or nil before both exist.
+    func snapshot() -> (PolicySnapshot, DirectoryView)? {
+        state.withLock { state in
+            guard let policies = state.policies, let directory = state.directory else { return nil }
+            return (policies, directory)
+        }
+    }
+
+    /// Reloads the policy directory when its files changed (or always, on SIGHUP). A set
+    /// with any invalid file is refused whole; the last good set keeps serving.
+    @discardableResult
+    public func reloadPolicies(force: Bool) -> Bool {
+        let current = state.withLock { $0.policies }
+        if !force, let current, FileStamp.current(directory: config.policiesDir) == current.stamps { return true }
+        do {
+            let loaded = try PolicySnapshot.load(directory: config.policiesDir)
+            if !force, let current, loaded.revision == current.revision {
+                state.withLock { $0.policies = PolicySnapshot(reusing: current, stamps: loaded.stamps) }
+                return true
+            }
+            state.withLock {
+                $0.policies = loaded
+                $0.policyError = nil
+                $0.policyErrorAt = nil
+            }
+            metrics.policyReload(ok: true)
+            logger.info("policy set loaded", metadata: ["revision": "\(loaded.revision)", "policies": "\(loaded.documents.count)"])
+            return true
+        } catch {
+            let message = error.description
+            let stamps = FileStamp.current(directory: config.policiesDir)
+            let repeated = state.withLock { state -> Bool in
+                let repeated = state.policyError == message
+                state.policyError = message
+                state.policyErrorAt = Date()
+                // Remember the broken files' stamps so the refusal is logged once, not every tick.
+                if let policies = state.policies, let stamps { state.policies = PolicySnapshot(reusing: policies, stamps: stamps) }
+                return repeated
+            }
+            if !repeated || force {
+                metrics.policyReload(ok: false)
+                logger.error(
+                    "policy set refused; the last good set keeps serving",
+                    metadata: ["revision": "\(current?.revision ?? "none")", "problems": "\(message)"])
+            }
+            return false
+        }
+    }
+
+    /// Re-reads the directory when another process changed it (or always when `force`).
+    public func refreshDirectory(force: Bool = false) {
+        do {
+            let version = try store.dataVersion()
+            if !force, version == state.withLock({ $0.directoryVersion }) { return }
+            let view = try store.view()
+            state.withLock {
+                $0.directory = view
+                $0.directoryVersion = version
+                $0.directoryError = nil
+            }
+        } catch {
+            state.withLock { $0.directoryError = "\(error)" }
+            logger.error("cannot read the directory; the last good copy keeps serving", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `/readyz`: ready when a policy set and directory are loaded and the audit log can be
+    /// written (when required); the detail says what was refused last.
+    public func readiness() -> (ready: Bool, detail: JSONValue) {
+        let state = self.state.withLock { $0 }
+        let auditHealthy = audit.isHealthy
+        let ready = state.policies != nil && state.directory != nil && (auditHealthy || !config.auditRequired)
+        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
+        let detail: JSONValue = .object([
+            ("ready", .bool(ready)),
+            (
+                "policies",
+                .object([
+                    ("revision", optional(state.policies?.revision)),
+                    ("count", .integer(Int64(state.policies?.documents.count ?? 0))),
+                    ("loaded_at", optional(state.policies.map { AuditRecord.timestamp($0.loadedAt) })),
+                    ("last_refused", optional(state.policyError)),
+                    ("last_refused_at", optional(state.policyErrorAt.map(AuditRecord.timestamp))),
+                ])
+            ),
+            ("directory", .object([("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", optional(state.directoryError))])),
+            ("audit", .object([("healthy", .bool(auditHealthy)), ("required", .bool(config.auditRequired))])),
+        ])
+        return (ready, detail)
+    }
+}
+
+extension PolicySnapshot {
+    /// The same documents and compiled sets under new file stamps (a touch, or a refused edit).
+    convenience init(reusing other: PolicySnapshot, stamps: [FileStamp]) {
+        self.init(documents: Array(other.documents.values), revision: other.revision, stamps: stamps, loadedAt: other.loadedAt)
+    }
+}

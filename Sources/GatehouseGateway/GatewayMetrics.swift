@@ -1,0 +1,50 @@
+import Prometheus
+
+/// The gateway's Prometheus metrics, served on the admin port's `/metrics`.
+public final class GatewayMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let duration: DurationHistogram
+    let tagHits: Counter
+    let tagMisses: Counter
+    let tagFailures: Counter
+    let auditFailures: Counter
+
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "gatehouse", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    static var decisions: MetricNameDescriptor { name("decisions", "total", "Calls answered, by decision and the kind of reason") }
+    static var reloads: MetricNameDescriptor {
+        name("policy_reloads", "total", "Policy set loads, by result (refused: the last good set kept serving)")
+    }
+    static var upstreamErrors: MetricNameDescriptor { name("upstream_errors", "total", "Failed exchanges with the account service, by kind") }
+    static var tagCache: MetricNameDescriptor { name("tag_cache", "total", "Tag lookups, by cache result") }
+
+    public init() {
+        duration = registry.makeDurationHistogram(
+            descriptor: Self.name("request_duration", "seconds", "Time from a request's last byte to the end of its answer"),
+            buckets: [
+                .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5),
+            ])
+        tagHits = registry.makeCounter(descriptor: Self.tagCache, labels: [("result", "hit")])
+        tagMisses = registry.makeCounter(descriptor: Self.tagCache, labels: [("result", "miss")])
+        tagFailures = registry.makeCounter(descriptor: Self.name("tag_fetch_failures", "total", "Tag fetches that failed (those calls were denied)"))
+        auditFailures = registry.makeCounter(descriptor: Self.name("audit_write_failures", "total", "Audit lines that could not be written"))
+    }
+
+    /// Counts one answered call by decision and the reason's kind (bounded: no free text).
+    func decided(_ record: AuditRecord) {
+        let reason = record.reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        registry.makeCounter(descriptor: Self.decisions, labels: [("decision", record.decision), ("reason", reason)]).increment()
+        duration.recordNanoseconds(Int64(record.totalMicros) * 1000)
+    }
+
+    func policyReload(ok: Bool) {
+        registry.makeCounter(descriptor: Self.reloads, labels: [("result", ok ? "ok" : "refused")]).increment()
+    }
+
+    func upstreamError(_ kind: String) {
+        registry.makeCounter(descriptor: Self.upstreamErrors, labels: [("kind", kind)]).increment()
+    }
+}

@@ -1,0 +1,75 @@
+import GatehouseDirectory
+
+/// A call the gateway answers itself, in the account service's error style
+/// (`{"error_code", "error_msg", "request_id"}`). `reason` is the audit log's word for it.
+public struct Refusal: Error, Sendable, Equatable {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var reason: String
+
+    public init(status: Int, code: String, message: String, reason: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.reason = reason
+    }
+
+    /// Every refused token reads the same to the caller; the audit log keeps why.
+    public static func loginExpired(_ why: TokenRejection?) -> Refusal {
+        Refusal(status: 401, code: "Gatehouse.0401", message: "login expired", reason: "token_" + (why?.rawValue ?? "missing"))
+    }
+
+    public static func badTarget(_ rejection: RequestTarget.Rejection) -> Refusal {
+        Refusal(status: 400, code: "Gatehouse.0400", message: "Bad request path: \(rejection).", reason: "bad_path")
+    }
+
+    public static func badBody(_ message: String) -> Refusal {
+        Refusal(status: 400, code: "Gatehouse.0400", message: message, reason: "bad_body")
+    }
+
+    public static func noRoute(method: String, path: String) -> Refusal {
+        Refusal(status: 404, code: "Gatehouse.0404", message: "No API matches \(method) \(path).", reason: "no_route")
+    }
+
+    public static let notManagementAccount = Refusal(
+        status: 401, code: "Organizations.1001",
+        message: "This operation can be called only from the management account of an organization.", reason: "not_management_account")
+
+    public static let notDelegatedAdministrator = Refusal(
+        status: 401, code: "Organizations.1002",
+        message:
+            "This operation can be called only from the management account of an organization or by a member account that is a delegated administrator for a service.",
+        reason: "not_delegated_administrator")
+
+    public static let notMember = Refusal(
+        status: 401, code: "Gatehouse.0402", message: "This operation can be called only from an account in the organization.", reason: "not_member")
+
+    public static func policyDenied(action: String, reason: String) -> Refusal {
+        Refusal(status: 403, code: "Organizations.1007", message: "Policy doesn't allow '\(action)' to be performed.", reason: reason)
+    }
+
+    public static let requestTimeout = Refusal(
+        status: 408, code: "Gatehouse.0408", message: "The request was not received in time.", reason: "request_timeout")
+
+    public static func bodyTooLarge(limit: Int) -> Refusal {
+        Refusal(status: 413, code: "Gatehouse.0413", message: "The request body is larger than \(limit) bytes.", reason: "body_too_large")
+    }
+
+    public static func upstreamUnavailable(_ detail: String) -> Refusal {
+        Refusal(status: 502, code: "Gatehouse.0502", message: "The account service cannot be reached.", reason: "upstream_unavailable: \(detail)")
+    }
+
+    public static let tagsUnavailable = Refusal(
+        status: 503, code: "Gatehouse.0503", message: "The target account's tags cannot be read, so the call cannot be authorized.",
+        reason: "tags_unavailable")
+
+    public static let auditUnavailable = Refusal(
+        status: 503, code: "Gatehouse.0503", message: "The audit log cannot be written, so no call is let through.", reason: "audit_unavailable")
+
+    public static let notReady = Refusal(
+        status: 503, code: "Gatehouse.0503", message: "The gateway has no valid policy set or directory yet.", reason: "not_ready")
+
+    public static let upstreamTimeout = Refusal(
+        status: 504, code: "Gatehouse.0504", message: "The account service did not answer in time.", reason: "upstream_timeout")
+}

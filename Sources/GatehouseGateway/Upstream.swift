@@ -1,0 +1,247 @@
+import GatehousePolicy
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The account service, and the connections the gateway keeps to it.
+public enum Upstream {
+    /// Where the account service listens (`upstream.url`).
+    public struct Address: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        /// Reads `http://host:port` (an optional trailing `/`); nil for anything else.
+        public init?(url: String) {
+            guard url.hasPrefix("http://") else { return nil }
+            var rest = url.dropFirst("http://".count)
+            if rest.hasSuffix("/") { rest = rest.dropLast() }
+            guard !rest.contains("/"), let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
+                (1...65535).contains(port)
+            else { return nil }
+            var host = String(rest[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { return nil }
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// Why an exchange with the account service failed.
+    enum Failure: Error {
+        case connect(String)
+        /// The connection closed before the answer was complete.
+        case closed(receivedHead: Bool)
+        case timeout(receivedHead: Bool)
+        case tooLarge
+    }
+}
+
+/// Receives one upstream answer, part by part, on the connection's event loop.
+protocol UpstreamSink: AnyObject {
+    func upstreamHead(_ head: HTTPResponseHead)
+    func upstreamBody(_ buffer: ByteBuffer)
+    func upstreamEnd()
+    func upstreamFailed(_ failure: Upstream.Failure)
+}
+
+/// One keep-alive connection to the account service: carries one exchange at a time and
+/// goes back to its pool when the answer is complete and reusable.
+final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    weak var pool: UpstreamPool?
+    private var context: ChannelHandlerContext?
+    private var sink: UpstreamSink?
+    private var receivedHead = false
+    private var reusable = true
+    private var timeout: Scheduled<Void>?
+    /// Whether this connection carried an earlier exchange (a failure on it may be the
+    /// server closing an idle connection, worth one retry for safe methods).
+    private(set) var wasUsed = false
+
+    init(pool: UpstreamPool) { self.pool = pool }
+
+    var isActive: Bool { context?.channel.isActive ?? false }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// Sends one request; the answer goes to `sink`.
+    func send(_ head: HTTPRequestHead, body: ByteBuffer?, to sink: UpstreamSink, timeout: TimeAmount) {
+        guard let context else {
+            sink.upstreamFailed(.closed(receivedHead: false))
+            return
+        }
+        self.sink = sink
+        receivedHead = false
+        reusable = true
+        self.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.timedOut() }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let body, body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        wasUsed = true
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            receivedHead = true
+            reusable = head.isKeepAlive
+            sink?.upstreamHead(head)
+        case .body(let buffer):
+            sink?.upstreamBody(buffer)
+        case .end:
+            timeout?.cancel()
+            timeout = nil
+            let sink = self.sink
+            self.sink = nil
+            if reusable, context.channel.isActive, let pool {
+                pool.release(self)
+            } else {
+                context.close(promise: nil)
+            }
+            sink?.upstreamEnd()
+        }
+    }
+
+    private func timedOut() {
+        guard let sink else { return }
+        self.sink = nil
+        context?.close(promise: nil)
+        sink.upstreamFailed(.timeout(receivedHead: receivedHead))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        pool?.remove(self)
+        if let sink {
+            self.sink = nil
+            sink.upstreamFailed(.closed(receivedHead: receivedHead))
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
+    func close() { context?.close(promise: nil) }
+}
+
+/// Keep-alive connections to the account service for one event loop: requests and
+/// answers never hop threads, and idle connections are reused.
+final class UpstreamPool {
+    let eventLoop: EventLoop
+    let address: Upstream.Address
+    let connectTimeout: TimeAmount
+    let maxIdle: Int
+    private var idle: [UpstreamConnection] = []
+
+    init(eventLoop: EventLoop, address: Upstream.Address, connectTimeout: TimeAmount, maxIdle: Int) {
+        self.eventLoop = eventLoop
+        self.address = address
+        self.connectTimeout = connectTimeout
+        self.maxIdle = maxIdle
+    }
+
+    /// An idle live connection, or a new one (`fresh` skips the idle ones).
+    func acquire(fresh: Bool = false, _ done: @escaping (Result<UpstreamConnection, Upstream.Failure>) -> Void) {
+        eventLoop.preconditionInEventLoop()
+        while !fresh, let connection = idle.popLast() {
+            if connection.isActive { return done(.success(connection)) }
+        }
+        let pool = NIOLoopBound(self, eventLoop: eventLoop)
+        let connect = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection(pool: pool.value))
+                }
+            }
+            .connect(host: address.host, port: address.port)
+        connect.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                do {
+                    done(.success(try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)))
+                } catch {
+                    channel.close(promise: nil)
+                    done(.failure(.connect("\(error)")))
+                }
+            case .failure(let error):
+                done(.failure(.connect("\(error)")))
+            }
+        }
+    }
+
+    func release(_ connection: UpstreamConnection) {
+        guard idle.count < maxIdle else { return connection.close() }
+        idle.append(connection)
+    }
+
+    func remove(_ connection: UpstreamConnection) {
+        idle.removeAll { $0 === connection }
+    }
+
+    func closeAll() {
+        for connection in idle { connection.close() }
+        idle.removeAll()
+    }
+}
+
+/// Reads an account's tags from the account service's list-tags API.
+final class TagFetch: UpstreamSink {
+    private let done: ([String: String]?) -> Void
+    private var status: HTTPResponseStatus = .internalServerError
+    private var body: ByteBuffer?
+    private var finished = false
+    static let maxBytes = 1 << 20
+
+    init(_ done: @escaping ([String: String]?) -> Void) { self.done = done }
+
+    static func request(path: String, requestId: String) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: "application/json")
+        headers.add(name: "X-Request-Id", value: requestId)
+        headers.add(name: "User-Agent", value: "gatehouse")
+        return HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+    }
+
+    func upstreamHead(_ head: HTTPResponseHead) { status = head.status }
+
+    func upstreamBody(_ buffer: ByteBuffer) {
+        var buffer = buffer
+        if (body?.readableBytes ?? 0) + buffer.readableBytes > Self.maxBytes { return finish(nil) }
+        if body == nil { body = buffer } else { body!.writeBuffer(&buffer) }
+    }
+
+    func upstreamEnd() {
+        switch status {
+        // An account that does not exist has no tags; the call itself will get its 404.
+        case .notFound: finish([:])
+        case .ok: finish(body.flatMap { Self.tags(Array($0.readableBytesView)) })
+        default: finish(nil)
+        }
+    }
+
+    func upstreamFailed(_ failure: Upstream.Failure) { finish(nil) }
+
+    private func finish(_ tags: [String: String]?) {
+        guard !finished else { return }
+        finished = true
+        done(tags)
+    }
+
+    /// `{"tags": [{"key": ..., "value": ...}]}`; anything else is unreadable (nil).
+    static func tags(_ bytes: [UInt8]) -> [String: String]? {
+        guard let json = try? JSONLoader.parse(bytes), case .array(let items)? = json["tags"] else { return nil }
+        var tags: [String: String] = [:]
+        for item in items {
+            guard case .string(let key)? = item["key"], case .string(let value)? = item["value"] else { return nil }
+            tags[key] = value
+        }
+        return tags
+    }
+}
