@@ -103,7 +103,8 @@ let package = Package(
         // Runs the built `gatehouse` binary; the dependency makes `swift test` build it first.
         .testTarget(
             name: "GatehouseCLITests",
-            dependencies: ["gatehouse"]
+            dependencies: ["gatehouse"],
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""A loopback HTTP/1.1 server that answers every call with what it received, so gateway
+tests can check exactly what was forwarded. Prints "listening on http://127.0.0.1:PORT".
+
+- any path ending in /tags answers 500 (the gateway must then deny calls that need tags);
+- an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts).
+"""
+import json
+import signal
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        delay = float(self.headers.get("X-Test-Sleep") or 0)
+        if delay:
+            time.sleep(delay)
+        if self.path.endswith("/tags"):
+            status, answer = 500, {"error_code": "Test.500", "error_msg": "tags are broken here"}
+        else:
+            status = 200
+            answer = {
+                "method": self.command,
+                "path": self.path,
+                "headers": [[k, v] for k, v in self.headers.items()],
+                "body": body.decode("utf-8", "replace"),
+            }
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Echo", "yes")
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_any
+
+    def log_message(self, *args):
+        pass
+
+
+# A parent may start us with SIGTERM blocked (the test runner does); the tests stop us with it.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
+try:
+    server.serve_forever()
+except KeyboardInterrupt:
+    pass

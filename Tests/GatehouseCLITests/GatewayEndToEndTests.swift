@@ -1,0 +1,277 @@
+import Foundation
+import Testing
+
+/// The gateway as a user runs it: `gatehouse serve` and an upstream as real processes on
+/// loopback, driven over HTTP. Each test starts its own and stops them by PID.
+@Suite(.serialized) struct GatewayEndToEndTests {
+    typealias Fixture = GatewayFixture
+
+    @Test func anAllowedUpdateIsForwardedAndAudited() async throws {
+        let gateway = try await Fixture()
+        let answer = try gateway.update(Fixture.devAccount, as: "dev_only", description: "set through gatehouse")
+        #expect(answer.status == 200)
+        let account = try #require(answer.json["account"] as? [String: Any])
+        #expect(account["description"] as? String == "set through gatehouse")
+        let requestId = try #require(answer.header("X-Request-Id"))
+        #expect(!requestId.isEmpty)
+
+        let line = try #require(try gateway.auditLines().last)
+        #expect(line["request_id"] as? String == requestId)
+        #expect(line["decision"] as? String == "allow")
+        #expect(line["reason"] as? String == "explicit_allow")
+        #expect(line["action"] as? String == "organizations:accounts:update")
+        #expect(line["principal"] as? String == "iam::0a6d25d23900d45c0faac010e0fb4de0:user:dev_only")
+        #expect((line["statements"] as? [String]) == ["dev-accounts-update:UpdateDevAccounts"])
+        #expect(line["status"] as? Int == 200)
+        #expect(line["schema"] as? Int == 1)
+        #expect((line["policy_revision"] as? String)?.count == 16)
+        // Neither the token nor the body reaches the audit log.
+        let audit = try String(contentsOfFile: gateway.auditLog, encoding: .utf8)
+        #expect(!audit.contains(gateway.tokens["dev_only"]!))
+        #expect(!audit.contains("set through gatehouse"))
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func implicitAndExplicitDenials() async throws {
+        let gateway = try await Fixture()
+        let implicit = try gateway.update(Fixture.prodAccount, as: "dev_only")
+        #expect(implicit.status == 403)
+        #expect(implicit.errorCode == "Organizations.1007")
+        #expect(implicit.json["error_msg"] as? String == "Policy doesn't allow 'organizations:accounts:update' to be performed.")
+        #expect(implicit.json["request_id"] as? String == implicit.header("X-Request-Id"))
+        // The admin may update anything but protected accounts.
+        #expect(try gateway.update(Fixture.prodAccount, as: "admin").status == 200)
+        let explicit = try gateway.update(Fixture.protectedAccount, as: "admin")
+        #expect(explicit.status == 403)
+        #expect(explicit.errorCode == "Organizations.1007")
+        #expect(!explicit.body.contains("DenyUpdatingProtectedAccounts"))
+        let reasons = try gateway.auditLines().map { $0["reason"] as? String }
+        #expect(reasons == ["implicit_deny", "explicit_allow", "explicit_deny"])
+        #expect((try gateway.auditLines().last?["statements"] as? [String]) == ["deny-protected-accounts:DenyUpdatingProtectedAccounts"])
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func managementAccountOnlyComesBeforePolicies() async throws {
+        let gateway = try await Fixture()
+        let answer = try gateway.update(Fixture.devAccount, as: "member")
+        #expect(answer.status == 401)
+        #expect(answer.errorCode == "Organizations.1001")
+        #expect(answer.json["error_msg"] as? String == "This operation can be called only from the management account of an organization.")
+        // member's account is a delegated administrator: listing accounts is open to it.
+        #expect(try gateway.call("GET", "/v1/organizations/accounts", as: "member").status == 200)
+        #expect(try gateway.auditLines().first?["reason"] as? String == "not_management_account")
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func aTagChangeFlipsTheDecision() async throws {
+        let gateway = try await Fixture(settings: ["tags": ["cache_ttl_ms": 60_000]])
+        #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403)
+        // Retagging passes through the gateway, which drops the cached tags at once.
+        let retag = try gateway.call(
+            "POST", "/v1/organizations/resources/\(Fixture.prodAccount)/tag", as: "admin", body: #"{"tags": [{"key": "env", "value": "dev"}]}"#)
+        #expect(retag.status == 204)
+        #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 200)
+        // The typed tag API drops them too.
+        let back = try gateway.call(
+            "POST", "/v1/organizations/organizations:accounts/\(Fixture.prodAccount)/tags/create", as: "admin",
+            body: #"{"tags": [{"key": "env", "value": "prod"}]}"#)
+        #expect(back.status == 204)
+        #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403)
+        // Removing the protected tag is denied by its own statement (g:TagKeys from the body).
+        let untag = try gateway.call(
+            "POST", "/v1/organizations/resources/\(Fixture.protectedAccount)/untag", as: "admin", body: #"{"tag_keys": ["protected"]}"#)
+        #expect(untag.status == 403)
+        let malformed = try gateway.call("POST", "/v1/organizations/resources/\(Fixture.prodAccount)/tag", as: "admin", body: "{not json")
+        #expect(malformed.status == 400)
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func tokensThatNoLongerWork() async throws {
+        let gateway = try await Fixture()
+        func expectLoginExpired(_ answer: RawHTTP.Response, _ comment: Comment) {
+            #expect(answer.status == 401, comment)
+            #expect(answer.errorCode == "Gatehouse.0401", comment)
+            #expect(answer.json["error_msg"] as? String == "login expired", comment)
+        }
+        expectLoginExpired(try gateway.call("GET", "/v1/organizations/accounts"), "no token")
+        expectLoginExpired(try gateway.call("GET", "/v1/organizations/accounts", token: "gh_not-a-real-token"), "unknown token")
+        let bearer = try gateway.call("GET", "/v1/organizations/accounts", headers: [("Authorization", "Bearer \(gateway.tokens["admin"]!)")])
+        #expect(bearer.status == 200)
+
+        let shortLived = try gateway.issueToken("admin", ttl: "1s")
+        try await Task.sleep(for: .milliseconds(1300))
+        expectLoginExpired(try gateway.call("GET", "/v1/organizations/accounts", token: shortLived), "expired token")
+
+        let revoked = try gateway.issueToken("admin")
+        #expect(try await gateway.eventually { try gateway.call("GET", "/v1/organizations/accounts", token: revoked).status == 200 })
+        #expect(try CLI.run(["directory", "revoke-token", "--db", gateway.db, "--token", "-"], stdin: revoked).status == 0)
+        #expect(try await gateway.eventually { try gateway.call("GET", "/v1/organizations/accounts", token: revoked).status == 401 })
+        // Ending a user's sessions ends every token issued before.
+        #expect(try CLI.run(["directory", "end-sessions", "--db", gateway.db, "--user", "dev_only"]).status == 0)
+        #expect(try await gateway.eventually { try gateway.update(Fixture.devAccount, as: "dev_only").status == 401 })
+        let reasons = Set(try gateway.auditLines().compactMap { $0["reason"] as? String })
+        #expect(reasons.isSuperset(of: ["token_missing", "token_unknown", "token_expired", "token_revoked", "token_session_ended"]))
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func policiesReloadAndABadSetIsRefused() async throws {
+        let gateway = try await Fixture()
+        #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403)
+        let file = "\(gateway.policies)/dev-accounts-update.json"
+        let original = try String(contentsOfFile: file, encoding: .utf8)
+        try original.replacingOccurrences(of: #""g:ResourceTag/env": ["dev"]"#, with: #""g:ResourceTag/env": ["dev", "prod"]"#)
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try await gateway.eventually { try gateway.update(Fixture.prodAccount, as: "dev_only").status == 200 })
+        let revision = try #require(try gateway.auditLines().last?["policy_revision"] as? String)
+
+        // One broken file refuses the whole new set; the last good one keeps deciding.
+        try original.write(toFile: file, atomically: true, encoding: .utf8)
+        try
+            #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:*:*"], "Resource": ["*"], "Condition": {"StringEqualz": {"g:UserAgent": "x"}}}]}"#
+            .write(toFile: "\(gateway.policies)/broken.json", atomically: true, encoding: .utf8)
+        #expect(
+            try await gateway.eventually {
+                (try gateway.admin("/readyz").json["policies"] as? [String: Any])?["last_refused"] is String
+            })
+        let ready = try gateway.admin("/readyz")
+        #expect(ready.status == 200)
+        let refused = try #require((ready.json["policies"] as? [String: Any])?["last_refused"] as? String)
+        #expect(refused.contains("broken.json:1:"))
+        #expect(refused.contains("StringEqualz"))
+        #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 200)
+        #expect(try gateway.auditLines().last?["policy_revision"] as? String == revision)
+        #expect(try gateway.admin("/metrics").body.contains(#"gatehouse_policy_reloads_total{result="refused"} 1"#))
+
+        // Fixing it (and SIGHUP, for good measure) brings the new set in.
+        try FileManager.default.removeItem(atPath: "\(gateway.policies)/broken.json")
+        kill(gateway.gateway.pid, SIGHUP)
+        #expect(try await gateway.eventually { try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403 })
+        #expect((try gateway.admin("/readyz").json["policies"] as? [String: Any])?["last_refused"] is NSNull)
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func ambiguousPathsNeverReachTheService() async throws {
+        let gateway = try await Fixture(upstream: .echo)
+        for target in [
+            "/v1/organizations/accounts/..%2F05261f923e80d3890f33c0056e9b3f80", "/v1/organizations/accounts/%2e%2e",
+            "/v1/organizations/./accounts/x", "/v1/organizations//accounts/x", "/v1/organizations/accounts/%252Fx",
+            "/v1/organizations/accounts/a%5Cb", "/v1/organizations/accounts/x%00",
+        ] {
+            let answer = try gateway.call("GET", target, as: "admin")
+            #expect(answer.status == 400, "\(target)")
+            #expect(answer.errorCode == "Gatehouse.0400", "\(target)")
+            #expect(answer.header("X-Echo") == nil, "\(target)")
+        }
+        let unknown = try gateway.call("GET", "/v1/organizations/secrets", as: "admin")
+        #expect(unknown.status == 404)
+        #expect(unknown.errorCode == "Gatehouse.0404")
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func forwardsTheCallUnchangedButForTheGatewaysOwnHeaders() async throws {
+        let gateway = try await Fixture(upstream: .echo)
+        let answer = try gateway.call(
+            "GET", "/v1/organizations/accounts?limit=5&marker=a%20b", as: "admin",
+            headers: [
+                ("X-Custom", "kept"), ("X-Request-Id", "trace-123"), ("X-Gatehouse-Principal", "forged"), ("Connection", "close, X-Custom-Hop"),
+                ("X-Custom-Hop", "dropped"),
+            ])
+        #expect(answer.status == 200)
+        #expect(answer.header("X-Echo") == "yes")
+        #expect(answer.header("X-Request-Id") == "trace-123")
+        let echoed = answer.json
+        #expect(echoed["method"] as? String == "GET")
+        #expect(echoed["path"] as? String == "/v1/organizations/accounts?limit=5&marker=a%20b")
+        let headers = try #require(echoed["headers"] as? [[String]])
+        func forwarded(_ name: String) -> [String] { headers.filter { $0[0].lowercased() == name.lowercased() }.map { $0[1] } }
+        #expect(forwarded("X-Custom") == ["kept"])
+        #expect(forwarded("X-Auth-Token").isEmpty)
+        #expect(forwarded("X-Custom-Hop").isEmpty)
+        #expect(forwarded("X-Request-Id") == ["trace-123"])
+        #expect(forwarded("X-Gatehouse-Principal") == ["iam::0a6d25d23900d45c0faac010e0fb4de0:user:admin"])
+        #expect(forwarded("X-Forwarded-For") == ["127.0.0.1"])
+
+        // Tagging needs no resource tags for the admin's policies, so it reaches the echo server.
+        let body = #"{"tags":  [{"key": "note", "value": "exact bytes \u00e9"}]}"#
+        let tagged = try gateway.call("POST", "/v1/organizations/resources/\(Fixture.devAccount)/tag", as: "admin", body: body)
+        #expect(tagged.json["body"] as? String == body)
+        // Calls that need tags are denied when the tags cannot be read (the echo server fails them).
+        let needsTags = try gateway.update(Fixture.devAccount, as: "dev_only")
+        #expect(needsTags.status == 503)
+        #expect(needsTags.errorCode == "Gatehouse.0503")
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func upstreamTroubleAndLimits() async throws {
+        let gateway = try await Fixture(upstream: .echo, settings: ["upstream": ["timeout_ms": 500], "limits": ["max_body_bytes": 1024]])
+        let slow = try gateway.call("GET", "/v1/organizations/accounts", as: "admin", headers: [("X-Test-Sleep", "2")])
+        #expect(slow.status == 504)
+        #expect(slow.errorCode == "Gatehouse.0504")
+        let large = try gateway.call(
+            "PATCH", "/v1/organizations/accounts/\(Fixture.devAccount)", as: "admin",
+            body: #"{"description": "\#(String(repeating: "x", count: 2000))"}"#)
+        #expect(large.status == 413)
+        #expect(large.errorCode == "Gatehouse.0413")
+        await gateway.upstream.stop()
+        let down = try gateway.call("GET", "/v1/organizations/accounts", as: "admin")
+        #expect(down.status == 502)
+        #expect(down.errorCode == "Gatehouse.0502")
+        let reasons = try gateway.auditLines().compactMap { $0["reason"] as? String }
+        #expect(reasons.contains("upstream_timeout"))
+        #expect(reasons.contains("body_too_large"))
+        #expect(reasons.contains { $0.hasPrefix("upstream_unavailable") })
+        #expect(await gateway.gateway.stop() == 0)
+    }
+
+    @Test func theAuditLogIsReopenedOnSIGHUPAndRequiredByDefault() async throws {
+        let gateway = try await Fixture()
+        #expect(try gateway.call("GET", "/v1/organizations/accounts", as: "admin").status == 200)
+        let rotated = gateway.auditLog + ".1"
+        try FileManager.default.moveItem(atPath: gateway.auditLog, toPath: rotated)
+        kill(gateway.gateway.pid, SIGHUP)
+        #expect(try await gateway.eventually { FileManager.default.fileExists(atPath: gateway.auditLog) })
+        #expect(try gateway.call("GET", "/v1/organizations/accounts", as: "admin").status == 200)
+        #expect(try gateway.auditLines().count == 1)
+        #expect(try String(contentsOfFile: rotated, encoding: .utf8).split(separator: "\n").count == 1)
+
+        // A log that cannot be reopened stops every call (audit.required defaults to true).
+        try FileManager.default.removeItem(atPath: gateway.auditLog)
+        try FileManager.default.createDirectory(atPath: gateway.auditLog, withIntermediateDirectories: false)
+        kill(gateway.gateway.pid, SIGHUP)
+        #expect(try await gateway.eventually { try gateway.admin("/readyz").status == 503 })
+        let refused = try gateway.call("GET", "/v1/organizations/accounts", as: "admin")
+        #expect(refused.status == 503)
+        #expect(refused.errorCode == "Gatehouse.0503")
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func theDemoWritesItsContract() async throws {
+        let dir = try TempDir()
+        let demo = try Spawned(CLI.binary, ["demo", "--data-dir", dir.url.path, "--port", "0"])
+        defer { kill(demo.pid, SIGKILL) }
+        let file = dir.url.appendingPathComponent("demo.json").path
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: file), Date() < deadline, demo.process.isRunning {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let contract = try jsonObject(try String(contentsOfFile: file, encoding: .utf8))
+        for key in ["gateway", "admin", "account_service", "organization_id", "management_account_id"] { #expect(contract[key] is String, "\(key)") }
+        let tokens = try #require(contract["tokens"] as? [String: String])
+        let users = try #require(contract["users"] as? [String: String])
+        let accounts = try #require(contract["accounts"] as? [String: String])
+        #expect(Set(tokens.keys) == ["owner", "admin", "dev_only", "member"])
+        #expect(Set(users.keys) == ["owner", "admin", "dev_only", "member"])
+        let port = try #require(URL(string: contract["gateway"] as! String)?.port)
+        func update(_ user: String, _ account: String) throws -> RawHTTP.Response {
+            try RawHTTP.send(
+                port: port, method: "PATCH", target: "/v1/organizations/accounts/\(account)", headers: [("X-Auth-Token", tokens[user]!)],
+                body: #"{"description": "demo"}"#)
+        }
+        #expect(try update("dev_only", accounts["dev"]!).status == 200)
+        #expect(try update("dev_only", accounts["prod"]!).errorCode == "Organizations.1007")
+        #expect(try update("member", accounts["dev"]!).errorCode == "Organizations.1001")
+        #expect(try update("admin", accounts["prod"]!).status == 200)
+        #expect(demo.output.contains("curl"))
+        #expect(await demo.stop() == 0)
+    }
+}

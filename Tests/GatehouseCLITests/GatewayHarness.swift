@@ -1,0 +1,277 @@
+import Foundation
+import Testing
+
+/// A process a test starts; its standard output is collected line by line, and it is
+/// stopped by PID (SIGKILL as a last resort) when the test lets go of it.
+final class Spawned: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var collected = ""
+
+    init(_ executable: URL, _ arguments: [String], cwd: URL = CLI.packageRoot, environment: [String: String]? = nil) throws {
+        _ = CLI.ignoreBrokenPipes
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = cwd
+        if let environment { process.environment = environment }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let reader = out.fileHandleForReading
+        DispatchQueue.global().async { [self] in
+            while true {
+                let chunk = reader.availableData
+                if chunk.isEmpty { return }
+                lock.withLock { collected += String(decoding: chunk, as: UTF8.self) }
+            }
+        }
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var output: String { lock.withLock { collected } }
+
+    /// The rest of the first output line starting with `prefix`, waiting up to `timeout`.
+    func line(startingWith prefix: String, timeout: TimeInterval = 60) async throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line.dropFirst(prefix.count)) }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HarnessError.noLine(prefix, output)
+    }
+
+    /// Sends `signal` and waits (bounded) for the exit; returns the exit status or nil.
+    @discardableResult
+    func stop(_ signal: Int32 = SIGTERM, timeout: TimeInterval = 20) async -> Int32? {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(pid, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(pid, SIGKILL) } }
+}
+
+enum HarnessError: Error, CustomStringConvertible {
+    case noLine(String, String)
+    case http(String)
+
+    var description: String {
+        switch self {
+        case .noLine(let prefix, let output): "no line starting with \(prefix) in: \(output)"
+        case .http(let message): message
+        }
+    }
+}
+
+/// An HTTP/1.1 exchange over a plain socket: the request target goes out byte for byte
+/// (URLSession would normalise dot segments and encodings, which the tests must send).
+struct RawHTTP {
+    struct Response {
+        var status: Int
+        var headers: [(String, String)]
+        var body: String
+
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]) ?? [:] }
+        var errorCode: String? { json["error_code"] as? String }
+    }
+
+    static func send(
+        port: Int, method: String, target: String, headers: [(String, String)] = [], body: String? = nil, timeout: Int = 15
+    ) throws -> Response {
+        var request = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        if let body { request += "Content-Length: \(body.utf8.count)\r\n" }
+        request += "\r\n" + (body ?? "")
+        let raw = try exchange(port: port, bytes: Array(request.utf8), timeout: timeout)
+        return try parse(raw)
+    }
+
+    static func exchange(port: Int, bytes: [UInt8], timeout: Int) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError.http("socket failed") }
+        defer { close(fd) }
+        var limit = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw HarnessError.http("cannot connect to port \(port)") }
+        var offset = 0
+        while offset < bytes.count {
+            let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            // The server may answer (413) and close before reading everything; read what it said.
+            guard sent > 0 else { break }
+            offset += sent
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            received += buffer[..<count]
+        }
+        return received
+    }
+
+    static func parse(_ raw: [UInt8]) throws -> Response {
+        let text = String(decoding: raw, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { throw HarnessError.http("no complete answer: \(text)") }
+        let lines = text[..<split.lowerBound].split(separator: "\r\n")
+        let statusParts = lines.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { throw HarnessError.http("bad status line: \(text)") }
+        let headers = lines.dropFirst().compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        var body = String(text[split.upperBound...])
+        if headers.contains(where: { $0.0.lowercased() == "transfer-encoding" && $0.1.lowercased().contains("chunked") }) {
+            body = dechunk(body)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    static func dechunk(_ text: String) -> String {
+        var rest = Substring(text)
+        var body = ""
+        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+            let start = lineEnd.upperBound
+            let bytes = Array(rest[start...].utf8)
+            body += String(decoding: bytes.prefix(size), as: UTF8.self)
+            rest = Substring(String(decoding: bytes.dropFirst(size + 2), as: UTF8.self))
+        }
+        return body
+    }
+}
+
+/// A gateway under test: a directory seeded from `samples/directory.json`, a copy of
+/// `policies/`, an upstream process (the sample account service or an echo server), and
+/// `gatehouse serve` in front of it, all on free loopback ports in a temporary directory.
+final class GatewayFixture: @unchecked Sendable {
+    enum UpstreamKind { case sampleService, echo }
+
+    let dir: TempDir
+    let db: String
+    let policies: String
+    let auditLog: String
+    var upstream: Spawned
+    let gateway: Spawned
+    let port: Int
+    let adminPort: Int
+    let tokens: [String: String]
+
+    static let devAccount = "05261f923e80d3890f33c0056e9b3f80"
+    static let prodAccount = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
+    static let protectedAccount = "3c9b8a7d6e5f40312a1b0c9d8e7f6a5b"
+
+    init(upstream kind: UpstreamKind = .sampleService, settings: [String: Any] = [:]) async throws {
+        dir = try TempDir()
+        db = dir.url.appendingPathComponent("directory.sqlite").path
+        policies = dir.url.appendingPathComponent("policies").path
+        auditLog = dir.url.appendingPathComponent("audit.log").path
+        try FileManager.default.createDirectory(atPath: policies, withIntermediateDirectories: true)
+        for name in ["organizations-admin", "dev-accounts-update", "deny-protected-accounts", "require-mfa", "office-network-only"] {
+            try FileManager.default.copyItem(
+                atPath: CLI.packageRoot.appendingPathComponent("policies/\(name).json").path, toPath: "\(policies)/\(name).json")
+        }
+        let initialised = try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"])
+        guard initialised.status == 0 else { throw HarnessError.http("directory init: \(initialised.stderr)") }
+        var tokens: [String: String] = [:]
+        for user in ["owner", "admin", "dev_only", "member"] {
+            tokens[user] = try Self.issueToken(db: db, user, extra: user == "dev_only" ? ["--mfa"] : [])
+        }
+        self.tokens = tokens
+        switch kind {
+        case .sampleService:
+            upstream = try Spawned(
+                CLI.binary,
+                [
+                    "sample-account-service", "--db", dir.url.appendingPathComponent("accounts.sqlite").path, "--seed", "samples/directory.json",
+                    "--port", "0",
+                ])
+        case .echo:
+            upstream = try Spawned(
+                URL(fileURLWithPath: "/usr/bin/env"),
+                ["python3", CLI.packageRoot.appendingPathComponent("Tests/GatehouseCLITests/Fixtures/echo_upstream.py").path])
+        }
+        let upstreamURL = try await upstream.line(startingWith: "listening on ")
+        var config: [String: Any] = [
+            "listen": ["port": 0], "admin": ["port": 0], "upstream": ["url": upstreamURL],
+            "catalog": CLI.packageRoot.appendingPathComponent("samples/catalog.json").path,
+            "policies": ["dir": policies, "watch_interval_ms": 100], "directory": ["path": db, "refresh_interval_ms": 50],
+            "audit": ["path": auditLog], "threads": 1,
+        ]
+        for (key, value) in settings {
+            if var section = config[key] as? [String: Any], let extra = value as? [String: Any] {
+                section.merge(extra) { $1 }
+                config[key] = section
+            } else {
+                config[key] = value
+            }
+        }
+        let configFile = try dir.write("gateway.json", String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self))
+        gateway = try Spawned(CLI.binary, ["serve", "--config", configFile])
+        port = try #require(URL(string: try await gateway.line(startingWith: "gateway listening on "))?.port)
+        adminPort = try #require(URL(string: try await gateway.line(startingWith: "admin listening on "))?.port)
+    }
+
+    func issueToken(_ user: String, ttl: String = "1h", extra: [String] = []) throws -> String {
+        try Self.issueToken(db: db, user, ttl: ttl, extra: extra)
+    }
+
+    static func issueToken(db: String, _ user: String, ttl: String = "1h", extra: [String] = []) throws -> String {
+        let issued = try CLI.run(["directory", "issue-token", "--db", db, "--user", user, "--ttl", ttl] + extra)
+        guard issued.status == 0 else { throw HarnessError.http("issue-token: \(issued.stderr)") }
+        return issued.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func call(
+        _ method: String, _ target: String, as user: String? = nil, token: String? = nil, body: String? = nil, headers: [(String, String)] = []
+    ) throws -> RawHTTP.Response {
+        var all = headers
+        if let token = token ?? user.flatMap({ tokens[$0] }) { all.append(("X-Auth-Token", token)) }
+        if body != nil { all.append(("Content-Type", "application/json")) }
+        return try RawHTTP.send(port: port, method: method, target: target, headers: all, body: body)
+    }
+
+    func update(_ account: String, as user: String, description: String = "via the gateway") throws -> RawHTTP.Response {
+        try call("PATCH", "/v1/organizations/accounts/\(account)", as: user, body: #"{"description": "\#(description)"}"#)
+    }
+
+    func admin(_ path: String) throws -> RawHTTP.Response { try RawHTTP.send(port: adminPort, method: "GET", target: path) }
+
+    /// Audit lines written so far, parsed.
+    func auditLines() throws -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map { try jsonObject(String($0)) }
+    }
+
+    /// Polls until `check` holds (policy reloads and directory changes land asynchronously).
+    func eventually(timeout: TimeInterval = 10, _ check: () throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try check() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return try check()
+    }
+
+    func stop() async -> Int32? {
+        let status = await gateway.stop()
+        await upstream.stop()
+        return status
+    }
+}
