@@ -2,11 +2,15 @@
 # packages Gatehouse builds against when they are missing (Debian/Ubuntu, via apt-get).
 
 SWIFT ?= swift
-SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config
+# python3 runs the echo upstream the gateway's end-to-end tests forward to.
+SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config python3
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
 
-.PHONY: deps build demo test lint policies bench format
+DEMO_DIR ?= .build/demo
+DEMO_PORT ?= 8080
+
+.PHONY: deps build demo walkthrough test lint policies bench bench-gateway format
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -19,8 +23,13 @@ deps:
 build: deps
 	$(SWIFT) build --product gatehouse
 
-# The main job for now: check the example policies, then decide sample requests against them.
+# The main job: the gateway in front of the sample account service, with a seeded directory,
+# printing tokens and curl lines (Ctrl-C stops it). DEMO_PORT=0 takes a free port.
 demo: build
+	$(GATEHOUSE) demo --data-dir $(DEMO_DIR) --port $(DEMO_PORT)
+
+# The policy tools on their own: lint the examples, decide sample requests, explain one.
+walkthrough: build
 	@echo "== gatehouse lint policies/"
 	@$(GATEHOUSE) lint policies/
 	@echo; echo "== a developer limited to env=dev accounts updates a dev account (allowed, exit 0)"
@@ -48,6 +57,10 @@ policies: build
 # Release build; figures go to docs/PERFORMANCE.md and closing notes.
 bench: deps
 	Benchmarks/engine.sh
+
+# Gateway throughput against nginx as a plain proxy (needs wrk and nginx-light).
+bench-gateway: deps
+	Benchmarks/gateway/run.sh
 
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests

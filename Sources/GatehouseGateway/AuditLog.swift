@@ -1,5 +1,6 @@
 import Foundation
 import GatehousePolicy
+import NIOCore
 import Synchronization
 
 /// One audit line: who asked for what, what was decided and why, and how it ended. Never
@@ -35,29 +36,68 @@ public struct AuditRecord: Sendable {
         self.policyRevision = policyRevision
     }
 
-    public var json: JSONValue {
-        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
-        var members: [(key: String, value: JSONValue)] = [
-            ("schema", .integer(Int64(Self.schemaVersion))),
-            ("time", .string(Self.timestamp(time))),
-            ("request_id", .string(requestId)),
-            ("method", .string(method)),
-            ("path", .string(path)),
-            ("source_ip", .string(sourceIp)),
-            ("user", optional(user)),
-            ("principal", optional(principal)),
-            ("action", optional(action)),
-            ("resource", optional(resource)),
-            ("decision", .string(decision)),
-            ("reason", .string(reason)),
-            ("statements", .array(statements.map(JSONValue.string))),
-            ("policy_revision", .string(policyRevision)),
-            ("status", .integer(Int64(status))),
-            ("authorize_us", .integer(Int64(authorizeMicros))),
-        ]
-        members.append(("upstream_us", upstreamMicros.map { .integer(Int64($0)) } ?? .null))
-        members.append(("total_us", .integer(Int64(totalMicros))))
-        return .object(members)
+    /// The record as one line of compact JSON, newline included. Built directly rather than
+    /// through `JSONValue`: it runs for every call.
+    public var line: String {
+        var writer = LineWriter()
+        writer.number("schema", Self.schemaVersion)
+        writer.string("time", Self.timestamp(time))
+        writer.string("request_id", requestId)
+        writer.string("method", method)
+        writer.string("path", path)
+        writer.string("source_ip", sourceIp)
+        writer.string("user", user)
+        writer.string("principal", principal)
+        writer.string("action", action)
+        writer.string("resource", resource)
+        writer.string("decision", decision)
+        writer.string("reason", reason)
+        writer.strings("statements", statements)
+        writer.string("policy_revision", policyRevision)
+        writer.number("status", status)
+        writer.number("authorize_us", authorizeMicros)
+        writer.number("upstream_us", upstreamMicros)
+        writer.number("total_us", totalMicros)
+        return writer.finish()
+    }
+
+    /// Members of one flat JSON object, in order.
+    struct LineWriter {
+        var out = "{"
+
+        init() { out.reserveCapacity(640) }
+
+        mutating func key(_ name: String) {
+            if out.utf8.count > 1 { out += "," }
+            out += "\""
+            out += name
+            out += "\":"
+        }
+
+        mutating func string(_ name: String, _ value: String?) {
+            key(name)
+            if let value { JSONWriter.writeString(value, into: &out) } else { out += "null" }
+        }
+
+        mutating func number(_ name: String, _ value: Int?) {
+            key(name)
+            out += value.map { String($0) } ?? "null"
+        }
+
+        mutating func strings(_ name: String, _ values: [String]) {
+            key(name)
+            out += "["
+            for (index, value) in values.enumerated() {
+                if index > 0 { out += "," }
+                JSONWriter.writeString(value, into: &out)
+            }
+            out += "]"
+        }
+
+        mutating func finish() -> String {
+            out += "}\n"
+            return out
+        }
     }
 
     /// UTC with milliseconds.
@@ -71,15 +111,24 @@ public struct AuditRecord: Sendable {
 /// The audit log: JSON lines appended to a file (or standard output), reopened on SIGHUP so
 /// log rotation works. Whether the last write succeeded is what `audit.required` checks
 /// before letting a call through.
+///
+/// Lines are gathered and written once per event-loop tick (`write(_:flushingOn:)`), so a
+/// busy gateway makes one `write(2)` for many calls instead of one each.
 public final class AuditLog: Sendable {
     let path: String
-    private let state: Mutex<(descriptor: Int32, healthy: Bool)>
+    private struct State {
+        var descriptor: Int32
+        var healthy: Bool
+        var pending: [UInt8] = []
+    }
+
+    private let state: Mutex<State>
 
     /// Opens (creating) the log; `-` is standard output.
     public init(path: String) throws {
         self.path = path
         let descriptor = try Self.open(path)
-        state = Mutex((descriptor, true))
+        state = Mutex(State(descriptor: descriptor, healthy: true))
     }
 
     static func open(_ path: String) throws -> Int32 {
@@ -93,12 +142,33 @@ public final class AuditLog: Sendable {
 
     public var isHealthy: Bool { state.withLock { $0.healthy } }
 
-    /// Appends one line; a failed write marks the log unhealthy until a write succeeds.
+    /// Appends one line now; a failed write marks the log unhealthy until a write succeeds.
     public func write(_ record: AuditRecord) {
-        var line = JSONWriter.compact(record.json)
-        line.append("\n")
+        append(record)
+        flush()
+    }
+
+    /// Queues one line and makes sure it is written at the end of the event loop's tick.
+    func write(_ record: AuditRecord, flushingOn loop: EventLoop) {
+        if append(record) { loop.execute { self.flush() } }
+    }
+
+    /// Queues a line; true when the queue was empty (the caller schedules the flush).
+    @discardableResult
+    private func append(_ record: AuditRecord) -> Bool {
+        let line = record.line
+        return state.withLock { state in
+            let wasEmpty = state.pending.isEmpty
+            state.pending.append(contentsOf: line.utf8)
+            return wasEmpty
+        }
+    }
+
+    /// Writes every queued line.
+    public func flush() {
         state.withLock { state in
-            let ok = line.utf8.withContiguousStorageIfAvailable { buffer -> Bool in
+            guard !state.pending.isEmpty else { return }
+            let ok = state.pending.withUnsafeBytes { buffer -> Bool in
                 var offset = 0
                 while offset < buffer.count {
                     let written = Glibc.write(state.descriptor, buffer.baseAddress! + offset, buffer.count - offset)
@@ -108,13 +178,15 @@ public final class AuditLog: Sendable {
                 }
                 return true
             }
-            state.healthy = ok ?? false
+            state.pending.removeAll(keepingCapacity: true)
+            state.healthy = ok
         }
     }
 
     /// Closes and reopens the file (after rotation). If it cannot be reopened the log stays
     /// unhealthy and, with `audit.required`, calls are refused until it can.
     public func reopen() -> Bool {
+        flush()
         guard path != "-" else { return true }
         return state.withLock { state in
             guard let descriptor = try? Self.open(path) else {
@@ -129,6 +201,7 @@ public final class AuditLog: Sendable {
     }
 
     deinit {
+        flush()
         state.withLock { if $0.descriptor != STDOUT_FILENO { close($0.descriptor) } }
     }
 }

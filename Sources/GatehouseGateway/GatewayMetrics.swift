@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// The gateway's Prometheus metrics, served on the admin port's `/metrics`.
 public final class GatewayMetrics: Sendable {
@@ -8,6 +9,8 @@ public final class GatewayMetrics: Sendable {
     let tagMisses: Counter
     let tagFailures: Counter
     let auditFailures: Counter
+    /// Decision counters by "decision reason", so a call costs a lookup, not a registration.
+    private let decisionCounters = Mutex<[String: Counter]>([:])
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "gatehouse", metricName: metric, unitName: unit, helpText: help)
@@ -36,7 +39,14 @@ public final class GatewayMetrics: Sendable {
     /// Counts one answered call by decision and the reason's kind (bounded: no free text).
     func decided(_ record: AuditRecord) {
         let reason = record.reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-        registry.makeCounter(descriptor: Self.decisions, labels: [("decision", record.decision), ("reason", reason)]).increment()
+        let key = record.decision + " " + reason
+        let counter = decisionCounters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = registry.makeCounter(descriptor: Self.decisions, labels: [("decision", record.decision), ("reason", reason)])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
         duration.recordNanoseconds(Int64(record.totalMicros) * 1000)
     }
 

@@ -122,7 +122,10 @@ struct ProxyService: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Outbound header validation is off: every header written was parsed by NIO's
+                    // decoder on the way in, or is the gateway's own (checked) value.
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withErrorHandling: true, withOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(ProxyHandler(core: core, pool: pools.pool(for: channel.eventLoop)))
                 }
             }

@@ -3,6 +3,18 @@ import GatehouseDirectory
 import GatehousePolicy
 import NIOCore
 import NIOHTTP1
+import Synchronization
+
+/// Request IDs: a random 64-bit prefix per process and a counter, unique without asking the
+/// kernel for randomness on every call.
+enum RequestIds {
+    static let prefix = String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
+    static let counter = Atomic<UInt64>(0)
+
+    static func next() -> String {
+        prefix + String(counter.add(1, ordering: .relaxed).newValue, radix: 16).leftPadded(to: 16)
+    }
+}
 
 /// The hot path, one per client connection: reads a request, authorizes it, forwards it
 /// over a pooled upstream connection on the same event loop and relays the answer part by
@@ -137,7 +149,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 switch result {
                 case .success(let connection):
                     connection.send(
-                        TagFetch.request(path: path, requestId: self.requestId), body: nil, to: fetch,
+                        TagFetch.request(path: path, requestId: self.requestId, host: self.core.upstream.hostHeader), body: nil, to: fetch,
                         timeout: .milliseconds(Int64(self.core.config.upstreamTimeoutMs)))
                 case .failure(let failure):
                     fetch.upstreamFailed(failure)
@@ -175,6 +187,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             headers.add(name: name, value: value)
         }
         headers.add(name: "X-Request-Id", value: requestId)
+        // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
+        if !headers.contains(name: "host") { headers.add(name: "Host", value: core.upstream.hostHeader) }
         if let urn = session.principal.urn { headers.add(name: "X-Gatehouse-Principal", value: urn) }
         let forwardedFor = head.headers.first(name: "x-forwarded-for").map { "\($0), \(peerAddress)" } ?? peerAddress
         headers.replaceOrAdd(name: "X-Forwarded-For", value: forwardedFor)
@@ -263,7 +277,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func complete(_ verdict: Verdict) {
         var record = verdict.record
         record.totalMicros = micros(since: received)
-        core.audit.write(record)
+        if let loop = context?.eventLoop {
+            core.audit.write(record, flushingOn: loop)
+        } else {
+            core.audit.write(record)
+        }
         if !core.audit.isHealthy { core.metrics.auditFailures.increment() }
         core.metrics.decided(record)
         state = .idle
@@ -322,14 +340,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         {
             return given
         }
-        return String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
-            + String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
+        return RequestIds.next()
     }
 
     /// Hop-by-hop headers plus those the `Connection` header names.
     static func connectionHeaders(_ headers: HTTPHeaders) -> Set<String> {
+        guard headers.contains(name: "connection") else { return hopByHop }
         var names = hopByHop
-        for value in headers[canonicalForm: "connection"] { names.insert(value.lowercased().trimmingCharacters(in: .whitespaces)) }
+        // canonicalForm splits the comma-separated list and trims each name.
+        for value in headers[canonicalForm: "connection"] { names.insert(value.lowercased()) }
         return names
     }
 }

@@ -38,9 +38,10 @@ public struct RequestTarget: Sendable, Equatable {
 
     public static func parse(_ target: String) -> Result<RequestTarget, Rejection> {
         guard target.utf8.count <= maxLength else { return .failure(.tooLong) }
-        guard !target.contains("#") else { return .failure(.fragment) }
-        let pieces = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = String(pieces[0])
+        guard !target.utf8.contains(UInt8(ascii: "#")) else { return .failure(.fragment) }
+        let question = target.utf8.firstIndex(of: UInt8(ascii: "?"))
+        let path = String(target[..<(question ?? target.endIndex)])
+        let query = question.map { String(target[target.utf8.index(after: $0)...]) }
         guard path.hasPrefix("/") else { return .failure(.notAbsolute) }
         var segments: [String] = []
         // "/" alone has no segments; otherwise every segment must be non-empty.
@@ -55,7 +56,7 @@ public struct RequestTarget: Sendable, Equatable {
                 }
             }
         }
-        return .success(RequestTarget(rawPath: path, rawQuery: pieces.count > 1 ? String(pieces[1]) : nil, segments: segments))
+        return .success(RequestTarget(rawPath: path, rawQuery: query, segments: segments))
     }
 
     /// Decodes one segment's %-escapes, refusing every escape that changes the path's structure.

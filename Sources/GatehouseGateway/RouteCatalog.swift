@@ -19,22 +19,51 @@ public struct Route: Sendable {
         case parameter(String)
     }
 
-    public var method: String
-    public var path: String
-    public var segments: [Segment]
-    public var action: String
+    public let method: String
+    public let path: String
+    public let segments: [Segment]
+    public let action: String
     /// A URN with `{placeholders}`: path parameters, `{organization_id}`, `{management_account_id}`; or `*`.
-    public var resource: String
-    public var callers: CallerRule
+    public let resource: String
+    public let callers: CallerRule
     /// Condition-key families the call carries besides the global ones (`g:ResourceTag`, `g:RequestTag`, `g:TagKeys`).
-    public var context: [String]
+    public let context: [String]
 
     /// The path parameter naming the account whose tags are `g:ResourceTag/<k>`: the last
-    /// parameter in the resource template.
-    public var tagSubject: String? {
-        parameters.filter { resource.contains("{\($0)}") }.max {
-            resource.range(of: "{\($0)}")!.lowerBound < resource.range(of: "{\($1)}")!.lowerBound
+    /// path parameter in the resource template.
+    public let tagSubject: String?
+
+    /// The resource template split once into literal text and placeholders, so building a
+    /// URN on every call is concatenation.
+    enum ResourcePart: Sendable {
+        case text(String)
+        case placeholder(String)
+    }
+
+    let resourceParts: [ResourcePart]
+
+    public init(method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String]) {
+        self.method = method
+        self.path = path
+        self.segments = segments
+        self.action = action
+        self.resource = resource
+        self.callers = callers
+        self.context = context
+        var parts: [ResourcePart] = []
+        var rest = Substring(resource)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
+            parts.append(.placeholder(String(rest[rest.index(after: open)..<close])))
+            rest = rest[rest.index(after: close)...]
         }
+        if !rest.isEmpty { parts.append(.text(String(rest))) }
+        resourceParts = parts
+        var parameterNames = Set<String>()
+        for case .parameter(let name) in segments { parameterNames.insert(name) }
+        var subject: String?
+        for case .placeholder(let name) in parts where parameterNames.contains(name) { subject = name }
+        tagSubject = subject
     }
 
     public var parameters: [String] {
@@ -56,9 +85,16 @@ public struct Route: Sendable {
 
     /// The resource URN for path parameters and the organization; `*` stays `*`.
     public func resourceURN(parameters: [String: String], organizationId: String, managementAccountId: String) -> String {
-        var urn = resource
-        for (name, value) in parameters { urn = urn.replacing("{\(name)}", with: value) }
-        return urn.replacing("{organization_id}", with: organizationId).replacing("{management_account_id}", with: managementAccountId)
+        var urn = ""
+        for part in resourceParts {
+            switch part {
+            case .text(let text): urn += text
+            case .placeholder("organization_id"): urn += organizationId
+            case .placeholder("management_account_id"): urn += managementAccountId
+            case .placeholder(let name): urn += parameters[name] ?? "{\(name)}"
+            }
+        }
+        return urn
     }
 
     /// The path parameters when `path` (already split on `/`) is a call of this route.

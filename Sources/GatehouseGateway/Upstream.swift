@@ -24,6 +24,9 @@ public enum Upstream {
             self.host = host
             self.port = port
         }
+
+        /// The `Host` header for calls the gateway makes itself.
+        public var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
     /// Why an exchange with the account service failed.
@@ -156,7 +159,7 @@ final class UpstreamPool {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(pool: pool.value))
                 }
             }
@@ -201,8 +204,9 @@ final class TagFetch: UpstreamSink {
 
     init(_ done: @escaping ([String: String]?) -> Void) { self.done = done }
 
-    static func request(path: String, requestId: String) -> HTTPRequestHead {
+    static func request(path: String, requestId: String, host: String) -> HTTPRequestHead {
         var headers = HTTPHeaders()
+        headers.add(name: "Host", value: host)
         headers.add(name: "Accept", value: "application/json")
         headers.add(name: "X-Request-Id", value: requestId)
         headers.add(name: "User-Agent", value: "gatehouse")

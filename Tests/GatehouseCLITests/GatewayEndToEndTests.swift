@@ -245,6 +245,24 @@ import Testing
         #expect(await gateway.stop() == 0)
     }
 
+    @Test func sigtermFinishesTheCallInFlight() async throws {
+        let gateway = try await Fixture(upstream: .echo)
+        let port = gateway.port
+        let token = gateway.tokens["admin"]!
+        let inFlight = Task.detached {
+            try RawHTTP.send(
+                port: port, method: "GET", target: "/v1/organizations/accounts", headers: [("X-Auth-Token", token), ("X-Test-Sleep", "1")])
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        kill(gateway.gateway.pid, SIGTERM)
+        let answer = try await inFlight.value
+        #expect(answer.status == 200)
+        #expect(answer.header("X-Echo") == "yes")
+        #expect(await gateway.gateway.stop() == 0)
+        #expect(throws: HarnessError.self) { try gateway.call("GET", "/v1/organizations/accounts", as: "admin") }
+        await gateway.upstream.stop()
+    }
+
     @Test func theDemoWritesItsContract() async throws {
         let dir = try TempDir()
         let demo = try Spawned(CLI.binary, ["demo", "--data-dir", dir.url.path, "--port", "0"])

@@ -172,6 +172,8 @@ final class GatewayFixture: @unchecked Sendable {
     let port: Int
     let adminPort: Int
     let tokens: [String: String]
+    /// Calls made through `call`: each writes one audit line.
+    private var calls = 0
 
     static let devAccount = "05261f923e80d3890f33c0056e9b3f80"
     static let prodAccount = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
@@ -244,6 +246,7 @@ final class GatewayFixture: @unchecked Sendable {
         var all = headers
         if let token = token ?? user.flatMap({ tokens[$0] }) { all.append(("X-Auth-Token", token)) }
         if body != nil { all.append(("Content-Type", "application/json")) }
+        calls += 1
         return try RawHTTP.send(port: port, method: method, target: target, headers: all, body: body)
     }
 
@@ -253,10 +256,18 @@ final class GatewayFixture: @unchecked Sendable {
 
     func admin(_ path: String) throws -> RawHTTP.Response { try RawHTTP.send(port: adminPort, method: "GET", target: path) }
 
-    /// Audit lines written so far, parsed.
+    /// Audit lines written so far, parsed. Lines are written at the end of the gateway's
+    /// event-loop tick, just after the answer, so this waits (bounded) for one per call made.
     func auditLines() throws -> [[String: Any]] {
-        let text = (try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? ""
-        return try text.split(separator: "\n").map { try jsonObject(String($0)) }
+        let deadline = Date().addingTimeInterval(5)
+        var lines: [Substring] = []
+        repeat {
+            let text = (try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? ""
+            lines = text.split(separator: "\n")
+            if lines.count >= calls { break }
+            usleep(10_000)
+        } while Date() < deadline
+        return try lines.map { try jsonObject(String($0)) }
     }
 
     /// Polls until `check` holds (policy reloads and directory changes land asynchronously).

@@ -67,6 +67,12 @@ public enum JSONWriter {
     /// Escapes as RFC 8259 requires; everything else is written as UTF-8.
     public static func writeString(_ string: String, into out: inout String) {
         out += "\""
+        // Most strings need no escape: append them whole (the gateway writes an audit line per call).
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += string
+            out += "\""
+            return
+        }
         for scalar in string.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -3,7 +3,8 @@
 tests can check exactly what was forwarded. Prints "listening on http://127.0.0.1:PORT".
 
 - any path ending in /tags answers 500 (the gateway must then deny calls that need tags);
-- an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts).
+- an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts);
+- a request without Host answers 400, as nginx does (HTTP/1.1 requires it).
 """
 import json
 import signal
@@ -21,7 +22,9 @@ class Echo(BaseHTTPRequestHandler):
         delay = float(self.headers.get("X-Test-Sleep") or 0)
         if delay:
             time.sleep(delay)
-        if self.path.endswith("/tags"):
+        if not self.headers.get("Host"):
+            status, answer = 400, {"error_code": "Test.400", "error_msg": "no Host header"}
+        elif self.path.endswith("/tags"):
             status, answer = 500, {"error_code": "Test.500", "error_msg": "tags are broken here"}
         else:
             status = 200

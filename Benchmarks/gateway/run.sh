@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Gateway throughput and added latency, in one run, on this machine's two cores:
+#   direct    wrk -> upstream
+#   nginx     wrk -> nginx (plain reverse proxy, no authorization) -> upstream
+#   gatehouse wrk -> gatehouse serve (authorization on, warm tag cache, audit log on) -> upstream
+# The proxy under test is pinned to core 1 (`taskset -c 1`); wrk and the upstream (a fixed
+# nginx answer, also for the tag API) share core 0, so nginx and Gatehouse get the same CPU.
+# Then each is driven at half of Gatehouse's saturation rate to compare p99 latency.
+#
+# Needs wrk and nginx (Debian: apt-get install wrk nginx-light). DURATION= (default 10s),
+# CONNECTIONS= (default 64) tune the saturation runs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-64}"
+for tool in wrk nginx taskset python3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)" >&2; exit 2; }
+done
+
+swift build -c release --product gatehouse >&2
+BIN="$(swift build -c release --show-bin-path)/gatehouse"
+T="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+UP=$(free_port); NGX=$(free_port); GH=$(free_port); ADMIN=$(free_port)
+ACCOUNT=05261f923e80d3890f33c0056e9b3f80
+mkdir -p "$T/nginx"
+
+nginx_conf() { # name, body
+    cat >"$T/$1.conf" <<CONF
+daemon off; master_process off; worker_processes 1;
+pid $T/$1.pid; error_log $T/$1-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $T/nginx; proxy_temp_path $T/nginx; fastcgi_temp_path $T/nginx;
+    uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
+    keepalive_requests 10000000;
+    $2
+}
+CONF
+}
+nginx_conf upstream "server { listen 127.0.0.1:$UP;
+    location ~ /tags\$ { default_type application/json; return 200 '{\"tags\": [{\"key\": \"env\", \"value\": \"dev\"}]}'; }
+    location / { default_type application/json; return 200 '{\"account\": {\"id\": \"$ACCOUNT\", \"name\": \"dev-sandbox\", \"status\": \"active\"}}'; } }"
+nginx_conf proxy "upstream up { server 127.0.0.1:$UP; keepalive 64; }
+    server { listen 127.0.0.1:$NGX; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+
+taskset -c 0 nginx -c "$T/upstream.conf" & pids+=($!)
+taskset -c 1 nginx -c "$T/proxy.conf" & pids+=($!)
+
+"$BIN" directory init --db "$T/directory.sqlite" --seed samples/directory.json >/dev/null
+TOKEN=$("$BIN" directory issue-token --db "$T/directory.sqlite" --user dev_only --ttl 1d 2>/dev/null)
+GATEHOUSE_LISTEN_PORT=$GH GATEHOUSE_ADMIN_PORT=$ADMIN GATEHOUSE_THREADS=1 GATEHOUSE_UPSTREAM_URL="http://127.0.0.1:$UP" \
+GATEHOUSE_DIRECTORY_PATH="$T/directory.sqlite" GATEHOUSE_AUDIT_PATH="$T/audit.log" GATEHOUSE_TAGS_CACHE_TTL_MS=600000 \
+    taskset -c 1 "$BIN" serve >"$T/serve.out" 2>"$T/serve.err" & pids+=($!)
+
+for _ in $(seq 100); do grep -q "gateway listening" "$T/serve.out" 2>/dev/null && break; sleep 0.1; done
+path="/v1/organizations/accounts/$ACCOUNT"
+check() { curl -fsS -H "X-Auth-Token: $TOKEN" "$1$path" >/dev/null || { echo "no answer from $1" >&2; cat "$T/serve.err" >&2; exit 1; }; }
+check "http://127.0.0.1:$UP"; check "http://127.0.0.1:$NGX"; check "http://127.0.0.1:$GH"
+
+run() { # url, extra wrk args...
+    local url=$1; shift
+    taskset -c 0 wrk -H "X-Auth-Token: $TOKEN" --latency "$@" "$url$path"
+}
+rate() { awk '/Requests\/sec/ {print int($2)}'; }
+p99() { awk '$1 == "99%" {print $2}'; }
+
+echo "saturation ($CONNECTIONS connections, $DURATION each)"
+declare -A RPS
+for target in direct:$UP nginx:$NGX gatehouse:$GH; do
+    name=${target%%:*}; port=${target#*:}
+    run "http://127.0.0.1:$port" -t1 -c4 -d2s >/dev/null # warm up (connections, tag cache)
+    RPS[$name]=$(run "http://127.0.0.1:$port" -t1 -c"$CONNECTIONS" -d"$DURATION" | rate)
+    printf '  %-10s %8s req/s\n' "$name" "${RPS[$name]}"
+done
+ratio=$(awk -v g="${RPS[gatehouse]}" -v n="${RPS[nginx]}" 'BEGIN { printf "%.2f", g / n }')
+echo "  gatehouse / nginx = $ratio (target >= 0.5)"
+
+# Half of Gatehouse's saturation rate, paced by a per-connection delay (wrk has no fixed-rate
+# mode): 16 connections, each waiting 16 s / target-rate between requests.
+half=$(( RPS[gatehouse] / 2 ))
+delay=$(awk -v r="$half" 'BEGIN { printf "%.3f", 16 * 1000 / r }')
+cat >"$T/pace.lua" <<LUA
+function delay() return $delay end
+LUA
+echo "latency at about $half req/s (16 connections, ${delay} ms between requests each)"
+declare -A P99
+for target in direct:$UP nginx:$NGX gatehouse:$GH; do
+    name=${target%%:*}; port=${target#*:}
+    out=$(run "http://127.0.0.1:$port" -t1 -c16 -d"$DURATION" -s "$T/pace.lua")
+    P99[$name]=$(echo "$out" | p99)
+    printf '  %-10s p99 %-10s (%s req/s)\n' "$name" "${P99[$name]}" "$(echo "$out" | rate)"
+done
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else { sub(/s$/, "", v); print v * 1000 } }'; }
+added=$(awk -v g="$(to_ms "${P99[gatehouse]}")" -v d="$(to_ms "${P99[direct]}")" 'BEGIN { printf "%.3f", g - d }')
+echo "  p99 added by gatehouse over direct: ${added} ms (target <= 1 ms)"
+lines=$(wc -l <"$T/audit.log")
+echo "audit lines written: $lines"

@@ -1,0 +1,226 @@
+import Foundation
+import GatehouseDirectory
+import GatehousePolicy
+import Testing
+
+@testable import GatehouseGateway
+
+@Suite struct GatewayConfigTests {
+    @Test func fileThenEnvironment() throws {
+        let config = try withFile(
+            #"{"listen": {"port": 7000}, "audit": {"required": false}, "network": {"trusted_proxies": ["10.0.0.0/8", "192.0.2.7"]}}"#
+        ) {
+            try GatewayConfig.load(file: $0, environment: ["GATEHOUSE_LISTEN_PORT": "7100", "GATEHOUSE_TAGS_CACHE_TTL_MS": "0", "PATH": "/bin"])
+        }
+        #expect(config.listenPort == 7100)
+        #expect(config.auditRequired == false)
+        #expect(config.tagsCacheTTLMs == 0)
+        #expect(config.adminPort == 9090)
+        #expect(config.trustedNetworks.count == 2)
+        #expect(config.trustedNetworks[1].contains(IPAddress("192.0.2.7")!))
+        #expect(!config.trustedNetworks[1].contains(IPAddress("192.0.2.8")!))
+    }
+
+    @Test func mistakesAreNamedWithTheirPlace() throws {
+        let errors = try loadErrors(
+            """
+            {"listen": {"port": "8080"},
+             "upstream": {"url": "https://example.com"},
+             "audit": {"requried": true}}
+            """
+        ) { _ = try GatewayConfig.load(file: $0, environment: [:]) }
+        #expect(errors.count == 3)
+        #expect(errors.allSatisfy { $0.code == .badConfig })
+        #expect(errors[0].message == "listen.port must be a whole number, not a string")
+        #expect(errors[0].location.line == 1)
+        #expect(errors[1].message.contains("upstream.url must look like http://host:port"))
+        #expect(errors[1].location.line == 2)
+        #expect(errors[2].message == "unknown option audit.requried")
+        #expect(errors[2].hint?.contains("audit.required") == true)
+        #expect(errors[2].location.line == 3)
+    }
+
+    @Test func environmentMistakes() {
+        func problems(_ environment: [String: String]) -> [String] {
+            do {
+                _ = try GatewayConfig.load(file: nil, environment: environment)
+                return []
+            } catch {
+                return error.diagnostics.map { "\($0.location.file): \($0.message)" }
+            }
+        }
+        #expect(
+            problems(["GATEHOUSE_LISTEN_PORT": "70000"]) == [
+                "environment variable GATEHOUSE_LISTEN_PORT: listen.port must be a whole number between 0 and 65535, not \"70000\""
+            ])
+        #expect(problems(["GATEHOUSE_AUDIT_REQUIRED": "maybe"]).first?.contains("true or false") == true)
+        #expect(problems(["GATEHOUSE_LISTEN_PROT": "1"]) == ["environment variable GATEHOUSE_LISTEN_PROT: no option is named GATEHOUSE_LISTEN_PROT"])
+        #expect(problems(["GATEHOUSE_NETWORK_TRUSTED_PROXIES": "10.0.0.0/8, nonsense"]).first?.contains("nonsense") == true)
+        #expect(problems(["GATEHOUSE_ADMIN_PORT": "8080"]).first?.contains("must differ") == true)
+        #expect(problems([:]).isEmpty)
+    }
+
+    /// docs/OPERATIONS.md documents every option with its default.
+    @Test func everyOptionIsDocumented() throws {
+        let doc = try String(contentsOf: root.appendingPathComponent("docs/OPERATIONS.md"), encoding: .utf8)
+        let defaults = GatewayConfig()
+        for option in GatewayConfig.options {
+            let row = try #require(doc.split(separator: "\n").first { $0.hasPrefix("| `\(option.name)` |") }, "\(option.name)")
+            switch option.binding {
+            case .string(let path): #expect(row.contains("`\(defaults[keyPath: path])`"), "\(option.name)")
+            case .int(let path, _): #expect(row.contains("`\(defaults[keyPath: path])`"), "\(option.name)")
+            case .bool(let path): #expect(row.contains("`\(defaults[keyPath: path])`"), "\(option.name)")
+            case .list(let path): #expect(defaults[keyPath: path].isEmpty && row.contains("none"), "\(option.name)")
+            }
+        }
+    }
+}
+
+@Suite struct AuthorizerTests {
+    /// A directory in a temporary SQLite file with one extra user in a member account that is
+    /// not a delegated administrator, and tokens for everyone.
+    struct World {
+        let view: DirectoryView
+        let tokens: [String: String]
+        let policies: PolicySnapshot
+        let authorizer: Authorizer
+    }
+
+    static func world(trusted: [String] = [], attach: [(String, String)] = []) throws -> World {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-authz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var seed = try DirectorySeed.load(sampleDirectory)
+        var outsider = try #require(seed.users.first { $0.name == "member" })
+        outsider.id = "u-0005"
+        outsider.name = "prod_user"
+        outsider.accountId = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
+        seed.users.append(outsider)
+        let store = try DirectoryStore(path: dir.appendingPathComponent("d.sqlite").path)
+        try store.importSeed(seed)
+        for (policy, user) in attach { try store.attach(policy: policy, to: .user(user)) }
+        var tokens: [String: String] = [:]
+        for user in seed.users { tokens[user.name] = try store.issueToken(user: user.name, validFor: 3600, mfa: true).token }
+        var config = GatewayConfig()
+        config.trustedProxies = trusted
+        return World(
+            view: try store.view(), tokens: tokens, policies: try PolicySnapshot.load(directory: root.appendingPathComponent("policies").path),
+            authorizer: Authorizer(catalog: try RouteCatalog.load(sampleCatalog), trustedProxies: config.trustedNetworks))
+    }
+
+    func authorize(
+        _ world: World, _ method: String, _ target: String, as user: String, body: String = "", peer: String = "127.0.0.1",
+        forwardedFor: String? = nil
+    )
+        -> Authorization
+    {
+        world.authorizer.authorize(
+            Call(method: method, target: target, token: world.tokens[user], forwardedFor: forwardedFor, peer: peer, body: Array(body.utf8)),
+            requestId: "r", policies: world.policies, directory: world.view)
+    }
+
+    func verdict(_ authorization: Authorization) -> Verdict? {
+        if case .decided(let verdict) = authorization { return verdict }
+        return nil
+    }
+
+    @Test func callerRulesComeFirst() throws {
+        let world = try Self.world()
+        let list = verdict(authorize(world, "GET", "/v1/organizations/accounts", as: "prod_user"))
+        #expect(list?.refusal == .notDelegatedAdministrator)
+        #expect(list?.record.action == "organizations:accounts:list")
+        // The delegated administrator's account may list, not update.
+        #expect(verdict(authorize(world, "GET", "/v1/organizations/accounts", as: "member"))?.refusal == nil)
+        #expect(verdict(authorize(world, "PATCH", "/v1/organizations/accounts/x", as: "member", body: "{}"))?.refusal == .notManagementAccount)
+        // Any member account may read its organization (its policies allow it).
+        let organization = verdict(authorize(world, "GET", "/v1/organizations", as: "prod_user"))
+        #expect(organization?.refusal == nil)
+        #expect(organization?.record.reason == "explicit_allow")
+    }
+
+    @Test func tagsAreFetchedOnlyWhenAStatementNeedsThem() throws {
+        let world = try Self.world()
+        let dev = "05261f923e80d3890f33c0056e9b3f80"
+        // The admin's statements test no tags when reading an account.
+        #expect(verdict(authorize(world, "GET", "/v1/organizations/accounts/\(dev)", as: "admin"))?.refusal == nil)
+        // dev_only's Allow depends on g:ResourceTag/env.
+        guard case .needsTags(let account, let pending) = authorize(world, "PATCH", "/v1/organizations/accounts/\(dev)", as: "dev_only", body: "{}")
+        else {
+            Issue.record("expected a pending decision")
+            return
+        }
+        #expect(account == dev)
+        #expect(pending.finish(tags: ["env": "dev"]).refusal == nil)
+        #expect(pending.finish(tags: ["env": "prod"]).refusal?.reason == "implicit_deny")
+        #expect(pending.finish(tags: nil).refusal == .tagsUnavailable)
+    }
+
+    @Test func aMissingAttachedPolicyDenies() throws {
+        let world = try Self.world(attach: [("no-such-policy", "admin")])
+        let refused = verdict(authorize(world, "GET", "/v1/organizations/accounts", as: "admin"))
+        #expect(refused?.refusal?.status == 403)
+        #expect(refused?.refusal?.reason == "attached_policy_missing: no-such-policy")
+    }
+
+    @Test func sourceAddressTrustsOnlyConfiguredProxies() throws {
+        let untrusted = try Self.world()
+        let call = Call(method: "GET", target: "/", forwardedFor: "203.0.113.9", peer: "10.1.2.3")
+        #expect(untrusted.authorizer.sourceAddress(of: call) == "10.1.2.3")
+        let trusted = try Self.world(trusted: ["10.0.0.0/8"])
+        #expect(trusted.authorizer.sourceAddress(of: call) == "203.0.113.9")
+        // The right-most address not itself a trusted proxy; a client cannot prepend its way in.
+        let chained = Call(method: "GET", target: "/", forwardedFor: "198.51.100.1, 203.0.113.9, 10.0.0.5", peer: "10.1.2.3")
+        #expect(trusted.authorizer.sourceAddress(of: chained) == "203.0.113.9")
+    }
+
+    @Test func requestTagsFromTheBody() {
+        guard case .success(let (tags, keys)) = Authorizer.requestTags(Array(#"{"tags": [{"key": "env", "value": "dev"}, {"key": "team"}]}"#.utf8))
+        else {
+            Issue.record("expected tags")
+            return
+        }
+        #expect(tags.map(\.0) == ["env"])
+        #expect(keys == ["env", "team"])
+        if case .success(let (_, keys)) = Authorizer.requestTags(Array(#"{"tag_keys": ["protected"]}"#.utf8)) { #expect(keys == ["protected"]) }
+        for bad in ["", "{", "[]", #"{"tags": [{"key": 1}]}"#, #"{"tag_keys": [1]}"#, "{}"] {
+            guard case .failure(let refusal) = Authorizer.requestTags(Array(bad.utf8)) else {
+                Issue.record("accepted \(bad)")
+                continue
+            }
+            #expect(refusal.status == 400)
+        }
+    }
+
+    @Test func timesAreISO8601() {
+        #expect(Authorizer.iso8601(Date(timeIntervalSince1970: 1_795_000_000)) == "2026-11-18T11:06:40Z")
+        #expect(AuditRecord.timestamp(Date(timeIntervalSince1970: 1_795_000_000.25)) == "2026-11-18T11:06:40.250Z")
+    }
+}
+
+@Suite struct TagCacheTests {
+    @Test func aFetchThatRacedAnInvalidationIsNotKept() {
+        let cache = TagCache(ttl: .seconds(60))
+        let before = cache.generation("a")
+        cache.invalidate("a")
+        cache.store(["env": "old"], for: "a", fetchedAt: before)
+        #expect(cache.lookup("a") == nil)
+        cache.store(["env": "new"], for: "a", fetchedAt: cache.generation("a"))
+        #expect(cache.lookup("a") == ["env": "new"])
+        cache.invalidate("a")
+        #expect(cache.lookup("a") == nil)
+    }
+
+    @Test func aZeroTTLNeverKeeps() {
+        let cache = TagCache(ttl: .zero)
+        cache.store(["env": "dev"], for: "a", fetchedAt: cache.generation("a"))
+        #expect(cache.lookup("a") == nil)
+    }
+
+    @Test func upstreamAddresses() {
+        #expect(Upstream.Address(url: "http://127.0.0.1:8081") == Upstream.Address(url: "http://127.0.0.1:8081/"))
+        #expect(Upstream.Address(url: "http://[::1]:80")?.host == "::1")
+        for bad in ["https://a:1", "http://a", "http://a:0", "http://:80", "http://a:80/path", "ftp://a:1"] {
+            #expect(Upstream.Address(url: bad) == nil, "\(bad)")
+        }
+    }
+}
