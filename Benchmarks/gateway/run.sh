@@ -87,11 +87,13 @@ ratio=$(awk -v g="${RPS[gatehouse]}" -v n="${RPS[nginx]}" 'BEGIN { printf "%.2f"
 echo "  gatehouse / nginx = $ratio (target >= 0.5)"
 
 # Half of Gatehouse's saturation rate, paced by a per-connection delay (wrk has no fixed-rate
-# mode): 16 connections, each waiting 16 s / target-rate between requests.
+# mode): 16 connections, each waiting on average 16 s / target-rate between requests. The
+# delay is drawn uniformly from 0 to twice that, so the connections do not fire in lockstep
+# (which would measure a burst of 16 queued requests, not the latency a call sees).
 half=$(( RPS[gatehouse] / 2 ))
 delay=$(awk -v r="$half" 'BEGIN { printf "%.3f", 16 * 1000 / r }')
 cat >"$T/pace.lua" <<LUA
-function delay() return $delay end
+function delay() return math.random() * 2 * $delay end
 LUA
 echo "latency at about $half req/s (16 connections, ${delay} ms between requests each)"
 declare -A P99

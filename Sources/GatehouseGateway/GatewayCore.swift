@@ -49,9 +49,18 @@ public final class GatewayCore: Sendable {
         let version = try store.dataVersion()
         let view = try store.view()
         state.withLock {
-            $0.policies = policies
             $0.directory = view
             $0.directoryVersion = version
+        }
+        adopt(policies)
+    }
+
+    /// Puts a newly loaded, valid policy set in service.
+    private func adopt(_ policies: PolicySnapshot) {
+        state.withLock {
+            $0.policies = policies
+            $0.policyError = nil
+            $0.policyErrorAt = nil
         }
         metrics.policyReload(ok: true)
         logger.info("policy set loaded", metadata: ["revision": "\(policies.revision)", "policies": "\(policies.documents.count)"])
@@ -74,16 +83,15 @@ public final class GatewayCore: Sendable {
         do {
             let loaded = try PolicySnapshot.load(directory: config.policiesDir)
             if !force, let current, loaded.revision == current.revision {
-                state.withLock { $0.policies = PolicySnapshot(reusing: current, stamps: loaded.stamps) }
+                // Touched, or put back as it was after a refused edit: same set, nothing refused now.
+                state.withLock {
+                    $0.policies = PolicySnapshot(reusing: current, stamps: loaded.stamps)
+                    $0.policyError = nil
+                    $0.policyErrorAt = nil
+                }
                 return true
             }
-            state.withLock {
-                $0.policies = loaded
-                $0.policyError = nil
-                $0.policyErrorAt = nil
-            }
-            metrics.policyReload(ok: true)
-            logger.info("policy set loaded", metadata: ["revision": "\(loaded.revision)", "policies": "\(loaded.documents.count)"])
+            adopt(loaded)
             return true
         } catch {
             let message = error.description

@@ -123,9 +123,10 @@ struct ProxyService: Service {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Outbound header validation is off: every header written was parsed by NIO's
-                    // decoder on the way in, or is the gateway's own (checked) value.
+                    // decoder on the way in, or is the gateway's own (checked) value. Pipelined
+                    // requests and quiescing are ProxyHandler's own business (see its backlog).
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withErrorHandling: true, withOutboundHeaderValidation: false)
+                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(ProxyHandler(core: core, pool: pools.pool(for: channel.eventLoop)))
                 }
             }

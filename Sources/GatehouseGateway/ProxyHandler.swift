@@ -53,6 +53,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var sentHead = false
     private var channelOpen = true
     private var retried = false
+    /// Requests a client pipelined while one was in flight, replayed in order once it is
+    /// answered. (NIO's pipelining helper does this by pausing reads, which costs two
+    /// epoll_ctl calls per request.)
+    private var backlog: [HTTPServerRequestPart] = []
+    static let maxBacklog = 1024
+    /// Graceful shutdown: close once the call in flight is answered.
+    private var quiescing = false
 
     init(core: GatewayCore, pool: UpstreamPool) {
         self.core = core
@@ -67,8 +74,47 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        if case .idle = state, backlog.isEmpty { context.close(promise: nil) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // Parts read while an earlier call is in flight wait their turn, so answers keep order.
+        guard isBusy || !backlog.isEmpty else { return handle(part) }
+        guard backlog.count < Self.maxBacklog else { return context.close(promise: nil) }
+        backlog.append(part)
+    }
+
+    /// A call is being decided or forwarded; the next request must wait.
+    private var isBusy: Bool {
+        switch state {
+        case .deciding, .forwarding: true
+        default: false
+        }
+    }
+
+    /// The answer to the call in flight is out: close when shutting down, else go on with
+    /// what the client pipelined meanwhile.
+    private func responseDone() {
+        guard let context, channelOpen else { return }
+        if quiescing && backlog.isEmpty { return context.close(promise: nil) }
+        guard !backlog.isEmpty else { return }
+        // On a later tick, so this answer's bookkeeping finishes first.
+        context.eventLoop.assumeIsolated().execute { [weak self] in
+            guard let self else { return }
+            while !self.backlog.isEmpty, !self.isBusy {
+                self.handle(self.backlog.removeFirst())
+            }
+            if self.quiescing, case .idle = self.state, self.backlog.isEmpty { self.context?.close(promise: nil) }
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        guard let context else { return }
+        switch part {
         case .head(let head):
             guard case .idle = state else { return }
             state = .reading
@@ -234,7 +280,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard channelOpen else { return }
         let keepAlive = head?.isKeepAlive ?? false
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        if !keepAlive { return written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        responseDone()
     }
 
     func upstreamFailed(_ failure: Upstream.Failure) {
@@ -301,7 +348,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if close { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        if close { return written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        responseDone()
     }
 
     /// Answers before the request was read whole (413, 408): the rest is not worth reading.

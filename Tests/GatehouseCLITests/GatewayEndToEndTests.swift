@@ -142,11 +142,24 @@ import Testing
         #expect(try gateway.auditLines().last?["policy_revision"] as? String == revision)
         #expect(try gateway.admin("/metrics").body.contains(#"gatehouse_policy_reloads_total{result="refused"} 1"#))
 
-        // Fixing it (and SIGHUP, for good measure) brings the new set in.
+        // Removing the broken file brings the edited set in, and nothing is refused any more.
         try FileManager.default.removeItem(atPath: "\(gateway.policies)/broken.json")
-        kill(gateway.gateway.pid, SIGHUP)
         #expect(try await gateway.eventually { try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403 })
-        #expect((try gateway.admin("/readyz").json["policies"] as? [String: Any])?["last_refused"] is NSNull)
+        #expect(try await gateway.eventually { (try gateway.admin("/readyz").json["policies"] as? [String: Any])?["last_refused"] is NSNull })
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func sighupReloadsWhenWatchingIsOff() async throws {
+        let gateway = try await Fixture(settings: ["policies": ["watch_interval_ms": 0]])
+        #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403)
+        let file = "\(gateway.policies)/dev-accounts-update.json"
+        try String(contentsOfFile: file, encoding: .utf8)
+            .replacingOccurrences(of: #""g:ResourceTag/env": ["dev"]"#, with: #""g:ResourceTag/env": ["dev", "prod"]"#)
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403)
+        kill(gateway.gateway.pid, SIGHUP)
+        #expect(try await gateway.eventually { try gateway.update(Fixture.prodAccount, as: "dev_only").status == 200 })
         #expect(await gateway.stop() == 0)
     }
 
@@ -199,6 +212,27 @@ import Testing
         let needsTags = try gateway.update(Fixture.devAccount, as: "dev_only")
         #expect(needsTags.status == 503)
         #expect(needsTags.errorCode == "Gatehouse.0503")
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let gateway = try await Fixture(upstream: .echo)
+        let token = gateway.tokens["admin"]!
+        func request(_ path: String, close: Bool = false) -> String {
+            "GET \(path) HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\n\(close ? "Connection: close\r\n" : "")\r\n"
+        }
+        let raw = try RawHTTP.exchange(
+            port: gateway.port,
+            bytes: Array(
+                (request("/v1/organizations/accounts?n=1") + request("/v1/nothing") + request("/v1/organizations/accounts?n=3", close: true)).utf8),
+            timeout: 15)
+        let text = String(decoding: raw, as: UTF8.self)
+        // Bodies do not end in a line break, so status lines are found by their text.
+        let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+        #expect(statuses == ["200", "404", "200"])
+        let first = try #require(text.range(of: "n=1"))
+        let third = try #require(text.range(of: "n=3"))
+        #expect(first.lowerBound < third.lowerBound)
         #expect(await gateway.stop() == 0)
     }
 
