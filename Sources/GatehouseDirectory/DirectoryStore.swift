@@ -123,19 +123,7 @@ public final class DirectoryStore: Sendable {
                     try db.execute(sql: "INSERT INTO account_tags (account_id, key, value) VALUES (?, ?, ?)", arguments: [account.id, key, value])
                 }
             }
-            for user in seed.users {
-                try db.execute(
-                    sql: "INSERT INTO users (id, name, account_id, email, role, disabled) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [user.id, user.name, user.accountId, user.email, user.role.rawValue, user.disabled])
-                for (key, value) in user.tags {
-                    try db.execute(sql: "INSERT INTO user_tags (user_id, key, value) VALUES (?, ?, ?)", arguments: [user.id, key, value])
-                }
-                for (position, policy) in user.policies.enumerated() {
-                    try db.execute(
-                        sql: "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('user', ?, ?, ?)",
-                        arguments: [user.id, policy, position])
-                }
-            }
+            for user in seed.users { try Self.insert(db, user) }
             for group in seed.groups {
                 try db.execute(sql: "INSERT INTO groups (name) VALUES (?)", arguments: [group.name])
                 for member in group.members {
@@ -187,6 +175,83 @@ public final class DirectoryStore: Sendable {
             accounts: accounts,
             delegatedAdministrators: accountRows.filter { $0["delegated_administrator"] as Bool }.map { $0["id"] },
             users: users, groups: groups)
+    }
+
+    /// One user row with its tags and directly attached policies.
+    static func insert(_ db: Database, _ user: DirectorySeed.User) throws {
+        try db.execute(
+            sql: "INSERT INTO users (id, name, account_id, email, role, disabled) VALUES (?, ?, ?, ?, ?, ?)",
+            arguments: [user.id, user.name, user.accountId, user.email, user.role.rawValue, user.disabled])
+        for (key, value) in user.tags {
+            try db.execute(sql: "INSERT INTO user_tags (user_id, key, value) VALUES (?, ?, ?)", arguments: [user.id, key, value])
+        }
+        for (position, policy) in user.policies.enumerated() {
+            try db.execute(
+                sql: "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('user', ?, ?, ?)",
+                arguments: [user.id, policy, position])
+        }
+    }
+
+    // MARK: users and groups
+
+    /// Adds a user to an account of the organization. Names and IDs are unique; the owner
+    /// role is not given here (it changes hands only by ownership transfer).
+    public func addUser(
+        name: String, accountId: String, email: String? = nil, role: DirectorySeed.Role = .user, tags: [String: String] = [:], id: String? = nil
+    ) throws -> DirectorySeed.User {
+        guard !name.isEmpty, name.utf8.count <= 64, name.utf8.allSatisfy({ Self.isNameByte($0) }) else {
+            throw DirectoryError.invalid("a user name is 1 to 64 letters, digits, '_', '-' or '.'")
+        }
+        guard role != .owner else { throw DirectoryError.invalid("the owner role is given only by an ownership transfer") }
+        let user = DirectorySeed.User(
+            id: id ?? "u-" + String(UInt64.random(in: .min ... .max), radix: 16), name: name, accountId: accountId, email: email, role: role,
+            tags: tags, policies: [], disabled: false)
+        try database.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE id = ?", arguments: [accountId]) ?? false else {
+                throw DirectoryError.invalid("no account \(accountId) in the organization")
+            }
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ? OR id = ?", arguments: [name, user.id]) ?? false {
+                throw DirectoryError.invalid("a user named \(name) (or with ID \(user.id)) already exists")
+            }
+            try Self.insert(db, user)
+        }
+        return user
+    }
+
+    static func isNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+            true
+        default: false
+        }
+    }
+
+    public func addGroup(_ name: String) throws {
+        guard !name.isEmpty, name.utf8.count <= 64, name.utf8.allSatisfy({ Self.isNameByte($0) }) else {
+            throw DirectoryError.invalid("a group name is 1 to 64 letters, digits, '_', '-' or '.'")
+        }
+        try database.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM groups WHERE name = ?", arguments: [name]) ?? false {
+                throw DirectoryError.invalid("a group named \(name) already exists")
+            }
+            try db.execute(sql: "INSERT INTO groups (name) VALUES (?)", arguments: [name])
+        }
+    }
+
+    /// Puts a user in a group (or takes them out); returns false when nothing changed.
+    @discardableResult
+    public func setMember(group: String, user: String, _ member: Bool) throws -> Bool {
+        try database.write { db in
+            _ = try Self.principal(db, .group(group))
+            let (_, userId) = try Self.principal(db, .user(user))
+            try db.execute(
+                sql: member
+                    ? "INSERT OR IGNORE INTO group_members (group_name, user_id) VALUES (?, ?)"
+                    : "DELETE FROM group_members WHERE group_name = ? AND user_id = ?",
+                arguments: [group, userId])
+            return db.changesCount > 0
+        }
     }
 
     // MARK: tokens and sessions

@@ -19,7 +19,8 @@ struct DirectoryCommand: ParsableCommand {
               gatehouse directory end-sessions --db data/directory.sqlite --user admin
             """,
         subcommands: [
-            Init.self, Show.self, IssueToken.self, RevokeToken.self, EndSessions.self, Attach.self, Detach.self, Disable.self, Enable.self,
+            Init.self, Show.self, AddUser.self, AddGroup.self, AddMember.self, RemoveMember.self, IssueToken.self, RevokeToken.self,
+            EndSessions.self, Attach.self, Detach.self, Disable.self, Enable.self,
         ]
     )
 
@@ -142,6 +143,87 @@ struct DirectoryCommand: ParsableCommand {
         func run() throws {
             try database.store().endSessions(user: user)
             Output.line("ended every session of \(user)")
+        }
+    }
+
+    struct AddUser: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a user to an account of the organization.",
+            discussion: """
+                The user's URN is iam::<account>:user:<name>. Whether they may call management-only \
+                APIs follows from the account; what they may do follows from the policies attached to \
+                them and their groups.
+
+                Example:
+                  gatehouse directory add-user --db data/directory.sqlite --name carol --account 0a6d25d23900d45c0faac010e0fb4de0 --tag team=core
+                """)
+
+        @OptionGroup var database: Database
+        @Option(help: "The user's name (letters, digits, _, - and .).") var name: String
+        @Option(help: "The account the user belongs to.") var account: String
+        @Option(help: "The user's email address.") var email: String?
+        @Option(help: "admin or user.") var role: String = "user"
+        @Option(help: ArgumentHelp("A principal tag (g:PrincipalTag/<key>); repeat for more.", valueName: "key=value")) var tag: [String] = []
+
+        func run() throws {
+            guard let role = DirectorySeed.Role(rawValue: role), role != .owner else { throw ValidationError("--role takes admin or user") }
+            var tags: [String: String] = [:]
+            for pair in tag {
+                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                    throw ValidationError("--tag takes key=value, not \(pair)")
+                }
+                tags[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            let user = try database.store().addUser(name: name, accountId: account, email: email, role: role, tags: tags)
+            Output.line("added user \(user.name) (\(user.id)) \(user.urn)")
+        }
+    }
+
+    struct AddGroup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a group (attach policies to it, then add members).",
+            discussion: "Example:\n  gatehouse directory add-group --db data/directory.sqlite --name auditors")
+
+        @OptionGroup var database: Database
+        @Option(help: "The group's name.") var name: String
+
+        func run() throws {
+            try database.store().addGroup(name)
+            Output.line("added group \(name)")
+        }
+    }
+
+    struct Membership: ParsableArguments {
+        @OptionGroup var database: Database
+        @Option(help: "The group's name.") var group: String
+        @Option(help: "The user's name.") var user: String
+    }
+
+    struct AddMember: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put a user in a group: the group's policies apply to them from their next call.",
+            discussion: "Example:\n  gatehouse directory add-member --db data/directory.sqlite --group org-admins --user carol")
+
+        @OptionGroup var membership: Membership
+
+        func run() throws {
+            let changed = try membership.database.store().setMember(group: membership.group, user: membership.user, true)
+            Output.line(changed ? "\(membership.user) joined \(membership.group)" : "\(membership.user) was already in \(membership.group)")
+        }
+    }
+
+    struct RemoveMember: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a user out of a group.",
+            discussion: "Example:\n  gatehouse directory remove-member --db data/directory.sqlite --group org-admins --user carol")
+
+        @OptionGroup var membership: Membership
+
+        func run() throws {
+            guard try membership.database.store().setMember(group: membership.group, user: membership.user, false) else {
+                throw DirectoryError.invalid("\(membership.user) is not in \(membership.group)")
+            }
+            Output.line("\(membership.user) left \(membership.group)")
         }
     }
 

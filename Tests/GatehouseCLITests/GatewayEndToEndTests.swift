@@ -45,9 +45,14 @@ import Testing
         #expect(explicit.status == 403)
         #expect(explicit.errorCode == "Organizations.1007")
         #expect(!explicit.body.contains("DenyUpdatingProtectedAccounts"))
+        // The account service's own errors come back as it gave them.
+        let missing = try gateway.call("GET", "/v1/organizations/accounts/00000000000000000000000000000000", as: "admin")
+        #expect(missing.status == 404)
+        #expect(missing.errorCode == "Organizations.1010")
         let reasons = try gateway.auditLines().map { $0["reason"] as? String }
-        #expect(reasons == ["implicit_deny", "explicit_allow", "explicit_deny"])
-        #expect((try gateway.auditLines().last?["statements"] as? [String]) == ["deny-protected-accounts:DenyUpdatingProtectedAccounts"])
+        #expect(reasons == ["implicit_deny", "explicit_allow", "explicit_deny", "explicit_allow"])
+        #expect((try gateway.auditLines()[2]["statements"] as? [String]) == ["deny-protected-accounts:DenyUpdatingProtectedAccounts"])
+        #expect(try gateway.auditLines().last?["status"] as? Int == 404)
         #expect(await gateway.stop() == 0)
     }
 
@@ -111,6 +116,24 @@ import Testing
         #expect(try await gateway.eventually { try gateway.update(Fixture.devAccount, as: "dev_only").status == 401 })
         let reasons = Set(try gateway.auditLines().compactMap { $0["reason"] as? String })
         #expect(reasons.isSuperset(of: ["token_missing", "token_unknown", "token_expired", "token_revoked", "token_session_ended"]))
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func aUserAddedWithTheCLIIsAuthorizedThroughTheirGroup() async throws {
+        let gateway = try await Fixture()
+        func directory(_ arguments: [String]) throws -> CLI.Result { try CLI.run(["directory"] + arguments + ["--db", gateway.db]) }
+        let added = try directory(["add-user", "--name", "carol", "--account", "0a6d25d23900d45c0faac010e0fb4de0", "--tag", "team=core"])
+        #expect(added.status == 0, "\(added.stderr)")
+        #expect(added.stdout.contains("iam::0a6d25d23900d45c0faac010e0fb4de0:user:carol"))
+        let token = try gateway.issueToken("carol")
+        #expect(try await gateway.eventually { try gateway.update(Fixture.prodAccount, as: nil, token: token).status == 403 })
+        #expect(try directory(["add-member", "--group", "org-admins", "--user", "carol"]).status == 0)
+        #expect(try await gateway.eventually { try gateway.update(Fixture.prodAccount, as: nil, token: token).status == 200 })
+        #expect(try directory(["remove-member", "--group", "org-admins", "--user", "carol"]).status == 0)
+        #expect(try await gateway.eventually { try gateway.update(Fixture.prodAccount, as: nil, token: token).status == 403 })
+        #expect(try directory(["add-user", "--name", "carol", "--account", "0a6d25d23900d45c0faac010e0fb4de0"]).status == 2)
+        #expect(try directory(["add-group", "--name", "org-admins"]).status == 2)
+        #expect(try directory(["show"]).stdout.contains("user carol (user)"))
         #expect(await gateway.stop() == 0)
     }
 
@@ -237,7 +260,8 @@ import Testing
     }
 
     @Test func upstreamTroubleAndLimits() async throws {
-        let gateway = try await Fixture(upstream: .echo, settings: ["upstream": ["timeout_ms": 500], "limits": ["max_body_bytes": 1024]])
+        let gateway = try await Fixture(
+            upstream: .echo, settings: ["upstream": ["timeout_ms": 500], "limits": ["max_body_bytes": 1024, "request_timeout_ms": 300]])
         let slow = try gateway.call("GET", "/v1/organizations/accounts", as: "admin", headers: [("X-Test-Sleep", "2")])
         #expect(slow.status == 504)
         #expect(slow.errorCode == "Gatehouse.0504")
@@ -246,6 +270,13 @@ import Testing
             body: #"{"description": "\#(String(repeating: "x", count: 2000))"}"#)
         #expect(large.status == 413)
         #expect(large.errorCode == "Gatehouse.0413")
+        // A body that never finishes arriving.
+        let token = gateway.tokens["admin"]!
+        let stalled = try gateway.raw(
+            "PATCH /v1/organizations/accounts/\(Fixture.devAccount) HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nContent-Length: 100\r\n\r\n{\"desc"
+        )
+        #expect(stalled.status == 408)
+        #expect(stalled.errorCode == "Gatehouse.0408")
         await gateway.upstream.stop()
         let down = try gateway.call("GET", "/v1/organizations/accounts", as: "admin")
         #expect(down.status == 502)
@@ -253,6 +284,7 @@ import Testing
         let reasons = try gateway.auditLines().compactMap { $0["reason"] as? String }
         #expect(reasons.contains("upstream_timeout"))
         #expect(reasons.contains("body_too_large"))
+        #expect(reasons.contains("request_timeout"))
         #expect(reasons.contains { $0.hasPrefix("upstream_unavailable") })
         #expect(await gateway.gateway.stop() == 0)
     }

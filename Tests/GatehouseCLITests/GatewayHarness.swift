@@ -250,8 +250,14 @@ final class GatewayFixture: @unchecked Sendable {
         return try RawHTTP.send(port: port, method: method, target: target, headers: all, body: body)
     }
 
-    func update(_ account: String, as user: String, description: String = "via the gateway") throws -> RawHTTP.Response {
-        try call("PATCH", "/v1/organizations/accounts/\(account)", as: user, body: #"{"description": "\#(description)"}"#)
+    /// Sends raw bytes (a request the client API cannot express) and reads the answer.
+    func raw(_ text: String) throws -> RawHTTP.Response {
+        calls += 1
+        return try RawHTTP.parse(RawHTTP.exchange(port: port, bytes: Array(text.utf8), timeout: 15))
+    }
+
+    func update(_ account: String, as user: String?, token: String? = nil, description: String = "via the gateway") throws -> RawHTTP.Response {
+        try call("PATCH", "/v1/organizations/accounts/\(account)", as: user, token: token, body: #"{"description": "\#(description)"}"#)
     }
 
     func admin(_ path: String) throws -> RawHTTP.Response { try RawHTTP.send(port: adminPort, method: "GET", target: path) }

@@ -92,6 +92,33 @@ final class TemporaryDirectory {
         #expect(bytes.range(of: Data(issued.token.utf8)) == nil)
     }
 
+    @Test func addUsersGroupsAndMembers() throws {
+        let directory = try TemporaryDirectory()
+        let store = directory.store
+        let carol = try store.addUser(name: "carol", accountId: "05261f923e80d3890f33c0056e9b3f80", tags: ["team": "core"])
+        #expect(carol.urn == "iam::05261f923e80d3890f33c0056e9b3f80:user:carol")
+        try store.addGroup("auditors")
+        try store.attach(policy: "read-only", to: .group("auditors"))
+        #expect(try store.setMember(group: "auditors", user: "carol", true))
+        #expect(try !store.setMember(group: "auditors", user: "carol", true))
+        let snapshot = try store.snapshot()
+        let stored = try #require(snapshot.users.first { $0.name == "carol" })
+        #expect(stored.tags == ["team": "core"])
+        #expect(snapshot.policies(for: stored) == ["read-only"])
+        #expect(try store.setMember(group: "auditors", user: "carol", false))
+        #expect(try store.snapshot().policies(for: stored).isEmpty)
+
+        #expect(throws: DirectoryError.invalid("a user named carol (or with ID \(carol.id)) already exists")) {
+            try store.addUser(name: "carol", accountId: "05261f923e80d3890f33c0056e9b3f80", id: carol.id)
+        }
+        #expect(throws: DirectoryError.invalid("no account nope in the organization")) { try store.addUser(name: "dave", accountId: "nope") }
+        #expect(throws: DirectoryError.self) { try store.addUser(name: "bad name", accountId: "05261f923e80d3890f33c0056e9b3f80") }
+        #expect(throws: DirectoryError.self) { try store.addUser(name: "eve", accountId: "05261f923e80d3890f33c0056e9b3f80", role: .owner) }
+        #expect(throws: DirectoryError.invalid("a group named auditors already exists")) { try store.addGroup("auditors") }
+        #expect(throws: DirectoryError.unknownUser("nobody")) { try store.setMember(group: "auditors", user: "nobody", true) }
+        #expect(throws: DirectoryError.unknownGroup("nope")) { try store.setMember(group: "nope", user: "carol", true) }
+    }
+
     @Test func attachAndDetachPolicies() throws {
         let directory = try TemporaryDirectory()
         let store = directory.store
