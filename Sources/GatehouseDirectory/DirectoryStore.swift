@@ -101,6 +101,11 @@ public final class DirectoryStore: Sendable {
         migrator.registerMigration("v2: tokens remember whether the login used MFA") { db in
             try db.execute(sql: "ALTER TABLE tokens ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v3: the organization profile") { db in
+            for column in ["address", "business_license_number", "industry", "country", "scale"] {
+                try db.execute(sql: "ALTER TABLE organization ADD COLUMN \(column) TEXT")
+            }
+        }
     }
 
     // MARK: seed
@@ -189,6 +194,36 @@ public final class DirectoryStore: Sendable {
             try db.execute(
                 sql: "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('user', ?, ?, ?)",
                 arguments: [user.id, policy, position])
+        }
+    }
+
+    // MARK: organization profile
+
+    /// The organization's profile.
+    public func profile() throws -> OrganizationProfile {
+        try database.read { db in try Self.profile(db) }
+    }
+
+    static func profile(_ db: Database) throws -> OrganizationProfile {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM organization") else {
+            throw DirectoryError.invalid("the directory holds no organization yet; run gatehouse directory init")
+        }
+        var profile = OrganizationProfile(id: row["id"], name: row["name"])
+        for field in OrganizationProfile.Field.allCases where field != .name {
+            profile[field] = row[field.rawValue]
+        }
+        return profile
+    }
+
+    /// Applies a change to the profile in one transaction; returns the profile before and
+    /// after. Values are validated by the caller (the gateway's profile API).
+    public func updateProfile(_ change: [OrganizationProfile.Field: String?]) throws -> (old: OrganizationProfile, new: OrganizationProfile) {
+        try database.write { db in
+            let old = try Self.profile(db)
+            for (field, value) in change.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                try db.execute(sql: "UPDATE organization SET \(field.rawValue) = ?", arguments: [value])
+            }
+            return (old, try Self.profile(db))
         }
     }
 

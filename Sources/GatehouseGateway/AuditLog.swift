@@ -26,6 +26,8 @@ public struct AuditRecord: Sendable {
     public var authorizeMicros = 0
     public var upstreamMicros: Int?
     public var totalMicros = 0
+    /// Fields a local API changed (the organization profile), old and new.
+    public var changes: [FieldChange] = []
 
     public init(time: Date, requestId: String, method: String, path: String, sourceIp: String, policyRevision: String) {
         self.time = time
@@ -58,6 +60,7 @@ public struct AuditRecord: Sendable {
         writer.number("authorize_us", authorizeMicros)
         writer.number("upstream_us", upstreamMicros)
         writer.number("total_us", totalMicros)
+        if !changes.isEmpty { writer.changes(changes) }
         return writer.finish()
     }
 
@@ -92,6 +95,22 @@ public struct AuditRecord: Sendable {
                 JSONWriter.writeString(value, into: &out)
             }
             out += "]"
+        }
+
+        /// `{"field": {"old": ..., "new": ...}}`.
+        mutating func changes(_ changes: [FieldChange]) {
+            key("changes")
+            out += "{"
+            for (index, change) in changes.enumerated() {
+                if index > 0 { out += "," }
+                JSONWriter.writeString(change.field, into: &out)
+                out += ":{\"old\":"
+                if let old = change.old { JSONWriter.writeString(old, into: &out) } else { out += "null" }
+                out += ",\"new\":"
+                if let new = change.new { JSONWriter.writeString(new, into: &out) } else { out += "null" }
+                out += "}"
+            }
+            out += "}"
         }
 
         mutating func finish() -> String {

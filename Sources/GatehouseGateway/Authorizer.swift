@@ -42,6 +42,8 @@ public struct Verdict: Sendable {
     /// The account whose tags a forwarded call changes (its cached tags are dropped when the
     /// call succeeds).
     public var changesTagsOf: String?
+    /// Set when Gatehouse answers the call itself (see `LocalAPI`).
+    public var handler: LocalHandler?
 }
 
 /// Either decided, or waiting for the target account's tags.
@@ -105,6 +107,7 @@ public struct Authorizer: Sendable {
             parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
         verdict.record.action = route.action
         verdict.record.resource = resource
+        verdict.handler = route.handler
         if let refusal = callerRefusal(route.callers, account: session.user.accountId, directory: directory) {
             return .decided(Self.refuse(verdict, refusal))
         }

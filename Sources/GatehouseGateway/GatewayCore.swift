@@ -16,6 +16,7 @@ public final class GatewayCore: Sendable {
     public let tags: TagCache
     public let upstream: Upstream.Address
     let store: DirectoryStore
+    let local: LocalAPI
     let logger: Logger
 
     struct State {
@@ -45,6 +46,7 @@ public final class GatewayCore: Sendable {
             throw GatewayStartError("no directory at \(config.directoryPath); create one with gatehouse directory init")
         }
         store = try DirectoryStore(path: config.directoryPath)
+        local = LocalAPI(store: store)
         let policies = try PolicySnapshot.load(directory: config.policiesDir)
         let version = try store.dataVersion()
         let view = try store.view()

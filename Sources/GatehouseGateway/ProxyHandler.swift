@@ -3,6 +3,7 @@ import GatehouseDirectory
 import GatehousePolicy
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// Request IDs: a random 64-bit prefix per process and a counter, unique without asking the
@@ -213,7 +214,33 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard verdict.refusal == nil, channelOpen else { return finish(verdict) }
         self.verdict = verdict
         state = .forwarding
+        if let handler = verdict.handler { return answerLocally(handler) }
         forward()
+    }
+
+    /// Runs a local API (blocking SQLite work) on NIO's thread pool, then answers here.
+    private func answerLocally(_ handler: LocalHandler) {
+        guard let context, let verdict, let session = verdict.session, let (_, directory) = core.snapshot() else { return }
+        let local = core.local
+        let organization = directory.organization
+        let body = self.body.map { Array($0.readableBytesView) } ?? []
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+            local.handle(handler, session: session, organization: organization, body: body)
+        }.assumeIsolated().whenComplete { [weak self] result in
+            guard let self, var verdict = self.verdict else { return }
+            switch result {
+            case .success(.success(let answer)):
+                verdict.record.status = answer.status
+                verdict.record.changes = answer.changes
+                if !answer.changes.isEmpty { self.core.refreshDirectory(force: true) }
+                self.complete(verdict)
+                self.respond(status: answer.status, body: JSONWriter.compact(answer.body), close: !(self.head?.isKeepAlive ?? false))
+            case .success(.failure(let refusal)):
+                self.finish(Authorizer.refuse(verdict, refusal))
+            case .failure(let error):
+                self.finish(Authorizer.refuse(verdict, .localFailure("\(error)")))
+            }
+        }
     }
 
     // MARK: forwarding
@@ -336,15 +363,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     private func respond(_ refusal: Refusal, close: Bool) {
-        guard let context, channelOpen else { return }
         let body = JSONWriter.compact(
             .object([("error_code", .string(refusal.code)), ("error_msg", .string(refusal.message)), ("request_id", .string(requestId))]))
+        respond(status: refusal.status, body: body, close: close)
+    }
+
+    /// Answers with a JSON body the gateway wrote itself.
+    private func respond(status code: Int, body: String, close: Bool) {
+        guard let context, channelOpen else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "X-Request-Id", value: requestId)
         if close { headers.add(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: refusal.status)
+        let status = HTTPResponseStatus(statusCode: code)
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))

@@ -28,6 +28,8 @@ public struct Route: Sendable {
     public let callers: CallerRule
     /// Condition-key families the call carries besides the global ones (`g:ResourceTag`, `g:RequestTag`, `g:TagKeys`).
     public let context: [String]
+    /// Set when Gatehouse answers the call itself instead of forwarding it.
+    public let handler: LocalHandler?
 
     /// The path parameter naming the account whose tags are `g:ResourceTag/<k>`: the last
     /// path parameter in the resource template.
@@ -42,7 +44,11 @@ public struct Route: Sendable {
 
     let resourceParts: [ResourcePart]
 
-    public init(method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String]) {
+    public init(
+        method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String],
+        handler: LocalHandler? = nil
+    ) {
+        self.handler = handler
         self.method = method
         self.path = path
         self.segments = segments
@@ -114,7 +120,8 @@ public struct Route: Sendable {
 }
 
 /// The route catalog (`samples/catalog.json`): every API the gateway lets through. A call
-/// that matches no route is refused (fail closed).
+/// that matches no route is refused (fail closed). A route with a `handler` (`profile.get`,
+/// `profile.update`) is answered by Gatehouse itself instead of being forwarded.
 ///
 /// ```json
 /// {"routes": [{"method": "PATCH", "path": "/v1/organizations/accounts/{account_id}",
@@ -164,7 +171,7 @@ public struct RouteCatalog: Sendable {
                 report("a route is an object {method, path, action, resource, callers, context}", at: path)
                 continue
             }
-            let known: Set<String> = ["method", "path", "action", "resource", "callers", "context"]
+            let known: Set<String> = ["method", "path", "action", "resource", "callers", "context", "handler"]
             for (key, _) in members where !known.contains(key) {
                 report(
                     "unknown route member \(JSONWriter.quoted(key)); allowed: \(known.sorted().joined(separator: ", "))", at: path.appending(key),
@@ -219,8 +226,19 @@ public struct RouteCatalog: Sendable {
                     report("context must be a list", at: path.appending("context"))
                 }
             }
+            var handler: LocalHandler?
+            if let raw = item["handler"] {
+                if case .string(let name) = raw, let known = LocalHandler(rawValue: name) {
+                    handler = known
+                } else {
+                    report(
+                        "handler names an API Gatehouse serves itself: \(LocalHandler.allCases.map(\.rawValue).joined(separator: ", "))",
+                        at: path.appending("handler"))
+                }
+            }
             let route = Route(
-                method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context)
+                method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context,
+                handler: handler)
             // Placeholders in the resource must be known, so no URN is built with a hole in it.
             var rest = Substring(resource)
             while let open = rest.firstIndex(of: "{") {

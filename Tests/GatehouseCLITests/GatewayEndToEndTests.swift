@@ -137,6 +137,63 @@ import Testing
         #expect(await gateway.stop() == 0)
     }
 
+    @Test func theOrganizationProfile() async throws {
+        let gateway = try await Fixture()
+        let shown = try gateway.call("GET", "/v1/organizations/profile", as: "admin")
+        #expect(shown.status == 200)
+        let profile = try #require(shown.json["organization_profile"] as? [String: Any])
+        #expect(profile["organization_id"] as? String == "o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv")
+        #expect(profile["name"] as? String == "Example Corp")
+        #expect(profile["country"] is NSNull)
+
+        let edited = try gateway.call(
+            "PATCH", "/v1/organizations/profile", as: "admin", body: #"{"address": "1 Main St", "country": "DE", "scale": "50-99"}"#)
+        #expect(edited.status == 200)
+        let after = try #require(edited.json["organization_profile"] as? [String: Any])
+        #expect(after["country"] as? String == "DE")
+        #expect(after["address"] as? String == "1 Main St")
+        let audited = try #require(try gateway.auditLines().last)
+        #expect(audited["action"] as? String == "organizations:profile:update")
+        let changes = try #require(audited["changes"] as? [String: [String: Any]])
+        #expect(Set(changes.keys) == ["address", "country", "scale"])
+        #expect(changes["country"]?["old"] is NSNull)
+        #expect(changes["country"]?["new"] as? String == "DE")
+        #expect(
+            try gateway.call("PATCH", "/v1/organizations/profile", as: "owner", body: #"{"name": "Example Group", "address": null}"#).status == 200)
+        let renamed = try #require(try gateway.auditLines().last?["changes"] as? [String: [String: Any]])
+        #expect(renamed["name"]?["old"] as? String == "Example Corp")
+        #expect(renamed["address"]?["new"] is NSNull)
+
+        // Policies decide first; then only the owner or an administrator may edit.
+        let developer = try gateway.call("PATCH", "/v1/organizations/profile", as: "dev_only", body: #"{"industry": "x"}"#)
+        #expect(developer.status == 403)
+        #expect(developer.errorCode == "Organizations.1007")
+        #expect(
+            try CLI.run(["directory", "add-user", "--db", gateway.db, "--name", "carol", "--account", "0a6d25d23900d45c0faac010e0fb4de0"]).status == 0
+        )
+        #expect(try CLI.run(["directory", "add-member", "--db", gateway.db, "--group", "org-admins", "--user", "carol"]).status == 0)
+        let carol = try gateway.issueToken("carol")
+        #expect(try await gateway.eventually { try gateway.call("GET", "/v1/organizations/profile", token: carol).status == 200 })
+        let notAdmin = try gateway.call("PATCH", "/v1/organizations/profile", token: carol, body: #"{"industry": "x"}"#)
+        #expect(notAdmin.status == 403)
+        #expect(notAdmin.errorCode == "Gatehouse.0403")
+        #expect(try gateway.auditLines().last?["reason"] as? String == "not_owner_or_admin")
+
+        for (body, field) in [
+            (#"{"name": ""}"#, "name"), (#"{"name": null}"#, "name"), (#"{"country": "Germany"}"#, "country"), (#"{"scale": "huge"}"#, "scale"),
+            (#"{"organization_id": "o-x"}"#, "organization_id"), (#"{"colour": "red"}"#, "colour"), (#"{"industry": 5}"#, "industry"),
+            (#"{"business_license_number": "12 34"}"#, "business_license_number"), ("[]", "JSON object"), ("{}", "no field"),
+        ] {
+            let refused = try gateway.call("PATCH", "/v1/organizations/profile", as: "admin", body: body)
+            #expect(refused.status == 400, "\(body)")
+            #expect((refused.json["error_msg"] as? String)?.contains(field) == true, "\(body): \(refused.body)")
+        }
+        let unchanged = try #require(try gateway.call("GET", "/v1/organizations/profile", as: "admin").json["organization_profile"] as? [String: Any])
+        #expect(unchanged["name"] as? String == "Example Group")
+        #expect(unchanged["country"] as? String == "DE")
+        #expect(await gateway.stop() == 0)
+    }
+
     @Test func policiesReloadAndABadSetIsRefused() async throws {
         let gateway = try await Fixture()
         #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403)

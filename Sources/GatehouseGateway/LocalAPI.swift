@@ -1,0 +1,149 @@
+import Foundation
+import GatehouseDirectory
+import GatehousePolicy
+
+/// The APIs Gatehouse answers itself: routes with a `handler` in the catalog. They go
+/// through the same authentication, caller rule, policy evaluation and audit as forwarded
+/// calls; only the last step differs.
+public enum LocalHandler: String, Sendable, CaseIterable {
+    case profileGet = "profile.get"
+    case profileUpdate = "profile.update"
+}
+
+/// A local API's answer, and the changes it made (for the audit line).
+public struct LocalAnswer: Sendable {
+    public var status: Int
+    public var body: JSONValue
+    public var changes: [FieldChange] = []
+}
+
+/// One field a call changed, old and new value (nil: empty).
+public struct FieldChange: Sendable, Equatable {
+    public var field: String
+    public var old: String?
+    public var new: String?
+}
+
+/// The local APIs over the directory. Blocking (SQLite): the proxy runs them off its event
+/// loop.
+public struct LocalAPI: Sendable {
+    let store: DirectoryStore
+
+    public init(store: DirectoryStore) { self.store = store }
+
+    public func handle(
+        _ handler: LocalHandler, session: Session, organization: DirectorySeed.Organization, body: [UInt8]
+    ) -> Result<
+        LocalAnswer, Refusal
+    > {
+        do {
+            switch handler {
+            case .profileGet:
+                return .success(LocalAnswer(status: 200, body: ProfileAPI.json(try store.profile())))
+            case .profileUpdate:
+                guard session.user.name == organization.owner || session.user.role == .admin else { return .failure(.notOwnerOrAdmin) }
+                let change: [OrganizationProfile.Field: String?]
+                switch ProfileAPI.change(from: body) {
+                case .failure(let refusal): return .failure(refusal)
+                case .success(let parsed): change = parsed
+                }
+                let (old, new) = try store.updateProfile(change)
+                let changes = OrganizationProfile.Field.allCases.compactMap { field in
+                    old[field] == new[field] ? nil : FieldChange(field: field.rawValue, old: old[field], new: new[field])
+                }
+                return .success(LocalAnswer(status: 200, body: ProfileAPI.json(new), changes: changes))
+            }
+        } catch {
+            return .failure(.localFailure("\(error)"))
+        }
+    }
+}
+
+/// `GET`/`PATCH /v1/organizations/profile`: the answer's shape and the rules a change must
+/// follow. Every refusal names the field.
+public enum ProfileAPI {
+    /// Company sizes a profile may state (number of employees).
+    public static let scales = ["1-49", "50-99", "100-499", "500-999", "1000-4999", "5000+"]
+
+    static func json(_ profile: OrganizationProfile) -> JSONValue {
+        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
+        return .object([
+            (
+                "organization_profile",
+                .object(
+                    [("organization_id", .string(profile.id)), ("name", .string(profile.name))]
+                        + OrganizationProfile.Field.allCases.filter { $0 != .name }.map { ($0.rawValue, optional(profile[$0])) })
+            )
+        ])
+    }
+
+    /// The fields a PATCH body sets (`nil`: cleared), or why it is refused.
+    public static func change(from body: [UInt8]) -> Result<[OrganizationProfile.Field: String?], Refusal> {
+        func bad(_ message: String) -> Result<[OrganizationProfile.Field: String?], Refusal> {
+            .failure(Refusal(status: 400, code: "Gatehouse.0400", message: message, reason: "bad_profile"))
+        }
+        guard !body.isEmpty, let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 4)),
+            case .object(let members) = json
+        else { return bad("The body must be a JSON object of profile fields.") }
+        let names = OrganizationProfile.Field.allCases.map(\.rawValue).joined(separator: ", ")
+        var change: [OrganizationProfile.Field: String?] = [:]
+        for (key, value) in members {
+            if key == "organization_id" || key == "id" { return bad("\(key) is read-only.") }
+            guard let field = OrganizationProfile.Field(rawValue: key) else {
+                return bad("\(JSONWriter.quoted(key)) is not a profile field; the fields are \(names).")
+            }
+            let text: String?
+            switch value {
+            case .null: text = nil
+            case .string(let string): text = string.isEmpty ? nil : string
+            default: return bad("\(key) must be a string or null.")
+            }
+            if let problem = problem(field, text) { return bad(problem) }
+            change[field] = .some(text)
+        }
+        if change.isEmpty { return bad("The body names no field to change; the fields are \(names).") }
+        return .success(change)
+    }
+
+    /// What is wrong with a field's new value, or nil.
+    static func problem(_ field: OrganizationProfile.Field, _ value: String?) -> String? {
+        guard let value else { return field == .name ? "name is required and cannot be cleared." : nil }
+        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "\(field.rawValue) cannot contain control characters."
+        }
+        func length(_ limit: Int) -> String? {
+            value.count <= limit ? nil : "\(field.rawValue) is at most \(limit) characters (it has \(value.count))."
+        }
+        switch field {
+        case .name:
+            if value.trimmingCharacters(in: .whitespaces) != value { return "name cannot start or end with spaces." }
+            return length(64)
+        case .address: return length(256)
+        case .industry: return length(64)
+        case .businessLicenseNumber:
+            guard
+                value.utf8.allSatisfy({
+                    $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+                })
+            else { return "business_license_number takes letters, digits and '-'." }
+            return length(32)
+        case .country:
+            return CountryCodes.all.contains(value)
+                ? nil : "country must be an ISO 3166-1 alpha-2 code such as DE or CN, not \(JSONWriter.quoted(value))."
+        case .scale:
+            return scales.contains(value) ? nil : "scale must be one of \(scales.joined(separator: ", ")), not \(JSONWriter.quoted(value))."
+        }
+    }
+}
+
+extension Refusal {
+    public static let notOwnerOrAdmin = Refusal(
+        status: 403, code: "Gatehouse.0403", message: "Only the organization owner or an administrator may edit the organization profile.",
+        reason: "not_owner_or_admin")
+
+    public static func localFailure(_ detail: String) -> Refusal {
+        Refusal(
+            status: 500, code: "Gatehouse.0500", message: "The gateway could not complete the call; nothing was changed.",
+            reason: "local_failure: \(detail)")
+    }
+}
