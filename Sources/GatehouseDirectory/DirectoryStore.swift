@@ -106,6 +106,33 @@ public final class DirectoryStore: Sendable {
                 try db.execute(sql: "ALTER TABLE organization ADD COLUMN \(column) TEXT")
             }
         }
+        migrator.registerMigration("v4: ownership transfers and the mail outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE owner_transfers (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        from_user_id TEXT NOT NULL REFERENCES users(id),
+                        target_user_id TEXT NOT NULL REFERENCES users(id),
+                        token_hash TEXT UNIQUE,
+                        state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'cancelled', 'expired', 'failed')),
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL,
+                        ended_at REAL,
+                        failure TEXT,
+                        revoked TEXT);
+                    CREATE UNIQUE INDEX one_pending_transfer ON owner_transfers(state) WHERE state = 'pending';
+                    CREATE TABLE outbox (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind TEXT NOT NULL,
+                        subject_id TEXT NOT NULL,
+                        recipient TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at REAL NOT NULL,
+                        delivered_at REAL,
+                        last_error TEXT);
+                    """)
+        }
     }
 
     // MARK: seed
@@ -292,6 +319,16 @@ public final class DirectoryStore: Sendable {
     // MARK: tokens and sessions
 
     /// SHA-256 of the token, hex: what the directory keeps instead of the token.
+    /// 256 random bits from the system generator, URL-safe base64, after a prefix that says
+    /// what the secret is for.
+    static func randomSecret(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return prefix
+            + Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
     static func hash(_ token: String) -> String {
         // Runs on every gateway call: hex by table, not String(format:).
         let digits = Array("0123456789abcdef".utf8)
@@ -312,12 +349,7 @@ public final class DirectoryStore: Sendable {
         -> IssuedToken
     {
         guard lifetime > 0 else { throw DirectoryError.invalid("a token's lifetime must be positive") }
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let token =
-            "gh_"
-            + Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let token = Self.randomSecret(prefix: "gh_")
         let expires = now.addingTimeInterval(lifetime)
         try database.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT id, session_generation FROM users WHERE name = ?", arguments: [name]) else {

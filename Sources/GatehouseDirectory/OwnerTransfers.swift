@@ -1,0 +1,276 @@
+import Foundation
+import GRDB
+
+/// An ownership transfer: started by the owner, accepted by the target through an emailed
+/// single-use link. The link's token is never stored, only its hash.
+public struct OwnerTransfer: Sendable, Equatable {
+    public enum State: String, Sendable {
+        case pending, accepted, cancelled, expired, failed
+    }
+
+    public var id: String
+    public var fromUser: String
+    public var targetUser: String
+    public var state: State
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var endedAt: Date?
+    public var failure: String?
+}
+
+/// Why a transfer could not be started, changed or accepted. Each reads well on its own:
+/// the confirmation page shows the acceptance ones as they are.
+public enum TransferError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notOwner
+    case targetIsSelf
+    case unknownTarget(String)
+    case targetDisabled(String)
+    case targetHasNoEmail(String)
+    case alreadyPending(String)
+    case notFound(String)
+    case notPending(OwnerTransfer.State)
+    case unknownLink
+    case linkExpired
+    case linkCancelled
+    case linkUsed
+    case transferFailed(String)
+    case ownerChanged
+    case targetUnavailable
+
+    public var description: String {
+        switch self {
+        case .notOwner: "Only the organization's owner can transfer ownership."
+        case .targetIsSelf: "The owner cannot transfer ownership to themselves."
+        case .unknownTarget(let id): "No user has the ID \(id)."
+        case .targetDisabled(let id): "The user \(id) is disabled."
+        case .targetHasNoEmail(let id): "The user \(id) has no email address to send the confirmation link to."
+        case .alreadyPending(let id): "Transfer \(id) is already pending; cancel it first."
+        case .notFound(let id): "No ownership transfer has the ID \(id)."
+        case .notPending(let state): "The transfer is \(state.rawValue), not pending."
+        case .unknownLink: "This confirmation link is not valid. Use the link in the most recent email."
+        case .linkExpired: "This confirmation link has expired. Ask the owner to start a new transfer."
+        case .linkCancelled: "This transfer was cancelled by the owner."
+        case .linkUsed: "This confirmation link was already used."
+        case .transferFailed(let why): "This transfer can no longer complete: \(why)"
+        case .ownerChanged: "The organization's owner changed since this transfer started, so it can no longer complete."
+        case .targetUnavailable: "Your account cannot take over the organization now (it is disabled or gone). Nothing was changed."
+        }
+    }
+}
+
+/// What an accepted transfer did, for the audit log: who owns the organization now and what
+/// the former owner lost.
+public struct AcceptedTransfer: Sendable, Equatable {
+    public var transfer: OwnerTransfer
+    public var formerOwner: String
+    public var newOwner: String
+    public var revokedGroups: [String]
+    public var revokedPolicies: [String]
+    public var formerRole: String
+}
+
+/// A message waiting in the outbox (written in the same transaction as what it announces).
+public struct OutboxItem: Sendable, Equatable {
+    public var id: Int64
+    public var kind: String
+    public var subjectId: String
+    public var recipient: String
+    public var attempts: Int
+}
+
+extension DirectoryStore {
+    /// Starts a transfer from the owner to another enabled user with an email address, and
+    /// queues its email in the same transaction. At most one transfer is pending at a time.
+    public func startTransfer(
+        by owner: String, to targetId: String, validFor lifetime: TimeInterval, now: Date = Date()
+    ) throws
+        -> OwnerTransfer
+    {
+        try database.write { db in
+            try Self.expireOverdue(db, now: now)
+            let ownerId = try String.fetchOne(db, sql: "SELECT owner_user_id FROM organization")
+            guard let from = try Row.fetchOne(db, sql: "SELECT id, name FROM users WHERE name = ?", arguments: [owner]),
+                from["id"] as String == ownerId
+            else { throw TransferError.notOwner }
+            guard let target = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [targetId]) else {
+                throw TransferError.unknownTarget(targetId)
+            }
+            guard target["id"] as String != from["id"] as String else { throw TransferError.targetIsSelf }
+            guard !(target["disabled"] as Bool) else { throw TransferError.targetDisabled(targetId) }
+            guard let email: String = target["email"], !email.isEmpty else { throw TransferError.targetHasNoEmail(targetId) }
+            if let pending = try String.fetchOne(db, sql: "SELECT id FROM owner_transfers WHERE state = 'pending'") {
+                throw TransferError.alreadyPending(pending)
+            }
+            let id = "ot-" + String(UInt64.random(in: .min ... .max), radix: 16)
+            try db.execute(
+                sql: """
+                    INSERT INTO owner_transfers (id, from_user_id, target_user_id, state, created_at, expires_at)
+                    VALUES (?, ?, ?, 'pending', ?, ?)
+                    """,
+                arguments: [id, from["id"] as String, targetId, now.timeIntervalSince1970, now.addingTimeInterval(lifetime).timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT INTO outbox (kind, subject_id, recipient, created_at, next_attempt_at) VALUES ('owner_transfer', ?, ?, ?, ?)",
+                arguments: [id, email, now.timeIntervalSince1970, now.timeIntervalSince1970])
+            return try Self.transfer(db, id)!
+        }
+    }
+
+    /// A transfer as it stands (a pending one past its expiry reads as expired).
+    public func transfer(_ id: String, now: Date = Date()) throws -> OwnerTransfer? {
+        try database.write { db in
+            try Self.expireOverdue(db, now: now)
+            return try Self.transfer(db, id)
+        }
+    }
+
+    /// Cancels a pending transfer (the owner only).
+    public func cancelTransfer(_ id: String, by owner: String, now: Date = Date()) throws -> OwnerTransfer {
+        try database.write { db in
+            try Self.expireOverdue(db, now: now)
+            guard let transfer = try Self.transfer(db, id) else { throw TransferError.notFound(id) }
+            guard transfer.fromUser == owner, try Self.isOwner(db, owner) else { throw TransferError.notOwner }
+            guard transfer.state == .pending else { throw TransferError.notPending(transfer.state) }
+            try db.execute(
+                sql: "UPDATE owner_transfers SET state = 'cancelled', ended_at = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, id])
+            return try Self.transfer(db, id)!
+        }
+    }
+
+    /// Mints the link token for a pending transfer's email, right before it is sent: only
+    /// its hash is stored, and a newer link replaces an older one. Nil when the transfer is
+    /// no longer pending (the email is then dropped).
+    public func issueTransferLink(_ id: String, now: Date = Date()) throws -> (token: String, transfer: OwnerTransfer)? {
+        try database.write { db in
+            try Self.expireOverdue(db, now: now)
+            guard let transfer = try Self.transfer(db, id), transfer.state == .pending else { return nil }
+            let token = Self.randomSecret(prefix: "ot_")
+            try db.execute(sql: "UPDATE owner_transfers SET token_hash = ? WHERE id = ?", arguments: [Self.hash(token), id])
+            return (token, transfer)
+        }
+    }
+
+    /// The pending transfer a link belongs to, or why it cannot be accepted (for the
+    /// confirmation page, before anything is posted).
+    public func transferForLink(_ token: String, now: Date = Date()) throws -> Result<OwnerTransfer, TransferError> {
+        try database.write { db in
+            try Self.expireOverdue(db, now: now)
+            guard let id = try String.fetchOne(db, sql: "SELECT id FROM owner_transfers WHERE token_hash = ?", arguments: [Self.hash(token)]),
+                let transfer = try Self.transfer(db, id)
+            else { return .failure(.unknownLink) }
+            if let problem = Self.problem(transfer) { return .failure(problem) }
+            return .success(transfer)
+        }
+    }
+
+    /// Accepts a transfer through its link, all in one transaction: the target becomes
+    /// owner; the former owner becomes an ordinary user without groups or attachments, and
+    /// their sessions end. Any failure changes nothing about the organization.
+    public func acceptTransfer(_ token: String, now: Date = Date()) throws -> Result<AcceptedTransfer, TransferError> {
+        try database.write { db in
+            try Self.expireOverdue(db, now: now)
+            guard let id = try String.fetchOne(db, sql: "SELECT id FROM owner_transfers WHERE token_hash = ?", arguments: [Self.hash(token)]),
+                let transfer = try Self.transfer(db, id),
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM owner_transfers WHERE id = ?", arguments: [id])
+            else { return .failure(.unknownLink) }
+            if let problem = Self.problem(transfer) { return .failure(problem) }
+            let fromId: String = row["from_user_id"]
+            let targetId: String = row["target_user_id"]
+            guard try String.fetchOne(db, sql: "SELECT owner_user_id FROM organization") == fromId else {
+                try db.execute(
+                    sql: "UPDATE owner_transfers SET state = 'failed', ended_at = ?, failure = ? WHERE id = ?",
+                    arguments: [now.timeIntervalSince1970, "the owner changed", id])
+                return .failure(.ownerChanged)
+            }
+            guard let target = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [targetId]), !(target["disabled"] as Bool)
+            else { return .failure(.targetUnavailable) }
+            let formerRole = try String.fetchOne(db, sql: "SELECT role FROM users WHERE id = ?", arguments: [fromId]) ?? "owner"
+            let groups = try String.fetchAll(
+                db, sql: "SELECT group_name FROM group_members WHERE user_id = ? ORDER BY group_name", arguments: [fromId])
+            let policies = try Self.attachedPolicies(db, "user", fromId)
+            try db.execute(sql: "UPDATE organization SET owner_user_id = ?", arguments: [targetId])
+            try db.execute(sql: "UPDATE users SET role = 'owner' WHERE id = ?", arguments: [targetId])
+            try db.execute(
+                sql: "UPDATE users SET role = 'user', session_generation = session_generation + 1 WHERE id = ?", arguments: [fromId])
+            try db.execute(sql: "DELETE FROM group_members WHERE user_id = ?", arguments: [fromId])
+            try db.execute(sql: "DELETE FROM attachments WHERE principal_kind = 'user' AND principal = ?", arguments: [fromId])
+            let revoked = "groups: \(groups.joined(separator: ", ")); policies: \(policies.joined(separator: ", ")); role: \(formerRole)"
+            try db.execute(
+                sql: "UPDATE owner_transfers SET state = 'accepted', ended_at = ?, revoked = ? WHERE id = ?",
+                arguments: [now.timeIntervalSince1970, revoked, id])
+            return .success(
+                AcceptedTransfer(
+                    transfer: try Self.transfer(db, id)!, formerOwner: transfer.fromUser, newOwner: transfer.targetUser, revokedGroups: groups,
+                    revokedPolicies: policies, formerRole: formerRole))
+        }
+    }
+
+    // MARK: outbox
+
+    /// Messages due for (another) delivery attempt.
+    public func dueMail(now: Date = Date(), limit: Int = 32) throws -> [OutboxItem] {
+        try database.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                arguments: [now.timeIntervalSince1970, limit]
+            ).map { OutboxItem(id: $0["id"], kind: $0["kind"], subjectId: $0["subject_id"], recipient: $0["recipient"], attempts: $0["attempts"]) }
+        }
+    }
+
+    /// Records a delivery (or a message dropped because it no longer applies).
+    public func markDelivered(_ id: Int64, now: Date = Date(), note: String? = nil) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                arguments: [now.timeIntervalSince1970, note, id])
+        }
+    }
+
+    /// Records a failed attempt and when to try again.
+    public func markAttemptFailed(_ id: Int64, error: String, retryAt: Date) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                arguments: [error, retryAt.timeIntervalSince1970, id])
+        }
+    }
+
+    // MARK: helpers
+
+    static func transfer(_ db: Database, _ id: String) throws -> OwnerTransfer? {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT t.*, f.name AS from_name, g.name AS target_name FROM owner_transfers t
+                    JOIN users f ON f.id = t.from_user_id JOIN users g ON g.id = t.target_user_id WHERE t.id = ?
+                    """, arguments: [id])
+        else { return nil }
+        return OwnerTransfer(
+            id: row["id"], fromUser: row["from_name"], targetUser: row["target_name"], state: OwnerTransfer.State(rawValue: row["state"]) ?? .failed,
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+            endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), failure: row["failure"])
+    }
+
+    /// Marks pending transfers past their expiry as expired.
+    static func expireOverdue(_ db: Database, now: Date) throws {
+        try db.execute(
+            sql: "UPDATE owner_transfers SET state = 'expired', ended_at = expires_at WHERE state = 'pending' AND expires_at <= ?",
+            arguments: [now.timeIntervalSince1970])
+    }
+
+    static func isOwner(_ db: Database, _ name: String) throws -> Bool {
+        try String.fetchOne(db, sql: "SELECT u.name FROM organization o JOIN users u ON u.id = o.owner_user_id") == name
+    }
+
+    /// Why a transfer cannot be accepted, by its state.
+    static func problem(_ transfer: OwnerTransfer) -> TransferError? {
+        switch transfer.state {
+        case .pending: nil
+        case .accepted: .linkUsed
+        case .cancelled: .linkCancelled
+        case .expired: .linkExpired
+        case .failed: .transferFailed(transfer.failure ?? "it failed")
+        }
+    }
+}
