@@ -42,8 +42,10 @@ public struct Verdict: Sendable {
     /// The account whose tags a forwarded call changes (its cached tags are dropped when the
     /// call succeeds).
     public var changesTagsOf: String?
-    /// Set when Gatehouse answers the call itself (see `LocalAPI`).
+    /// Set when Gatehouse answers the call itself (see `LocalAPI`), with the route's path
+    /// parameters.
     public var handler: LocalHandler?
+    public var parameters: [String: String] = [:]
 }
 
 /// Either decided, or waiting for the target account's tags.
@@ -90,6 +92,16 @@ public struct Authorizer: Sendable {
         case .success(let parsed): target = parsed
         }
         verdict.target = target
+        // The transfer confirmation page is reached by an emailed link, which is its own
+        // credential: no token, caller rule or policy applies.
+        if let (route, parameters) = catalog.match(method: call.method, target: target), let handler = route.handler, handler.authenticatesByLink {
+            verdict.record.action = route.action
+            verdict.handler = handler
+            verdict.parameters = parameters
+            verdict.record.decision = "allow"
+            verdict.record.reason = "confirmation_link"
+            return .decided(verdict)
+        }
         guard let token = call.token, !token.isEmpty else { return .decided(Self.refuse(verdict, .loginExpired(nil))) }
         let session: Session
         switch directory.authenticate(token, now: call.now) {
@@ -108,6 +120,7 @@ public struct Authorizer: Sendable {
         verdict.record.action = route.action
         verdict.record.resource = resource
         verdict.handler = route.handler
+        verdict.parameters = parameters
         if let refusal = callerRefusal(route.callers, account: session.user.accountId, directory: directory) {
             return .decided(Self.refuse(verdict, refusal))
         }

@@ -26,6 +26,12 @@ public struct GatewayConfig: Sendable, Equatable {
     public var requestTimeoutMs = 10_000
     public var auditPath = "-"
     public var auditRequired = true
+    public var transferValidityMinutes = 24 * 60
+    public var mailTransport = "maildir"
+    public var mailMaildir = "data/maildir"
+    public var mailFrom = "gatehouse@localhost"
+    public var mailLinkBase = ""
+    public var mailPollIntervalMs = 1000
 
     public init() {}
 
@@ -77,6 +83,15 @@ public struct GatewayConfig: Sendable, Equatable {
                 help: "time to receive a whole request (408 beyond)"),
             Option(name: "audit.path", binding: .string(\.auditPath), help: "audit log file (- for standard output)"),
             Option(name: "audit.required", binding: .bool(\.auditRequired), help: "refuse calls (503) while the audit log cannot be written"),
+            Option(
+                name: "transfers.validity_minutes", binding: .int(\.transferValidityMinutes, 1...525_600),
+                help: "how long an ownership transfer's link is valid"),
+            Option(name: "mail.transport", binding: .string(\.mailTransport), help: "how mail is delivered: maildir (SMTP is not there yet)"),
+            Option(name: "mail.maildir", binding: .string(\.mailMaildir), help: "the maildir folder (transport maildir)"),
+            Option(name: "mail.from", binding: .string(\.mailFrom), help: "the sender address"),
+            Option(
+                name: "mail.link_base", binding: .string(\.mailLinkBase), help: "where confirmation links point (empty: the gateway's own address)"),
+            Option(name: "mail.poll_interval_ms", binding: .int(\.mailPollIntervalMs, 10...600_000), help: "how often the outbox is looked at"),
         ]
     }
 
@@ -187,6 +202,13 @@ public struct GatewayConfig: Sendable, Equatable {
             }
         case "tags.path" where !tagsPath.hasPrefix("/") || !tagsPath.contains("{resource_id}"):
             return "tags.path must start with / and contain {resource_id}"
+        case "mail.transport" where mailTransport != "maildir":
+            return "mail.transport is maildir (SMTP delivery is not there yet), not \(JSONWriter.quoted(mailTransport))"
+        case "mail.link_base":
+            guard mailLinkBase.isEmpty || mailLinkBase.hasPrefix("http://") || mailLinkBase.hasPrefix("https://") else {
+                return "mail.link_base must start with http:// or https://"
+            }
+            return nil
         default: break
         }
         if case .string(let path) = option.binding, self[keyPath: path].isEmpty { return "\(option.name) cannot be empty" }

@@ -17,6 +17,7 @@ public final class GatewayCore: Sendable {
     public let upstream: Upstream.Address
     let store: DirectoryStore
     let local: LocalAPI
+    let mail: MailSender
     let logger: Logger
 
     struct State {
@@ -29,6 +30,9 @@ public final class GatewayCore: Sendable {
     }
 
     private let state = Mutex(State())
+    /// The proxy's own URL once it listens: confirmation links point there unless
+    /// `mail.link_base` says otherwise.
+    let listeningURL: ListeningURL
 
     /// Opens everything a gateway needs; throws a message saying what to fix. The first
     /// policy set and directory must be valid, or the gateway does not start.
@@ -46,7 +50,14 @@ public final class GatewayCore: Sendable {
             throw GatewayStartError("no directory at \(config.directoryPath); create one with gatehouse directory init")
         }
         store = try DirectoryStore(path: config.directoryPath)
-        local = LocalAPI(store: store)
+        local = LocalAPI(store: store, transferValidity: TimeInterval(config.transferValidityMinutes * 60))
+        let listening = ListeningURL()
+        listeningURL = listening
+        let configured = config.mailLinkBase
+        mail = MailSender(
+            store: store, transport: try MaildirTransport(folder: config.mailMaildir), from: config.mailFrom,
+            linkBase: { configured.isEmpty ? (listening.value ?? "http://127.0.0.1") : configured },
+            organizationName: { [store] in (try? store.profile().name) ?? "your organization" }, logger: logger)
         let policies = try PolicySnapshot.load(directory: config.policiesDir)
         let version = try store.dataVersion()
         let view = try store.view()
@@ -163,5 +174,14 @@ extension PolicySnapshot {
     /// The same documents and compiled sets under new file stamps (a touch, or a refused edit).
     convenience init(reusing other: PolicySnapshot, stamps: [FileStamp]) {
         self.init(documents: Array(other.documents.values), revision: other.revision, stamps: stamps, loadedAt: other.loadedAt)
+    }
+}
+
+/// The proxy's URL, known once it is bound (free ports are picked at start).
+final class ListeningURL: Sendable {
+    private let url = Mutex<String?>(nil)
+    var value: String? {
+        get { url.withLock { $0 } }
+        set { url.withLock { $0 = newValue } }
     }
 }

@@ -32,7 +32,13 @@ public struct GatewayServer: Sendable {
         let threads = core.config.threads == 0 ? System.coreCount : core.config.threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let ports = ReadyPorts(host: core.config.listenHost, adminHost: core.config.adminHost, onReady: onReady)
-        let proxy = ProxyService(core: core, group: group, ready: { ports.set(gateway: $0) })
+        let core = self.core
+        let proxy = ProxyService(
+            core: core, group: group,
+            ready: { port in
+                core.listeningURL.value = "http://\(ReadyPorts.hostPart(core.config.listenHost)):\(port)"
+                ports.set(gateway: port)
+            })
         let admin = AdminAPI.application(core: core, logger: logger, ready: { ports.set(admin: $0) })
         let upkeep = Upkeep(core: core)
         let services = ServiceGroup(
@@ -143,8 +149,8 @@ struct ProxyService: Service {
     }
 }
 
-/// Policy reloads on change, directory refresh, and SIGHUP (reload policies, reopen the
-/// audit log, re-read the directory).
+/// Policy reloads on change, directory refresh, the mail outbox, and SIGHUP (reload
+/// policies, reopen the audit log, re-read the directory).
 struct Upkeep: Service {
     let core: GatewayCore
 
@@ -162,6 +168,12 @@ struct Upkeep: Service {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: .milliseconds(core.config.directoryRefreshIntervalMs))
                     core.refreshDirectory()
+                }
+            }
+            tasks.addTask {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    core.mail.deliverDue()
+                    try? await Task.sleep(for: .milliseconds(core.config.mailPollIntervalMs))
                 }
             }
             tasks.addTask {

@@ -8,13 +8,50 @@ import GatehousePolicy
 public enum LocalHandler: String, Sendable, CaseIterable {
     case profileGet = "profile.get"
     case profileUpdate = "profile.update"
+    case transferCreate = "transfer.create"
+    case transferGet = "transfer.get"
+    case transferCancel = "transfer.cancel"
+    case transferConfirmPage = "transfer.confirm-page"
+    case transferAccept = "transfer.accept"
+
+    /// The confirmation page and its form: the emailed link is the credential, so these
+    /// skip the token, the caller rule and policies (the target may hold no token at all).
+    public var authenticatesByLink: Bool { self == .transferConfirmPage || self == .transferAccept }
 }
 
-/// A local API's answer, and the changes it made (for the audit line).
+/// One call to a local API.
+public struct LocalCall: Sendable {
+    public var handler: LocalHandler
+    public var session: Session?
+    public var organization: DirectorySeed.Organization
+    public var parameters: [String: String]
+    public var query: String?
+    public var body: [UInt8]
+    public var now: Date
+}
+
+/// A local API's answer, and what it changed (for the audit line).
 public struct LocalAnswer: Sendable {
     public var status: Int
-    public var body: JSONValue
+    public var contentType = "application/json"
+    public var body: String
     public var changes: [FieldChange] = []
+    /// Who acted, when the call had no token (an accepted transfer: the new owner).
+    public var actingUser: String?
+
+    init(status: Int, json: JSONValue, changes: [FieldChange] = []) {
+        self.status = status
+        self.body = JSONWriter.compact(json)
+        self.changes = changes
+    }
+
+    init(status: Int, html: String, actingUser: String? = nil, changes: [FieldChange] = []) {
+        self.status = status
+        self.contentType = "text/html; charset=utf-8"
+        self.body = html
+        self.actingUser = actingUser
+        self.changes = changes
+    }
 }
 
 /// One field a call changed, old and new value (nil: empty).
@@ -28,22 +65,25 @@ public struct FieldChange: Sendable, Equatable {
 /// loop.
 public struct LocalAPI: Sendable {
     let store: DirectoryStore
+    /// How long a transfer's confirmation link is valid.
+    let transferValidity: TimeInterval
 
-    public init(store: DirectoryStore) { self.store = store }
+    public init(store: DirectoryStore, transferValidity: TimeInterval = 86_400) {
+        self.store = store
+        self.transferValidity = transferValidity
+    }
 
-    public func handle(
-        _ handler: LocalHandler, session: Session, organization: DirectorySeed.Organization, body: [UInt8]
-    ) -> Result<
-        LocalAnswer, Refusal
-    > {
+    public func handle(_ call: LocalCall) -> Result<LocalAnswer, Refusal> {
         do {
-            switch handler {
+            switch call.handler {
             case .profileGet:
-                return .success(LocalAnswer(status: 200, body: ProfileAPI.json(try store.profile())))
+                return .success(LocalAnswer(status: 200, json: ProfileAPI.json(try store.profile())))
             case .profileUpdate:
-                guard session.user.name == organization.owner || session.user.role == .admin else { return .failure(.notOwnerOrAdmin) }
+                guard let session = call.session, session.user.name == call.organization.owner || session.user.role == .admin else {
+                    return .failure(.notOwnerOrAdmin)
+                }
                 let change: [OrganizationProfile.Field: String?]
-                switch ProfileAPI.change(from: body) {
+                switch ProfileAPI.change(from: call.body) {
                 case .failure(let refusal): return .failure(refusal)
                 case .success(let parsed): change = parsed
                 }
@@ -51,8 +91,14 @@ public struct LocalAPI: Sendable {
                 let changes = OrganizationProfile.Field.allCases.compactMap { field in
                     old[field] == new[field] ? nil : FieldChange(field: field.rawValue, old: old[field], new: new[field])
                 }
-                return .success(LocalAnswer(status: 200, body: ProfileAPI.json(new), changes: changes))
+                return .success(LocalAnswer(status: 200, json: ProfileAPI.json(new), changes: changes))
+            case .transferCreate, .transferGet, .transferCancel:
+                return try TransferAPI.handle(call, store: store, validity: transferValidity)
+            case .transferConfirmPage, .transferAccept:
+                return .success(try TransferAPI.confirm(call, store: store))
             }
+        } catch let error as TransferError {
+            return .failure(TransferAPI.refusal(error))
         } catch {
             return .failure(.localFailure("\(error)"))
         }

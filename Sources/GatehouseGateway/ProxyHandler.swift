@@ -220,21 +220,24 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     /// Runs a local API (blocking SQLite work) on NIO's thread pool, then answers here.
     private func answerLocally(_ handler: LocalHandler) {
-        guard let context, let verdict, let session = verdict.session, let (_, directory) = core.snapshot() else { return }
+        guard let context, let verdict, let (_, directory) = core.snapshot() else { return }
         let local = core.local
-        let organization = directory.organization
-        let body = self.body.map { Array($0.readableBytesView) } ?? []
+        let call = LocalCall(
+            handler: handler, session: verdict.session, organization: directory.organization, parameters: verdict.parameters,
+            query: verdict.target?.rawQuery, body: body.map { Array($0.readableBytesView) } ?? [], now: verdict.record.time)
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
-            local.handle(handler, session: session, organization: organization, body: body)
+            local.handle(call)
         }.assumeIsolated().whenComplete { [weak self] result in
             guard let self, var verdict = self.verdict else { return }
             switch result {
             case .success(.success(let answer)):
                 verdict.record.status = answer.status
                 verdict.record.changes = answer.changes
+                if let user = answer.actingUser { verdict.record.user = user }
+                // The gateway's own writes do not move SQLite's data_version for its connection.
                 if !answer.changes.isEmpty { self.core.refreshDirectory(force: true) }
                 self.complete(verdict)
-                self.respond(status: answer.status, body: JSONWriter.compact(answer.body), close: !(self.head?.isKeepAlive ?? false))
+                self.respond(status: answer.status, contentType: answer.contentType, body: answer.body, close: !(self.head?.isKeepAlive ?? false))
             case .success(.failure(let refusal)):
                 self.finish(Authorizer.refuse(verdict, refusal))
             case .failure(let error):
@@ -365,14 +368,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func respond(_ refusal: Refusal, close: Bool) {
         let body = JSONWriter.compact(
             .object([("error_code", .string(refusal.code)), ("error_msg", .string(refusal.message)), ("request_id", .string(requestId))]))
-        respond(status: refusal.status, body: body, close: close)
+        respond(status: refusal.status, contentType: "application/json", body: body, close: close)
     }
 
-    /// Answers with a JSON body the gateway wrote itself.
-    private func respond(status code: Int, body: String, close: Bool) {
+    /// Answers with a body the gateway wrote itself.
+    private func respond(status code: Int, contentType: String, body: String, close: Bool) {
         guard let context, channelOpen else { return }
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "X-Request-Id", value: requestId)
         if close { headers.add(name: "Connection", value: "close") }

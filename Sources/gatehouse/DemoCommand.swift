@@ -100,6 +100,7 @@ struct DemoCommand: AsyncParsableCommand {
         config.policiesDir = policyDir
         config.directoryPath = directoryPath
         config.auditPath = root + "/audit.log"
+        config.mailMaildir = root + "/maildir"
         let users = Dictionary(uniqueKeysWithValues: snapshot.users.map { ($0.name, $0.id) })
         let (finalConfig, finalTokens) = (config, tokens)
         try await ServeCommand.serve(config) { endpoints in
@@ -116,6 +117,7 @@ struct DemoCommand: AsyncParsableCommand {
                 ("data_dir", .string(root)),
                 ("policies_dir", .string(policyDir)),
                 ("audit_log", .string(config.auditPath)),
+                ("maildir", .string(config.mailMaildir)),
             ])
             do {
                 // Written whole, then renamed: a script polling for the file never reads half of it.
@@ -154,7 +156,7 @@ struct DemoCommand: AsyncParsableCommand {
             Gatehouse demo is running (Ctrl-C stops it).
               gateway          \(endpoints.gateway)
               admin            \(endpoints.admin)/readyz  /metrics
-              data directory   \(root)   (demo.json, audit.log, policies/)
+              data directory   \(root)   (demo.json, audit.log, policies/, maildir/)
 
             Allowed: dev_only updates an account tagged env=dev
               \(patch("dev_only", accounts.dev, "updated through gatehouse"))

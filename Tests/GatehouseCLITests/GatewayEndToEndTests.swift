@@ -194,6 +194,83 @@ import Testing
         #expect(await gateway.stop() == 0)
     }
 
+    @Test func ownershipTransferByEmailedLink() async throws {
+        let gateway = try await Fixture()
+        // Only the owner starts one; not to themselves.
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "admin", body: #"{"target_user_id": "u-0003"}"#).status == 403)
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0001"}"#).status == 400)
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-9"}"#).status == 400)
+        let started = try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#)
+        #expect(started.status == 201)
+        let transfer = try #require(started.json["owner_transfer"] as? [String: Any])
+        let id = try #require(transfer["id"] as? String)
+        #expect(transfer["state"] as? String == "pending")
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0003"}"#).status == 409)
+        #expect(try gateway.call("GET", "/v1/organizations/owner-transfers/\(id)", as: "admin").json["owner_transfer"] != nil)
+
+        // The email arrives with a link; the directory never holds the link itself.
+        #expect(try await gateway.eventually { gateway.mail().count == 1 })
+        let message = try #require(gateway.mail().first)
+        #expect(message.contains("To: admin@example.com"))
+        let link = try #require(message.split(separator: "\r\n").first { $0.contains("/owner-transfer/confirm?token=") })
+        let target = String(link[link.range(of: "/owner-transfer/confirm")!.lowerBound...]).trimmingCharacters(in: .whitespaces)
+        let token = String(target.split(separator: "=", maxSplits: 1)[1])
+        let directoryBytes = try Data(contentsOf: URL(fileURLWithPath: gateway.db))
+        #expect(directoryBytes.range(of: Data(token.utf8)) == nil)
+
+        let ownerToken = gateway.tokens["owner"]!
+        let page = try gateway.call("GET", target)
+        #expect(page.status == 200)
+        #expect(page.header("Content-Type")?.hasPrefix("text/html") == true)
+        #expect(page.body.contains("<form method=\"post\" action=\"/owner-transfer/confirm\">"))
+        let accepted = try gateway.raw(
+            "POST /owner-transfer/confirm HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(token.utf8.count + 6)\r\nConnection: close\r\n\r\ntoken=\(token)"
+        )
+        #expect(accepted.status == 200)
+        #expect(accepted.body.contains("You now own"))
+        let audited = try #require(try gateway.auditLines().last)
+        #expect(audited["reason"] as? String == "confirmation_link")
+        #expect(audited["user"] as? String == "admin")
+        let changes = try #require(audited["changes"] as? [String: [String: Any]])
+        #expect(changes["owner"]?["new"] as? String == "admin")
+        #expect(changes["former_owner_groups"]?["old"] as? String == "org-admins")
+
+        // The former owner's next call: login expired; a new login has no permissions.
+        let former = try gateway.call("GET", "/v1/organizations/accounts", token: ownerToken)
+        #expect(former.status == 401)
+        #expect(former.json["error_msg"] as? String == "login expired")
+        let fresh = try gateway.issueToken("owner")
+        #expect(try gateway.call("GET", "/v1/organizations/accounts", token: fresh).status == 403)
+        // The new owner has owner rights at once: starting a transfer is the owner's alone.
+        let next = try gateway.call("POST", "/v1/organizations/owner-transfers", as: "admin", body: #"{"target_user_id": "u-0003"}"#)
+        #expect(next.status == 201)
+        let nextId = try #require((next.json["owner_transfer"] as? [String: Any])?["id"] as? String)
+
+        // The used link, an unknown one, and a cancelled transfer each say so.
+        #expect(try gateway.call("GET", target).status == 409)
+        #expect(try gateway.call("GET", "/owner-transfer/confirm?token=ot_nothing").status == 404)
+        #expect(try gateway.call("DELETE", "/v1/organizations/owner-transfers/\(nextId)", as: "owner", token: fresh).status == 403)
+        let cancelled = try gateway.call("DELETE", "/v1/organizations/owner-transfers/\(nextId)", as: "admin")
+        #expect((cancelled.json["owner_transfer"] as? [String: Any])?["state"] as? String == "cancelled")
+        #expect(try await gateway.eventually { gateway.mail().count >= 1 })
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func anExpiredLinkChangesNothing() async throws {
+        let gateway = try await Fixture(settings: ["transfers": ["validity_minutes": 1]])
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#).status == 201)
+        #expect(try await gateway.eventually { gateway.mail().count == 1 })
+        let message = try #require(gateway.mail().first)
+        let token = try #require(message.split(separator: "\r\n").first { $0.contains("token=") }?.split(separator: "token=").last)
+        // Push the transfer past its expiry in the directory file, as time would.
+        try sqlite(gateway.db, "UPDATE owner_transfers SET expires_at = expires_at - 120")
+        let page = try gateway.call("GET", "/owner-transfer/confirm?token=\(token)")
+        #expect(page.status == 410)
+        #expect(page.body.contains("expired"))
+        #expect(try gateway.call("GET", "/v1/organizations/profile", as: "owner").status == 200)
+        #expect(await gateway.stop() == 0)
+    }
+
     @Test func policiesReloadAndABadSetIsRefused() async throws {
         let gateway = try await Fixture()
         #expect(try gateway.update(Fixture.prodAccount, as: "dev_only").status == 403)
@@ -415,4 +492,15 @@ import Testing
         #expect(demo.output.contains("curl"))
         #expect(await demo.stop() == 0)
     }
+}
+
+/// Runs one SQL statement on a SQLite file with the sqlite3 Python module (the tests do not
+/// link SQLite themselves).
+func sqlite(_ path: String, _ statement: String) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", path, statement]
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw HarnessError.http("sqlite3 failed: \(statement)") }
 }

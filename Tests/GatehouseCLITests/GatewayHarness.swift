@@ -215,6 +215,7 @@ final class GatewayFixture: @unchecked Sendable {
             "catalog": CLI.packageRoot.appendingPathComponent("samples/catalog.json").path,
             "policies": ["dir": policies, "watch_interval_ms": 100], "directory": ["path": db, "refresh_interval_ms": 50],
             "audit": ["path": auditLog], "threads": 1,
+            "mail": ["maildir": dir.url.appendingPathComponent("maildir").path, "poll_interval_ms": 50],
         ]
         for (key, value) in settings {
             if var section = config[key] as? [String: Any], let extra = value as? [String: Any] {
@@ -274,6 +275,13 @@ final class GatewayFixture: @unchecked Sendable {
             usleep(10_000)
         } while Date() < deadline
         return try lines.map { try jsonObject(String($0)) }
+    }
+
+    /// Messages delivered to the maildir so far, oldest first.
+    func mail() -> [String] {
+        let folder = dir.url.appendingPathComponent("maildir/new").path
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        return names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
     }
 
     /// Polls until `check` holds (policy reloads and directory changes land asynchronously).

@@ -67,7 +67,9 @@ import Testing
         for option in GatewayConfig.options {
             let row = try #require(doc.split(separator: "\n").first { $0.hasPrefix("| `\(option.name)` |") }, "\(option.name)")
             switch option.binding {
-            case .string(let path): #expect(row.contains("`\(defaults[keyPath: path])`"), "\(option.name)")
+            case .string(let path):
+                let value = defaults[keyPath: path]
+                #expect(value.isEmpty ? row.contains("| empty |") : row.contains("`\(value)`"), "\(option.name)")
             case .int(let path, _): #expect(row.contains("`\(defaults[keyPath: path])`"), "\(option.name)")
             case .bool(let path): #expect(row.contains("`\(defaults[keyPath: path])`"), "\(option.name)")
             case .list(let path): #expect(defaults[keyPath: path].isEmpty && row.contains("none"), "\(option.name)")

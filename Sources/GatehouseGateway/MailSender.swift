@@ -1,0 +1,105 @@
+import Foundation
+import GatehouseDirectory
+import Logging
+
+/// One email as the gateway writes it.
+public struct MailMessage: Sendable, Equatable {
+    public var from: String
+    public var to: String
+    public var subject: String
+    public var body: String
+
+    /// RFC 5322 text with CRLF line ends.
+    public func rendered(date: Date, messageId: String) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        let headers = [
+            "From: \(from)", "To: \(to)", "Subject: \(subject)", "Date: \(formatter.string(from: date))", "Message-ID: <\(messageId)>",
+            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit",
+        ]
+        return (headers + ["", body]).joined(separator: "\r\n").replacingOccurrences(of: "\r\n", with: "\n")
+            .replacingOccurrences(of: "\n", with: "\r\n") + "\r\n"
+    }
+}
+
+/// Delivers into a maildir folder (`tmp/`, then renamed into `new/`), the embedded default:
+/// any mail client or a test can read it, and a message is never seen half-written.
+public struct MaildirTransport: Sendable {
+    public let folder: String
+
+    public init(folder: String) throws {
+        self.folder = folder
+        for sub in ["tmp", "new", "cur"] {
+            try FileManager.default.createDirectory(atPath: folder + "/" + sub, withIntermediateDirectories: true)
+        }
+    }
+
+    public func deliver(_ message: MailMessage, now: Date = Date()) throws {
+        let unique = "\(Int(now.timeIntervalSince1970)).\(UInt64.random(in: .min ... .max)).gatehouse"
+        let text = message.rendered(date: now, messageId: unique + "@gatehouse")
+        let temporary = folder + "/tmp/" + unique
+        try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+        try FileManager.default.moveItem(atPath: temporary, toPath: folder + "/new/" + unique)
+    }
+}
+
+/// Works through the outbox: composes each due message (minting a transfer's link only now,
+/// so no link is ever stored), delivers it, and retries failures with growing delays.
+public struct MailSender: Sendable {
+    let store: DirectoryStore
+    let transport: MaildirTransport
+    let from: String
+    /// Where links point (`mail.link_base`, or the gateway's own address once it listens).
+    let linkBase: @Sendable () -> String
+    let organizationName: @Sendable () -> String
+    let logger: Logger
+
+    /// Delivers what is due; returns how many messages went out.
+    @discardableResult
+    public func deliverDue(now: Date = Date()) -> Int {
+        var sent = 0
+        do {
+            for item in try store.dueMail(now: now) {
+                do {
+                    guard let message = try compose(item, now: now) else {
+                        try store.markDelivered(item.id, now: now, note: "dropped: no longer applies")
+                        continue
+                    }
+                    try transport.deliver(message, now: now)
+                    try store.markDelivered(item.id, now: now)
+                    sent += 1
+                } catch {
+                    // 5 s, 10 s, 20 s, ... at most an hour between attempts.
+                    let delay = min(3600, 5 * pow(2, Double(min(item.attempts, 10))))
+                    try? store.markAttemptFailed(item.id, error: "\(error)", retryAt: now.addingTimeInterval(delay))
+                    logger.error("mail delivery failed; will retry", metadata: ["outbox_id": "\(item.id)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+        }
+        return sent
+    }
+
+    func compose(_ item: OutboxItem, now: Date) throws -> MailMessage? {
+        guard item.kind == "owner_transfer", let (token, transfer) = try store.issueTransferLink(item.subjectId, now: now) else { return nil }
+        var base = linkBase()
+        if base.hasSuffix("/") { base.removeLast() }
+        let link = "\(base)/owner-transfer/confirm?token=\(token)"
+        let organization = organizationName()
+        return MailMessage(
+            from: from, to: item.recipient, subject: "Confirm: become the owner of \(organization)",
+            body: """
+                Hello \(transfer.targetUser),
+
+                \(transfer.fromUser) asks you to take over ownership of the organization \(organization).
+                Open this link to confirm (valid until \(AuditRecord.timestamp(transfer.expiresAt))):
+
+                \(link)
+
+                If you did not expect this, ignore this message; nothing changes unless you confirm.
+                """)
+    }
+}
