@@ -21,6 +21,14 @@ import Testing
         #expect(!config.trustedNetworks[1].contains(IPAddress("192.0.2.8")!))
     }
 
+    /// The sample configuration the docs point to loads as it is.
+    @Test func theSampleConfigurationLoads() throws {
+        let config = try GatewayConfig.load(file: root.appendingPathComponent("samples/gateway.json").path, environment: [:])
+        #expect(config.listenPort == 8080)
+        #expect(config.auditPath == "data/audit.log")
+        #expect(config.auditRequired)
+    }
+
     @Test func mistakesAreNamedWithTheirPlace() throws {
         let errors = try loadErrors(
             """
