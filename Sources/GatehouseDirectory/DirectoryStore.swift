@@ -138,12 +138,16 @@ public final class DirectoryStore: Sendable {
     // MARK: seed
 
     /// Loads a seed into the directory in one transaction. An existing organization is
-    /// refused unless `replace` is set, in which case everything is replaced.
+    /// refused unless `replace` is set, in which case everything is replaced, the old
+    /// organization's ownership transfers and unsent mail included.
     public func importSeed(_ seed: DirectorySeed, replace: Bool = false, path: String = "") throws {
         try database.write { db in
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM organization")! > 0 {
                 guard replace else { throw DirectoryError.notEmpty(path) }
-                for table in ["tokens", "attachments", "group_members", "groups", "user_tags", "users", "account_tags", "accounts", "organization"] {
+                for table in [
+                    "outbox", "owner_transfers", "tokens", "attachments", "group_members", "groups", "user_tags", "users", "account_tags", "accounts",
+                    "organization",
+                ] {
                     try db.execute(sql: "DELETE FROM \(table)")
                 }
             }
