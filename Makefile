@@ -2,15 +2,18 @@
 # packages Gatehouse builds against when they are missing (Debian/Ubuntu, via apt-get).
 
 SWIFT ?= swift
-# python3 runs the echo upstream the gateway's end-to-end tests forward to.
-SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config python3
+# python3 runs the test peers: the echo upstream the gateway's end-to-end tests forward to,
+# and the SMTP server (aiosmtpd, from PyPI) that receives its mail; openssl makes that
+# server's certificate.
+SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config python3 openssl
+PYTHON_PACKAGES := aiosmtpd==1.4.6
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
 
 DEMO_DIR ?= .build/demo
 DEMO_PORT ?= 8080
 
-.PHONY: deps build demo walkthrough test lint policies bench bench-gateway format
+.PHONY: deps test-deps build demo walkthrough test lint policies bench bench-gateway format
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -19,6 +22,16 @@ deps:
 		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $$missing; \
 	fi
+
+# The PyPI packages of the test peers, for the python3 the tests run (`python3` on PATH).
+test-deps: deps
+	@python3 -c "import aiosmtpd" 2>/dev/null || { \
+		python3 -m pip --version >/dev/null 2>&1 || { \
+			sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+			$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y python3-pip; }; \
+		echo "installing: $(PYTHON_PACKAGES)"; \
+		python3 -m pip install --quiet $(PYTHON_PACKAGES) 2>/dev/null \
+			|| python3 -m pip install --quiet --break-system-packages $(PYTHON_PACKAGES); }
 
 build: deps
 	$(SWIFT) build --product gatehouse
@@ -41,7 +54,7 @@ walkthrough: build
 	@echo; echo "== a batch, one JSON decision per line"
 	@$(GATEHOUSE) eval --policies $(DEV_SET) --requests samples/requests/batch.jsonl --format json; echo "exit $$?"
 
-test: deps
+test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 

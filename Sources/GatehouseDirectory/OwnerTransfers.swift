@@ -226,6 +226,31 @@ extension DirectoryStore {
         }
     }
 
+    /// Gives up on a message the mail server refused for good, and fails the pending transfer
+    /// it announced, in one transaction: the link can never arrive, and a failed transfer no
+    /// longer blocks the owner from starting another.
+    public func markUndeliverable(_ item: OutboxItem, reason: String, now: Date = Date()) throws {
+        try database.write { db in
+            try db.execute(
+                sql: "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+                arguments: [now.timeIntervalSince1970, "undeliverable: " + reason, item.id])
+            guard item.kind == "owner_transfer" else { return }
+            try db.execute(
+                sql: "UPDATE owner_transfers SET state = 'failed', ended_at = ?, failure = ? WHERE id = ? AND state = 'pending'",
+                arguments: [now.timeIntervalSince1970, "the confirmation email could not be delivered (\(reason))", item.subjectId])
+        }
+    }
+
+    /// Messages not delivered yet and the latest delivery error among them, for `/readyz`.
+    public func outboxBacklog() throws -> (waiting: Int, lastError: String?) {
+        try database.read { db in
+            let waiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL") ?? 0
+            let lastError = try String.fetchOne(
+                db, sql: "SELECT last_error FROM outbox WHERE delivered_at IS NULL AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1")
+            return (waiting, lastError)
+        }
+    }
+
     /// Records a failed attempt and when to try again.
     public func markAttemptFailed(_ id: Int64, error: String, retryAt: Date) throws {
         try database.write { db in

@@ -32,6 +32,13 @@ public struct GatewayConfig: Sendable, Equatable {
     public var mailFrom = "gatehouse@localhost"
     public var mailLinkBase = ""
     public var mailPollIntervalMs = 1000
+    public var smtpHost = "127.0.0.1"
+    public var smtpPort = 587
+    public var smtpSecurity = "starttls"
+    public var smtpUsername = ""
+    public var smtpPasswordFile = ""
+    public var smtpCAFile = ""
+    public var smtpTimeoutMs = 30_000
 
     public init() {}
 
@@ -47,6 +54,8 @@ public struct GatewayConfig: Sendable, Equatable {
         var name: String
         var binding: Binding
         var help: String
+        /// Whether an empty string means something ("none", "the default") rather than a mistake.
+        var allowsEmpty = false
 
         var environmentName: String { "GATEHOUSE_" + name.uppercased().replacing(".", with: "_") }
     }
@@ -86,12 +95,27 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(
                 name: "transfers.validity_minutes", binding: .int(\.transferValidityMinutes, 1...525_600),
                 help: "how long an ownership transfer's link is valid"),
-            Option(name: "mail.transport", binding: .string(\.mailTransport), help: "how mail is delivered: maildir (SMTP is not there yet)"),
+            Option(name: "mail.transport", binding: .string(\.mailTransport), help: "how mail is delivered: maildir or smtp"),
             Option(name: "mail.maildir", binding: .string(\.mailMaildir), help: "the maildir folder (transport maildir)"),
             Option(name: "mail.from", binding: .string(\.mailFrom), help: "the sender address"),
             Option(
-                name: "mail.link_base", binding: .string(\.mailLinkBase), help: "where confirmation links point (empty: the gateway's own address)"),
+                name: "mail.link_base", binding: .string(\.mailLinkBase), help: "where confirmation links point (empty: the gateway's own address)",
+                allowsEmpty: true),
             Option(name: "mail.poll_interval_ms", binding: .int(\.mailPollIntervalMs, 10...600_000), help: "how often the outbox is looked at"),
+            Option(name: "mail.smtp.host", binding: .string(\.smtpHost), help: "the SMTP relay's host name or address (transport smtp)"),
+            Option(name: "mail.smtp.port", binding: .int(\.smtpPort, 1...65535), help: "the SMTP relay's port"),
+            Option(
+                name: "mail.smtp.security", binding: .string(\.smtpSecurity),
+                help: "starttls (required, not opportunistic), tls (from the first byte) or none (a relay on this host)"),
+            Option(name: "mail.smtp.username", binding: .string(\.smtpUsername), help: "login for AUTH (empty: no login)", allowsEmpty: true),
+            Option(
+                name: "mail.smtp.password_file", binding: .string(\.smtpPasswordFile), help: "file holding the login's password, read at start",
+                allowsEmpty: true),
+            Option(
+                name: "mail.smtp.ca_file", binding: .string(\.smtpCAFile),
+                help: "PEM certificates to trust instead of the system's (empty: the system's)",
+                allowsEmpty: true),
+            Option(name: "mail.smtp.timeout_ms", binding: .int(\.smtpTimeoutMs, 1...600_000), help: "time for connecting and sending one message"),
         ]
     }
 
@@ -202,21 +226,28 @@ public struct GatewayConfig: Sendable, Equatable {
             }
         case "tags.path" where !tagsPath.hasPrefix("/") || !tagsPath.contains("{resource_id}"):
             return "tags.path must start with / and contain {resource_id}"
-        case "mail.transport" where mailTransport != "maildir":
-            return "mail.transport is maildir (SMTP delivery is not there yet), not \(JSONWriter.quoted(mailTransport))"
-        case "mail.link_base":
-            guard mailLinkBase.isEmpty || mailLinkBase.hasPrefix("http://") || mailLinkBase.hasPrefix("https://") else {
-                return "mail.link_base must start with http:// or https://"
-            }
-            return nil
+        case "mail.transport" where !["maildir", "smtp"].contains(mailTransport):
+            return "mail.transport is maildir or smtp, not \(JSONWriter.quoted(mailTransport))"
+        case "mail.smtp.security" where SMTPSettings.Security(rawValue: smtpSecurity) == nil:
+            return "mail.smtp.security is starttls, tls or none, not \(JSONWriter.quoted(smtpSecurity))"
+        case "mail.link_base" where !(mailLinkBase.isEmpty || mailLinkBase.hasPrefix("http://") || mailLinkBase.hasPrefix("https://")):
+            return "mail.link_base must start with http:// or https://"
         default: break
         }
-        if case .string(let path) = option.binding, self[keyPath: path].isEmpty { return "\(option.name) cannot be empty" }
+        if !option.allowsEmpty, case .string(let path) = option.binding, self[keyPath: path].isEmpty { return "\(option.name) cannot be empty" }
         return nil
     }
 
     func crossCheck() -> String? {
         if listenPort != 0 && listenPort == adminPort && listenHost == adminHost { return "listen.port and admin.port must differ" }
+        if mailTransport == "smtp" {
+            if smtpUsername.isEmpty != smtpPasswordFile.isEmpty {
+                return "mail.smtp.username and mail.smtp.password_file go together: set both for a login, or neither"
+            }
+            if !smtpUsername.isEmpty && smtpSecurity == "none" {
+                return "mail.smtp.security none would send the SMTP password in the clear; use starttls or tls"
+            }
+        }
         return nil
     }
 

@@ -55,7 +55,7 @@ public final class GatewayCore: Sendable {
         listeningURL = listening
         let configured = config.mailLinkBase
         mail = MailSender(
-            store: store, transport: try MaildirTransport(folder: config.mailMaildir), from: config.mailFrom,
+            store: store, transport: try config.makeMailTransport(), from: config.mailFrom,
             linkBase: { configured.isEmpty ? (listening.value ?? "http://127.0.0.1") : configured },
             organizationName: { [store] in (try? store.profile().name) ?? "your organization" }, logger: logger)
         let policies = try PolicySnapshot.load(directory: config.policiesDir)
@@ -165,8 +165,51 @@ public final class GatewayCore: Sendable {
             ),
             ("directory", .object([("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", optional(state.directoryError))])),
             ("audit", .object([("healthy", .bool(auditHealthy)), ("required", .bool(config.auditRequired))])),
+            ("mail", mailDetail()),
         ])
         return (ready, detail)
+    }
+}
+
+extension GatewayCore {
+    /// The outbox as an operator wants to see it: what waits and why the last attempt failed.
+    /// Mail trouble never makes the gateway unready; the calls it answers do not depend on it.
+    func mailDetail() -> JSONValue {
+        var members: [(String, JSONValue)] = [("transport", .string(config.mailTransport))]
+        do {
+            let backlog = try store.outboxBacklog()
+            members.append(("waiting", .integer(Int64(backlog.waiting))))
+            members.append(("last_error", backlog.lastError.map(JSONValue.string) ?? .null))
+        } catch {
+            members.append(("error", .string("cannot read the outbox: \(error)")))
+        }
+        return .object(members)
+    }
+}
+
+extension GatewayConfig {
+    /// The configured mail transport, ready to deliver; throws what to fix (an unreadable
+    /// password or CA file) so the gateway does not start with mail that cannot go out.
+    func makeMailTransport() throws -> any MailTransport {
+        guard mailTransport == "smtp" else { return try MaildirTransport(folder: mailMaildir) }
+        var password = ""
+        if !smtpPasswordFile.isEmpty {
+            do {
+                password = try String(contentsOfFile: smtpPasswordFile, encoding: .utf8)
+            } catch {
+                throw GatewayStartError("cannot read mail.smtp.password_file \(smtpPasswordFile): \(error.localizedDescription)")
+            }
+            // A file written by `echo` ends in a newline that is not part of the password.
+            while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
+        }
+        let settings = SMTPSettings(
+            host: smtpHost, port: smtpPort, security: SMTPSettings.Security(rawValue: smtpSecurity) ?? .starttls, username: smtpUsername,
+            password: password, caFile: smtpCAFile, timeout: .milliseconds(Int64(smtpTimeoutMs)))
+        do {
+            return try SMTPTransport(settings: settings)
+        } catch {
+            throw GatewayStartError("cannot set up TLS for SMTP (mail.smtp.ca_file \(smtpCAFile)): \(error)")
+        }
     }
 }
 

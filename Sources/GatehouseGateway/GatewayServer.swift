@@ -172,7 +172,7 @@ struct Upkeep: Service {
             }
             tasks.addTask {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    core.mail.deliverDue()
+                    await core.mail.deliverDue()
                     try? await Task.sleep(for: .milliseconds(core.config.mailPollIntervalMs))
                 }
             }

@@ -9,24 +9,36 @@ public struct MailMessage: Sendable, Equatable {
     public var subject: String
     public var body: String
 
-    /// RFC 5322 text with CRLF line ends.
+    /// RFC 5322 text with CRLF line ends. Header values lose any line break (no header can be
+    /// smuggled in through a name or address) and a non-ASCII subject is encoded (RFC 2047).
     public func rendered(date: Date, messageId: String) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
+        func field(_ value: String) -> String {
+            String(value.unicodeScalars.map { $0 == "\r" || $0 == "\n" ? " " : Character($0) })
+        }
+        let subject = field(subject)
+        let encodedSubject = subject.allSatisfy(\.isASCII) ? subject : "=?UTF-8?B?" + Data(subject.utf8).base64EncodedString() + "?="
         let headers = [
-            "From: \(from)", "To: \(to)", "Subject: \(subject)", "Date: \(formatter.string(from: date))", "Message-ID: <\(messageId)>",
-            "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit",
+            "From: \(field(from))", "To: \(field(to))", "Subject: \(encodedSubject)", "Date: \(formatter.string(from: date))",
+            "Message-ID: <\(field(messageId))>", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit",
         ]
         return (headers + ["", body]).joined(separator: "\r\n").replacingOccurrences(of: "\r\n", with: "\n")
             .replacingOccurrences(of: "\n", with: "\r\n") + "\r\n"
     }
 }
 
+/// A way to hand a message over for delivery.
+public protocol MailTransport: Sendable {
+    /// Delivers one message or throws why not; `now` dates it.
+    func deliver(_ message: MailMessage, now: Date) async throws
+}
+
 /// Delivers into a maildir folder (`tmp/`, then renamed into `new/`), the embedded default:
 /// any mail client or a test can read it, and a message is never seen half-written.
-public struct MaildirTransport: Sendable {
+public struct MaildirTransport: MailTransport {
     public let folder: String
 
     public init(folder: String) throws {
@@ -36,7 +48,7 @@ public struct MaildirTransport: Sendable {
         }
     }
 
-    public func deliver(_ message: MailMessage, now: Date = Date()) throws {
+    public func deliver(_ message: MailMessage, now: Date) throws {
         let unique = "\(Int(now.timeIntervalSince1970)).\(UInt64.random(in: .min ... .max)).gatehouse"
         let text = message.rendered(date: now, messageId: unique + "@gatehouse")
         let temporary = folder + "/tmp/" + unique
@@ -49,7 +61,7 @@ public struct MaildirTransport: Sendable {
 /// so no link is ever stored), delivers it, and retries failures with growing delays.
 public struct MailSender: Sendable {
     let store: DirectoryStore
-    let transport: MaildirTransport
+    let transport: any MailTransport
     let from: String
     /// Where links point (`mail.link_base`, or the gateway's own address once it listens).
     let linkBase: @Sendable () -> String
@@ -58,7 +70,7 @@ public struct MailSender: Sendable {
 
     /// Delivers what is due; returns how many messages went out.
     @discardableResult
-    public func deliverDue(now: Date = Date()) -> Int {
+    public func deliverDue(now: Date = Date()) async -> Int {
         var sent = 0
         do {
             for item in try store.dueMail(now: now) {
@@ -67,9 +79,13 @@ public struct MailSender: Sendable {
                         try store.markDelivered(item.id, now: now, note: "dropped: no longer applies")
                         continue
                     }
-                    try transport.deliver(message, now: now)
+                    try await transport.deliver(message, now: now)
                     try store.markDelivered(item.id, now: now)
                     sent += 1
+                } catch let error as SMTPError where error.refusesRecipient {
+                    // Retrying cannot help; the transfer fails so the owner can start another.
+                    try? store.markUndeliverable(item, reason: error.description, now: now)
+                    logger.error("mail refused for good", metadata: ["outbox_id": "\(item.id)", "error": "\(error)"])
                 } catch {
                     // 5 s, 10 s, 20 s, ... at most an hour between attempts.
                     let delay = min(3600, 5 * pow(2, Double(min(item.attempts, 10))))

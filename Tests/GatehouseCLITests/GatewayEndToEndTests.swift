@@ -223,9 +223,7 @@ import Testing
         #expect(page.status == 200)
         #expect(page.header("Content-Type")?.hasPrefix("text/html") == true)
         #expect(page.body.contains("<form method=\"post\" action=\"/owner-transfer/confirm\">"))
-        let accepted = try gateway.raw(
-            "POST /owner-transfer/confirm HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(token.utf8.count + 6)\r\nConnection: close\r\n\r\ntoken=\(token)"
-        )
+        let accepted = try gateway.accept(token)
         #expect(accepted.status == 200)
         #expect(accepted.body.contains("You now own"))
         let audited = try #require(try gateway.auditLines().last)
@@ -263,13 +261,93 @@ import Testing
         #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#).status == 201)
         #expect(try await gateway.eventually { gateway.mail().count == 1 })
         let message = try #require(gateway.mail().first)
-        let token = try #require(message.split(separator: "\r\n").first { $0.contains("token=") }?.split(separator: "token=").last)
+        let token = try Fixture.linkToken(in: message)
         // Push the transfer past its expiry in the directory file, as time would.
         try sqlite(gateway.db, "UPDATE owner_transfers SET expires_at = expires_at - 120")
         let page = try gateway.call("GET", "/owner-transfer/confirm?token=\(token)")
         #expect(page.status == 410)
         #expect(page.body.contains("expired"))
         #expect(try gateway.call("GET", "/v1/organizations/profile", as: "owner").status == 200)
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func transferMailGoesThroughARealSMTPServer() async throws {
+        let gateway = try await Fixture(smtp: .init(mode: "starttls"))
+        // A first transfer, cancelled: its link then says so and changes nothing.
+        let first = try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0003"}"#)
+        let firstId = try #require((first.json["owner_transfer"] as? [String: Any])?["id"] as? String)
+        #expect(try await gateway.eventually { gateway.mail().count == 1 })
+        let envelope = try #require(try gateway.envelopes().first)
+        #expect(envelope["tls"] as? Bool == true)
+        #expect(envelope["login"] as? String == "gatehouse")
+        #expect(envelope["mail_from"] as? String == "gatehouse@localhost")
+        #expect(envelope["rcpt_tos"] as? [String] == ["dev@example.com"])
+        #expect((envelope["mail_options"] as? [String])?.contains("BODY=8BITMIME") == true)
+        let cancelledToken = try Fixture.linkToken(in: gateway.mail()[0])
+        #expect(try gateway.call("DELETE", "/v1/organizations/owner-transfers/\(firstId)", as: "owner").status == 200)
+        let cancelledPage = try gateway.call("GET", "/owner-transfer/confirm?token=\(cancelledToken)")
+        #expect(cancelledPage.status == 410)
+        #expect(cancelledPage.body.contains("cancelled"))
+        #expect(try gateway.accept(cancelledToken).status == 410)
+
+        // A second, accepted by two racing posts of its link: exactly one wins.
+        let ownerToken = gateway.tokens["owner"]!
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#).status == 201)
+        #expect(try await gateway.eventually { gateway.mail().count == 2 })
+        let message = gateway.mail()[1]
+        #expect(message.contains("To: admin@example.com"))
+        let token = try Fixture.linkToken(in: message)
+        #expect(try gateway.call("GET", "/owner-transfer/confirm?token=\(token)").status == 200)
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<2 { group.addTask { try gateway.accept(token).status } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.sorted() == [200, 409])
+        #expect(try gateway.call("GET", "/v1/organizations/accounts", token: ownerToken).json["error_msg"] as? String == "login expired")
+        // The new owner's rights hold from the next call: only the owner may start a transfer.
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "admin", body: #"{"target_user_id": "u-0003"}"#).status == 201)
+        #expect(try await gateway.eventually { gateway.mail().count == 3 })
+        let ready = try #require(try gateway.admin("/readyz").json["mail"] as? [String: Any])
+        #expect(ready["transport"] as? String == "smtp")
+        #expect(ready["waiting"] as? Int == 0)
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func aRefusedRecipientFailsTheTransferOverTLSFromTheFirstByte() async throws {
+        let gateway = try await Fixture(smtp: .init(mode: "tls", refuse: ["admin@example.com"]))
+        let started = try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#)
+        let id = try #require((started.json["owner_transfer"] as? [String: Any])?["id"] as? String)
+        // 550 is final: the transfer fails with the server's words, and no longer blocks a new one.
+        #expect(
+            try await gateway.eventually {
+                (try gateway.call("GET", "/v1/organizations/owner-transfers/\(id)", as: "owner").json["owner_transfer"] as? [String: Any])?["state"]
+                    as? String == "failed"
+            })
+        let failed = try #require(
+            try gateway.call("GET", "/v1/organizations/owner-transfers/\(id)", as: "owner").json["owner_transfer"] as? [String: Any])
+        #expect((failed["failure"] as? String)?.contains("550") == true)
+        #expect(gateway.mail().isEmpty)
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0003"}"#).status == 201)
+        #expect(try await gateway.eventually { gateway.mail().count == 1 })
+        #expect(try gateway.envelopes().first?["tls"] as? Bool == true)
+        #expect(await gateway.stop() == 0)
+    }
+
+    @Test func aRefusedLoginIsRetriedAndShownInReadyz() async throws {
+        let gateway = try await Fixture(smtp: .init(gatewayPassword: "wrong"))
+        let started = try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#)
+        let id = try #require((started.json["owner_transfer"] as? [String: Any])?["id"] as? String)
+        #expect(
+            try await gateway.eventually {
+                ((try gateway.admin("/readyz").json["mail"] as? [String: Any])?["last_error"] as? String)?.contains("535") == true
+            })
+        let ready = try gateway.admin("/readyz")
+        #expect(ready.status == 200)
+        #expect((ready.json["mail"] as? [String: Any])?["waiting"] as? Int == 1)
+        // A login problem is ours to fix, not the recipient's: the transfer stays pending.
+        let transfer = try gateway.call("GET", "/v1/organizations/owner-transfers/\(id)", as: "owner").json["owner_transfer"] as? [String: Any]
+        #expect(transfer?["state"] as? String == "pending")
+        #expect(gateway.mail().isEmpty)
         #expect(await gateway.stop() == 0)
     }
 

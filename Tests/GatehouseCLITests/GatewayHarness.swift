@@ -163,6 +163,17 @@ struct RawHTTP {
 final class GatewayFixture: @unchecked Sendable {
     enum UpstreamKind { case sampleService, echo }
 
+    /// A real SMTP server (Fixtures/smtp_peer.py, aiosmtpd) for the gateway to deliver to,
+    /// with its own certificate and one login.
+    struct SMTPPeer {
+        /// starttls or tls, for both the server and the gateway.
+        var mode = "starttls"
+        /// Recipients the server refuses for good (550).
+        var refuse: [String] = []
+        /// The password the gateway is given; the server accepts only "peer-password".
+        var gatewayPassword = "peer-password"
+    }
+
     let dir: TempDir
     let db: String
     let policies: String
@@ -172,6 +183,7 @@ final class GatewayFixture: @unchecked Sendable {
     let port: Int
     let adminPort: Int
     let tokens: [String: String]
+    let smtp: Spawned?
     /// Calls made through `call`: each writes one audit line.
     private var calls = 0
 
@@ -179,7 +191,7 @@ final class GatewayFixture: @unchecked Sendable {
     static let prodAccount = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
     static let protectedAccount = "3c9b8a7d6e5f40312a1b0c9d8e7f6a5b"
 
-    init(upstream kind: UpstreamKind = .sampleService, settings: [String: Any] = [:]) async throws {
+    init(upstream kind: UpstreamKind = .sampleService, smtp peer: SMTPPeer? = nil, settings: [String: Any] = [:]) async throws {
         dir = try TempDir()
         db = dir.url.appendingPathComponent("directory.sqlite").path
         policies = dir.url.appendingPathComponent("policies").path
@@ -210,12 +222,32 @@ final class GatewayFixture: @unchecked Sendable {
                 ["python3", CLI.packageRoot.appendingPathComponent("Tests/GatehouseCLITests/Fixtures/echo_upstream.py").path])
         }
         let upstreamURL = try await upstream.line(startingWith: "listening on ")
+        var mail: [String: Any] = ["maildir": dir.url.appendingPathComponent("maildir").path, "poll_interval_ms": 50]
+        if let peer {
+            let folder = dir.url.appendingPathComponent("smtp").path
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            var arguments = [
+                "python3", CLI.packageRoot.appendingPathComponent("Tests/GatehouseCLITests/Fixtures/smtp_peer.py").path, "--dir", folder, "--mode",
+                peer.mode, "--user", "gatehouse", "--password", "peer-password",
+            ]
+            for address in peer.refuse { arguments += ["--refuse", address] }
+            let server = try Spawned(URL(fileURLWithPath: "/usr/bin/env"), arguments)
+            smtp = server
+            let smtpPort = try #require(Int(try await server.line(startingWith: "listening on ")))
+            let passwordFile = try dir.write("smtp-password", peer.gatewayPassword + "\n")
+            mail["transport"] = "smtp"
+            mail["smtp"] = [
+                "host": "127.0.0.1", "port": smtpPort, "security": peer.mode, "username": "gatehouse", "password_file": passwordFile,
+                "ca_file": folder + "/ca.pem", "timeout_ms": 5000,
+            ]
+        } else {
+            smtp = nil
+        }
         var config: [String: Any] = [
             "listen": ["port": 0], "admin": ["port": 0], "upstream": ["url": upstreamURL],
             "catalog": CLI.packageRoot.appendingPathComponent("samples/catalog.json").path,
             "policies": ["dir": policies, "watch_interval_ms": 100], "directory": ["path": db, "refresh_interval_ms": 50],
-            "audit": ["path": auditLog], "threads": 1,
-            "mail": ["maildir": dir.url.appendingPathComponent("maildir").path, "poll_interval_ms": 50],
+            "audit": ["path": auditLog], "threads": 1, "mail": mail,
         ]
         for (key, value) in settings {
             if var section = config[key] as? [String: Any], let extra = value as? [String: Any] {
@@ -277,9 +309,9 @@ final class GatewayFixture: @unchecked Sendable {
         return try lines.map { try jsonObject(String($0)) }
     }
 
-    /// Messages delivered to the maildir so far, oldest first.
+    /// Messages delivered so far, oldest first: from the maildir, or as the SMTP server got them.
     func mail() -> [String] {
-        let folder = dir.url.appendingPathComponent("maildir/new").path
+        let folder = dir.url.appendingPathComponent(smtp == nil ? "maildir/new" : "smtp/inbox/new").path
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
         return names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
     }
@@ -294,9 +326,31 @@ final class GatewayFixture: @unchecked Sendable {
         return try check()
     }
 
+    /// How each message reached the SMTP server: envelope, TLS, login.
+    func envelopes() throws -> [[String: Any]] {
+        let text = (try? String(contentsOf: dir.url.appendingPathComponent("smtp/envelopes.jsonl"), encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map { try jsonObject(String($0)) }
+    }
+
+    /// The link token in a delivered message.
+    static func linkToken(in message: String) throws -> String {
+        let line = try #require(message.split(separator: "\r\n").first { $0.contains("/owner-transfer/confirm?token=") })
+        return String(try #require(line.split(separator: "token=").last)).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// Posts the confirmation form, as the page's button does.
+    func accept(_ token: String) throws -> RawHTTP.Response {
+        let body = "token=" + token
+        return try raw(
+            "POST /owner-transfer/confirm HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        )
+    }
+
     func stop() async -> Int32? {
         let status = await gateway.stop()
         await upstream.stop()
+        // Its exit status says whether SIGTERM stopped it (nil: it had to be killed).
+        #expect(await smtp?.stop() ?? 0 == 0)
         return status
     }
 }

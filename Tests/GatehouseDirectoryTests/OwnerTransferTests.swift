@@ -113,4 +113,29 @@ import Testing
             Issue.record("both or neither won: \(acceptance), \(cancellation)")
         }
     }
+
+    @Test func anUndeliverableEmailFailsItsTransferAndUnblocksANewOne() throws {
+        let directory = try TemporaryDirectory()
+        let store = directory.store
+        let (transfer, token) = try start(store, to: admin)
+        let item = try #require(try store.dueMail().first)
+        #expect(try store.outboxBacklog().waiting == 1)
+        try store.markAttemptFailed(item.id, error: "connection refused", retryAt: Date())
+        #expect(try store.outboxBacklog().lastError == "connection refused")
+        try store.markUndeliverable(item, reason: "550 no such mailbox")
+
+        let failed = try #require(try store.transfer(transfer.id))
+        #expect(failed.state == .failed)
+        #expect(failed.failure?.contains("550 no such mailbox") == true)
+        #expect(try store.dueMail().isEmpty)
+        #expect(try store.outboxBacklog().waiting == 0)
+        // A link minted before the refusal says why it cannot complete.
+        guard case .failure(.transferFailed(let why)) = try store.acceptTransfer(token) else {
+            Issue.record("a failed transfer's link was accepted")
+            return
+        }
+        #expect(why.contains("could not be delivered"))
+        // The failed transfer no longer counts as pending.
+        #expect(try store.startTransfer(by: "owner", to: devOnly, validFor: 60).state == .pending)
+    }
 }
