@@ -104,7 +104,7 @@ extension RouteCatalog {
     /// The route and parameters for a checked request target (decoded segments), or nil.
     public func match(method: String, target: RequestTarget) -> (route: Route, parameters: [String: String])? {
         let segments = target.segments.map { Substring($0) }
-        for route in routes {
+        for route in matchOrder {
             if let parameters = route.match(method: method, segments: segments) { return (route, parameters) }
         }
         return nil

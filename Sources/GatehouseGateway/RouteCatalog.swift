@@ -103,6 +103,48 @@ public struct Route: Sendable {
         return urn
     }
 
+    /// How two routes' templates relate: whether one path can match both, and if so which
+    /// is more specific (a literal segment where the other has a parameter).
+    enum Overlap: Equatable {
+        case disjoint
+        /// Every path matching one matches the other.
+        case same
+        case moreSpecific
+        case lessSpecific
+        /// Each is more specific somewhere (`/a/{x}/b` and `/a/c/{y}`): neither should win.
+        case ambiguous
+    }
+
+    func overlap(with other: Route) -> Overlap {
+        guard method == other.method, segments.count == other.segments.count else { return .disjoint }
+        var literalHere = false
+        var literalThere = false
+        for (mine, theirs) in zip(segments, other.segments) {
+            switch (mine, theirs) {
+            case (.literal(let a), .literal(let b)): if a != b { return .disjoint }
+            case (.literal, .parameter): literalHere = true
+            case (.parameter, .literal): literalThere = true
+            case (.parameter, .parameter): break
+            }
+        }
+        switch (literalHere, literalThere) {
+        case (false, false): return .same
+        case (true, false): return .moreSpecific
+        case (false, true): return .lessSpecific
+        case (true, true): return .ambiguous
+        }
+    }
+
+    /// A path both routes match (literals from either, `x` for parameters both have).
+    func sharedPath(with other: Route) -> String {
+        zip(segments, other.segments).map { mine, theirs in
+            switch (mine, theirs) {
+            case (.literal(let text), _), (_, .literal(let text)): "/" + text
+            default: "/x"
+            }
+        }.joined()
+    }
+
     /// The path parameters when `path` (already split on `/`) is a call of this route.
     public func match(method: String, segments pathSegments: [Substring]) -> [String: String]? {
         guard method == self.method, pathSegments.count == segments.count else { return nil }
@@ -130,9 +172,26 @@ public struct Route: Sendable {
 ///              "callers": "management", "context": ["g:ResourceTag"]}]}
 /// ```
 public struct RouteCatalog: Sendable {
-    public var routes: [Route]
+    /// The routes in the catalog's order.
+    public let routes: [Route]
+    /// The routes in the order calls are matched: a literal segment before a parameter at
+    /// the first place they differ, so `/accounts/summary` wins over `/accounts/{id}`
+    /// wherever it is listed. (Overlaps where neither is more specific are refused on load.)
+    let matchOrder: [Route]
 
-    public init(routes: [Route]) { self.routes = routes }
+    public init(routes: [Route]) {
+        self.routes = routes
+        matchOrder = routes.enumerated().sorted { first, second in
+            for (a, b) in zip(first.element.segments, second.element.segments) {
+                switch (a, b) {
+                case (.literal, .parameter): return true
+                case (.parameter, .literal): return false
+                default: continue
+                }
+            }
+            return first.offset < second.offset
+        }.map(\.element)
+    }
 
     /// The route and its path parameters for a call, or nil (the call is refused). The path
     /// is checked as a `RequestTarget` first: an ambiguous path matches nothing.
@@ -257,8 +316,17 @@ public struct RouteCatalog: Sendable {
             if context.contains("g:ResourceTag") && route.tagSubject == nil {
                 report("a route with g:ResourceTag needs a path parameter in its resource, naming the account", at: path.appending("context"))
             }
-            if routes.contains(where: { $0.method == method && $0.segments == segments }) {
-                report("\(method) \(template) is listed twice", at: path)
+            for (other, earlier) in routes.enumerated() {
+                switch route.overlap(with: earlier) {
+                case .same:
+                    report("\(method) \(template) is listed twice (also as routes[\(other)], \(earlier.path))", at: path)
+                case .ambiguous:
+                    report(
+                        "\(method) \(template) and routes[\(other)] (\(earlier.path)) both match paths such as \(route.sharedPath(with: earlier)), "
+                            + "and neither is more specific; which applied would depend on their order",
+                        at: path.appending("path"))
+                case .disjoint, .moreSpecific, .lessSpecific: continue
+                }
             }
             routes.append(route)
         }

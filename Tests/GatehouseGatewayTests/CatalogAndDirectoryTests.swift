@@ -86,6 +86,27 @@ func seedErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { 
             ).first?.message.contains("listed twice") == true)
         #expect(try catalogErrors("{").first?.location.line == 1)
     }
+
+    func routes(_ paths: [String]) -> String {
+        let items = paths.map { #"{"method": "GET", "path": "\#($0)", "action": "a:b:c", "resource": "*", "callers": "member"}"# }
+        return #"{"routes": ["# + items.joined(separator: ", ") + "]}"
+    }
+
+    @Test func overlappingTemplatesMatchTheMostSpecificOrAreRefused() throws {
+        // A literal wins over a parameter wherever the two are listed.
+        let catalog = try withFile(routes(["/a/{x}", "/a/summary", "/a/{x}/b"])) { try RouteCatalog.load($0) }
+        #expect(catalog.match(method: "GET", path: "/a/summary")?.route.path == "/a/summary")
+        #expect(catalog.match(method: "GET", path: "/a/other")?.route.path == "/a/{x}")
+        #expect(catalog.routes.map(\.path) == ["/a/{x}", "/a/summary", "/a/{x}/b"])
+
+        // Neither more specific: refused, with a path both would match.
+        let ambiguous = try catalogErrors(routes(["/a/{x}/b", "/a/c/{y}"]))
+        #expect(ambiguous.count == 1)
+        #expect(ambiguous.first?.message.contains("/a/c/b") == true)
+        #expect(ambiguous.first?.location.line == 1)
+        // The same template under other parameter names is the same route.
+        #expect(try catalogErrors(routes(["/a/{x}", "/a/{y}"])).first?.message.contains("listed twice") == true)
+    }
 }
 
 @Suite struct DirectorySeedTests {
