@@ -150,20 +150,22 @@ public final class GatewayCore: Sendable {
         let state = self.state.withLock { $0 }
         let auditHealthy = audit.isHealthy
         let ready = state.policies != nil && state.directory != nil && (auditHealthy || !config.auditRequired)
-        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
         let detail: JSONValue = .object([
             ("ready", .bool(ready)),
             (
                 "policies",
                 .object([
-                    ("revision", optional(state.policies?.revision)),
+                    ("revision", .string(orNull: state.policies?.revision)),
                     ("count", .integer(Int64(state.policies?.documents.count ?? 0))),
-                    ("loaded_at", optional(state.policies.map { AuditRecord.timestamp($0.loadedAt) })),
-                    ("last_refused", optional(state.policyError)),
-                    ("last_refused_at", optional(state.policyErrorAt.map(AuditRecord.timestamp))),
+                    ("loaded_at", .string(orNull: state.policies.map { AuditRecord.timestamp($0.loadedAt) })),
+                    ("last_refused", .string(orNull: state.policyError)),
+                    ("last_refused_at", .string(orNull: state.policyErrorAt.map(AuditRecord.timestamp))),
                 ])
             ),
-            ("directory", .object([("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", optional(state.directoryError))])),
+            (
+                "directory",
+                .object([("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", .string(orNull: state.directoryError))])
+            ),
             ("audit", .object([("healthy", .bool(auditHealthy)), ("required", .bool(config.auditRequired))])),
             ("mail", mailDetail()),
         ])
@@ -179,7 +181,7 @@ extension GatewayCore {
         do {
             let backlog = try store.outboxBacklog()
             members.append(("waiting", .integer(Int64(backlog.waiting))))
-            members.append(("last_error", backlog.lastError.map(JSONValue.string) ?? .null))
+            members.append(("last_error", .string(orNull: backlog.lastError)))
         } catch {
             members.append(("error", .string("cannot read the outbox: \(error)")))
         }

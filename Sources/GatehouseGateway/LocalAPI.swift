@@ -112,13 +112,12 @@ public enum ProfileAPI {
     public static let scales = ["1-49", "50-99", "100-499", "500-999", "1000-4999", "5000+"]
 
     static func json(_ profile: OrganizationProfile) -> JSONValue {
-        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
         return .object([
             (
                 "organization_profile",
                 .object(
                     [("organization_id", .string(profile.id)), ("name", .string(profile.name))]
-                        + OrganizationProfile.Field.allCases.filter { $0 != .name }.map { ($0.rawValue, optional(profile[$0])) })
+                        + OrganizationProfile.Field.allCases.filter { $0 != .name }.map { ($0.rawValue, .string(orNull: profile[$0])) })
             )
         ])
     }

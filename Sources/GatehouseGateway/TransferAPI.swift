@@ -68,7 +68,6 @@ enum TransferAPI {
     }
 
     static func json(_ transfer: OwnerTransfer) -> JSONValue {
-        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
         return .object([
             (
                 "owner_transfer",
@@ -79,8 +78,8 @@ enum TransferAPI {
                     ("target_user", .string(transfer.targetUser)),
                     ("created_at", .string(AuditRecord.timestamp(transfer.createdAt))),
                     ("expires_at", .string(AuditRecord.timestamp(transfer.expiresAt))),
-                    ("ended_at", optional(transfer.endedAt.map(AuditRecord.timestamp))),
-                    ("failure", optional(transfer.failure)),
+                    ("ended_at", .string(orNull: transfer.endedAt.map(AuditRecord.timestamp))),
+                    ("failure", .string(orNull: transfer.failure)),
                 ])
             )
         ])

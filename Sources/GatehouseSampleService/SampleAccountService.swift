@@ -174,7 +174,6 @@ public struct SampleAccountService: Sendable {
     }
 
     static func json(_ account: SampleAccountStore.Account) -> JSONValue {
-        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
         return .object([
             ("id", .string(account.id)),
             ("urn", .string(account.urn)),
@@ -182,9 +181,9 @@ public struct SampleAccountService: Sendable {
             ("status", .string(account.status)),
             ("joined_at", .string(account.joinedAt)),
             ("name", .string(account.name)),
-            ("mobile_phone", optional(account.mobilePhone)),
-            ("intl_number_prefix", optional(account.intlNumberPrefix)),
-            ("email", optional(account.email)),
+            ("mobile_phone", .string(orNull: account.mobilePhone)),
+            ("intl_number_prefix", .string(orNull: account.intlNumberPrefix)),
+            ("email", .string(orNull: account.email)),
             ("description", .string(account.description)),
         ])
     }

@@ -12,6 +12,9 @@ public enum JSONValue: Sendable, Equatable {
     case bool(Bool)
     case null
 
+    /// A string, or null where there is none (an optional field in an answer).
+    public static func string(orNull text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
+
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case let (.object(a), .object(b)):
