@@ -38,12 +38,25 @@ public struct AuditRecord: Sendable {
         self.policyRevision = policyRevision
     }
 
-    /// The record as one line of compact JSON, newline included. Built directly rather than
-    /// through `JSONValue`: it runs for every call.
+    /// The record as one line of compact JSON, newline included.
     public var line: String {
+        var bytes: [UInt8] = []
+        write(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the line's UTF-8 bytes. Written byte by byte rather than through `JSONValue`
+    /// or `String` appends: it runs for every call.
+    func write(into out: inout [UInt8]) {
+        // The writer takes the array over (a swap, not a copy) and hands it back at the end.
         var writer = LineWriter()
+        swap(&writer.out, &out)
+        writer.begin()
         writer.number("schema", Self.schemaVersion)
-        writer.string("time", Self.timestamp(time))
+        writer.key("time")
+        writer.out.append(UInt8(ascii: "\""))
+        Self.writeTimestamp(time, into: &writer.out)
+        writer.out.append(UInt8(ascii: "\""))
         writer.string("request_id", requestId)
         writer.string("method", method)
         writer.string("path", path)
@@ -61,69 +74,170 @@ public struct AuditRecord: Sendable {
         writer.number("upstream_us", upstreamMicros)
         writer.number("total_us", totalMicros)
         if !changes.isEmpty { writer.changes(changes) }
-        return writer.finish()
+        writer.out.append(UInt8(ascii: "}"))
+        writer.out.append(UInt8(ascii: "\n"))
+        swap(&writer.out, &out)
     }
 
-    /// Members of one flat JSON object, in order.
+    /// Members of one flat JSON object, in order, as bytes.
     struct LineWriter {
-        var out = "{"
+        var out: [UInt8] = []
+        private var first = true
 
-        init() { out.reserveCapacity(640) }
-
-        mutating func key(_ name: String) {
-            if out.utf8.count > 1 { out += "," }
-            out += "\""
-            out += name
-            out += "\":"
+        mutating func begin() {
+            out.reserveCapacity(out.count + 640)
+            out.append(UInt8(ascii: "{"))
         }
 
-        mutating func string(_ name: String, _ value: String?) {
-            key(name)
-            if let value { JSONWriter.writeString(value, into: &out) } else { out += "null" }
+        mutating func key(_ name: StaticString) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            out.append(UInt8(ascii: "\""))
+            name.withUTF8Buffer { out.append(contentsOf: $0) }
+            out.append(UInt8(ascii: "\""))
+            out.append(UInt8(ascii: ":"))
         }
 
-        mutating func number(_ name: String, _ value: Int?) {
+        mutating func raw(_ text: StaticString) { text.withUTF8Buffer { out.append(contentsOf: $0) } }
+
+        mutating func string(_ name: StaticString, _ value: String?) {
             key(name)
-            out += value.map { String($0) } ?? "null"
+            if let value { Self.quoted(value, into: &out) } else { raw("null") }
         }
 
-        mutating func strings(_ name: String, _ values: [String]) {
+        mutating func number(_ name: StaticString, _ value: Int?) {
             key(name)
-            out += "["
+            guard let value else { return raw("null") }
+            Self.decimal(value, into: &out)
+        }
+
+        mutating func strings(_ name: StaticString, _ values: [String]) {
+            key(name)
+            out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
-                if index > 0 { out += "," }
-                JSONWriter.writeString(value, into: &out)
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Self.quoted(value, into: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         }
 
         /// `{"field": {"old": ..., "new": ...}}`.
         mutating func changes(_ changes: [FieldChange]) {
             key("changes")
-            out += "{"
+            out.append(UInt8(ascii: "{"))
             for (index, change) in changes.enumerated() {
-                if index > 0 { out += "," }
-                JSONWriter.writeString(change.field, into: &out)
-                out += ":{\"old\":"
-                if let old = change.old { JSONWriter.writeString(old, into: &out) } else { out += "null" }
-                out += ",\"new\":"
-                if let new = change.new { JSONWriter.writeString(new, into: &out) } else { out += "null" }
-                out += "}"
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Self.quoted(change.field, into: &out)
+                raw(":{\"old\":")
+                if let old = change.old { Self.quoted(old, into: &out) } else { raw("null") }
+                raw(",\"new\":")
+                if let new = change.new { Self.quoted(new, into: &out) } else { raw("null") }
+                out.append(UInt8(ascii: "}"))
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
 
-        mutating func finish() -> String {
-            out += "}\n"
-            return out
+        /// A JSON string: most need no escape and are copied whole.
+        static func quoted(_ value: String, into out: inout [UInt8]) {
+            var value = value
+            value.withUTF8 { bytes in
+                out.append(UInt8(ascii: "\""))
+                if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                    out.append(contentsOf: bytes)
+                } else {
+                    var escaped = ""
+                    JSONWriter.writeString(String(decoding: bytes, as: UTF8.self), into: &escaped)
+                    // writeString adds its own quotes.
+                    out.append(contentsOf: escaped.utf8.dropFirst().dropLast())
+                }
+                out.append(UInt8(ascii: "\""))
+            }
+        }
+
+        static func decimal(_ value: Int, into out: inout [UInt8]) {
+            if value < 0 {
+                out.append(UInt8(ascii: "-"))
+                if value == .min { return out.append(contentsOf: String(value).utf8.dropFirst()) }
+            }
+            var rest = value.magnitude
+            var digits:
+                (
+                    UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                    UInt8, UInt8
+                ) =
+                    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            var count = 0
+            withUnsafeMutableBytes(of: &digits) { buffer in
+                repeat {
+                    buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                    count += 1
+                } while rest > 0
+                out.append(contentsOf: buffer[(20 - count)...])
+            }
         }
     }
 
-    /// UTC with milliseconds.
+    /// UTC to the nearest millisecond: `2026-11-23T10:00:00.123Z`.
     static func timestamp(_ date: Date) -> String {
-        let whole = Authorizer.iso8601(date).dropLast()
-        let millis = Int((date.timeIntervalSince1970 - date.timeIntervalSince1970.rounded(.down)) * 1000)
-        return "\(whole).\(String(millis).leftPadded(to: 3))Z"
+        var bytes: [UInt8] = []
+        writeTimestamp(date, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The timestamp's bytes, from the civil calendar worked out directly (no formatter, no
+    /// `gmtime`): this runs for every call.
+    static func writeTimestamp(_ date: Date, into out: inout [UInt8], milliseconds: Bool = true) {
+        let totalMillis =
+            milliseconds ? Int64((date.timeIntervalSince1970 * 1000).rounded()) : Int64(date.timeIntervalSince1970.rounded(.down)) * 1000
+        let millis = Int(((totalMillis % 1000) + 1000) % 1000)
+        let seconds = (totalMillis - Int64(millis)) / 1000
+        var days = seconds / 86_400
+        var secondOfDay = Int(seconds % 86_400)
+        if secondOfDay < 0 {
+            secondOfDay += 86_400
+            days -= 1
+        }
+        let (year, month, day) = civil(daysSinceEpoch: days)
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(year, 4)
+        out.append(UInt8(ascii: "-"))
+        digits(month, 2)
+        out.append(UInt8(ascii: "-"))
+        digits(day, 2)
+        out.append(UInt8(ascii: "T"))
+        digits(secondOfDay / 3600, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(secondOfDay / 60 % 60, 2)
+        out.append(UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2)
+        if milliseconds {
+            out.append(UInt8(ascii: "."))
+            digits(millis, 3)
+        }
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// Year, month and day of a day count from 1970-01-01 (Howard Hinnant's days-to-civil).
+    static func civil(daysSinceEpoch: Int64) -> (year: Int, month: Int, day: Int) {
+        let z = daysSinceEpoch + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0)), Int(month), Int(day))
     }
 }
 
@@ -175,10 +289,9 @@ public final class AuditLog: Sendable {
     /// Queues a line; true when the queue was empty (the caller schedules the flush).
     @discardableResult
     private func append(_ record: AuditRecord) -> Bool {
-        let line = record.line
-        return state.withLock { state in
+        state.withLock { state in
             let wasEmpty = state.pending.isEmpty
-            state.pending.append(contentsOf: line.utf8)
+            record.write(into: &state.pending)
             return wasEmpty
         }
     }

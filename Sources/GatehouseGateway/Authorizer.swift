@@ -224,13 +224,11 @@ public struct Authorizer: Sendable {
         return .success((tags, keys))
     }
 
-    /// `2026-11-23T10:00:00Z`, without a formatter (this runs on every call).
+    /// `2026-11-23T10:00:00Z` (whole seconds, rounded down), without a formatter: this runs on every call.
     static func iso8601(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return
-            "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20)
+        AuditRecord.writeTimestamp(date, into: &bytes, milliseconds: false)
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -204,6 +204,50 @@ import Testing
     @Test func timesAreISO8601() {
         #expect(Authorizer.iso8601(Date(timeIntervalSince1970: 1_795_000_000)) == "2026-11-18T11:06:40Z")
         #expect(AuditRecord.timestamp(Date(timeIntervalSince1970: 1_795_000_000.25)) == "2026-11-18T11:06:40.250Z")
+        // The hand-made calendar agrees with Foundation's across leap years, centuries and before 1970.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let millis = Int64.random(in: -2_208_988_800_000...7_258_118_400_000, using: &generator)
+            let date = Date(timeIntervalSince1970: Double(millis) / 1000)
+            #expect(AuditRecord.timestamp(date) == formatter.string(from: date), "\(millis)")
+            let whole = Date(timeIntervalSince1970: (Double(millis) / 1000).rounded(.down))
+            #expect(Authorizer.iso8601(date) == formatter.string(from: whole).replacingOccurrences(of: ".000Z", with: "Z"), "\(millis)")
+        }
+    }
+
+    @Test func anAuditLineIsOneJSONObjectWithEveryValueKept() throws {
+        var record = AuditRecord(
+            time: Date(timeIntervalSince1970: 1_795_000_000.5), requestId: "r-1", method: "PATCH", path: "/v1/a?x=\"q\"\\", sourceIp: "::1",
+            policyRevision: "abc")
+        record.user = "dev_only"
+        record.principal = nil
+        record.action = "organizations:accounts:update"
+        record.reason = "line\nbreak\u{01} and ünïcode"
+        record.statements = ["p:A", "p:\"B\""]
+        record.status = 403
+        record.authorizeMicros = 0
+        record.upstreamMicros = nil
+        record.totalMicros = Int.max
+        record.changes = [FieldChange(field: "name", old: "Old", new: nil)]
+        let line = record.line
+        #expect(line.hasSuffix("}\n") && line.filter { $0 == "\n" }.count == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(json["schema"] as? Int == AuditRecord.schemaVersion)
+        #expect(json["time"] as? String == "2026-11-18T11:06:40.500Z")
+        #expect(json["path"] as? String == record.path)
+        #expect(json["principal"] is NSNull)
+        #expect(json["reason"] as? String == record.reason)
+        #expect(json["statements"] as? [String] == record.statements)
+        #expect(json["status"] as? Int == 403)
+        #expect(json["authorize_us"] as? Int == 0)
+        #expect(json["upstream_us"] is NSNull)
+        #expect(json["total_us"] as? Int == Int.max)
+        let changes = try #require(json["changes"] as? [String: [String: Any]])
+        #expect(changes["name"]?["old"] as? String == "Old")
+        #expect(changes["name"]?["new"] is NSNull)
     }
 }
 
