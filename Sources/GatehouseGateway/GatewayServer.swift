@@ -130,9 +130,10 @@ struct ProxyService: Service {
                 channel.eventLoop.makeCompletedFuture {
                     // Outbound header validation is off: every header written was parsed by NIO's
                     // decoder on the way in, or is the gateway's own (checked) value. Pipelined
-                    // requests and quiescing are ProxyHandler's own business (see its backlog).
+                    // requests, quiescing and unparsable requests are ProxyHandler's own business
+                    // (see its backlog and errorCaught).
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
+                        withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(ProxyHandler(core: core, pool: pools.pool(for: channel.eventLoop)))
                 }
             }

@@ -75,6 +75,23 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         context.fireChannelInactive()
     }
 
+    /// A request NIO's decoder cannot parse: answered 400 and audited like any refusal, then
+    /// the connection closes (the decoder cannot find the next request). During an answer,
+    /// closing is the only honest signal left. (This replaces NIO's protocol-error handler,
+    /// which also inspected every outgoing part.)
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !isBusy, backlog.isEmpty, channelOpen else { return context.close(promise: nil) }
+        // Already answered (413, 408) and closing: the decoder complains about the cut-off body.
+        if case .discarding = state { return context.close(promise: nil) }
+        if case .reading = state {
+        } else {
+            head = nil
+            requestId = RequestIds.next()
+            received = .now()
+        }
+        refuseEarly(.malformedRequest)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         quiescing = true
@@ -387,12 +404,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         responseDone()
     }
 
-    /// Answers before the request was read whole (413, 408): the rest is not worth reading.
+    /// Answers before the request was read whole (413, 408, 400 for an unparsable one): the
+    /// rest is not worth reading. Without a parsed head, method and path read `-`.
     private func refuseEarly(_ refusal: Refusal) {
-        guard let head else { return }
         readTimeout?.cancel()
         let record = AuditRecord(
-            time: Date(), requestId: requestId, method: head.method.rawValue, path: head.uri, sourceIp: peerAddress,
+            time: Date(), requestId: requestId, method: head?.method.rawValue ?? "-", path: head?.uri ?? "-", sourceIp: peerAddress,
             policyRevision: core.snapshot()?.0.revision ?? "")
         let verdict = Authorizer.refuse(Verdict(record: record), refusal)
         complete(verdict)

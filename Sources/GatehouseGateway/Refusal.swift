@@ -28,6 +28,9 @@ public struct Refusal: Error, Sendable, Equatable {
         Refusal(status: 400, code: "Gatehouse.0400", message: message, reason: "bad_body")
     }
 
+    public static let malformedRequest = Refusal(
+        status: 400, code: "Gatehouse.0400", message: "The request is not valid HTTP/1.1.", reason: "malformed_request")
+
     public static func noRoute(method: String, path: String) -> Refusal {
         Refusal(status: 404, code: "Gatehouse.0404", message: "No API matches \(method) \(path).", reason: "no_route")
     }

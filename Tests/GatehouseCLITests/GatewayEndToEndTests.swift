@@ -415,6 +415,19 @@ import Testing
         let unknown = try gateway.call("GET", "/v1/organizations/secrets", as: "admin")
         #expect(unknown.status == 404)
         #expect(unknown.errorCode == "Gatehouse.0404")
+        // Requests that are not HTTP at all: a 400 in the service's error style, and audited.
+        for garbage in [
+            "GARBAGE\r\n\r\n", "GET /v1/organizations HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            "GET /v1/organizations HTTP/1.1\r\nHost x\r\n\r\n",
+        ] {
+            let answer = try gateway.raw(garbage)
+            #expect(answer.status == 400, "\(garbage)")
+            #expect(answer.errorCode == "Gatehouse.0400", "\(garbage)")
+            #expect(answer.header("Connection")?.lowercased() == "close", "\(garbage)")
+            #expect(answer.header("X-Echo") == nil)
+        }
+        let audited = try gateway.auditLines().suffix(3)
+        #expect(audited.allSatisfy { $0["reason"] as? String == "malformed_request" && $0["status"] as? Int == 400 })
         #expect(await gateway.stop() == 0)
     }
 
