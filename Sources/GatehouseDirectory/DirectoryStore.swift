@@ -433,8 +433,13 @@ public final class DirectoryStore: Sendable {
         }
     }
 
+    /// How long after its expiry a token still reads as `expired` (rather than `unknown`) in
+    /// the gateway's view. Older ones are left out, so the view grows with the tokens in use,
+    /// not with every token ever issued; the caller's answer is the same either way.
+    public static let expiredTokenMemory: TimeInterval = 86_400
+
     /// Everything the gateway needs per call, read in one transaction (see `DirectoryView`).
-    public func view() throws -> DirectoryView {
+    public func view(now: Date = Date()) throws -> DirectoryView {
         try database.read { db in
             let seed = try Self.snapshot(db)
             var tokens: [String: TokenRecord] = [:]
@@ -442,8 +447,8 @@ public final class DirectoryStore: Sendable {
                 db,
                 sql: """
                     SELECT tokens.hash, tokens.expires_at, tokens.revoked_at, tokens.session_generation, tokens.mfa, users.name
-                    FROM tokens JOIN users ON users.id = tokens.user_id
-                    """)
+                    FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.expires_at > ?
+                    """, arguments: [now.timeIntervalSince1970 - Self.expiredTokenMemory])
             while let row = try rows.next() {
                 tokens[row["hash"]] = TokenRecord(
                     userName: row["name"], expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,

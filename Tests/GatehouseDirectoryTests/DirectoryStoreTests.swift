@@ -62,6 +62,11 @@ final class TemporaryDirectory {
         #expect(user.policies == ["dev-accounts-update", "deny-protected-accounts", "require-mfa"])
         #expect(try directory.store.authenticate(issued.token, now: now.addingTimeInterval(3600)) == .failure(.expired))
         #expect(try directory.store.authenticate("gh_nonsense", now: now) == .failure(.unknown))
+        // The gateway's in-memory view agrees, and forgets tokens a day after they expired.
+        let later = now.addingTimeInterval(7200)
+        #expect(rejection(try directory.store.view(now: later).authenticate(issued.token, now: later)) == .expired)
+        let muchLater = now.addingTimeInterval(3600 + DirectoryStore.expiredTokenMemory + 1)
+        #expect(rejection(try directory.store.view(now: muchLater).authenticate(issued.token, now: muchLater)) == .unknown)
         #expect(throws: DirectoryError.unknownUser("nobody")) { try directory.store.issueToken(user: "nobody", validFor: 60) }
     }
 
@@ -141,4 +146,10 @@ final class TemporaryDirectory {
         let directory = try TemporaryDirectory(seeded: false)
         #expect(throws: DirectoryError.self) { try directory.store.snapshot() }
     }
+}
+
+/// Why a view refused a token (nil when it was accepted).
+func rejection(_ result: Result<Session, TokenRejection>) -> TokenRejection? {
+    if case .failure(let why) = result { return why }
+    return nil
 }
