@@ -230,6 +230,8 @@ public struct GatewayConfig: Sendable, Equatable {
             return "mail.transport is maildir or smtp, not \(JSONWriter.quoted(mailTransport))"
         case "mail.smtp.security" where SMTPSettings.Security(rawValue: smtpSecurity) == nil:
             return "mail.smtp.security is starttls, tls or none, not \(JSONWriter.quoted(smtpSecurity))"
+        case "mail.from" where !SMTPTransport.isSafeAddress(mailFrom):
+            return "mail.from must be a plain address (name@domain, no spaces or angle brackets), not \(JSONWriter.quoted(mailFrom))"
         case "mail.link_base" where !(mailLinkBase.isEmpty || mailLinkBase.hasPrefix("http://") || mailLinkBase.hasPrefix("https://")):
             return "mail.link_base must start with http:// or https://"
         default: break

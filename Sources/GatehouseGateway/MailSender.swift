@@ -30,6 +30,13 @@ public struct MailMessage: Sendable, Equatable {
     }
 }
 
+extension MailMessage {
+    /// A name no other message gets: a maildir file name, and the local part of a Message-ID.
+    static func uniqueName(now: Date) -> String {
+        "\(Int(now.timeIntervalSince1970)).\(UInt64.random(in: .min ... .max)).gatehouse"
+    }
+}
+
 /// A way to hand a message over for delivery.
 public protocol MailTransport: Sendable {
     /// Delivers one message or throws why not; `now` dates it.
@@ -49,7 +56,7 @@ public struct MaildirTransport: MailTransport {
     }
 
     public func deliver(_ message: MailMessage, now: Date) throws {
-        let unique = "\(Int(now.timeIntervalSince1970)).\(UInt64.random(in: .min ... .max)).gatehouse"
+        let unique = MailMessage.uniqueName(now: now)
         let text = message.rendered(date: now, messageId: unique + "@gatehouse")
         let temporary = folder + "/tmp/" + unique
         try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))

@@ -59,7 +59,7 @@ public struct SMTPError: Error, Sendable, CustomStringConvertible {
     public var refusesRecipient: Bool {
         switch kind {
         case .refused(let code, _): (500..<600).contains(code) && (step == "RCPT TO" || step == "DATA")
-        case .badAddress: true
+        case .badAddress: step == "RCPT TO"
         case .unsupported, .failed: false
         }
     }
@@ -101,8 +101,7 @@ public struct SMTPTransport: MailTransport {
         for address in [message.from, message.to] where !Self.isSafeAddress(address) {
             throw SMTPError(step: address == message.from ? "MAIL FROM" : "RCPT TO", kind: .badAddress(address))
         }
-        let unique = "\(Int(now.timeIntervalSince1970)).\(UInt64.random(in: .min ... .max)).gatehouse"
-        let text = message.rendered(date: now, messageId: unique + "@gatehouse")
+        let text = message.rendered(date: now, messageId: MailMessage.uniqueName(now: now) + "@gatehouse")
         let session = try await SMTPSession.open(settings: settings, tls: tls, group: group)
         do {
             try await session.send(text, from: message.from, to: message.to)

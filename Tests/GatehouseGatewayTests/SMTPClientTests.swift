@@ -187,6 +187,7 @@ final class ScriptedSMTPServer: @unchecked Sendable {
         #expect(problems(["GATEHOUSE_MAIL_TRANSPORT": "smtp"]).isEmpty)
         #expect(problems(["GATEHOUSE_MAIL_TRANSPORT": "carrier-pigeon"]).first?.contains("maildir or smtp") == true)
         #expect(problems(["GATEHOUSE_MAIL_SMTP_SECURITY": "maybe"]).first?.contains("starttls, tls or none") == true)
+        #expect(problems(["GATEHOUSE_MAIL_FROM": "Gatehouse <gatehouse@example.com>"]).first?.contains("plain address") == true)
         #expect(
             problems(["GATEHOUSE_MAIL_TRANSPORT": "smtp", "GATEHOUSE_MAIL_SMTP_USERNAME": "gatehouse"]).first?.contains("go together") == true)
         #expect(
