@@ -26,7 +26,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var requestTimeoutMs = 10_000
     public var auditPath = "-"
     public var auditRequired = true
-    public var transferValidityMinutes = 24 * 60
+    public var transferValiditySeconds = 24 * 3600
     public var mailTransport = "maildir"
     public var mailMaildir = "data/maildir"
     public var mailFrom = "gatehouse@localhost"
@@ -93,7 +93,7 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(name: "audit.path", binding: .string(\.auditPath), help: "audit log file (- for standard output)"),
             Option(name: "audit.required", binding: .bool(\.auditRequired), help: "refuse calls (503) while the audit log cannot be written"),
             Option(
-                name: "transfers.validity_minutes", binding: .int(\.transferValidityMinutes, 1...525_600),
+                name: "transfers.validity_seconds", binding: .int(\.transferValiditySeconds, 1...31_536_000),
                 help: "how long an ownership transfer's link is valid"),
             Option(name: "mail.transport", binding: .string(\.mailTransport), help: "how mail is delivered: maildir or smtp"),
             Option(name: "mail.maildir", binding: .string(\.mailMaildir), help: "the maildir folder (transport maildir)"),

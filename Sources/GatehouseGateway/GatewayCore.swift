@@ -50,7 +50,7 @@ public final class GatewayCore: Sendable {
             throw GatewayStartError("no directory at \(config.directoryPath); create one with gatehouse directory init")
         }
         store = try DirectoryStore(path: config.directoryPath)
-        local = LocalAPI(store: store, transferValidity: TimeInterval(config.transferValidityMinutes * 60))
+        local = LocalAPI(store: store, transferValidity: TimeInterval(config.transferValiditySeconds))
         let listening = ListeningURL()
         listeningURL = listening
         let configured = config.mailLinkBase

@@ -257,17 +257,22 @@ import Testing
     }
 
     @Test func anExpiredLinkChangesNothing() async throws {
-        let gateway = try await Fixture(settings: ["transfers": ["validity_minutes": 1]])
-        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#).status == 201)
+        // A link valid for two seconds, left to expire for real.
+        let gateway = try await Fixture(settings: ["transfers": ["validity_seconds": 2]])
+        let started = try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0002"}"#)
+        let id = try #require((started.json["owner_transfer"] as? [String: Any])?["id"] as? String)
+        let expires = try #require(gatewayTime((started.json["owner_transfer"] as? [String: Any])?["expires_at"]))
         #expect(try await gateway.eventually { gateway.mail().count == 1 })
-        let message = try #require(gateway.mail().first)
-        let token = try Fixture.linkToken(in: message)
-        // Push the transfer past its expiry in the directory file, as time would.
-        try sqlite(gateway.db, "UPDATE owner_transfers SET expires_at = expires_at - 120")
+        let token = try Fixture.linkToken(in: try #require(gateway.mail().first))
+        try await Task.sleep(for: .seconds(max(0, expires.timeIntervalSinceNow) + 0.2))
         let page = try gateway.call("GET", "/owner-transfer/confirm?token=\(token)")
         #expect(page.status == 410)
         #expect(page.body.contains("expired"))
-        #expect(try gateway.call("GET", "/v1/organizations/profile", as: "owner").status == 200)
+        #expect(try gateway.accept(token).status == 410)
+        let shown = try gateway.call("GET", "/v1/organizations/owner-transfers/\(id)", as: "owner").json["owner_transfer"] as? [String: Any]
+        #expect(shown?["state"] as? String == "expired")
+        // Nothing changed: the owner still owns, and may start another.
+        #expect(try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: #"{"target_user_id": "u-0003"}"#).status == 201)
         #expect(await gateway.stop() == 0)
     }
 
@@ -587,13 +592,9 @@ import Testing
     }
 }
 
-/// Runs one SQL statement on a SQLite file with the sqlite3 Python module (the tests do not
-/// link SQLite themselves).
-func sqlite(_ path: String, _ statement: String) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", path, statement]
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw HarnessError.http("sqlite3 failed: \(statement)") }
+/// A timestamp the gateway wrote (`2026-11-23T10:00:00.123Z`).
+func gatewayTime(_ text: Any?) -> Date? {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return (text as? String).flatMap(formatter.date(from:))
 }
