@@ -15,9 +15,10 @@ struct DemoCommand: AsyncParsableCommand {
             Everything runs in this process and lives under the data directory (a new temporary one \
             unless --data-dir is given): the directory (directory.sqlite, seeded from \
             samples/directory.json), the sample account service's state (accounts.sqlite), a copy of \
-            policies/ to edit (it reloads on save), and the audit log (audit.log). Prints tokens and \
-            curl lines for an allowed update, a policy denial and a management-account-only denial, \
-            and writes DIR/demo.json with every address, ID and token once all of it answers.
+            policies/ to edit (it reloads on save), the audit log (audit.log), and a maildir (maildir/) \
+            where ownership-transfer emails land. Prints tokens and curl lines for an allowed update, \
+            a policy denial and a management-account-only denial, and writes DIR/demo.json with every \
+            address, ID, token and the maildir once all of it answers.
 
             Run from the repository (it reads policies/, samples/directory.json and \
             samples/catalog.json), or name those with the options below.
