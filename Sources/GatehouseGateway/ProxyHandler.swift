@@ -54,6 +54,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var sentHead = false
     private var channelOpen = true
     private var retried = false
+    /// The upstream connection carrying the call in flight, for back-pressure.
+    private var upstreamConnection: UpstreamConnection?
     /// Requests a client pipelined while one was in flight, replayed in order once it is
     /// answered. (NIO's pipelining helper does this by pausing reads, which costs two
     /// epoll_ctl calls per request.)
@@ -72,7 +74,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     func channelInactive(context: ChannelHandlerContext) {
         channelOpen = false
         readTimeout?.cancel()
+        // Nobody takes the rest of an answer now: let it drain so the connection can be reused.
+        upstreamConnection?.resumeReading()
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { upstreamConnection?.resumeReading() }
+        context.fireChannelWritabilityChanged()
     }
 
     /// A request NIO's decoder cannot parse: answered 400 and audited like any refusal, then
@@ -293,6 +302,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             guard let self else { return }
             switch result {
             case .success(let connection):
+                self.upstreamConnection = connection
                 connection.send(upstreamHead, body: self.body, to: self, timeout: .milliseconds(Int64(self.core.config.upstreamTimeoutMs)))
             case .failure(let failure):
                 self.upstreamFailed(failure)
@@ -316,10 +326,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     func upstreamBody(_ buffer: ByteBuffer) {
         guard let context, channelOpen else { return }
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        if buffer.readableBytes >= 16 * 1024 { context.flush() }
+        if buffer.readableBytes >= 16 * 1024 || !context.channel.isWritable { context.flush() }
+        // More is queued for the client than its socket takes: stop reading the upstream
+        // until it drains (channelWritabilityChanged resumes).
+        if !context.channel.isWritable { upstreamConnection?.pauseReading() }
     }
 
     func upstreamEnd() {
+        upstreamConnection = nil
         guard let context, var verdict else { return }
         verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
         if let account = verdict.changesTagsOf, (200..<300).contains(verdict.record.status) { core.tags.invalidate(account) }
@@ -332,6 +346,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     func upstreamFailed(_ failure: Upstream.Failure) {
+        upstreamConnection = nil
         guard var verdict else { return }
         verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
         switch failure {

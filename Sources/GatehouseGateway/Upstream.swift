@@ -59,6 +59,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var receivedHead = false
     private var reusable = true
     private var timeout: Scheduled<Void>?
+    /// Reading stopped because the client is not taking the answer as fast as it comes.
+    private var paused = false
     /// Whether this connection carried an earlier exchange (a failure on it may be the
     /// server closing an idle connection, worth one retry for safe methods).
     private(set) var wasUsed = false
@@ -96,6 +98,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             timeout?.cancel()
             timeout = nil
+            resumeReading()
             let sink = self.sink
             self.sink = nil
             if reusable, context.channel.isActive, let pool {
@@ -129,6 +132,21 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func close() { context?.close(promise: nil) }
+
+    /// Back-pressure: stops reading the answer while the client's connection cannot take
+    /// more, so a slow client holds the upstream's socket, not the gateway's memory.
+    func pauseReading() {
+        guard !paused, let channel = context?.channel else { return }
+        paused = true
+        try? channel.syncOptions?.setOption(.autoRead, value: false)
+    }
+
+    func resumeReading() {
+        guard paused, let channel = context?.channel else { return }
+        paused = false
+        try? channel.syncOptions?.setOption(.autoRead, value: true)
+        channel.read()
+    }
 }
 
 /// Keep-alive connections to the account service for one event loop: requests and

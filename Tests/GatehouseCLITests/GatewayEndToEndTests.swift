@@ -491,6 +491,33 @@ import Testing
         #expect(await gateway.stop() == 0)
     }
 
+    @Test func aSlowClientHoldsTheUpstreamNotTheGatewaysMemory() async throws {
+        let gateway = try await Fixture(upstream: .echo)
+        // Warm up, then note the memory in use.
+        #expect(try gateway.call("GET", "/v1/organizations/accounts", as: "admin").status == 200)
+        let before = try gateway.residentBytes()
+        let size = 96 << 20
+        let token = gateway.tokens["admin"]!
+        var during = 0
+        let raw = try RawHTTP.exchange(
+            port: gateway.port,
+            bytes: Array(
+                "GET /v1/organizations/accounts HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nX-Test-Size: \(size)\r\nConnection: close\r\n\r\n"
+                    .utf8),
+            timeout: 30,
+            beforeReading: {
+                // The client reads nothing for a while; the upstream has long written it all.
+                Thread.sleep(forTimeInterval: 2)
+                during = try gateway.residentBytes()
+            })
+        let answer = try RawHTTP.parse(raw)
+        #expect(answer.status == 200)
+        #expect(answer.body.utf8.count == size)
+        // Only socket buffers' worth is held, not the 96 MiB answer.
+        #expect(during - before < 32 << 20, "grew by \(during - before) bytes")
+        #expect(await gateway.stop() == 0)
+    }
+
     @Test func upstreamTroubleAndLimits() async throws {
         let gateway = try await Fixture(
             upstream: .echo, settings: ["upstream": ["timeout_ms": 500], "limits": ["max_body_bytes": 1024, "request_timeout_ms": 300]])

@@ -95,7 +95,7 @@ struct RawHTTP {
         return try parse(raw)
     }
 
-    static func exchange(port: Int, bytes: [UInt8], timeout: Int) throws -> [UInt8] {
+    static func exchange(port: Int, bytes: [UInt8], timeout: Int, beforeReading: () throws -> Void = {}) throws -> [UInt8] {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError.http("socket failed") }
         defer { close(fd) }
@@ -117,6 +117,7 @@ struct RawHTTP {
             guard sent > 0 else { break }
             offset += sent
         }
+        try beforeReading()
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -344,6 +345,13 @@ final class GatewayFixture: @unchecked Sendable {
         return try raw(
             "POST /owner-transfer/confirm HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         )
+    }
+
+    /// The gateway process's resident memory, in bytes.
+    func residentBytes() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(gateway.pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+        return try #require(Int(line.split(separator: " ")[1])) * 1024
     }
 
     func stop() async -> Int32? {

@@ -4,7 +4,8 @@ tests can check exactly what was forwarded. Prints "listening on http://127.0.0.
 
 - any path ending in /tags answers 500 (the gateway must then deny calls that need tags);
 - an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts);
-- a request without Host answers 400, as nginx does (HTTP/1.1 requires it).
+- a request without Host answers 400, as nginx does (HTTP/1.1 requires it);
+- an "X-Test-Size: BYTES" header answers a body of that many bytes (a large answer).
 """
 import json
 import signal
@@ -24,6 +25,16 @@ class Echo(BaseHTTPRequestHandler):
             time.sleep(delay)
         if not self.headers.get("Host"):
             status, answer = 400, {"error_code": "Test.400", "error_msg": "no Host header"}
+        elif self.headers.get("X-Test-Size"):
+            size = int(self.headers["X-Test-Size"])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            chunk = b"x" * 65536
+            for start in range(0, size, len(chunk)):
+                self.wfile.write(chunk[: min(len(chunk), size - start)])
+            return
         elif self.path.endswith("/tags"):
             status, answer = 500, {"error_code": "Test.500", "error_msg": "tags are broken here"}
         else:
