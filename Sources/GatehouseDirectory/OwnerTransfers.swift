@@ -219,11 +219,14 @@ extension DirectoryStore {
 
     /// Records a delivery (or a message dropped because it no longer applies).
     public func markDelivered(_ id: Int64, now: Date = Date(), note: String? = nil) throws {
-        try database.write { db in
-            try db.execute(
-                sql: "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
-                arguments: [now.timeIntervalSince1970, note, id])
-        }
+        try database.write { db in try Self.closeOutboxItem(db, id, now: now, note: note) }
+    }
+
+    /// Takes a message off the outbox for good (sent, dropped or given up), with why.
+    static func closeOutboxItem(_ db: Database, _ id: Int64, now: Date, note: String?) throws {
+        try db.execute(
+            sql: "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+            arguments: [now.timeIntervalSince1970, note, id])
     }
 
     /// Gives up on a message the mail server refused for good, and fails the pending transfer
@@ -231,9 +234,7 @@ extension DirectoryStore {
     /// longer blocks the owner from starting another.
     public func markUndeliverable(_ item: OutboxItem, reason: String, now: Date = Date()) throws {
         try database.write { db in
-            try db.execute(
-                sql: "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
-                arguments: [now.timeIntervalSince1970, "undeliverable: " + reason, item.id])
+            try Self.closeOutboxItem(db, item.id, now: now, note: "undeliverable: " + reason)
             guard item.kind == "owner_transfer" else { return }
             try db.execute(
                 sql: "UPDATE owner_transfers SET state = 'failed', ended_at = ?, failure = ? WHERE id = ? AND state = 'pending'",

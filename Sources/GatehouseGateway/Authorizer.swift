@@ -228,7 +228,7 @@ public struct Authorizer: Sendable {
     static func iso8601(_ date: Date) -> String {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(20)
-        AuditRecord.writeTimestamp(date, into: &bytes, milliseconds: false)
+        UTCTime.write(date, into: &bytes, milliseconds: false)
         return String(decoding: bytes, as: UTF8.self)
     }
 }
