@@ -23,6 +23,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var tagsPath = "/v1/organizations/resources/{resource_id}/tags"
     public var trustedProxies: [String] = []
     public var maxBodyBytes = 1 << 20
+    public var maxHeadBytes = 64 << 10
     public var requestTimeoutMs = 10_000
     public var auditPath = "-"
     public var auditRequired = true
@@ -87,6 +88,9 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(name: "tags.path", binding: .string(\.tagsPath), help: "the account service's list-tags path, with {resource_id}"),
             Option(name: "network.trusted_proxies", binding: .list(\.trustedProxies), help: "CIDRs whose X-Forwarded-For is believed"),
             Option(name: "limits.max_body_bytes", binding: .int(\.maxBodyBytes, 0...(1 << 30)), help: "largest request body (413 beyond)"),
+            Option(
+                name: "limits.max_head_bytes", binding: .int(\.maxHeadBytes, 1024...(1 << 20)),
+                help: "largest request line plus headers (431 beyond); also the limit for the account service's answer heads"),
             Option(
                 name: "limits.request_timeout_ms", binding: .int(\.requestTimeoutMs, 1...3_600_000),
                 help: "time to receive a whole request (408 beyond)"),

@@ -4,7 +4,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -98,7 +97,7 @@ final class PoolTable: @unchecked Sendable {
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = UpstreamPool(
                 eventLoop: loop, address: address, connectTimeout: .milliseconds(Int64(config.upstreamConnectTimeoutMs)),
-                maxIdle: config.upstreamMaxIdle)
+                maxIdle: config.upstreamMaxIdle, maxHeadBytes: config.maxHeadBytes)
         }
         self.pools = pools
     }
@@ -128,12 +127,7 @@ struct ProxyService: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Outbound header validation is off: every header written was parsed by NIO's
-                    // decoder on the way in, or is the gateway's own (checked) value. Pipelined
-                    // requests, quiescing and unparsable requests are ProxyHandler's own business
-                    // (see its backlog and errorCaught).
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
+                    // One handler reads and writes the bytes itself (see HTTP1 and ProxyHandler).
                     try channel.pipeline.syncOperations.addHandler(ProxyHandler(core: core, pool: pools.pool(for: channel.eventLoop)))
                 }
             }

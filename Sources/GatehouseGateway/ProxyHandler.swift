@@ -18,33 +18,40 @@ enum RequestIds {
 }
 
 /// The hot path, one per client connection: reads a request, authorizes it, forwards it
-/// over a pooled upstream connection on the same event loop and relays the answer part by
-/// part. Everything here runs on the connection's event loop.
+/// over a pooled upstream connection on the same event loop and relays the answer as it
+/// comes. Requests are read with `HTTP1.Decoder` and everything is written as bytes, with no
+/// HTTP codec in the pipeline. Everything here runs on the connection's event loop.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamSink {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let core: GatewayCore
     let pool: UpstreamPool
     private var context: ChannelHandlerContext?
-
-    /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding",
-        "upgrade",
-    ]
+    private var decoder: HTTP1.Decoder
 
     private enum State {
         case idle
         case reading
-        /// Answered early (413, 408): the rest of the request is dropped and the connection closed.
+        /// Answered early (413, 408, 400, 431): the rest is dropped and the connection closed.
         case discarding
         case deciding
         case forwarding
     }
 
+    /// How the answer in flight is delimited for the client.
+    private enum Framing {
+        /// As the account service sent it: `Content-Length`, or no body at all.
+        case asReceived
+        /// Chunked by the gateway: the account service's answer had no length (chunked, or
+        /// ending at close) and the client speaks HTTP/1.1.
+        case chunked
+        /// Until the connection closes, for an HTTP/1.0 client.
+        case untilClose
+    }
+
     private var state = State.idle
-    private var head: HTTPRequestHead?
+    private var head: HTTP1.Head?
     private var body: ByteBuffer?
     private var readTimeout: Scheduled<Void>?
     private var requestId = ""
@@ -52,24 +59,36 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var upstreamStart: NIODeadline?
     private var verdict: Verdict?
     private var sentHead = false
+    private var framing = Framing.asReceived
+    /// Close once the answer in flight is out.
+    private var closeAfterAnswer = false
     private var channelOpen = true
     private var retried = false
+    /// The socket's peer, read once per connection.
+    private var peerAddress = "unknown"
     /// The upstream connection carrying the call in flight, for back-pressure.
     private var upstreamConnection: UpstreamConnection?
-    /// Requests a client pipelined while one was in flight, replayed in order once it is
-    /// answered. (NIO's pipelining helper does this by pausing reads, which costs two
-    /// epoll_ctl calls per request.)
-    private var backlog: [HTTPServerRequestPart] = []
-    static let maxBacklog = 1024
+    /// Reading from the client stopped: a call is in flight and it pipelined this much more.
+    private var readingPaused = false
+    static let maxPipelinedBytes = 1 << 20
     /// Graceful shutdown: close once the call in flight is answered.
     private var quiescing = false
 
     init(core: GatewayCore, pool: UpstreamPool) {
         self.core = core
         self.pool = pool
+        decoder = HTTP1.Decoder(kind: .request, maxHeadBytes: core.config.maxHeadBytes)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        peerAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        peerAddress = context.channel.remoteAddress?.ipAddress ?? peerAddress
+        context.fireChannelActive()
+    }
 
     func channelInactive(context: ChannelHandlerContext) {
         channelOpen = false
@@ -84,35 +103,59 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         context.fireChannelWritabilityChanged()
     }
 
-    /// A request NIO's decoder cannot parse: answered 400 and audited like any refusal, then
-    /// the connection closes (the decoder cannot find the next request). During an answer,
-    /// closing is the only honest signal left. (This replaces NIO's protocol-error handler,
-    /// which also inspected every outgoing part.)
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, !isBusy, backlog.isEmpty, channelOpen else { return context.close(promise: nil) }
-        // Already answered (413, 408) and closing: the decoder complains about the cut-off body.
-        if case .discarding = state { return context.close(promise: nil) }
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        quiescing = true
+        if case .idle = state, decoder.isIdle { context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        decoder.feed(unwrapInboundIn(data))
+        // Requests read while an earlier call is in flight stay in the decoder until it is
+        // answered, so answers keep order.
+        if isBusy {
+            if decoder.bufferedBytes > Self.maxPipelinedBytes && !readingPaused {
+                readingPaused = true
+                try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+            }
+            return
+        }
+        readRequests()
+    }
+
+    /// Handles what the decoder yields until a call is in flight or more bytes are needed.
+    private func readRequests() {
+        while channelOpen, !isBusy {
+            if case .discarding = state { return }
+            let event: HTTP1.Event?
+            do {
+                event = try decoder.next()
+            } catch {
+                return refuseMalformed(error)
+            }
+            guard let event else { return }
+            handle(event)
+        }
+    }
+
+    /// A request the decoder cannot read: answered (400, or 431 for a head too large) and
+    /// audited like any refusal, then the connection closes, since where the next request
+    /// would begin is unknown.
+    private func refuseMalformed(_ failure: HTTP1.Failure) {
         if case .reading = state {
         } else {
             head = nil
             requestId = RequestIds.next()
             received = .now()
         }
-        refuseEarly(.malformedRequest)
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        quiescing = true
-        if case .idle = state, backlog.isEmpty { context.close(promise: nil) }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        // Parts read while an earlier call is in flight wait their turn, so answers keep order.
-        guard isBusy || !backlog.isEmpty else { return handle(part) }
-        guard backlog.count < Self.maxBacklog else { return context.close(promise: nil) }
-        backlog.append(part)
+        switch failure {
+        case .headTooLarge(let limit): refuseEarly(.headTooLarge(limit: limit))
+        case .malformed: refuseEarly(.malformedRequest)
+        }
     }
 
     /// A call is being decided or forwarded; the next request must wait.
@@ -127,21 +170,24 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// what the client pipelined meanwhile.
     private func responseDone() {
         guard let context, channelOpen else { return }
-        if quiescing && backlog.isEmpty { return context.close(promise: nil) }
-        guard !backlog.isEmpty else { return }
+        if quiescing && decoder.isIdle { return context.close(promise: nil) }
+        if readingPaused {
+            readingPaused = false
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            context.read()
+        }
+        guard decoder.bufferedBytes > 0 else { return }
         // On a later tick, so this answer's bookkeeping finishes first.
         context.eventLoop.assumeIsolated().execute { [weak self] in
             guard let self else { return }
-            while !self.backlog.isEmpty, !self.isBusy {
-                self.handle(self.backlog.removeFirst())
-            }
-            if self.quiescing, case .idle = self.state, self.backlog.isEmpty { self.context?.close(promise: nil) }
+            self.readRequests()
+            if self.quiescing, case .idle = self.state, self.decoder.isIdle { self.context?.close(promise: nil) }
         }
     }
 
-    private func handle(_ part: HTTPServerRequestPart) {
+    private func handle(_ event: HTTP1.Event) {
         guard let context else { return }
-        switch part {
+        switch event {
         case .head(let head):
             guard case .idle = state else { return }
             state = .reading
@@ -151,10 +197,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             retried = false
             verdict = nil
             upstreamStart = nil
+            framing = .asReceived
+            closeAfterAnswer = !head.keepAlive
             received = .now()
-            requestId = Self.requestId(head.headers)
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > core.config.maxBodyBytes {
+            requestId = Self.requestId(head)
+            if let length = head.contentLength, length > core.config.maxBodyBytes {
                 return refuseEarly(.bodyTooLarge(limit: core.config.maxBodyBytes))
+            }
+            // The whole body is wanted (it is read before deciding), so say so at once.
+            if head.expectsContinue && head.minorVersion == 1 && (head.contentLength ?? 0 > 0 || head.isChunked) {
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
             }
             readTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(core.config.requestTimeoutMs))) {
                 [weak self] in
@@ -168,15 +220,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
         case .end:
-            switch state {
-            case .reading:
-                readTimeout?.cancel()
-                state = .deciding
-                decide()
-            case .discarding:
-                state = .idle
-            default: break
-            }
+            guard case .reading = state else { return }
+            readTimeout?.cancel()
+            state = .deciding
+            decide()
         }
     }
 
@@ -188,13 +235,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         let started = Date()
         guard let (policies, directory) = core.snapshot() else {
             let record = AuditRecord(
-                time: started, requestId: requestId, method: head.method.rawValue, path: head.uri, sourceIp: peerAddress, policyRevision: "")
+                time: started, requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress, policyRevision: "")
             return finish(Authorizer.refuse(Verdict(record: record), .notReady))
         }
         let call = Call(
-            method: head.method.rawValue, target: head.uri, token: Self.token(head.headers), userAgent: head.headers.first(name: "user-agent"),
-            forwardedFor: head.headers.first(name: "x-forwarded-for"), forwardedProto: head.headers.first(name: "x-forwarded-proto"),
-            peer: peerAddress, body: body.map { Array($0.readableBytesView) } ?? [], now: started)
+            method: head.method, target: head.target, token: Self.token(head), userAgent: head.first(.userAgent),
+            forwardedFor: head.first(.xForwardedFor), forwardedProto: head.first(.xForwardedProto), peer: peerAddress,
+            body: body.map { Array($0.readableBytesView) } ?? [], now: started)
         switch core.authorizer.authorize(call, requestId: requestId, policies: policies, directory: directory) {
         case .decided(let verdict):
             proceed(verdict)
@@ -222,7 +269,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 switch result {
                 case .success(let connection):
                     connection.send(
-                        TagFetch.request(path: path, requestId: self.requestId, host: self.core.upstream.hostHeader), body: nil, to: fetch,
+                        TagFetch.request(path: path, requestId: self.requestId, host: self.core.upstream.hostHeader), method: "GET", to: fetch,
                         timeout: .milliseconds(Int64(self.core.config.upstreamTimeoutMs)))
                 case .failure(let failure):
                     fetch.upstreamFailed(failure)
@@ -263,7 +310,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 // The gateway's own writes do not move SQLite's data_version for its connection.
                 if !answer.changes.isEmpty { self.core.refreshDirectory(force: true) }
                 self.complete(verdict)
-                self.respond(status: answer.status, contentType: answer.contentType, body: answer.body, close: !(self.head?.isKeepAlive ?? false))
+                self.respond(status: answer.status, contentType: answer.contentType, body: answer.body)
             case .success(.failure(let refusal)):
                 self.finish(Authorizer.refuse(verdict, refusal))
             case .failure(let error):
@@ -274,58 +321,92 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     // MARK: forwarding
 
+    /// Writes the request for the account service as bytes: the request line and fields as
+    /// received, less the gateway's own token and the hop-by-hop fields, plus `X-Request-Id`,
+    /// the principal, `X-Forwarded-For` and the body's length.
     private func forward() {
-        guard let head, let verdict, let session = verdict.session else { return }
-        var headers = HTTPHeaders()
-        let dropped = Self.connectionHeaders(head.headers)
-        let bearer = head.headers.first(name: "x-auth-token") == nil
-        for (name, value) in head.headers {
-            let lowered = name.lowercased()
-            if dropped.contains(lowered) || lowered == "x-auth-token" || lowered == "x-request-id" || lowered == "x-gatehouse-principal"
-                || lowered == "content-length" || (bearer && lowered == "authorization")
-            {
-                continue
-            }
-            headers.add(name: name, value: value)
-        }
-        headers.add(name: "X-Request-Id", value: requestId)
-        // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
-        if !headers.contains(name: "host") { headers.add(name: "Host", value: core.upstream.hostHeader) }
-        if let urn = session.principal.urn { headers.add(name: "X-Gatehouse-Principal", value: urn) }
-        let forwardedFor = head.headers.first(name: "x-forwarded-for").map { "\($0), \(peerAddress)" } ?? peerAddress
-        headers.replaceOrAdd(name: "X-Forwarded-For", value: forwardedFor)
+        guard let context, let head, let verdict, let session = verdict.session else { return }
         let length = body?.readableBytes ?? 0
-        if length > 0 || [.POST, .PUT, .PATCH].contains(head.method) { headers.add(name: "Content-Length", value: String(length)) }
-        let upstreamHead = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        var request = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256 + length)
+        request.writeString(head.method)
+        request.writeStaticString(" ")
+        request.writeString(head.target)
+        request.writeStaticString(" HTTP/1.1\r\n")
+        let bearer = !head.contains(.xAuthToken)
+        for field in head.fields {
+            switch field.known {
+            // The gateway's own, or rewritten below. Expect was answered here: the body is sent whole.
+            case .xAuthToken, .xRequestId, .xGatehousePrincipal, .contentLength, .xForwardedFor, .expect: continue
+            case .authorization where bearer: continue
+            default: if head.isEndToEnd(field) { request.writeField(field, of: head) }
+            }
+        }
+        request.writeHeader("X-Request-Id", requestId)
+        // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
+        if !head.contains(.host) { request.writeHeader("Host", core.upstream.hostHeader) }
+        if let urn = session.principal.urn { request.writeHeader("X-Gatehouse-Principal", urn) }
+        request.writeHeader("X-Forwarded-For", head.first(.xForwardedFor).map { "\($0), \(peerAddress)" } ?? peerAddress)
+        if length > 0 || ["POST", "PUT", "PATCH"].contains(head.method) { request.writeHeader("Content-Length", String(length)) }
+        request.writeStaticString("\r\n")
+        if var body { request.writeBuffer(&body) }
         upstreamStart = .now()
+        let method = head.method
         pool.acquire(fresh: retried) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let connection):
                 self.upstreamConnection = connection
-                connection.send(upstreamHead, body: self.body, to: self, timeout: .milliseconds(Int64(self.core.config.upstreamTimeoutMs)))
+                connection.send(request, method: method, to: self, timeout: .milliseconds(Int64(self.core.config.upstreamTimeoutMs)))
             case .failure(let failure):
                 self.upstreamFailed(failure)
             }
         }
     }
 
-    func upstreamHead(_ response: HTTPResponseHead) {
+    /// Writes the answer's head for the client: status line and end-to-end fields as the
+    /// account service sent them, `X-Request-Id` when it sent none, and the framing.
+    func upstreamHead(_ response: HTTP1.Head) {
         guard let context, let head else { return }
         sentHead = true
-        verdict?.record.status = Int(response.status.code)
-        var headers = HTTPHeaders()
-        let dropped = Self.connectionHeaders(response.headers)
-        for (name, value) in response.headers where !dropped.contains(name.lowercased()) { headers.add(name: name, value: value) }
-        if !headers.contains(name: "x-request-id") { headers.add(name: "X-Request-Id", value: requestId) }
-        if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        verdict?.record.status = response.status
+        let bodyless = head.method == "HEAD" || response.status == 204 || response.status == 304
+        if !bodyless && response.contentLength == nil {
+            framing = head.minorVersion >= 1 ? .chunked : .untilClose
+            if case .untilClose = framing { closeAfterAnswer = true }
+        }
         guard channelOpen else { return }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))), promise: nil)
+        var out = context.channel.allocator.buffer(capacity: response.bytes.readableBytes + 128)
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeString(String(response.status))
+        out.writeStaticString(" ")
+        response.bytes.withUnsafeReadableBytes { raw in
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[response.reasonStart..<response.reasonEnd]))
+        }
+        out.writeStaticString("\r\n")
+        var hasRequestId = false
+        for field in response.fields where response.isEndToEnd(field) {
+            if field.known == .xRequestId { hasRequestId = true }
+            out.writeField(field, of: response)
+        }
+        if !hasRequestId { out.writeHeader("X-Request-Id", requestId) }
+        if case .chunked = framing { out.writeHeader("Transfer-Encoding", "chunked") }
+        writeConnectionHeader(into: &out)
+        out.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(out), promise: nil)
     }
 
     func upstreamBody(_ buffer: ByteBuffer) {
-        guard let context, channelOpen else { return }
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard let context, channelOpen, buffer.readableBytes > 0 else { return }
+        if case .chunked = framing {
+            var size = context.channel.allocator.buffer(capacity: 20)
+            size.writeString(String(buffer.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(size), promise: nil)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+            context.write(wrapOutboundOut(ByteBuffer(staticString: "\r\n")), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
         if buffer.readableBytes >= 16 * 1024 || !context.channel.isWritable { context.flush() }
         // More is queued for the client than its socket takes: stop reading the upstream
         // until it drains (channelWritabilityChanged resumes).
@@ -339,10 +420,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         if let account = verdict.changesTagsOf, (200..<300).contains(verdict.record.status) { core.tags.invalidate(account) }
         complete(verdict)
         guard channelOpen else { return }
-        let keepAlive = head?.isKeepAlive ?? false
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive { return written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
-        responseDone()
+        if case .chunked = framing { context.write(wrapOutboundOut(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil) }
+        endAnswer(context)
     }
 
     func upstreamFailed(_ failure: Upstream.Failure) {
@@ -350,12 +429,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard var verdict else { return }
         verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
         switch failure {
-        case .closed(receivedHead: false) where !retried && (head?.method == .GET || head?.method == .HEAD):
+        case .closed(receivedHead: false) where !retried && (head?.method == "GET" || head?.method == "HEAD"):
             // Most likely the service closed an idle keep-alive connection as it was reused;
             // a safe method is tried once more on a new connection.
             retried = true
             return forward()
-        case .closed(receivedHead: true), .timeout(receivedHead: true), .tooLarge:
+        case .closed(receivedHead: true), .timeout(receivedHead: true), .malformed(_, receivedHead: true):
             // Part of the answer is out: the only honest signal left is closing the connection.
             core.metrics.upstreamError("broken_answer")
             verdict.record.reason = "upstream_broken_answer"
@@ -367,6 +446,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         case .closed(receivedHead: false):
             core.metrics.upstreamError("closed")
             finish(Authorizer.refuse(verdict, .upstreamUnavailable("connection closed before an answer")))
+        case .malformed(let why, receivedHead: false):
+            core.metrics.upstreamError("malformed")
+            finish(Authorizer.refuse(verdict, .upstreamUnavailable("an answer that is not valid HTTP/1.1: \(why)")))
         case .connect(let detail):
             core.metrics.upstreamError("connect")
             finish(Authorizer.refuse(verdict, .upstreamUnavailable(detail)))
@@ -379,7 +461,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func finish(_ verdict: Verdict) {
         guard let refusal = verdict.refusal else { return complete(verdict) }
         complete(verdict)
-        respond(refusal, close: !(head?.isKeepAlive ?? false))
+        respond(refusal)
     }
 
     /// Records the call (audit line, metrics) and makes the connection ready for the next one.
@@ -397,57 +479,80 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         self.verdict = nil
     }
 
-    private func respond(_ refusal: Refusal, close: Bool) {
+    private func respond(_ refusal: Refusal) {
         let body = JSONWriter.compact(
             .object([("error_code", .string(refusal.code)), ("error_msg", .string(refusal.message)), ("request_id", .string(requestId))]))
-        respond(status: refusal.status, contentType: "application/json", body: body, close: close)
+        respond(status: refusal.status, contentType: "application/json", body: body)
     }
 
     /// Answers with a body the gateway wrote itself.
-    private func respond(status code: Int, contentType: String, body: String, close: Bool) {
+    private func respond(status code: Int, contentType: String, body: String) {
         guard let context, channelOpen else { return }
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: contentType)
-        headers.add(name: "Content-Length", value: String(body.utf8.count))
-        headers.add(name: "X-Request-Id", value: requestId)
-        if close { headers.add(name: "Connection", value: "close") }
-        let status = HTTPResponseStatus(statusCode: code)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head?.version ?? .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if close { return written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
-        responseDone()
+        var out = context.channel.allocator.buffer(capacity: 160 + body.utf8.count)
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeString(String(code))
+        out.writeStaticString(" ")
+        out.writeString(HTTPResponseStatus(statusCode: code).reasonPhrase)
+        out.writeStaticString("\r\n")
+        out.writeHeader("Content-Type", contentType)
+        out.writeHeader("Content-Length", String(body.utf8.count))
+        out.writeHeader("X-Request-Id", requestId)
+        writeConnectionHeader(into: &out)
+        out.writeStaticString("\r\n")
+        out.writeString(body)
+        context.write(wrapOutboundOut(out), promise: nil)
+        endAnswer(context)
     }
 
-    /// Answers before the request was read whole (413, 408, 400 for an unparsable one): the
-    /// rest is not worth reading. Without a parsed head, method and path read `-`.
+    /// `Connection: close` when the connection ends after this answer; `keep-alive` for an
+    /// HTTP/1.0 client that asked to keep it, which would otherwise assume it closes.
+    private func writeConnectionHeader(into out: inout ByteBuffer) {
+        if closeAfterAnswer {
+            out.writeHeader("Connection", "close")
+        } else if head?.minorVersion == 0 {
+            out.writeHeader("Connection", "keep-alive")
+        }
+    }
+
+    /// Sends what is queued, then closes or goes on with the next request.
+    private func endAnswer(_ context: ChannelHandlerContext) {
+        guard closeAfterAnswer else {
+            context.flush()
+            return responseDone()
+        }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer()))
+            .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    /// Answers before the request was read whole (413, 408, and 400 or 431 for one that
+    /// cannot be read): the rest is not worth reading. Without a parsed head, method and path
+    /// read `-`.
     private func refuseEarly(_ refusal: Refusal) {
         readTimeout?.cancel()
         let record = AuditRecord(
-            time: Date(), requestId: requestId, method: head?.method.rawValue ?? "-", path: head?.uri ?? "-", sourceIp: peerAddress,
+            time: Date(), requestId: requestId, method: head?.method ?? "-", path: head?.target ?? "-", sourceIp: peerAddress,
             policyRevision: core.snapshot()?.0.revision ?? "")
         let verdict = Authorizer.refuse(Verdict(record: record), refusal)
         complete(verdict)
         state = .discarding
-        respond(refusal, close: true)
+        closeAfterAnswer = true
+        respond(refusal)
     }
 
     // MARK: helpers
 
-    private var peerAddress: String { context?.channel.remoteAddress?.ipAddress ?? "unknown" }
-
     private func micros(since start: NIODeadline) -> Int { Int((NIODeadline.now() - start).nanoseconds / 1000) }
 
     /// The gateway's token: `X-Auth-Token`, else `Authorization: Bearer`.
-    static func token(_ headers: HTTPHeaders) -> String? {
-        if let token = headers.first(name: "x-auth-token") { return token }
-        guard let authorization = headers.first(name: "authorization"), authorization.lowercased().hasPrefix("bearer ") else { return nil }
+    static func token(_ head: HTTP1.Head) -> String? {
+        if let token = head.first(.xAuthToken) { return token }
+        guard let authorization = head.first(.authorization), authorization.lowercased().hasPrefix("bearer ") else { return nil }
         return String(authorization.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
     }
 
-    /// The caller's `X-Request-Id` when it is a sane identifier, else a new random one.
-    static func requestId(_ headers: HTTPHeaders) -> String {
-        if let given = headers.first(name: "x-request-id"), (1...128).contains(given.utf8.count),
+    /// The caller's `X-Request-Id` when it is a sane identifier, else a new one.
+    static func requestId(_ head: HTTP1.Head) -> String {
+        if let given = head.first(.xRequestId), (1...128).contains(given.utf8.count),
             given.utf8.allSatisfy({
                 $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (0x30...0x39).contains($0)
                     || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
@@ -456,14 +561,5 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             return given
         }
         return RequestIds.next()
-    }
-
-    /// Hop-by-hop headers plus those the `Connection` header names.
-    static func connectionHeaders(_ headers: HTTPHeaders) -> Set<String> {
-        guard headers.contains(name: "connection") else { return hopByHop }
-        var names = hopByHop
-        // canonicalForm splits the comma-separated list and trims each name.
-        for value in headers[canonicalForm: "connection"] { names.insert(value.lowercased()) }
-        return names
     }
 }

@@ -59,6 +59,11 @@ public struct Refusal: Error, Sendable, Equatable {
         Refusal(status: 413, code: "Gatehouse.0413", message: "The request body is larger than \(limit) bytes.", reason: "body_too_large")
     }
 
+    public static func headTooLarge(limit: Int) -> Refusal {
+        Refusal(
+            status: 431, code: "Gatehouse.0431", message: "The request line and headers are larger than \(limit) bytes.", reason: "head_too_large")
+    }
+
     public static func upstreamUnavailable(_ detail: String) -> Refusal {
         Refusal(status: 502, code: "Gatehouse.0502", message: "The account service cannot be reached.", reason: "upstream_unavailable: \(detail)")
     }

@@ -1,6 +1,5 @@
 import GatehousePolicy
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// The account service, and the connections the gateway keeps to it.
@@ -35,25 +34,28 @@ public enum Upstream {
         /// The connection closed before the answer was complete.
         case closed(receivedHead: Bool)
         case timeout(receivedHead: Bool)
-        case tooLarge
+        /// The answer is not valid HTTP/1.1 (see `HTTP1.Decoder`).
+        case malformed(String, receivedHead: Bool)
     }
 }
 
 /// Receives one upstream answer, part by part, on the connection's event loop.
 protocol UpstreamSink: AnyObject {
-    func upstreamHead(_ head: HTTPResponseHead)
+    func upstreamHead(_ head: HTTP1.Head)
     func upstreamBody(_ buffer: ByteBuffer)
     func upstreamEnd()
     func upstreamFailed(_ failure: Upstream.Failure)
 }
 
 /// One keep-alive connection to the account service: carries one exchange at a time and
-/// goes back to its pool when the answer is complete and reusable.
+/// goes back to its pool when the answer is complete and reusable. Requests go out as the
+/// bytes the caller wrote; answers are read with `HTTP1.Decoder`.
 final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     weak var pool: UpstreamPool?
+    private var decoder: HTTP1.Decoder
     private var context: ChannelHandlerContext?
     private var sink: UpstreamSink?
     private var receivedHead = false
@@ -65,14 +67,18 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// server closing an idle connection, worth one retry for safe methods).
     private(set) var wasUsed = false
 
-    init(pool: UpstreamPool) { self.pool = pool }
+    init(pool: UpstreamPool, maxHeadBytes: Int) {
+        self.pool = pool
+        decoder = HTTP1.Decoder(kind: .response, maxHeadBytes: maxHeadBytes)
+    }
 
     var isActive: Bool { context?.channel.isActive ?? false }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
-    /// Sends one request; the answer goes to `sink`.
-    func send(_ head: HTTPRequestHead, body: ByteBuffer?, to sink: UpstreamSink, timeout: TimeAmount) {
+    /// Sends one request, written whole as bytes; the answer goes to `sink`. `method` tells
+    /// whether an answer body follows (none after HEAD).
+    func send(_ request: ByteBuffer, method: String, to sink: UpstreamSink, timeout: TimeAmount) {
         guard let context else {
             sink.upstreamFailed(.closed(receivedHead: false))
             return
@@ -80,34 +86,51 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.sink = sink
         receivedHead = false
         reusable = true
+        decoder.noBody = method == "HEAD"
         self.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.timedOut() }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if let body, body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
         wasUsed = true
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            receivedHead = true
-            reusable = head.isKeepAlive
-            sink?.upstreamHead(head)
-        case .body(let buffer):
-            sink?.upstreamBody(buffer)
-        case .end:
-            timeout?.cancel()
-            timeout = nil
-            resumeReading()
-            let sink = self.sink
-            self.sink = nil
-            if reusable, context.channel.isActive, let pool {
-                pool.release(self)
-            } else {
-                context.close(promise: nil)
+        // Bytes nobody asked for: the connection's framing can no longer be trusted.
+        guard sink != nil else { return context.close(promise: nil) }
+        decoder.feed(unwrapInboundIn(data))
+        do {
+            while sink != nil, let event = try decoder.next() {
+                switch event {
+                case .head(let head):
+                    receivedHead = true
+                    reusable = head.keepAlive
+                    sink?.upstreamHead(head)
+                case .body(let buffer):
+                    sink?.upstreamBody(buffer)
+                case .end:
+                    finish(context: context)
+                }
             }
-            sink?.upstreamEnd()
+        } catch {
+            guard let sink else { return }
+            self.sink = nil
+            context.close(promise: nil)
+            sink.upstreamFailed(.malformed(error.description, receivedHead: receivedHead))
         }
+    }
+
+    /// The answer is complete: back to the pool when the connection can carry another.
+    private func finish(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        timeout = nil
+        resumeReading()
+        let sink = self.sink
+        self.sink = nil
+        // Bytes beyond the answer mean the two sides disagree on where it ended.
+        if reusable, decoder.bufferedBytes == 0, context.channel.isActive, let pool {
+            pool.release(self)
+        } else {
+            context.close(promise: nil)
+        }
+        sink?.upstreamEnd()
     }
 
     private func timedOut() {
@@ -120,6 +143,11 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
         pool?.remove(self)
+        // An answer without a length ends when the connection does.
+        if sink != nil, decoder.closed() {
+            reusable = false
+            finish(context: context)
+        }
         if let sink {
             self.sink = nil
             sink.upstreamFailed(.closed(receivedHead: receivedHead))
@@ -156,13 +184,15 @@ final class UpstreamPool {
     let address: Upstream.Address
     let connectTimeout: TimeAmount
     let maxIdle: Int
+    let maxHeadBytes: Int
     private var idle: [UpstreamConnection] = []
 
-    init(eventLoop: EventLoop, address: Upstream.Address, connectTimeout: TimeAmount, maxIdle: Int) {
+    init(eventLoop: EventLoop, address: Upstream.Address, connectTimeout: TimeAmount, maxIdle: Int, maxHeadBytes: Int) {
         self.eventLoop = eventLoop
         self.address = address
         self.connectTimeout = connectTimeout
         self.maxIdle = maxIdle
+        self.maxHeadBytes = maxHeadBytes
     }
 
     /// An idle live connection, or a new one (`fresh` skips the idle ones).
@@ -172,13 +202,13 @@ final class UpstreamPool {
             if connection.isActive { return done(.success(connection)) }
         }
         let pool = NIOLoopBound(self, eventLoop: eventLoop)
+        let maxHeadBytes = self.maxHeadBytes
         let connect = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection(pool: pool.value))
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection(pool: pool.value, maxHeadBytes: maxHeadBytes))
                 }
             }
             .connect(host: address.host, port: address.port)
@@ -215,23 +245,27 @@ final class UpstreamPool {
 /// Reads an account's tags from the account service's list-tags API.
 final class TagFetch: UpstreamSink {
     private let done: ([String: String]?) -> Void
-    private var status: HTTPResponseStatus = .internalServerError
+    private var status = 500
     private var body: ByteBuffer?
     private var finished = false
     static let maxBytes = 1 << 20
 
     init(_ done: @escaping ([String: String]?) -> Void) { self.done = done }
 
-    static func request(path: String, requestId: String, host: String) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.add(name: "Host", value: host)
-        headers.add(name: "Accept", value: "application/json")
-        headers.add(name: "X-Request-Id", value: requestId)
-        headers.add(name: "User-Agent", value: "gatehouse")
-        return HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+    static func request(path: String, requestId: String, host: String) -> ByteBuffer {
+        var request = ByteBuffer()
+        request.writeStaticString("GET ")
+        request.writeString(path)
+        request.writeStaticString(" HTTP/1.1\r\n")
+        request.writeHeader("Host", host)
+        request.writeHeader("Accept", "application/json")
+        request.writeHeader("X-Request-Id", requestId)
+        request.writeHeader("User-Agent", "gatehouse")
+        request.writeStaticString("\r\n")
+        return request
     }
 
-    func upstreamHead(_ head: HTTPResponseHead) { status = head.status }
+    func upstreamHead(_ head: HTTP1.Head) { status = head.status }
 
     func upstreamBody(_ buffer: ByteBuffer) {
         var buffer = buffer
@@ -242,8 +276,8 @@ final class TagFetch: UpstreamSink {
     func upstreamEnd() {
         switch status {
         // An account that does not exist has no tags; the call itself will get its 404.
-        case .notFound: finish([:])
-        case .ok: finish(body.flatMap { Self.tags(Array($0.readableBytesView)) })
+        case 404: finish([:])
+        case 200: finish(body.flatMap { Self.tags(Array($0.readableBytesView)) })
         default: finish(nil)
         }
     }

@@ -470,6 +470,65 @@ import Testing
         #expect(await gateway.stop() == 0)
     }
 
+    @Test func bodiesAndAnswersAreReframedNeverPassedOnAmbiguously() async throws {
+        let gateway = try await Fixture(upstream: .echo, settings: ["limits": ["max_head_bytes": 2048]])
+        let token = gateway.tokens["admin"]!
+        let tagPath = "/v1/organizations/resources/\(Fixture.devAccount)/tag"
+        let body = #"{"tags": [{"key": "note", "value": "chunked"}]}"#
+        let chunks = stride(from: 0, to: body.utf8.count, by: 10).map { start -> String in
+            let piece = String(decoding: Array(body.utf8)[start..<min(start + 10, body.utf8.count)], as: UTF8.self)
+            return String(piece.utf8.count, radix: 16) + "\r\n" + piece + "\r\n"
+        }
+        // A chunked request reaches the service as the same bytes with a length.
+        let chunked = try gateway.raw(
+            "POST \(tagPath) HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                + chunks.joined() + "0\r\n\r\n")
+        #expect(chunked.status == 200)
+        #expect(chunked.json["body"] as? String == body)
+        let forwarded = try #require(chunked.json["headers"] as? [[String]])
+        #expect(forwarded.contains(["Content-Length", String(body.utf8.count)]))
+        #expect(!forwarded.contains { $0[0].lowercased() == "transfer-encoding" })
+
+        // Expect: 100-continue is answered by the gateway, which then reads the body itself.
+        let continued = try gateway.rawText(
+            "POST \(tagPath) HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nExpect: 100-continue\r\n"
+                + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        #expect(continued.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
+        #expect(!continued.lowercased().contains("\"expect\""))
+
+        // An answer without a length: chunked again for HTTP/1.1, until close for HTTP/1.0.
+        for framing in ["chunked", "close"] {
+            let answer = try gateway.call("GET", "/v1/organizations/accounts?f=\(framing)", as: "admin", headers: [("X-Test-Framing", framing)])
+            #expect(answer.status == 200)
+            #expect(answer.header("Transfer-Encoding") == "chunked")
+            #expect(answer.json["path"] as? String == "/v1/organizations/accounts?f=\(framing)")
+            #expect(answer.header("X-Trailer") == nil)
+            let old = try gateway.raw(
+                "GET /v1/organizations/accounts?f=\(framing) HTTP/1.0\r\nX-Auth-Token: \(token)\r\nX-Test-Framing: \(framing)\r\n\r\n")
+            #expect(old.status == 200)
+            #expect(old.header("Transfer-Encoding") == nil)
+            #expect(old.header("Connection")?.lowercased() == "close")
+            #expect(old.json["path"] as? String == "/v1/organizations/accounts?f=\(framing)")
+        }
+
+        // Framing two parsers could read differently is refused, never forwarded.
+        for smuggled in [
+            "POST \(tagPath) HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            "POST \(tagPath) HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+            "GET /v1/organizations/accounts HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nX-A: 1\r\n folded\r\n\r\n",
+        ] {
+            let answer = try gateway.raw(smuggled)
+            #expect(answer.status == 400, "\(smuggled)")
+            #expect(answer.header("X-Echo") == nil)
+        }
+        let huge = try gateway.raw("GET /v1/organizations/accounts HTTP/1.1\r\nX-Big: \(String(repeating: "b", count: 3000))\r\n\r\n")
+        #expect(huge.status == 431)
+        #expect(huge.errorCode == "Gatehouse.0431")
+        let reasons = try gateway.auditLines().suffix(4).map { $0["reason"] as? String }
+        #expect(reasons == ["malformed_request", "malformed_request", "malformed_request", "head_too_large"])
+        #expect(await gateway.stop() == 0)
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         let gateway = try await Fixture(upstream: .echo)
         let token = gateway.tokens["admin"]!

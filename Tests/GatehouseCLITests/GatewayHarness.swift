@@ -286,8 +286,13 @@ final class GatewayFixture: @unchecked Sendable {
 
     /// Sends raw bytes (a request the client API cannot express) and reads the answer.
     func raw(_ text: String) throws -> RawHTTP.Response {
+        try RawHTTP.parse(Array(rawText(text).utf8))
+    }
+
+    /// Sends raw bytes and returns everything the gateway wrote back, unparsed.
+    func rawText(_ text: String) throws -> String {
         calls += 1
-        return try RawHTTP.parse(RawHTTP.exchange(port: port, bytes: Array(text.utf8), timeout: 15))
+        return String(decoding: try RawHTTP.exchange(port: port, bytes: Array(text.utf8), timeout: 15), as: UTF8.self)
     }
 
     func update(_ account: String, as user: String?, token: String? = nil, description: String = "via the gateway") throws -> RawHTTP.Response {

@@ -5,7 +5,9 @@ tests can check exactly what was forwarded. Prints "listening on http://127.0.0.
 - any path ending in /tags answers 500 (the gateway must then deny calls that need tags);
 - an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts);
 - a request without Host answers 400, as nginx does (HTTP/1.1 requires it);
-- an "X-Test-Size: BYTES" header answers a body of that many bytes (a large answer).
+- an "X-Test-Size: BYTES" header answers a body of that many bytes (a large answer);
+- "X-Test-Framing: chunked" sends the answer in chunks, "X-Test-Framing: close" without a
+  length, ending it by closing the connection.
 """
 import json
 import signal
@@ -46,12 +48,26 @@ class Echo(BaseHTTPRequestHandler):
                 "body": body.decode("utf-8", "replace"),
             }
         data = json.dumps(answer).encode()
+        framing = self.headers.get("X-Test-Framing")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
         self.send_header("X-Echo", "yes")
-        self.end_headers()
-        self.wfile.write(data)
+        if framing == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(data), 7):
+                piece = data[start : start + 7]
+                self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\nX-Trailer: dropped\r\n\r\n")
+        elif framing == "close":
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_any
 

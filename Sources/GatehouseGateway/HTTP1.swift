@@ -1,0 +1,544 @@
+import NIOCore
+
+/// A strict HTTP/1.1 reader (RFC 9112) for the proxied path, on the bytes as they arrive.
+///
+/// The gateway reads requests and the account service's answers with it, and writes what it
+/// forwards as bytes (see `HTTP1.Writer`). The proxy is bound by its own CPU, and NIO's
+/// decoder and encoder, the `HTTPHeaders` copies between them and their pipeline hops were
+/// a large share of each call (docs/PERFORMANCE.md). One reader for both sides also means
+/// message framing is judged once, one way, with every ambiguity refused rather than guessed
+/// at: a `Content-Length` beside a `Transfer-Encoding`, differing lengths, codings other
+/// than `chunked` on a request, bare line feeds, folded lines, control bytes in a field.
+enum HTTP1 {
+    /// Why a message cannot be read. A request gets 400 (431 for a head over the limit), an
+    /// answer from the account service 502.
+    enum Failure: Error, Equatable, CustomStringConvertible {
+        case headTooLarge(limit: Int)
+        case malformed(String)
+
+        var description: String {
+            switch self {
+            case .headTooLarge(let limit): "the message head is larger than \(limit) bytes"
+            case .malformed(let why): why
+            }
+        }
+    }
+
+    /// Field names the gateway acts on, recognised once while the head is read.
+    enum Known: UInt8 {
+        case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, trailer, upgrade
+        case proxyAuthenticate, proxyAuthorization, expect, xAuthToken, authorization, userAgent, xForwardedFor, xForwardedProto
+        case xRequestId, xGatehousePrincipal
+
+        /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
+        var isHopByHop: Bool {
+            switch self {
+            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade, .proxyAuthenticate, .proxyAuthorization:
+                true
+            default: false
+            }
+        }
+
+        static let names: [(name: [UInt8], known: Known)] =
+            ([
+                ("host", .host), ("content-length", .contentLength), ("transfer-encoding", .transferEncoding), ("connection", .connection),
+                ("keep-alive", .keepAlive), ("proxy-connection", .proxyConnection), ("te", .te), ("trailer", .trailer), ("upgrade", .upgrade),
+                ("proxy-authenticate", .proxyAuthenticate), ("proxy-authorization", .proxyAuthorization), ("expect", .expect),
+                ("x-auth-token", .xAuthToken), ("authorization", .authorization), ("user-agent", .userAgent),
+                ("x-forwarded-for", .xForwardedFor), ("x-forwarded-proto", .xForwardedProto), ("x-request-id", .xRequestId),
+                ("x-gatehouse-principal", .xGatehousePrincipal),
+            ] as [(String, Known)]).map { (Array($0.0.utf8), $0.1) }
+
+        /// Case-insensitive lookup of a (valid, token-character) field name.
+        static func classify(_ name: UnsafeRawBufferPointer) -> Known {
+            candidates: for entry in names where entry.name.count == name.count {
+                for index in 0..<name.count where name[index] | 0x20 != entry.name[index] && name[index] != entry.name[index] {
+                    continue candidates
+                }
+                return entry.known
+            }
+            return .other
+        }
+    }
+
+    /// One header field: offsets of its name and (trimmed) value within `Head.bytes`.
+    struct Field {
+        var nameStart: Int32
+        var nameEnd: Int32
+        var valueStart: Int32
+        var valueEnd: Int32
+        var known: Known
+    }
+
+    /// A parsed request or status line and header section, kept as the bytes received plus
+    /// offsets, so forwarding copies fields without building strings for them.
+    struct Head {
+        /// From the start line through the blank line that ends the head.
+        var bytes: ByteBuffer
+        var fields: [Field] = []
+        var minorVersion = 1
+        /// Requests: the method and the request target exactly as received.
+        var method = ""
+        var target = ""
+        /// Answers: the status code and the reason phrase's offsets.
+        var status = 0
+        var reasonStart = 0
+        var reasonEnd = 0
+        var contentLength: Int?
+        /// Whether the body is chunked (the decoder accepts no other transfer coding).
+        var isChunked: Bool { hasTransferEncoding }
+        /// The codings `Transfer-Encoding` lists, in order; only `chunked` alone is accepted.
+        var transferCodings: [[UInt8]] = []
+        var hasTransferEncoding = false
+        var connectionClose = false
+        var connectionKeepAlive = false
+        /// Further field names the `Connection` header lists (lowercased): not forwarded either.
+        var connectionNamed: [[UInt8]] = []
+        var expectsContinue = false
+
+        /// Whether the sender lets the connection carry another message after this one.
+        var keepAlive: Bool { minorVersion >= 1 ? !connectionClose : connectionKeepAlive && !connectionClose }
+
+        func value(_ field: Field) -> String {
+            bytes.getString(at: bytes.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) ?? ""
+        }
+
+        /// The first field of that name's value.
+        func first(_ known: Known) -> String? {
+            for field in fields where field.known == known { return value(field) }
+            return nil
+        }
+
+        func contains(_ known: Known) -> Bool { fields.contains { $0.known == known } }
+
+        /// Whether the `Connection` header names this field (so it is hop-by-hop too).
+        func isNamedByConnection(_ field: Field) -> Bool {
+            guard !connectionNamed.isEmpty else { return false }
+            return bytes.withUnsafeReadableBytes { raw in
+                let name = UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.nameEnd)])
+                return connectionNamed.contains { $0.count == name.count && zip($0, name).allSatisfy { $0 == $1 | 0x20 || $0 == $1 } }
+            }
+        }
+
+        /// Whether the field is forwarded as received: not hop-by-hop and not named by `Connection`.
+        func isEndToEnd(_ field: Field) -> Bool { !field.known.isHopByHop && !isNamedByConnection(field) }
+    }
+
+    enum Kind { case request, response }
+
+    enum Event {
+        case head(Head)
+        /// Body bytes, without chunked framing.
+        case body(ByteBuffer)
+        case end
+    }
+
+    /// Reads messages one after another from a connection's bytes. `feed` what arrives, then
+    /// call `next()` until it returns nil (more bytes needed). Bytes of a following message
+    /// stay buffered until the caller asks for them, which is how pipelined requests wait.
+    struct Decoder {
+        let kind: Kind
+        let maxHeadBytes: Int
+        /// Answers only, set before each exchange: the request was HEAD, so no body follows.
+        var noBody = false
+        private var buffer: ByteBuffer?
+        private var state = State.head(scanned: 0, lineStart: 0)
+
+        private enum State {
+            /// Looking for the blank line; `scanned` bytes are checked, the current line began at `lineStart`.
+            case head(scanned: Int, lineStart: Int)
+            case fixed(remaining: Int)
+            case chunkSize
+            case chunkData(remaining: Int)
+            case chunkDataEnd
+            case trailers(scanned: Int, lineStart: Int)
+            /// Answers without length: everything until the connection closes.
+            case untilClose
+        }
+
+        /// Chunk-size lines (with extensions) longer than this are refused.
+        static let maxChunkLine = 4096
+        /// More header fields than this are refused.
+        static let maxFields = 512
+
+        init(kind: Kind, maxHeadBytes: Int) {
+            self.kind = kind
+            self.maxHeadBytes = maxHeadBytes
+        }
+
+        /// Bytes received but not yet handed out.
+        var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
+
+        /// Between messages with nothing of the next one received.
+        var isIdle: Bool {
+            if case .head(0, 0) = state { return bufferedBytes == 0 }
+            return false
+        }
+
+        /// Reading an answer whose end is the connection closing.
+        var endsAtClose: Bool {
+            if case .untilClose = state { return true }
+            return false
+        }
+
+        mutating func feed(_ bytes: ByteBuffer) {
+            guard var buffer, buffer.readableBytes > 0 else {
+                self.buffer = bytes
+                return
+            }
+            self.buffer = nil
+            buffer.discardReadBytes()
+            buffer.writeImmutableBuffer(bytes)
+            self.buffer = buffer
+        }
+
+        /// The connection closed: completes an answer that ends there (true), else the message
+        /// in progress, if any, was cut short.
+        mutating func closed() -> Bool {
+            guard endsAtClose else { return false }
+            state = .head(scanned: 0, lineStart: 0)
+            return true
+        }
+
+        mutating func next() throws(Failure) -> Event? {
+            if case .fixed(0) = state {
+                state = .head(scanned: 0, lineStart: 0)
+                return .end
+            }
+            guard var buffer, buffer.readableBytes > 0 else { return nil }
+            self.buffer = nil
+            defer { self.buffer = buffer }
+            while true {
+                switch state {
+                case .head(let scanned, let lineStart):
+                    guard let end = try scanHead(&buffer, scanned: scanned, lineStart: lineStart) else { return nil }
+                    let head = try Self.parseHead(buffer.readSlice(length: end)!, kind: kind)
+                    state = .head(scanned: 0, lineStart: 0)
+                    // Interim answers (100 Continue and the like) are not the answer; 101 was never asked for.
+                    if kind == .response && (100..<200).contains(head.status) {
+                        guard head.status != 101 else { throw .malformed("an upgrade (101) nobody asked for") }
+                        continue
+                    }
+                    state = try framing(of: head)
+                    return .head(head)
+                case .fixed(0):
+                    state = .head(scanned: 0, lineStart: 0)
+                    return .end
+                case .fixed(let remaining):
+                    guard buffer.readableBytes > 0 else { return nil }
+                    let part = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
+                    state = .fixed(remaining: remaining - part.readableBytes)
+                    return .body(part)
+                case .chunkSize:
+                    guard let size = try readChunkSize(&buffer) else { return nil }
+                    state = size == 0 ? .trailers(scanned: 0, lineStart: 0) : .chunkData(remaining: size)
+                case .chunkData(let remaining):
+                    guard buffer.readableBytes > 0 else { return nil }
+                    let part = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
+                    state = part.readableBytes == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - part.readableBytes)
+                    return .body(part)
+                case .chunkDataEnd:
+                    guard buffer.readableBytes >= 2 else { return nil }
+                    guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw .malformed("a chunk does not end with CRLF") }
+                    state = .chunkSize
+                case .trailers(let scanned, let lineStart):
+                    // Trailer fields are read and dropped: the gateway forwards none.
+                    guard let end = try scanLines(buffer, scanned: scanned, lineStart: lineStart, limit: maxHeadBytes) else {
+                        let seen = buffer.readableBytes
+                        state = .trailers(scanned: seen, lineStart: lastLineStart(buffer, from: lineStart, to: seen))
+                        return nil
+                    }
+                    buffer.moveReaderIndex(forwardBy: end)
+                    state = .head(scanned: 0, lineStart: 0)
+                    return .end
+                case .untilClose:
+                    guard buffer.readableBytes > 0 else { return nil }
+                    return .body(buffer.readSlice(length: buffer.readableBytes)!)
+                }
+            }
+        }
+
+        /// Finds the end of the head (the offset just past its blank line), nil while it has not
+        /// all arrived. Leading blank lines before a request are skipped (RFC 9112 §2.2).
+        private mutating func scanHead(_ buffer: inout ByteBuffer, scanned: Int, lineStart: Int) throws(Failure) -> Int? {
+            if kind == .request && scanned == 0 {
+                while buffer.readableBytes >= 2, buffer.getInteger(at: buffer.readerIndex, as: UInt16.self) == 0x0D0A {
+                    buffer.moveReaderIndex(forwardBy: 2)
+                }
+            }
+            if let end = try scanLines(buffer, scanned: scanned, lineStart: lineStart, limit: maxHeadBytes) {
+                guard end == 2 else { return end }
+                // A blank line where the start line belongs: skipped before a request (its CRLF
+                // came in two reads), refused in an answer.
+                guard kind == .request else { throw .malformed("an empty status line") }
+                buffer.moveReaderIndex(forwardBy: 2)
+                return try scanHead(&buffer, scanned: 0, lineStart: 0)
+            }
+            let seen = buffer.readableBytes
+            state = .head(scanned: seen, lineStart: lastLineStart(buffer, from: lineStart, to: seen))
+            return nil
+        }
+
+        /// Where the last complete line before `to` ended (the start of the line in progress).
+        private func lastLineStart(_ buffer: ByteBuffer, from lineStart: Int, to end: Int) -> Int {
+            buffer.withUnsafeReadableBytes { raw in
+                var index = end
+                while index > lineStart {
+                    if raw[index - 1] == 0x0A { return index }
+                    index -= 1
+                }
+                return lineStart
+            }
+        }
+
+        /// Scans CRLF-ended lines from `scanned` for an empty one; returns the offset past it.
+        /// A line feed without its carriage return is refused, as is going past `limit` bytes.
+        private func scanLines(_ buffer: ByteBuffer, scanned: Int, lineStart: Int, limit: Int) throws(Failure) -> Int? {
+            let result: Result<Int?, Failure> = buffer.withUnsafeReadableBytes { raw in
+                var lineStart = lineStart
+                var index = scanned
+                let count = raw.count
+                while index < count {
+                    if index >= limit { return .failure(.headTooLarge(limit: maxHeadBytes)) }
+                    if raw[index] == 0x0A {
+                        guard index > 0, raw[index - 1] == 0x0D else { return .failure(.malformed("a line ends without CR")) }
+                        if index - 1 == lineStart { return .success(index + 1) }
+                        lineStart = index + 1
+                    }
+                    index += 1
+                }
+                return .success(nil)
+            }
+            return try result.get()
+        }
+
+        /// How the body after this head is delimited (RFC 9112 §6).
+        private func framing(of head: Head) throws(Failure) -> State {
+            if kind == .response && (noBody || head.status == 204 || head.status == 304) { return .fixed(remaining: 0) }
+            if head.hasTransferEncoding {
+                // Anything but plain `chunked` is refused rather than passed on with its coding dropped.
+                guard head.transferCodings.count == 1, Self.equalsLowercased(head.transferCodings[0], "chunked") else {
+                    throw .malformed("a Transfer-Encoding other than chunked")
+                }
+                guard head.contentLength == nil else { throw .malformed("both Content-Length and Transfer-Encoding") }
+                guard kind == .response || head.minorVersion == 1 else { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
+                return .chunkSize
+            }
+            if let length = head.contentLength { return .fixed(remaining: length) }
+            return kind == .request ? .fixed(remaining: 0) : .untilClose
+        }
+
+        /// Reads `1*HEXDIG [ chunk-ext ] CRLF`; nil while the line has not all arrived.
+        private func readChunkSize(_ buffer: inout ByteBuffer) throws(Failure) -> Int? {
+            let result: Result<(size: Int, length: Int)?, Failure> = buffer.withUnsafeReadableBytes { raw in
+                guard let lineFeed = raw.firstIndex(of: 0x0A) else {
+                    return raw.count > Self.maxChunkLine ? .failure(.malformed("a chunk-size line is too long")) : .success(nil)
+                }
+                guard lineFeed > 0, raw[lineFeed - 1] == 0x0D, lineFeed <= Self.maxChunkLine else {
+                    return .failure(.malformed("a malformed chunk-size line"))
+                }
+                var size = 0
+                var index = 0
+                while index < lineFeed - 1, let digit = Self.hexValue(raw[index]) {
+                    guard index < 15 else { return .failure(.malformed("a chunk size out of range")) }
+                    size = size << 4 | digit
+                    index += 1
+                }
+                guard index > 0 else { return .failure(.malformed("a chunk without a size")) }
+                // Extensions are allowed and ignored: `BWS ; ...` with no control bytes.
+                while index < lineFeed - 1, raw[index] == 0x20 || raw[index] == 0x09 { index += 1 }
+                if index < lineFeed - 1 {
+                    guard raw[index] == UInt8(ascii: ";"), raw[index..<lineFeed - 1].allSatisfy(Self.isFieldValueByte) else {
+                        return .failure(.malformed("a malformed chunk extension"))
+                    }
+                }
+                return .success((size, lineFeed + 1))
+            }
+            guard let (size, length) = try result.get() else { return nil }
+            buffer.moveReaderIndex(forwardBy: length)
+            return size
+        }
+
+        static func hexValue(_ byte: UInt8) -> Int? {
+            switch byte {
+            case 0x30...0x39: Int(byte - 0x30)
+            case 0x41...0x46: Int(byte - 0x41 + 10)
+            case 0x61...0x66: Int(byte - 0x61 + 10)
+            default: nil
+            }
+        }
+
+        // MARK: the head
+
+        /// Parses a complete head: start line, then `name: value` lines, CRLF-ended (the
+        /// scanner checked the line endings), up to the blank line.
+        static func parseHead(_ bytes: ByteBuffer, kind: Kind) throws(Failure) -> Head {
+            var head = Head(bytes: bytes)
+            let result: Result<Void, Failure> = bytes.withUnsafeReadableBytes { raw in
+                // Every line ends in CRLF, the last one empty; the first CR of a line must be its end.
+                var lineEnd = 0
+                while raw[lineEnd] != 0x0D { lineEnd += 1 }
+                guard raw[lineEnd + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
+                let start = kind == .request ? parseRequestLine(raw, end: lineEnd, into: &head) : parseStatusLine(raw, end: lineEnd, into: &head)
+                if case .failure = start { return start }
+                var lineStart = lineEnd + 2
+                head.fields.reserveCapacity(12)
+                while raw[lineStart] != 0x0D {
+                    guard head.fields.count < maxFields else { return .failure(.malformed("more than \(maxFields) header fields")) }
+                    var end = lineStart
+                    while raw[end] != 0x0D { end += 1 }
+                    guard raw[end + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
+                    if case .failure(let failure) = parseField(raw, from: lineStart, to: end, into: &head) { return .failure(failure) }
+                    lineStart = end + 2
+                }
+                // The blank line must be the last one, not a bare CR starting another.
+                guard lineStart + 2 == raw.count, raw[lineStart + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
+                return .success(())
+            }
+            try result.get()
+            return head
+        }
+
+        private static func parseRequestLine(_ raw: UnsafeRawBufferPointer, end: Int, into head: inout Head) -> Result<Void, Failure> {
+            // method SP request-target SP HTTP-version
+            var index = 0
+            while index < end, isTokenByte(raw[index]) { index += 1 }
+            guard index > 0, index < end, raw[index] == 0x20 else { return .failure(.malformed("a malformed request line")) }
+            let methodEnd = index
+            index += 1
+            let targetStart = index
+            while index < end, raw[index] > 0x20, raw[index] < 0x7F { index += 1 }
+            guard index > targetStart, index < end, raw[index] == 0x20 else { return .failure(.malformed("a malformed request target")) }
+            let targetEnd = index
+            guard let minor = version(raw, from: index + 1, to: end) else { return .failure(.malformed("not an HTTP/1.x request")) }
+            head.minorVersion = minor
+            head.method = String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<methodEnd]), as: UTF8.self)
+            head.target = String(decoding: UnsafeRawBufferPointer(rebasing: raw[targetStart..<targetEnd]), as: UTF8.self)
+            return .success(())
+        }
+
+        private static func parseStatusLine(_ raw: UnsafeRawBufferPointer, end: Int, into head: inout Head) -> Result<Void, Failure> {
+            // HTTP-version SP 3DIGIT SP [ reason-phrase ]; a missing last SP is tolerated.
+            guard end >= 12, let minor = version(raw, from: 0, to: 8), raw[8] == 0x20,
+                raw[9...11].allSatisfy({ (0x30...0x39).contains($0) }), end == 12 || raw[12] == 0x20,
+                raw[min(13, end)..<end].allSatisfy(isFieldValueByte)
+            else { return .failure(.malformed("a malformed status line")) }
+            head.minorVersion = minor
+            head.status = Int(raw[9] - 0x30) * 100 + Int(raw[10] - 0x30) * 10 + Int(raw[11] - 0x30)
+            head.reasonStart = min(13, end)
+            head.reasonEnd = end
+            return .success(())
+        }
+
+        /// `HTTP/1.0` or `HTTP/1.1` exactly filling `start..<end`: the minor version.
+        private static func version(_ raw: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
+            let expected: [UInt8] = Array("HTTP/1.".utf8)
+            guard end - start == 8, (0..<7).allSatisfy({ raw[start + $0] == expected[$0] }) else { return nil }
+            switch raw[start + 7] {
+            case 0x30: return 0
+            case 0x31: return 1
+            default: return nil
+            }
+        }
+
+        private static func parseField(_ raw: UnsafeRawBufferPointer, from start: Int, to end: Int, into head: inout Head) -> Result<Void, Failure> {
+            var index = start
+            while index < end, isTokenByte(raw[index]) { index += 1 }
+            // No name (a folded line starts with a space), or no colon right after it.
+            guard index > start, index < end, raw[index] == UInt8(ascii: ":") else {
+                return .failure(.malformed("a malformed header field line"))
+            }
+            let nameEnd = index
+            index += 1
+            while index < end, raw[index] == 0x20 || raw[index] == 0x09 { index += 1 }
+            var valueEnd = end
+            while valueEnd > index, raw[valueEnd - 1] == 0x20 || raw[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+            guard raw[index..<valueEnd].allSatisfy(isFieldValueByte) else {
+                return .failure(.malformed("a control character in a header field value"))
+            }
+            let known = Known.classify(UnsafeRawBufferPointer(rebasing: raw[start..<nameEnd]))
+            let value = UnsafeRawBufferPointer(rebasing: raw[index..<valueEnd])
+            head.fields.append(
+                Field(nameStart: Int32(start), nameEnd: Int32(nameEnd), valueStart: Int32(index), valueEnd: Int32(valueEnd), known: known))
+            switch known {
+            case .contentLength:
+                guard (1...18).contains(value.count), value.allSatisfy({ (0x30...0x39).contains($0) }) else {
+                    return .failure(.malformed("an invalid Content-Length"))
+                }
+                let length = value.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                guard head.contentLength == nil || head.contentLength == length else {
+                    return .failure(.malformed("differing Content-Length values"))
+                }
+                head.contentLength = length
+            case .transferEncoding:
+                head.hasTransferEncoding = true
+                head.transferCodings += tokens(value)
+            case .connection:
+                for option in tokens(value) {
+                    if equalsLowercased(option, "close") {
+                        head.connectionClose = true
+                    } else if equalsLowercased(option, "keep-alive") {
+                        head.connectionKeepAlive = true
+                    } else {
+                        head.connectionNamed.append(option.map { $0 | (($0 >= 0x41 && $0 <= 0x5A) ? 0x20 : 0) })
+                    }
+                }
+            case .expect:
+                head.expectsContinue = equalsLowercased(Array(value), "100-continue")
+            default:
+                break
+            }
+            return .success(())
+        }
+
+        /// The comma-separated elements of a list value, trimmed, empty ones skipped.
+        private static func tokens(_ value: UnsafeRawBufferPointer) -> [[UInt8]] {
+            value.split(separator: UInt8(ascii: ",")).compactMap { element in
+                let trimmed = element.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+                return trimmed.isEmpty ? nil : Array(trimmed)
+            }
+        }
+
+        static func equalsLowercased(_ bytes: [UInt8], _ lowercased: StaticString) -> Bool {
+            guard bytes.count == lowercased.utf8CodeUnitCount else { return false }
+            return lowercased.withUTF8Buffer { expected in zip(bytes, expected).allSatisfy { $0 | 0x20 == $1 || $0 == $1 } }
+        }
+
+        /// tchar (RFC 9110 §5.6.2).
+        static func isTokenByte(_ byte: UInt8) -> Bool {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+            case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+                UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+                UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+                true
+            default: false
+            }
+        }
+
+        /// field-vchar, SP or HTAB; obs-text is allowed, control bytes (NUL, CR, LF, DEL) are not.
+        static func isFieldValueByte(_ byte: UInt8) -> Bool { byte == 0x09 || (byte >= 0x20 && byte != 0x7F) }
+    }
+}
+
+/// Writing heads as bytes: fields the gateway adds, and received fields copied unchanged.
+extension ByteBuffer {
+    /// `name: value` CRLF. Values are the gateway's own or were read by `HTTP1.Decoder`, so
+    /// they hold no line breaks.
+    mutating func writeHeader(_ name: StaticString, _ value: String) {
+        writeStaticString(name)
+        writeStaticString(": ")
+        writeString(value)
+        writeStaticString("\r\n")
+    }
+
+    /// A received field as `name: value` CRLF, its name's spelling kept.
+    mutating func writeField(_ field: HTTP1.Field, of head: HTTP1.Head) {
+        head.bytes.withUnsafeReadableBytes { raw in
+            writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.nameEnd)]))
+            writeStaticString(": ")
+            writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
+        }
+        writeStaticString("\r\n")
+    }
+}

@@ -1,0 +1,157 @@
+import NIOCore
+import Testing
+
+@testable import GatehouseGateway
+
+/// What the decoder makes of some bytes: heads, the body bytes joined, ends, or the failure.
+private struct Reading: Equatable {
+    var heads: [String] = []
+    var bodies: [String] = []
+    var ends = 0
+    var failure: HTTP1.Failure?
+}
+
+private func read(
+    _ text: String, kind: HTTP1.Kind = .request, noBody: Bool = false, maxHead: Int = 4096, byteByByte: Bool = false, closeAtEnd: Bool = false
+) -> (Reading, [HTTP1.Head]) {
+    var decoder = HTTP1.Decoder(kind: kind, maxHeadBytes: maxHead)
+    decoder.noBody = noBody
+    var reading = Reading()
+    var heads: [HTTP1.Head] = []
+    var body = ""
+    let bytes = Array(text.utf8)
+    let pieces = byteByByte ? bytes.map { [$0] } : [bytes]
+    func drain() -> Bool {
+        do {
+            while let event = try decoder.next() {
+                switch event {
+                case .head(let head):
+                    heads.append(head)
+                    reading.heads.append(kind == .request ? "\(head.method) \(head.target)" : "\(head.status)")
+                case .body(let part): body += String(buffer: part)
+                case .end:
+                    reading.bodies.append(body)
+                    body = ""
+                    reading.ends += 1
+                }
+            }
+            return true
+        } catch {
+            reading.failure = error
+            return false
+        }
+    }
+    for piece in pieces {
+        decoder.feed(ByteBuffer(bytes: piece))
+        guard drain() else { return (reading, heads) }
+    }
+    if closeAtEnd && decoder.closed() {
+        reading.bodies.append(body)
+        reading.ends += 1
+    }
+    return (reading, heads)
+}
+
+@Suite struct HTTP1Tests {
+    @Test func aRequestHeadIsReadWithItsFieldsAsReceived() throws {
+        let (reading, heads) = read(
+            "PATCH /v1/organizations/accounts/a?x=1 HTTP/1.1\r\nHost: gw\r\nX-Auth-Token:  secret \r\ncontent-LENGTH: 5\r\nX-Other:\r\n\r\nhello")
+        #expect(reading == Reading(heads: ["PATCH /v1/organizations/accounts/a?x=1"], bodies: ["hello"], ends: 1))
+        let head = try #require(heads.first)
+        #expect(head.minorVersion == 1)
+        #expect(head.first(.xAuthToken) == "secret")
+        #expect(head.first(.host) == "gw")
+        #expect(head.contentLength == 5)
+        #expect(head.fields.map(\.known) == [.host, .xAuthToken, .contentLength, .other])
+        #expect(head.value(head.fields[3]) == "")
+        #expect(head.keepAlive)
+    }
+
+    @Test func keepAliveFollowsTheVersionAndConnectionHeader() throws {
+        func keepAlive(_ version: String, _ connection: String?) -> Bool? {
+            let text = "GET / HTTP/\(version)\r\n" + (connection.map { "Connection: \($0)\r\n" } ?? "") + "\r\n"
+            return read(text).1.first?.keepAlive
+        }
+        #expect(keepAlive("1.1", nil) == true)
+        #expect(keepAlive("1.1", "Close") == false)
+        #expect(keepAlive("1.0", nil) == false)
+        #expect(keepAlive("1.0", "keep-alive") == true)
+        let head = try #require(read("GET / HTTP/1.1\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\r\n").1.first)
+        #expect(head.fields.map { head.isEndToEnd($0) } == [false, false, true, false])
+    }
+
+    @Test func bodiesReadTheSameWhateverTheReadsLookLike() {
+        let chunked =
+            "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=\"v\"\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"
+        let pipelined = "GET /1 HTTP/1.1\r\n\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.0\r\n\r\n"
+        for byteByByte in [false, true] {
+            #expect(read(chunked, byteByByte: byteByByte).0 == Reading(heads: ["POST /a"], bodies: ["hello, world"], ends: 1))
+            #expect(read(pipelined, byteByByte: byteByByte).0 == Reading(heads: ["GET /1", "POST /2", "GET /3"], bodies: ["", "abc", ""], ends: 3))
+        }
+    }
+
+    @Test(
+        "framing that could be read two ways, and broken syntax, are refused",
+        arguments: [
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-A : 1\r\n\r\n",
+            "GET / HTTP/1.1\r\n: 1\r\n\r\n",
+            "GET / HTTP/1.1\nHost: x\n\n",
+            "GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
+            "GET / HTTP/1.1\r\n\rX-A: 1\r\n\r\n",
+            "GET /\r HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nX-A: a\u{0}b\r\n\r\n",
+            "GET / HTTP/2.0\r\n\r\n",
+            "GET /  HTTP/1.1\r\n\r\n",
+            "GET\r\n\r\n",
+            "G(T / HTTP/1.1\r\n\r\n",
+            "GET /caf\u{e9} HTTP/1.1\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\nabc\r\n",
+        ])
+    func refused(_ text: String) {
+        for byteByByte in [false, true] {
+            let (reading, _) = read(text, byteByByte: byteByByte)
+            guard case .malformed? = reading.failure else {
+                Issue.record("not refused: \(text.debugDescription) \(reading)")
+                return
+            }
+            #expect(reading.ends == 0)
+        }
+    }
+
+    @Test func aHeadOverTheLimitIsRefusedBeforeItEnds() {
+        let long = "GET / HTTP/1.1\r\nX-Long: \(String(repeating: "a", count: 5000))"
+        #expect(read(long, maxHead: 4096).0.failure == .headTooLarge(limit: 4096))
+        #expect(read(long, maxHead: 4096, byteByByte: true).0.failure == .headTooLarge(limit: 4096))
+        // Trailers count against the same limit.
+        let trailers = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: \(String(repeating: "a", count: 5000))"
+        #expect(read(trailers, maxHead: 4096).0.failure == .headTooLarge(limit: 4096))
+    }
+
+    @Test func answersAreFramedByStatusMethodLengthOrClose() throws {
+        let (interim, heads) = read("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", kind: .response)
+        #expect(interim == Reading(heads: ["200"], bodies: ["ok"], ends: 1))
+        #expect(heads.first.map { String(buffer: $0.bytes.getSlice(at: $0.reasonStart, length: $0.reasonEnd - $0.reasonStart)!) } == "OK")
+        #expect(read("HTTP/1.1 204 No Content\r\n\r\n", kind: .response).0 == Reading(heads: ["204"], bodies: [""], ends: 1))
+        #expect(read("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", kind: .response, noBody: true).0.ends == 1)
+        #expect(read("HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", kind: .response).0.bodies == ["ok"])
+        // No length: the body runs until the connection closes.
+        #expect(read("HTTP/1.0 200 OK\r\n\r\nuntil close", kind: .response).0.ends == 0)
+        #expect(read("HTTP/1.0 200 OK\r\n\r\nuntil close", kind: .response, closeAtEnd: true).0.bodies == ["until close"])
+        #expect(read("HTTP/1.1 101 Switching Protocols\r\n\r\n", kind: .response).0.failure != nil)
+        #expect(read("HTTP/1.1 20 OK\r\n\r\n", kind: .response).0.failure != nil)
+        #expect(read("\r\nHTTP/1.1 200 OK\r\n\r\n", kind: .response).0.failure != nil)
+    }
+}
