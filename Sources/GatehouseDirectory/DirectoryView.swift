@@ -1,5 +1,9 @@
 import Foundation
 import GatehousePolicy
+import Synchronization
+
+/// Numbers views, so what was learnt from one is never used with another.
+private let viewCount = Atomic<UInt64>(0)
 
 /// What the directory keeps about one token (never the token itself).
 struct TokenRecord: Sendable {
@@ -34,6 +38,8 @@ public struct Session: Sendable {
 /// against it without touching SQLite, and swaps in a new view when the file changes.
 public struct DirectoryView: Sendable {
     public let seed: DirectorySeed
+    /// Unique to this view (see `RememberedSession`).
+    public let identity: UInt64
     let tokens: [String: TokenRecord]
     let sessionGenerations: [String: Int]
     let users: [String: (user: DirectorySeed.User, principal: Principal, policies: [String])]
@@ -42,6 +48,7 @@ public struct DirectoryView: Sendable {
 
     init(seed: DirectorySeed, tokens: [String: TokenRecord], sessionGenerations: [String: Int]) {
         self.seed = seed
+        self.identity = viewCount.add(1, ordering: .relaxed).newValue
         self.tokens = tokens
         self.sessionGenerations = sessionGenerations
         var users: [String: (user: DirectorySeed.User, principal: Principal, policies: [String])] = [:]
@@ -53,11 +60,24 @@ public struct DirectoryView: Sendable {
 
     /// The session a token opens, or why it is refused.
     public func authenticate(_ token: String, now: Date = Date()) -> Result<Session, TokenRejection> {
+        var remembered: RememberedSession?
+        return authenticate(token, now: now, remembering: &remembered)
+    }
+
+    /// `authenticate`, reusing the session `remembered` holds when it is for this token and
+    /// this view (a client sends the same token call after call on a connection), else
+    /// remembering the one found. Expiry is checked every time.
+    public func authenticate(_ token: String, now: Date, remembering remembered: inout RememberedSession?) -> Result<Session, TokenRejection> {
+        if let known = remembered, known.view == identity, known.matches(token) {
+            return now.timeIntervalSince1970 >= known.expiresAt ? .failure(.expired) : .success(known.session)
+        }
         guard let record = tokens[DirectoryStore.hash(token)], let entry = users[record.userName] else { return .failure(.unknown) }
         if let rejection = record.rejection(now: now, userGeneration: sessionGenerations[record.userName], userDisabled: entry.user.disabled) {
             return .failure(rejection)
         }
-        return .success(Session(user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.mfa))
+        let session = Session(user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.mfa)
+        remembered = RememberedSession(token: Array(token.utf8), view: identity, session: session, expiresAt: record.expiresAt)
+        return .success(session)
     }
 
     public var organization: DirectorySeed.Organization { seed.organization }
@@ -67,4 +87,27 @@ public struct DirectoryView: Sendable {
 
     /// Whether an account belongs to the organization.
     public func isMember(_ accountId: String) -> Bool { accounts.contains(accountId) }
+}
+
+/// The last token one connection authenticated and the session it opened, valid only with
+/// the `DirectoryView` it was found in: any change to the directory (a revocation, ended
+/// sessions) makes a new view, and with it a fresh lookup. Kept in memory only, for as long
+/// as the connection.
+public struct RememberedSession: Sendable {
+    let token: [UInt8]
+    let view: UInt64
+    let session: Session
+    let expiresAt: Double
+
+    /// Compared in constant time: behind a proxy that shares connections, the next token
+    /// may be someone else's.
+    func matches(_ candidate: String) -> Bool {
+        var candidate = candidate
+        return candidate.withUTF8 { bytes in
+            guard bytes.count == token.count else { return false }
+            var difference: UInt8 = 0
+            for index in 0..<bytes.count { difference |= bytes[index] ^ token[index] }
+            return difference == 0
+        }
+    }
 }

@@ -64,7 +64,7 @@ public struct PendingDecision: Sendable {
     public func finish(tags: [String: String]?) -> Verdict {
         guard let tags else { return Authorizer.refuse(verdict, .tagsUnavailable) }
         var request = self.request
-        for (key, value) in tags { request.setContext("g:ResourceTag/" + key, [.string(value)]) }
+        for (key, value) in tags { request.setContext("g:resourcetag/" + key, [.string(value)]) }
         return Authorizer.decide(request, with: policySet, verdict)
     }
 }
@@ -81,6 +81,14 @@ public struct Authorizer: Sendable {
     }
 
     public func authorize(_ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView) -> Authorization {
+        var remembered: RememberedSession?
+        return authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &remembered)
+    }
+
+    /// `authorize`, with the connection's last session (see `RememberedSession`).
+    public func authorize(
+        _ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView, remembering remembered: inout RememberedSession?
+    ) -> Authorization {
         let sourceIp = sourceAddress(of: call)
         var verdict = Verdict(
             record: AuditRecord(
@@ -92,9 +100,10 @@ public struct Authorizer: Sendable {
         case .success(let parsed): target = parsed
         }
         verdict.target = target
+        let matched = catalog.match(method: call.method, target: target)
         // The transfer confirmation page is reached by an emailed link, which is its own
         // credential: no token, caller rule or policy applies.
-        if let (route, parameters) = catalog.match(method: call.method, target: target), let handler = route.handler, handler.authenticatesByLink {
+        if let (route, parameters) = matched, let handler = route.handler, handler.authenticatesByLink {
             verdict.record.action = route.action
             verdict.handler = handler
             verdict.parameters = parameters
@@ -104,14 +113,14 @@ public struct Authorizer: Sendable {
         }
         guard let token = call.token, !token.isEmpty else { return .decided(Self.refuse(verdict, .loginExpired(nil))) }
         let session: Session
-        switch directory.authenticate(token, now: call.now) {
+        switch directory.authenticate(token, now: call.now, remembering: &remembered) {
         case .failure(let why): return .decided(Self.refuse(verdict, .loginExpired(why)))
         case .success(let found): session = found
         }
         verdict.session = session
         verdict.record.user = session.user.name
         verdict.record.principal = session.principal.urn
-        guard let (route, parameters) = catalog.match(method: call.method, target: target) else {
+        guard let (route, parameters) = matched else {
             return .decided(Self.refuse(verdict, .noRoute(method: call.method, path: target.rawPath)))
         }
         let organization = directory.organization
@@ -131,18 +140,18 @@ public struct Authorizer: Sendable {
         case .success(let set): policySet = set
         }
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
-        request.setContext("g:SourceIp", [.string(sourceIp)])
-        request.setContext("g:CurrentTime", [.string(Self.iso8601(call.now))])
-        request.setContext("g:EpochTime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
-        request.setContext("g:SecureTransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
-        request.setContext("g:MFAPresent", [.bool(session.mfa)])
-        if let agent = call.userAgent { request.setContext("g:UserAgent", [.string(agent)]) }
+        request.setContext("g:sourceip", [.string(sourceIp)])
+        request.setContext("g:currenttime", [.string(Self.iso8601(call.now))])
+        request.setContext("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
+        request.setContext("g:securetransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
+        request.setContext("g:mfapresent", [.bool(session.mfa)])
+        if let agent = call.userAgent { request.setContext("g:useragent", [.string(agent)]) }
         if route.context.contains("g:RequestTag") || route.context.contains("g:TagKeys") {
             switch Self.requestTags(call.body) {
             case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))
             case .success(let (tags, keys)):
-                for (key, value) in tags { request.setContext("g:RequestTag/" + key, [.string(value)]) }
-                request.setContext("g:TagKeys", keys.map { .string($0) })
+                for (key, value) in tags { request.setContext("g:requesttag/" + key, [.string(value)]) }
+                request.setContext("g:tagkeys", keys.map { .string($0) })
             }
             verdict.changesTagsOf = route.tagSubject.flatMap { parameters[$0] }
         }

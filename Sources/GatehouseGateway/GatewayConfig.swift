@@ -93,7 +93,7 @@ public struct GatewayConfig: Sendable, Equatable {
                 help: "largest request line plus headers (431 beyond); also the limit for the account service's answer heads"),
             Option(
                 name: "limits.request_timeout_ms", binding: .int(\.requestTimeoutMs, 1...3_600_000),
-                help: "time to receive a whole request (408 beyond)"),
+                help: "time to receive a whole request, from its first byte (408 beyond)"),
             Option(name: "audit.path", binding: .string(\.auditPath), help: "audit log file (- for standard output)"),
             Option(name: "audit.required", binding: .bool(\.auditRequired), help: "refuse calls (503) while the audit log cannot be written"),
             Option(

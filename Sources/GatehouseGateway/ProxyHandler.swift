@@ -66,6 +66,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var retried = false
     /// The socket's peer, read once per connection.
     private var peerAddress = "unknown"
+    /// The last token this connection authenticated (see `RememberedSession`).
+    private var session: RememberedSession?
     /// The upstream connection carrying the call in flight, for back-pressure.
     private var upstreamConnection: UpstreamConnection?
     /// Reading from the client stopped: a call is in flight and it pipelined this much more.
@@ -137,8 +139,33 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             } catch {
                 return refuseMalformed(error)
             }
-            guard let event else { return }
+            guard let event else { return awaitRestOfRequest() }
             handle(event)
+        }
+    }
+
+    /// A request began but has not all arrived: it gets `limits.request_timeout_ms` from its
+    /// first bytes. (Scheduled only now, since most requests arrive whole in one read.)
+    private func awaitRestOfRequest() {
+        guard readTimeout == nil, isPartlyRead, let context else { return }
+        if case .idle = state { received = .now() }
+        let remaining = Int64(core.config.requestTimeoutMs) * 1_000_000 - (NIODeadline.now() - received).nanoseconds
+        readTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(remaining, 0))) { [weak self] in
+            guard let self, self.isPartlyRead else { return }
+            if case .idle = self.state {
+                self.head = nil
+                self.requestId = RequestIds.next()
+            }
+            self.refuseEarly(.requestTimeout)
+        }
+    }
+
+    /// Part of a request is in: its head, or some bytes of it.
+    private var isPartlyRead: Bool {
+        switch state {
+        case .reading: true
+        case .idle: decoder.bufferedBytes > 0
+        default: false
         }
     }
 
@@ -199,7 +226,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             upstreamStart = nil
             framing = .asReceived
             closeAfterAnswer = !head.keepAlive
-            received = .now()
+            // A timer already running counts from the request's first bytes.
+            if readTimeout == nil { received = .now() }
             requestId = Self.requestId(head)
             if let length = head.contentLength, length > core.config.maxBodyBytes {
                 return refuseEarly(.bodyTooLarge(limit: core.config.maxBodyBytes))
@@ -207,11 +235,6 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             // The whole body is wanted (it is read before deciding), so say so at once.
             if head.expectsContinue && head.minorVersion == 1 && (head.contentLength ?? 0 > 0 || head.isChunked) {
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
-            }
-            readTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(core.config.requestTimeoutMs))) {
-                [weak self] in
-                guard let self, case .reading = self.state else { return }
-                self.refuseEarly(.requestTimeout)
             }
         case .body(var part):
             guard case .reading = state else { return }
@@ -222,6 +245,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         case .end:
             guard case .reading = state else { return }
             readTimeout?.cancel()
+            readTimeout = nil
             state = .deciding
             decide()
         }
@@ -242,7 +266,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             method: head.method, target: head.target, token: Self.token(head), userAgent: head.first(.userAgent),
             forwardedFor: head.first(.xForwardedFor), forwardedProto: head.first(.xForwardedProto), peer: peerAddress,
             body: body.map { Array($0.readableBytesView) } ?? [], now: started)
-        switch core.authorizer.authorize(call, requestId: requestId, policies: policies, directory: directory) {
+        switch core.authorizer.authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &session) {
         case .decided(let verdict):
             proceed(verdict)
         case .needsTags(let account, let pending):
@@ -529,6 +553,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// read `-`.
     private func refuseEarly(_ refusal: Refusal) {
         readTimeout?.cancel()
+        readTimeout = nil
         let record = AuditRecord(
             time: Date(), requestId: requestId, method: head?.method ?? "-", path: head?.target ?? "-", sourceIp: peerAddress,
             policyRevision: core.snapshot()?.0.revision ?? "")

@@ -61,6 +61,10 @@ public struct RequestTarget: Sendable, Equatable {
 
     /// Decodes one segment's %-escapes, refusing every escape that changes the path's structure.
     static func decode(_ raw: Substring.UTF8View.SubSequence) -> Result<String, Rejection> {
+        // Most segments are plain ASCII without escapes: checked and taken as they are.
+        if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "%") && $0 != UInt8(ascii: "\\") }) {
+            return .success(String(Substring(raw)))
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(raw.count)
         var index = raw.startIndex

@@ -595,6 +595,9 @@ import Testing
         )
         #expect(stalled.status == 408)
         #expect(stalled.errorCode == "Gatehouse.0408")
+        // A head that never ends gets the same limit, counted from its first bytes.
+        let stalledHead = try gateway.raw("GET /v1/organizations/accounts HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\n")
+        #expect(stalledHead.status == 408)
         await gateway.upstream.stop()
         let down = try gateway.call("GET", "/v1/organizations/accounts", as: "admin")
         #expect(down.status == 502)

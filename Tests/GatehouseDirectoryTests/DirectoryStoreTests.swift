@@ -89,6 +89,28 @@ final class TemporaryDirectory {
         #expect(throws: DirectoryError.unknownUser("ghost")) { try store.endSessions(user: "ghost") }
     }
 
+    @Test func aRememberedSessionServesOnlyItsTokenInItsView() throws {
+        let directory = try TemporaryDirectory()
+        let store = directory.store
+        let now = Date()
+        let admin = try store.issueToken(user: "admin", validFor: 3600, now: now)
+        let other = try store.issueToken(user: "dev_only", validFor: 3600, now: now)
+        let view = try store.view(now: now)
+        var remembered: RememberedSession?
+        #expect(try view.authenticate(admin.token, now: now, remembering: &remembered).get().user.name == "admin")
+        #expect(try view.authenticate(admin.token, now: now, remembering: &remembered).get().user.name == "admin")
+        // Another token of the same length is looked up, not taken for the remembered one.
+        #expect(admin.token.utf8.count == other.token.utf8.count)
+        #expect(try view.authenticate(other.token, now: now, remembering: &remembered).get().user.name == "dev_only")
+        #expect(rejection(view.authenticate("gh_" + String(repeating: "x", count: 40), now: now, remembering: &remembered)) == .unknown)
+        // Expiry is checked on every call, remembered or not.
+        _ = view.authenticate(other.token, now: now, remembering: &remembered)
+        #expect(rejection(view.authenticate(other.token, now: now.addingTimeInterval(3600), remembering: &remembered)) == .expired)
+        // A revocation makes a new view, which does not trust what the old one said.
+        #expect(try store.revokeToken(other.token))
+        #expect(rejection(try store.view(now: now).authenticate(other.token, now: now, remembering: &remembered)) == .revoked)
+    }
+
     @Test func tokensAreStoredOnlyAsHashes() throws {
         let directory = try TemporaryDirectory()
         let issued = try directory.store.issueToken(user: "owner", validFor: 60)

@@ -48,7 +48,7 @@ public struct AuthorizationRequest: Sendable {
         self.principal = principal
         self.action = action
         self.resource = resource
-        self.normalizedAction = action.lowercased()
+        self.normalizedAction = Self.lowercasedKey(action)
         var merged: [String: [ContextValue]] = [:]
         merged.reserveCapacity(context.count + principal.tags.count + 3)
         func setDefault(_ key: String, _ value: String?) {
@@ -57,19 +57,25 @@ public struct AuthorizationRequest: Sendable {
         setDefault("g:principalurn", principal.urn)
         setDefault("g:principalaccount", principal.accountId)
         setDefault("g:principalid", principal.id)
-        for (tagKey, value) in principal.tags { merged["g:principaltag/" + tagKey.lowercased()] = [.string(value)] }
-        for (key, values) in context { merged[key.lowercased()] = values }
+        for (tagKey, value) in principal.tags { merged["g:principaltag/" + Self.lowercasedKey(tagKey)] = [.string(value)] }
+        for (key, values) in context { merged[Self.lowercasedKey(key)] = values }
         self.context = merged
     }
 
     /// The values of a context key (any case), or nil when it is absent or empty.
     public func values(for key: String) -> [ContextValue]? {
-        guard let values = context[key.lowercased()], !values.isEmpty else { return nil }
+        guard let values = context[Self.lowercasedKey(key)], !values.isEmpty else { return nil }
         return values
     }
 
     /// Sets a context key (any case); an empty list removes it.
     public mutating func setContext(_ key: String, _ values: [ContextValue]) {
-        context[key.lowercased()] = values.isEmpty ? nil : values
+        context[Self.lowercasedKey(key)] = values.isEmpty ? nil : values
+    }
+
+    /// The key lowercased; a key that is already (as the gateway's are) is returned as is,
+    /// without the allocation `lowercased()` makes on every call.
+    static func lowercasedKey(_ key: String) -> String {
+        key.utf8.allSatisfy({ $0 < 0x80 && !(0x41...0x5A).contains($0) }) ? key : key.lowercased()
     }
 }
