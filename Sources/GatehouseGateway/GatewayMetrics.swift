@@ -9,8 +9,9 @@ public final class GatewayMetrics: Sendable {
     let tagMisses: Counter
     let tagFailures: Counter
     let auditFailures: Counter
-    /// Decision counters by "decision reason", so a call costs a lookup, not a registration.
-    private let decisionCounters = Mutex<[String: Counter]>([:])
+    /// Decision counters by decision, then the reason's kind, so a call costs a lookup, not a
+    /// registration.
+    private let decisionCounters = Mutex<[String: [String: Counter]]>([:])
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "gatehouse", metricName: metric, unitName: unit, helpText: help)
@@ -38,12 +39,12 @@ public final class GatewayMetrics: Sendable {
 
     /// Counts one answered call by decision and the reason's kind (bounded: no free text).
     func decided(_ record: AuditRecord) {
-        let reason = record.reason.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-        let key = record.decision + " " + reason
+        // The kind is the reason up to a colon (details after it are free text); most reasons have none.
+        let reason = record.reason.utf8.contains(UInt8(ascii: ":")) ? String(record.reason.prefix { $0 != ":" }) : record.reason
         let counter = decisionCounters.withLock { counters in
-            if let counter = counters[key] { return counter }
+            if let counter = counters[record.decision]?[reason] { return counter }
             let counter = registry.makeCounter(descriptor: Self.decisions, labels: [("decision", record.decision), ("reason", reason)])
-            counters[key] = counter
+            counters[record.decision, default: [:]][reason] = counter
             return counter
         }
         counter.increment()

@@ -9,11 +9,22 @@ import Synchronization
 /// Request IDs: a random 64-bit prefix per process and a counter, unique without asking the
 /// kernel for randomness on every call.
 enum RequestIds {
-    static let prefix = String(UInt64.random(in: .min ... .max), radix: 16).leftPadded(to: 16)
+    static let prefix = UInt64.random(in: .min ... .max)
     static let counter = Atomic<UInt64>(0)
 
+    /// 32 lowercase hex digits: the prefix, then the counter.
     static func next() -> String {
-        prefix + String(counter.add(1, ordering: .relaxed).newValue, radix: 16).leftPadded(to: 16)
+        let number = counter.add(1, ordering: .relaxed).newValue
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            digits.withUTF8Buffer { digits in
+                for index in 0..<16 {
+                    buffer[index] = digits[Int(prefix >> (60 - 4 * UInt64(index)) & 0xF)]
+                    buffer[16 + index] = digits[Int(number >> (60 - 4 * UInt64(index)) & 0xF)]
+                }
+            }
+            return 32
+        }
     }
 }
 

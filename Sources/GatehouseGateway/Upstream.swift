@@ -60,7 +60,12 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var sink: UpstreamSink?
     private var receivedHead = false
     private var reusable = true
-    private var timeout: Scheduled<Void>?
+    /// When the exchange in flight times out.
+    private var deadline: NIODeadline?
+    /// Checks `deadline`. It is left running between exchanges and moved on when it finds a
+    /// later deadline, rather than scheduled and cancelled for every exchange (a timer-heap
+    /// insert and removal each).
+    private var timer: Scheduled<Void>?
     /// Reading stopped because the client is not taking the answer as fast as it comes.
     private var paused = false
     /// Whether this connection carried an earlier exchange (a failure on it may be the
@@ -87,7 +92,9 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         receivedHead = false
         reusable = true
         decoder.noBody = method == "HEAD"
-        self.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in self?.timedOut() }
+        let deadline = NIODeadline.now() + timeout
+        self.deadline = deadline
+        if timer == nil { armTimer(at: deadline, on: context.eventLoop) }
         context.writeAndFlush(wrapOutboundOut(request), promise: nil)
         wasUsed = true
     }
@@ -119,8 +126,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The answer is complete: back to the pool when the connection can carry another.
     private func finish(context: ChannelHandlerContext) {
-        timeout?.cancel()
-        timeout = nil
+        deadline = nil
         resumeReading()
         let sink = self.sink
         self.sink = nil
@@ -133,7 +139,19 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         sink?.upstreamEnd()
     }
 
+    private func armTimer(at deadline: NIODeadline, on loop: EventLoop) {
+        timer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in self?.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        guard let deadline, let loop = context?.eventLoop else { return }
+        if deadline <= .now() { return timedOut() }
+        armTimer(at: deadline, on: loop)
+    }
+
     private func timedOut() {
+        deadline = nil
         guard let sink else { return }
         self.sink = nil
         context?.close(promise: nil)
@@ -141,7 +159,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timeout?.cancel()
+        timer?.cancel()
+        timer = nil
         pool?.remove(self)
         // An answer without a length ends when the connection does.
         if sink != nil, decoder.closed() {

@@ -218,6 +218,18 @@ import Testing
         }
     }
 
+    @Test func requestIdsShareTheProcessPrefixAndCountUp() throws {
+        let first = RequestIds.next()
+        let second = RequestIds.next()
+        for id in [first, second] {
+            #expect(id.utf8.count == 32 && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }, "\(id)")
+        }
+        #expect(first.prefix(16) == second.prefix(16))
+        #expect(UInt64(first.prefix(16), radix: 16) == RequestIds.prefix)
+        let count = try #require(UInt64(first.suffix(16), radix: 16))
+        #expect(try #require(UInt64(second.suffix(16), radix: 16)) > count)
+    }
+
     @Test func anAuditLineIsOneJSONObjectWithEveryValueKept() throws {
         var record = AuditRecord(
             time: Date(timeIntervalSince1970: 1_795_000_000.5), requestId: "r-1", method: "PATCH", path: "/v1/a?x=\"q\"\\", sourceIp: "::1",
