@@ -140,6 +140,7 @@ public struct Authorizer: Sendable {
         case .success(let set): policySet = set
         }
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
+        request.reserveContext(8)
         request.setContext("g:sourceip", [.string(sourceIp)])
         request.setContext("g:currenttime", [.string(Self.iso8601(call.now))])
         request.setContext("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
@@ -156,7 +157,7 @@ public struct Authorizer: Sendable {
             verdict.changesTagsOf = route.tagSubject.flatMap { parameters[$0] }
         }
         if route.context.contains("g:ResourceTag"), let subject = route.tagSubject, let account = parameters[subject],
-            policySet.conditionKeys(for: request).contains(where: { $0.hasPrefix("g:resourcetag/") })
+            policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") })
         {
             return .needsTags(account: account, PendingDecision(request: request, policySet: policySet, verdict: verdict))
         }

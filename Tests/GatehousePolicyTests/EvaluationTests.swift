@@ -129,6 +129,8 @@ import Testing
         #expect(set.conditionKeys(for: request("organizations:accounts:update")) == ["g:resourcetag/env"])
         #expect(set.conditionKeys(for: request("organizations:accounts:list", resource: "*")) == ["g:mfapresent"])
         #expect(set.conditionKeys(for: request("organizations:ous:get")).isEmpty)
+        #expect(set.testsConditionKey(for: request("organizations:accounts:update")) { $0.hasPrefix("g:resourcetag/") })
+        #expect(!set.testsConditionKey(for: request("organizations:accounts:list", resource: "*")) { $0.hasPrefix("g:resourcetag/") })
     }
 
     @Test func denialMessagesFollowHuaweiWording() {

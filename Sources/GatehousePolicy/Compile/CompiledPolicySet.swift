@@ -160,12 +160,23 @@ public struct CompiledPolicySet: Sendable {
     /// when a policy needs it.
     public func conditionKeys(for request: AuthorizationRequest) -> Set<String> {
         var keys = Set<String>()
-        var resource = request.resource
-        resource.withUTF8 { resourceBytes in
-            for id in candidates(for: request) where statements[Int(id)].resources.matches(resourceBytes).0 {
-                for condition in statements[Int(id)].conditions { keys.insert(condition.normalizedKey) }
-            }
+        _ = testsConditionKey(for: request) { key in
+            keys.insert(key)
+            return false
         }
         return keys
+    }
+
+    /// Whether a statement able to apply to this action and resource tests a condition key
+    /// (lowercased) that `predicate` accepts; stops at the first. For the gateway's every
+    /// call, where building `conditionKeys`' set would cost more than the question.
+    public func testsConditionKey(for request: AuthorizationRequest, where predicate: (String) -> Bool) -> Bool {
+        var resource = request.resource
+        return resource.withUTF8 { resourceBytes in
+            for id in candidates(for: request) where statements[Int(id)].resources.matches(resourceBytes).0 {
+                for condition in statements[Int(id)].conditions where predicate(condition.normalizedKey) { return true }
+            }
+            return false
+        }
     }
 }

@@ -68,6 +68,12 @@ public struct AuthorizationRequest: Sendable {
         return values
     }
 
+    /// Makes room for this many more context keys at once (the dictionary would otherwise
+    /// grow, and rehash, as they are set one by one).
+    public mutating func reserveContext(_ count: Int) {
+        context.reserveCapacity(context.count + count)
+    }
+
     /// Sets a context key (any case); an empty list removes it.
     public mutating func setContext(_ key: String, _ values: [ContextValue]) {
         context[Self.lowercasedKey(key)] = values.isEmpty ? nil : values
