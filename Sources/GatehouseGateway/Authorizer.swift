@@ -60,10 +60,10 @@ public struct PendingDecision: Sendable {
     var policySet: CompiledPolicySet
     var verdict: Verdict
 
-    /// Decides with the account's tags, or denies when they could not be read.
-    public func finish(tags: [String: String]?) -> Verdict {
+    /// Decides with the account's tags, or denies when they could not be read. Consuming,
+    /// so the request's context is extended in place rather than copied first.
+    public consuming func finish(tags: [String: String]?) -> Verdict {
         guard let tags else { return Authorizer.refuse(verdict, .tagsUnavailable) }
-        var request = self.request
         for (key, value) in tags { request.setContext("g:resourcetag/" + key, [.string(value)]) }
         return Authorizer.decide(request, with: policySet, verdict)
     }
@@ -164,7 +164,7 @@ public struct Authorizer: Sendable {
         return .decided(Self.decide(request, with: policySet, verdict))
     }
 
-    static func decide(_ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ verdict: Verdict) -> Verdict {
+    static func decide(_ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ verdict: consuming Verdict) -> Verdict {
         let decision = policySet.evaluate(request)
         var verdict = verdict
         verdict.record.reason = decision.reason.rawValue
@@ -176,7 +176,7 @@ public struct Authorizer: Sendable {
         return refuse(verdict, .policyDenied(action: request.action, reason: decision.reason.rawValue))
     }
 
-    static func refuse(_ verdict: Verdict, _ refusal: Refusal) -> Verdict {
+    static func refuse(_ verdict: consuming Verdict, _ refusal: Refusal) -> Verdict {
         var verdict = verdict
         verdict.refusal = refusal
         verdict.record.decision = "deny"

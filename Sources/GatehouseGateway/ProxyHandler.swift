@@ -313,7 +313,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
     }
 
-    private func proceed(_ decided: Verdict) {
+    private func proceed(_ decided: consuming Verdict) {
         var verdict = decided
         verdict.record.authorizeMicros = micros(since: received)
         if verdict.refusal == nil && core.config.auditRequired && !core.audit.isHealthy {
@@ -360,7 +360,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// received, less the gateway's own token and the hop-by-hop fields, plus `X-Request-Id`,
     /// the principal, `X-Forwarded-For` and the body's length.
     private func forward() {
-        guard let context, let head, let verdict, let session = verdict.session else { return }
+        // Read in place: copying the verdict or session would retain each of their strings.
+        guard let context, let head, verdict?.session != nil else { return }
         let length = body?.readableBytes ?? 0
         var request = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256 + length)
         request.writeString(head.method)
@@ -379,7 +380,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         request.writeHeader("X-Request-Id", requestId)
         // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
         if !head.contains(.host) { request.writeHeader("Host", core.upstream.hostHeader) }
-        if let urn = session.principal.urn { request.writeHeader("X-Gatehouse-Principal", urn) }
+        if let urn = verdict?.session?.principal.urn { request.writeHeader("X-Gatehouse-Principal", urn) }
         request.writeHeader("X-Forwarded-For", head.first(.xForwardedFor).map { "\($0), \(peerAddress)" } ?? peerAddress)
         if length > 0 || ["POST", "PUT", "PATCH"].contains(head.method) { request.writeHeader("Content-Length", String(length)) }
         request.writeStaticString("\r\n")
@@ -414,8 +415,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         out.writeStaticString("HTTP/1.1 ")
         out.writeString(String(response.status))
         out.writeStaticString(" ")
-        response.bytes.withUnsafeReadableBytes { raw in
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[response.reasonStart..<response.reasonEnd]))
+        if let reason = response.bytes.getSlice(at: response.reasonStart, length: response.reasonEnd - response.reasonStart) {
+            out.writeImmutableBuffer(reason)
         }
         out.writeStaticString("\r\n")
         var hasRequestId = false
@@ -450,7 +451,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func upstreamEnd() {
         upstreamConnection = nil
-        guard let context, var verdict else { return }
+        guard let context, var verdict = verdict.take() else { return }
         verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
         if let account = verdict.changesTagsOf, (200..<300).contains(verdict.record.status) { core.tags.invalidate(account) }
         complete(verdict)
@@ -500,7 +501,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     /// Records the call (audit line, metrics) and makes the connection ready for the next one.
-    private func complete(_ verdict: Verdict) {
+    private func complete(_ verdict: consuming Verdict) {
         var record = verdict.record
         record.totalMicros = micros(since: received)
         if let loop = context?.eventLoop {
