@@ -141,12 +141,18 @@ public struct Authorizer: Sendable {
         }
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
         request.reserveContext(8)
-        request.setContext("g:sourceip", [.string(sourceIp)])
-        request.setContext("g:currenttime", [.string(Self.iso8601(call.now))])
-        request.setContext("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
-        request.setContext("g:securetransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
-        request.setContext("g:mfapresent", [.bool(session.mfa)])
-        if let agent = call.userAgent { request.setContext("g:useragent", [.string(agent)]) }
+        // Only keys some statement of the set tests can change the decision: the others are
+        // not worked out (each is an allocation or two on every call).
+        if policySet.tests("g:sourceip") { request.setContext("g:sourceip", [.string(sourceIp)]) }
+        if policySet.tests("g:currenttime") { request.setContext("g:currenttime", [.string(Self.iso8601(call.now))]) }
+        if policySet.tests("g:epochtime") {
+            request.setContext("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
+        }
+        if policySet.tests("g:securetransport") {
+            request.setContext("g:securetransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
+        }
+        if policySet.tests("g:mfapresent") { request.setContext("g:mfapresent", [.bool(session.mfa)]) }
+        if let agent = call.userAgent, policySet.tests("g:useragent") { request.setContext("g:useragent", [.string(agent)]) }
         if route.context.contains("g:RequestTag") || route.context.contains("g:TagKeys") {
             switch Self.requestTags(call.body) {
             case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))

@@ -165,6 +165,21 @@ import Testing
         #expect(pending.finish(tags: nil).refusal == .tagsUnavailable)
     }
 
+    @Test func theContextASetTestsIsThereAndDecides() throws {
+        // office-network-only denies outside its networks (g:SourceIp, from a trusted proxy's
+        // X-Forwarded-For); require-mfa (dev_only's) tests g:MFAPresent.
+        let world = try Self.world(trusted: ["10.0.0.0/8"], attach: [("office-network-only", "admin")])
+        let list = "/v1/organizations/accounts"
+        #expect(verdict(authorize(world, "GET", list, as: "admin", peer: "203.0.113.9"))?.refusal == nil)
+        let outside = verdict(authorize(world, "GET", list, as: "admin", peer: "192.0.2.1"))
+        #expect(outside?.refusal?.reason == "explicit_deny")
+        #expect(outside?.record.statements == ["office-network-only:DenyOutsideOfficeNetworks"])
+        #expect(verdict(authorize(world, "GET", list, as: "admin", peer: "10.1.2.3", forwardedFor: "198.51.100.7"))?.refusal == nil)
+        #expect(verdict(authorize(world, "GET", list, as: "admin", peer: "10.1.2.3", forwardedFor: "192.0.2.1"))?.refusal != nil)
+        let policies = try #require(try? world.policies.policySet(for: world.view.authenticate(world.tokens["dev_only"]!).get().policies).get())
+        #expect(policies.tests("g:mfapresent") && !policies.tests("g:sourceip"))
+    }
+
     @Test func aMissingAttachedPolicyDenies() throws {
         let world = try Self.world(attach: [("no-such-policy", "admin")])
         let refused = verdict(authorize(world, "GET", "/v1/organizations/accounts", as: "admin"))

@@ -130,6 +130,7 @@ import Testing
         #expect(set.conditionKeys(for: request("organizations:accounts:list", resource: "*")) == ["g:mfapresent"])
         #expect(set.conditionKeys(for: request("organizations:ous:get")).isEmpty)
         #expect(set.testsConditionKey(for: request("organizations:accounts:update")) { $0.hasPrefix("g:resourcetag/") })
+        #expect(set.tests("g:mfapresent") && set.tests("g:resourcetag/env") && !set.tests("g:sourceip"))
         #expect(!set.testsConditionKey(for: request("organizations:accounts:list", resource: "*")) { $0.hasPrefix("g:resourcetag/") })
     }
 

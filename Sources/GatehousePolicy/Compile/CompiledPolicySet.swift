@@ -47,6 +47,8 @@ public struct CompiledPolicySet: Sendable {
     let unindexed: [Int32]
     /// The names of the policies in the set, in the order given.
     public let policyNames: [String]
+    /// Every condition key (lowercased) some statement tests.
+    let testedKeys: Set<String>
 
     public var statementCount: Int { statements.count }
 
@@ -87,7 +89,12 @@ public struct CompiledPolicySet: Sendable {
         self.trie = trie.freeze()
         self.unindexed = unindexed
         self.policyNames = documents.map(\.name)
+        self.testedKeys = Set(statements.flatMap { $0.conditions.map(\.normalizedKey) })
     }
+
+    /// Whether any statement tests this condition key (lowercased). A key none tests cannot
+    /// change a decision, so a caller need not work out its value.
+    public func tests(_ normalizedKey: String) -> Bool { testedKeys.contains(normalizedKey) }
 
     /// The statements whose actions can match the request, in set order, each once.
     func candidates(for request: AuthorizationRequest) -> [Int32] {
