@@ -550,6 +550,25 @@ import Testing
         #expect(await gateway.stop() == 0)
     }
 
+    @Test func aFloodOfPipelinedRequestsPausesReadingAndIsAnsweredInOrder() async throws {
+        let gateway = try await Fixture(upstream: .echo)
+        let token = gateway.tokens["admin"]!
+        let pad = String(repeating: "p", count: 2048)
+        // The first call waits a second at the service while 1.2 MiB more arrives: past the
+        // gateway's 1 MiB, it stops reading until it has answered.
+        var text = "GET /v1/organizations/accounts?n=0 HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nX-Test-Sleep: 1\r\n\r\n"
+        for n in 1...600 {
+            text += "GET /v1/organizations/accounts?n=\(n) HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\nX-Pad: \(pad)\r\n"
+            text += n == 600 ? "Connection: close\r\n\r\n" : "\r\n"
+        }
+        let answers = try gateway.rawText(text)
+        let order = answers.components(separatedBy: "accounts?n=").dropFirst().map { Int($0.prefix { $0.isNumber }) }
+        #expect(order.count == 601)
+        #expect(order.enumerated().allSatisfy { $0.offset == $0.element }, "answered out of order")
+        #expect(answers.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == 602)
+        #expect(await gateway.stop() == 0)
+    }
+
     @Test func aSlowClientHoldsTheUpstreamNotTheGatewaysMemory() async throws {
         let gateway = try await Fixture(upstream: .echo)
         // Warm up, then note the memory in use.
