@@ -386,17 +386,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         request.writeStaticString("\r\n")
         if var body { request.writeBuffer(&body) }
         upstreamStart = .now()
+        if !retried, let connection = pool.idleConnection() { return send(request, method: head.method, over: connection) }
         let method = head.method
         pool.acquire(fresh: retried) { [weak self] result in
             guard let self else { return }
             switch result {
-            case .success(let connection):
-                self.upstreamConnection = connection
-                connection.send(request, method: method, to: self, timeout: .milliseconds(Int64(self.core.config.upstreamTimeoutMs)))
-            case .failure(let failure):
-                self.upstreamFailed(failure)
+            case .success(let connection): self.send(request, method: method, over: connection)
+            case .failure(let failure): self.upstreamFailed(failure)
             }
         }
+    }
+
+    private func send(_ request: ByteBuffer, method: String, over connection: UpstreamConnection) {
+        upstreamConnection = connection
+        connection.send(request, method: method, to: self, timeout: .milliseconds(Int64(core.config.upstreamTimeoutMs)))
     }
 
     /// Writes the answer's head for the client: status line and end-to-end fields as the

@@ -216,10 +216,7 @@ final class UpstreamPool {
 
     /// An idle live connection, or a new one (`fresh` skips the idle ones).
     func acquire(fresh: Bool = false, _ done: @escaping (Result<UpstreamConnection, Upstream.Failure>) -> Void) {
-        eventLoop.preconditionInEventLoop()
-        while !fresh, let connection = idle.popLast() {
-            if connection.isActive { return done(.success(connection)) }
-        }
+        if !fresh, let connection = idleConnection() { return done(.success(connection)) }
         let pool = NIOLoopBound(self, eventLoop: eventLoop)
         let maxHeadBytes = self.maxHeadBytes
         let connect = ClientBootstrap(group: eventLoop)
@@ -244,6 +241,15 @@ final class UpstreamPool {
                 done(.failure(.connect("\(error)")))
             }
         }
+    }
+
+    /// A live idle connection, if there is one (the common case, without a callback).
+    func idleConnection() -> UpstreamConnection? {
+        eventLoop.preconditionInEventLoop()
+        while let connection = idle.popLast() {
+            if connection.isActive { return connection }
+        }
+        return nil
     }
 
     func release(_ connection: UpstreamConnection) {
