@@ -25,6 +25,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var maxBodyBytes = 1 << 20
     public var maxHeadBytes = 64 << 10
     public var requestTimeoutMs = 10_000
+    public var idleTimeoutMs = 75_000
     public var auditPath = "-"
     public var auditRequired = true
     public var transferValiditySeconds = 24 * 3600
@@ -94,6 +95,9 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(
                 name: "limits.request_timeout_ms", binding: .int(\.requestTimeoutMs, 1...3_600_000),
                 help: "time to receive a whole request, from its first byte (408 beyond)"),
+            Option(
+                name: "limits.idle_timeout_ms", binding: .int(\.idleTimeoutMs, 0...86_400_000),
+                help: "how long a keep-alive connection may wait for its next request before it is closed (0: no limit)"),
             Option(name: "audit.path", binding: .string(\.auditPath), help: "audit log file (- for standard output)"),
             Option(name: "audit.required", binding: .bool(\.auditRequired), help: "refuse calls (503) while the audit log cannot be written"),
             Option(

@@ -86,6 +86,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     static let maxPipelinedBytes = 1 << 20
     /// Graceful shutdown: close once the call in flight is answered.
     private var quiescing = false
+    /// When bytes last arrived or an answer last went out (see `limits.idle_timeout_ms`).
+    private var lastActive = NIODeadline.now()
+    /// Closes a connection that waited too long for its next request: one timer per
+    /// connection that moves on to the next possible expiry, not one per request.
+    private var idleTimer: Scheduled<Void>?
 
     init(core: GatewayCore, pool: UpstreamPool) {
         self.core = core
@@ -100,12 +105,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func channelActive(context: ChannelHandlerContext) {
         peerAddress = context.channel.remoteAddress?.ipAddress ?? peerAddress
+        lastActive = .now()
+        armIdleTimer(at: lastActive + .milliseconds(Int64(core.config.idleTimeoutMs)))
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         channelOpen = false
         readTimeout?.cancel()
+        idleTimer?.cancel()
         // Nobody takes the rest of an answer now: let it drain so the connection can be reused.
         upstreamConnection?.resumeReading()
         context.fireChannelInactive()
@@ -127,6 +135,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastActive = .now()
         decoder.feed(unwrapInboundIn(data))
         // Requests read while an earlier call is in flight stay in the decoder until it is
         // answered, so answers keep order.
@@ -171,6 +180,22 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
     }
 
+    private func armIdleTimer(at deadline: NIODeadline) {
+        guard core.config.idleTimeoutMs > 0, let context else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in self?.idleCheck() }
+    }
+
+    /// Closes the connection if it has waited `limits.idle_timeout_ms` with no request begun
+    /// (a begun one has the request timer); else looks again when it next could have.
+    private func idleCheck() {
+        idleTimer = nil
+        guard channelOpen, let context else { return }
+        let limit = TimeAmount.milliseconds(Int64(core.config.idleTimeoutMs))
+        let expiry = lastActive + limit
+        if case .idle = state, decoder.isIdle, expiry <= .now() { return context.close(promise: nil) }
+        armIdleTimer(at: expiry > .now() ? expiry : .now() + limit)
+    }
+
     /// Part of a request is in: its head, or some bytes of it.
     private var isPartlyRead: Bool {
         switch state {
@@ -208,6 +233,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// what the client pipelined meanwhile.
     private func responseDone() {
         guard let context, channelOpen else { return }
+        lastActive = .now()
         if quiescing && decoder.isIdle { return context.close(promise: nil) }
         if readingPaused {
             readingPaused = false

@@ -550,6 +550,23 @@ import Testing
         #expect(await gateway.stop() == 0)
     }
 
+    @Test func anIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout() async throws {
+        let gateway = try await Fixture(upstream: .echo, settings: ["limits": ["idle_timeout_ms": 1000]])
+        let request = "GET /v1/organizations/accounts HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(gateway.tokens["admin"]!)\r\n\r\n"
+        let idle = try RawHTTP.closesWhenIdle(port: gateway.port, request: request, wait: 10)
+        #expect(idle.answer.status == 200)
+        #expect(idle.closed)
+        #expect(await gateway.stop() == 0)
+        // With the default (75 s) the same connection stays open.
+        let patient = try await Fixture(upstream: .echo)
+        let open = try RawHTTP.closesWhenIdle(
+            port: patient.port, request: "GET /v1/organizations/accounts HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(patient.tokens["admin"]!)\r\n\r\n",
+            wait: 2)
+        #expect(open.answer.status == 200)
+        #expect(!open.closed)
+        #expect(await patient.stop() == 0)
+    }
+
     @Test func aFloodOfPipelinedRequestsPausesReadingAndIsAnsweredInOrder() async throws {
         let gateway = try await Fixture(upstream: .echo)
         let token = gateway.tokens["admin"]!

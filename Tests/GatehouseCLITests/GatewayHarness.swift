@@ -95,10 +95,32 @@ struct RawHTTP {
         return try parse(raw)
     }
 
-    static func exchange(port: Int, bytes: [UInt8], timeout: Int, beforeReading: () throws -> Void = {}) throws -> [UInt8] {
+    /// Sends a keep-alive request, reads its answer (framed by `Content-Length`), then waits
+    /// up to `wait` seconds: whether the server closed the connection meanwhile.
+    static func closesWhenIdle(port: Int, request: String, wait: Int) throws -> (answer: Response, closed: Bool) {
+        let fd = try connected(port: port, timeout: 15)
+        defer { close(fd) }
+        let bytes = Array(request.utf8)
+        guard bytes.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
+            throw HarnessError.http("cannot send")
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            if let answer = try? parse(received), let length = answer.header("Content-Length").flatMap(Int.init), answer.body.utf8.count >= length {
+                var limit = timeval(tv_sec: wait, tv_usec: 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+                return (answer, recv(fd, &buffer, buffer.count, 0) == 0)
+            }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            guard count > 0 else { throw HarnessError.http("no complete answer") }
+            received += buffer[..<count]
+        }
+    }
+
+    static func connected(port: Int, timeout: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError.http("socket failed") }
-        defer { close(fd) }
         var limit = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
@@ -109,7 +131,16 @@ struct RawHTTP {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw HarnessError.http("cannot connect to port \(port)") }
+        guard connected == 0 else {
+            close(fd)
+            throw HarnessError.http("cannot connect to port \(port)")
+        }
+        return fd
+    }
+
+    static func exchange(port: Int, bytes: [UInt8], timeout: Int, beforeReading: () throws -> Void = {}) throws -> [UInt8] {
+        let fd = try connected(port: port, timeout: timeout)
+        defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
