@@ -3,12 +3,13 @@ import NIOCore
 /// A strict HTTP/1.1 reader (RFC 9112) for the proxied path, on the bytes as they arrive.
 ///
 /// The gateway reads requests and the account service's answers with it, and writes what it
-/// forwards as bytes (see `HTTP1.Writer`). The proxy is bound by its own CPU, and NIO's
-/// decoder and encoder, the `HTTPHeaders` copies between them and their pipeline hops were
-/// a large share of each call (docs/PERFORMANCE.md). One reader for both sides also means
-/// message framing is judged once, one way, with every ambiguity refused rather than guessed
-/// at: a `Content-Length` beside a `Transfer-Encoding`, differing lengths, codings other
-/// than `chunked` on a request, bare line feeds, folded lines, control bytes in a field.
+/// forwards as bytes (`ByteBuffer.writeHeader` and `writeField`, below). The proxy is bound
+/// by its own CPU, and NIO's decoder and encoder, the `HTTPHeaders` copies between them and
+/// their pipeline hops were a large share of each call (docs/PERFORMANCE.md). One reader for
+/// both sides also means message framing is judged once, one way, with every ambiguity
+/// refused rather than guessed at: a `Content-Length` beside a `Transfer-Encoding`, differing
+/// lengths, any transfer coding but `chunked` alone, bare CR or LF, folded lines, control
+/// bytes in a field.
 enum HTTP1 {
     /// Why a message cannot be read. A request gets 400 (431 for a head over the limit), an
     /// answer from the account service 502.
