@@ -52,13 +52,7 @@ enum HTTP1 {
 
         /// Case-insensitive lookup of a (valid, token-character) field name.
         static func classify(_ name: UnsafeRawBufferPointer) -> Known {
-            candidates: for entry in names where entry.name.count == name.count {
-                for index in 0..<name.count where name[index] | 0x20 != entry.name[index] && name[index] != entry.name[index] {
-                    continue candidates
-                }
-                return entry.known
-            }
-            return .other
+            names.first { HTTP1.equalsIgnoringCase(name, $0.name) }?.known ?? .other
         }
     }
 
@@ -117,12 +111,20 @@ enum HTTP1 {
             guard !connectionNamed.isEmpty else { return false }
             return bytes.withUnsafeReadableBytes { raw in
                 let name = UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.nameEnd)])
-                return connectionNamed.contains { $0.count == name.count && zip($0, name).allSatisfy { $0 == $1 | 0x20 || $0 == $1 } }
+                return connectionNamed.contains { HTTP1.equalsIgnoringCase(name, $0) }
             }
         }
 
         /// Whether the field is forwarded as received: not hop-by-hop and not named by `Connection`.
         func isEndToEnd(_ field: Field) -> Bool { !field.known.isHopByHop && !isNamedByConnection(field) }
+    }
+
+    /// The byte with ASCII `A`-`Z` lowered, any other as it is.
+    static func lowered(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
+
+    /// Whether `bytes` spell `lowercased` in any ASCII case (field names, tokens).
+    static func equalsIgnoringCase(_ bytes: some Collection<UInt8>, _ lowercased: some Collection<UInt8>) -> Bool {
+        bytes.count == lowercased.count && zip(bytes, lowercased).allSatisfy { lowered($0) == $1 }
     }
 
     enum Kind { case request, response }
@@ -340,9 +342,9 @@ enum HTTP1 {
                 }
                 var size = 0
                 var index = 0
-                while index < lineFeed - 1, let digit = Self.hexValue(raw[index]) {
+                while index < lineFeed - 1, let digit = RequestTarget.hex(raw[index]) {
                     guard index < 15 else { return .failure(.malformed("a chunk size out of range")) }
-                    size = size << 4 | digit
+                    size = size << 4 | Int(digit)
                     index += 1
                 }
                 guard index > 0 else { return .failure(.malformed("a chunk without a size")) }
@@ -358,15 +360,6 @@ enum HTTP1 {
             guard let (size, length) = try result.get() else { return nil }
             buffer.moveReaderIndex(forwardBy: length)
             return size
-        }
-
-        static func hexValue(_ byte: UInt8) -> Int? {
-            switch byte {
-            case 0x30...0x39: Int(byte - 0x30)
-            case 0x41...0x46: Int(byte - 0x41 + 10)
-            case 0x61...0x66: Int(byte - 0x61 + 10)
-            default: nil
-            }
         }
 
         // MARK: the head
@@ -481,7 +474,7 @@ enum HTTP1 {
                     } else if equalsLowercased(option, "keep-alive") {
                         head.connectionKeepAlive = true
                     } else {
-                        head.connectionNamed.append(option.map { $0 | (($0 >= 0x41 && $0 <= 0x5A) ? 0x20 : 0) })
+                        head.connectionNamed.append(option.map(HTTP1.lowered))
                     }
                 }
             case .expect:
@@ -501,8 +494,7 @@ enum HTTP1 {
         }
 
         static func equalsLowercased(_ bytes: [UInt8], _ lowercased: StaticString) -> Bool {
-            guard bytes.count == lowercased.utf8CodeUnitCount else { return false }
-            return lowercased.withUTF8Buffer { expected in zip(bytes, expected).allSatisfy { $0 | 0x20 == $1 || $0 == $1 } }
+            lowercased.withUTF8Buffer { HTTP1.equalsIgnoringCase(bytes, $0) }
         }
 
         /// tchar (RFC 9110 §5.6.2).

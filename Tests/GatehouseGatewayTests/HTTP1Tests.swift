@@ -78,6 +78,9 @@ private func read(
         #expect(keepAlive("1.0", "keep-alive") == true)
         let head = try #require(read("GET / HTTP/1.1\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\r\n").1.first)
         #expect(head.fields.map { head.isEndToEnd($0) } == [false, false, true, false])
+        // Case folds only letters: `X^` is not the `x~` that Connection names.
+        let punctuation = try #require(read("GET / HTTP/1.1\r\nConnection: X~\r\nX^: 1\r\nx~: 2\r\n\r\n").1.first)
+        #expect(punctuation.fields.map { punctuation.isEndToEnd($0) } == [false, true, false])
     }
 
     @Test func bodiesReadTheSameWhateverTheReadsLookLike() {
