@@ -143,16 +143,15 @@ public struct Authorizer: Sendable {
         request.reserveContext(8)
         // Only keys some statement of the set tests can change the decision: the others are
         // not worked out (each is an allocation or two on every call).
-        if policySet.tests("g:sourceip") { request.setContext("g:sourceip", [.string(sourceIp)]) }
-        if policySet.tests("g:currenttime") { request.setContext("g:currenttime", [.string(Self.iso8601(call.now))]) }
-        if policySet.tests("g:epochtime") {
-            request.setContext("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
+        func setIfTested(_ key: String, _ values: @autoclosure () -> [ContextValue]) {
+            if policySet.tests(key) { request.setContext(key, values()) }
         }
-        if policySet.tests("g:securetransport") {
-            request.setContext("g:securetransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
-        }
-        if policySet.tests("g:mfapresent") { request.setContext("g:mfapresent", [.bool(session.mfa)]) }
-        if let agent = call.userAgent, policySet.tests("g:useragent") { request.setContext("g:useragent", [.string(agent)]) }
+        setIfTested("g:sourceip", [.string(sourceIp)])
+        setIfTested("g:currenttime", [.string(Self.iso8601(call.now))])
+        setIfTested("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
+        setIfTested("g:securetransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
+        setIfTested("g:mfapresent", [.bool(session.mfa)])
+        setIfTested("g:useragent", call.userAgent.map { [.string($0)] } ?? [])
         if route.context.contains("g:RequestTag") || route.context.contains("g:TagKeys") {
             switch Self.requestTags(call.body) {
             case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))
