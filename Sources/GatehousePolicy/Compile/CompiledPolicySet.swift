@@ -155,7 +155,7 @@ public struct CompiledPolicySet: Sendable {
         conditions.withUnsafeBufferPointer { conditions in
             var outcome = ConditionOutcome.satisfied
             for index in conditions.indices {
-                outcome = outcome && conditions[index].evaluate(request.context[conditions[index].normalizedKey])
+                outcome = outcome && conditions[index].evaluate(request.value(normalizedKey: conditions[index].normalizedKey))
                 if outcome == .notSatisfied { break }
             }
             return outcome

@@ -44,7 +44,7 @@ extension CompiledPolicySet {
                     let (resourceMatched, resourcePattern) = statement.resources.matches(resourceBytes)
                     var outcome = ConditionOutcome.satisfied
                     let conditions = statement.conditions.map { condition in
-                        let values = request.context[condition.normalizedKey]
+                        let values = request.value(normalizedKey: condition.normalizedKey)
                         let result = condition.evaluate(values)
                         outcome = outcome && result
                         return Explanation.ConditionTrace(

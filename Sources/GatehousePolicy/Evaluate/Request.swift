@@ -35,12 +35,14 @@ public struct Principal: Sendable, Hashable {
 ///
 /// Context keys are case-insensitive and stored lowercased; a key with an empty list of
 /// values counts as absent. `g:PrincipalUrn`, `g:PrincipalAccount`, `g:PrincipalId` and
-/// `g:PrincipalTag/<k>` are filled from `principal` unless the context names them.
+/// `g:PrincipalTag/<k>` are read from `principal` unless the context names them.
 public struct AuthorizationRequest: Sendable {
     public var principal: Principal
     public var action: String
     public var resource: String
-    public private(set) var context: [String: [ContextValue]]
+    /// The keys set explicitly (lowercased); the principal's keys are looked up in
+    /// `principal` when a condition asks, not copied in for every request.
+    public private(set) var explicitContext: [String: [ContextValue]]
     /// `action` lowercased once, since actions match case-insensitively.
     public let normalizedAction: String
 
@@ -49,8 +51,16 @@ public struct AuthorizationRequest: Sendable {
         self.action = action
         self.resource = resource
         self.normalizedAction = Self.lowercasedKey(action)
+        var explicit: [String: [ContextValue]] = [:]
+        explicit.reserveCapacity(context.count)
+        for (key, values) in context { explicit[Self.lowercasedKey(key)] = values }
+        self.explicitContext = explicit
+    }
+
+    /// The whole context, the principal's keys included (for listings; evaluation looks
+    /// keys up one by one with `value(normalizedKey:)`).
+    public var context: [String: [ContextValue]] {
         var merged: [String: [ContextValue]] = [:]
-        merged.reserveCapacity(context.count + principal.tags.count + 3)
         func setDefault(_ key: String, _ value: String?) {
             if let value { merged[key] = [.string(value)] }
         }
@@ -58,25 +68,48 @@ public struct AuthorizationRequest: Sendable {
         setDefault("g:principalaccount", principal.accountId)
         setDefault("g:principalid", principal.id)
         for (tagKey, value) in principal.tags { merged["g:principaltag/" + Self.lowercasedKey(tagKey)] = [.string(value)] }
-        for (key, values) in context { merged[Self.lowercasedKey(key)] = values }
-        self.context = merged
+        merged.merge(explicitContext) { _, explicit in explicit }
+        return merged
+    }
+
+    /// The values of a lowercased key as set, else from the principal; nil when neither has it.
+    @inline(__always)
+    public func value(normalizedKey key: String) -> [ContextValue]? {
+        if let values = explicitContext[key] { return values }
+        guard key.utf8.count > 11, key.hasPrefix("g:principal") else { return nil }
+        return principalValue(key)
+    }
+
+    private func principalValue(_ key: String) -> [ContextValue]? {
+        let found: String?
+        switch key {
+        case "g:principalurn": found = principal.urn
+        case "g:principalaccount": found = principal.accountId
+        case "g:principalid": found = principal.id
+        default:
+            let prefix = "g:principaltag/"
+            guard key.hasPrefix(prefix) else { return nil }
+            let tagKey = key.dropFirst(prefix.count)
+            found = principal.tags.first { Self.lowercasedKey($0.key)[...] == tagKey }?.value
+        }
+        return found.map { [.string($0)] }
     }
 
     /// The values of a context key (any case), or nil when it is absent or empty.
     public func values(for key: String) -> [ContextValue]? {
-        guard let values = context[Self.lowercasedKey(key)], !values.isEmpty else { return nil }
+        guard let values = value(normalizedKey: Self.lowercasedKey(key)), !values.isEmpty else { return nil }
         return values
     }
 
     /// Makes room for this many more context keys at once (the dictionary would otherwise
     /// grow, and rehash, as they are set one by one).
     public mutating func reserveContext(_ count: Int) {
-        context.reserveCapacity(context.count + count)
+        explicitContext.reserveCapacity(explicitContext.count + count)
     }
 
     /// Sets a context key (any case); an empty list removes it.
     public mutating func setContext(_ key: String, _ values: [ContextValue]) {
-        context[Self.lowercasedKey(key)] = values.isEmpty ? nil : values
+        explicitContext[Self.lowercasedKey(key)] = values.isEmpty ? nil : values
     }
 
     /// The key lowercased; a key that is already (as the gateway's are) is returned as is,
