@@ -21,7 +21,9 @@ public struct AuditRecord: Sendable {
     public var resource: String?
     public var decision = "deny"
     public var reason = ""
-    public var statements: [String] = []
+    /// The deciding statements, written as `policy:Sid` (or `policy:Statement[i]`). Kept as
+    /// the engine's references: a label string for each would be built on every call.
+    public var statements: [StatementRef] = []
     public var status = 0
     public var authorizeMicros = 0
     public var upstreamMicros: Int?
@@ -67,7 +69,7 @@ public struct AuditRecord: Sendable {
         writer.string("resource", resource)
         writer.string("decision", decision)
         writer.string("reason", reason)
-        writer.strings("statements", statements)
+        writer.statements("statements", statements)
         writer.string("policy_revision", policyRevision)
         writer.number("status", status)
         writer.number("authorize_us", authorizeMicros)
@@ -111,12 +113,16 @@ public struct AuditRecord: Sendable {
             Self.decimal(value, into: &out)
         }
 
-        mutating func strings(_ name: StaticString, _ values: [String]) {
+        mutating func statements(_ name: StaticString, _ refs: [StatementRef]) {
             key(name)
             out.append(UInt8(ascii: "["))
-            for (index, value) in values.enumerated() {
+            for (index, ref) in refs.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.quoted(value, into: &out)
+                out.append(UInt8(ascii: "\""))
+                Self.escaped(ref.policy, into: &out)
+                out.append(UInt8(ascii: ":"))
+                Self.escaped(ref.displayName, into: &out)
+                out.append(UInt8(ascii: "\""))
             }
             out.append(UInt8(ascii: "]"))
         }
@@ -137,11 +143,17 @@ public struct AuditRecord: Sendable {
             out.append(UInt8(ascii: "}"))
         }
 
-        /// A JSON string: most need no escape and are copied whole.
+        /// A JSON string.
         static func quoted(_ value: String, into out: inout [UInt8]) {
+            out.append(UInt8(ascii: "\""))
+            escaped(value, into: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+
+        /// A JSON string's contents, without the quotes: most need no escape and are copied whole.
+        static func escaped(_ value: String, into out: inout [UInt8]) {
             var value = value
             value.withUTF8 { bytes in
-                out.append(UInt8(ascii: "\""))
                 if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
                     out.append(contentsOf: bytes)
                 } else {
@@ -150,7 +162,6 @@ public struct AuditRecord: Sendable {
                     // writeString adds its own quotes.
                     out.append(contentsOf: escaped.utf8.dropFirst().dropLast())
                 }
-                out.append(UInt8(ascii: "\""))
             }
         }
 

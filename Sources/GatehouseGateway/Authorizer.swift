@@ -33,7 +33,12 @@ public struct Call: Sendable {
 }
 
 /// The outcome of authorizing a call: forward it (`refusal == nil`) or answer the refusal.
-public struct Verdict: Sendable {
+///
+/// A class, not a struct: a call's verdict is filled in as it goes (authorization, then the
+/// answer's status and latencies) and passed from step to step, and as a struct of some
+/// thirty strings and collections every hand-over retained and released each of them.
+/// A verdict belongs to one call, and is only touched on that call's event loop.
+public final class Verdict: @unchecked Sendable {
     public var refusal: Refusal?
     public var record: AuditRecord
     /// The parsed target, to forward exactly as received.
@@ -46,6 +51,10 @@ public struct Verdict: Sendable {
     /// parameters.
     public var handler: LocalHandler?
     public var parameters: [String: String] = [:]
+
+    public init(record: AuditRecord) {
+        self.record = record
+    }
 }
 
 /// Either decided, or waiting for the target account's tags.
@@ -69,6 +78,27 @@ public struct PendingDecision: Sendable {
     }
 }
 
+/// What one client connection's last call found, reused by its next while still valid: a
+/// client sends the same token, and so needs the same policy set, call after call.
+public struct ConnectionMemory: Sendable {
+    /// The last session (see `RememberedSession`).
+    var session: RememberedSession?
+    /// The last compiled set, for these attached policies in this snapshot. The snapshot is
+    /// held (and compared by identity) so a reloaded set is never mistaken for it.
+    private var lastSet: (snapshot: PolicySnapshot, names: [String], set: CompiledPolicySet)?
+
+    public init() {}
+
+    /// `policies.policySet(for:)`, without its lock and hashing when the connection's last
+    /// call used the same set.
+    mutating func policySet(for names: [String], in policies: PolicySnapshot) -> Result<CompiledPolicySet, MissingPolicy> {
+        if let last = lastSet, last.snapshot === policies, last.names == names { return .success(last.set) }
+        let found = policies.policySet(for: names)
+        if case .success(let set) = found { lastSet = (policies, names, set) }
+        return found
+    }
+}
+
 /// Authenticates, routes and authorizes one call, with no I/O: the directory and policy set
 /// are snapshots, and tags come back through `PendingDecision`.
 public struct Authorizer: Sendable {
@@ -81,16 +111,16 @@ public struct Authorizer: Sendable {
     }
 
     public func authorize(_ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView) -> Authorization {
-        var remembered: RememberedSession?
-        return authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &remembered)
+        var memory = ConnectionMemory()
+        return authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &memory)
     }
 
-    /// `authorize`, with the connection's last session (see `RememberedSession`).
+    /// `authorize`, with what the connection's last call found (see `ConnectionMemory`).
     public func authorize(
-        _ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView, remembering remembered: inout RememberedSession?
+        _ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView, remembering memory: inout ConnectionMemory
     ) -> Authorization {
         let sourceIp = sourceAddress(of: call)
-        var verdict = Verdict(
+        let verdict = Verdict(
             record: AuditRecord(
                 time: call.now, requestId: requestId, method: call.method, path: call.target, sourceIp: sourceIp, policyRevision: policies.revision))
         // Order matters: an unauthenticated caller learns nothing about routes or policies.
@@ -113,7 +143,7 @@ public struct Authorizer: Sendable {
         }
         guard let token = call.token, !token.isEmpty else { return .decided(Self.refuse(verdict, .loginExpired(nil))) }
         let session: Session
-        switch directory.authenticate(token, now: call.now, remembering: &remembered) {
+        switch directory.authenticate(token, now: call.now, remembering: &memory.session) {
         case .failure(let why): return .decided(Self.refuse(verdict, .loginExpired(why)))
         case .success(let found): session = found
         }
@@ -134,7 +164,7 @@ public struct Authorizer: Sendable {
             return .decided(Self.refuse(verdict, refusal))
         }
         let policySet: CompiledPolicySet
-        switch policies.policySet(for: session.policies) {
+        switch memory.policySet(for: session.policies, in: policies) {
         case .failure(let missing):
             return .decided(Self.refuse(verdict, .policyDenied(action: route.action, reason: "attached_policy_missing: \(missing.name)")))
         case .success(let set): policySet = set
@@ -169,11 +199,10 @@ public struct Authorizer: Sendable {
         return .decided(Self.decide(request, with: policySet, verdict))
     }
 
-    static func decide(_ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ verdict: consuming Verdict) -> Verdict {
+    static func decide(_ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ verdict: Verdict) -> Verdict {
         let decision = policySet.evaluate(request)
-        var verdict = verdict
         verdict.record.reason = decision.reason.rawValue
-        verdict.record.statements = decision.statements.map { "\($0.policy):\($0.displayName)" }
+        verdict.record.statements = decision.statements
         if decision.isAllowed {
             verdict.record.decision = "allow"
             return verdict
@@ -181,8 +210,9 @@ public struct Authorizer: Sendable {
         return refuse(verdict, .policyDenied(action: request.action, reason: decision.reason.rawValue))
     }
 
-    static func refuse(_ verdict: consuming Verdict, _ refusal: Refusal) -> Verdict {
-        var verdict = verdict
+    /// Marks the verdict refused (it is the same verdict, returned for chaining).
+    @discardableResult
+    static func refuse(_ verdict: Verdict, _ refusal: Refusal) -> Verdict {
         verdict.refusal = refusal
         verdict.record.decision = "deny"
         verdict.record.reason = refusal.reason

@@ -77,8 +77,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var retried = false
     /// The socket's peer, read once per connection.
     private var peerAddress = "unknown"
-    /// The last token this connection authenticated (see `RememberedSession`).
-    private var session: RememberedSession?
+    /// What this connection's last call found (see `ConnectionMemory`).
+    private var memory = ConnectionMemory()
     /// The upstream connection carrying the call in flight, for back-pressure.
     private var upstreamConnection: UpstreamConnection?
     /// Reading from the client stopped: a call is in flight and it pipelined this much more.
@@ -303,7 +303,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             method: head.method, target: head.target, token: Self.token(head), userAgent: head.first(.userAgent),
             forwardedFor: head.first(.xForwardedFor), forwardedProto: head.first(.xForwardedProto), peer: peerAddress,
             body: body.map { Array($0.readableBytesView) } ?? [], now: started)
-        switch core.authorizer.authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &session) {
+        switch core.authorizer.authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &memory) {
         case .decided(let verdict):
             proceed(verdict)
         case .needsTags(let account, let pending):
@@ -339,11 +339,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
     }
 
-    private func proceed(_ decided: consuming Verdict) {
-        var verdict = decided
+    private func proceed(_ verdict: Verdict) {
         verdict.record.authorizeMicros = micros(since: received)
         if verdict.refusal == nil && core.config.auditRequired && !core.audit.isHealthy {
-            verdict = Authorizer.refuse(verdict, .auditUnavailable)
+            Authorizer.refuse(verdict, .auditUnavailable)
         }
         guard verdict.refusal == nil, channelOpen else { return finish(verdict) }
         self.verdict = verdict
@@ -362,7 +361,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
             local.handle(call)
         }.assumeIsolated().whenComplete { [weak self] result in
-            guard let self, var verdict = self.verdict else { return }
+            guard let self, let verdict = self.verdict else { return }
             switch result {
             case .success(.success(let answer)):
                 verdict.record.status = answer.status
@@ -480,7 +479,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func upstreamEnd() {
         upstreamConnection = nil
-        guard let context, var verdict = verdict.take() else { return }
+        guard let context, let verdict = verdict.take() else { return }
         verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
         if let account = verdict.changesTagsOf, (200..<300).contains(verdict.record.status) { core.tags.invalidate(account) }
         complete(verdict)
@@ -491,7 +490,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func upstreamFailed(_ failure: Upstream.Failure) {
         upstreamConnection = nil
-        guard var verdict else { return }
+        guard let verdict else { return }
         verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
         switch failure {
         case .closed(receivedHead: false) where !retried && (head?.method == "GET" || head?.method == "HEAD"):
@@ -530,16 +529,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     /// Records the call (audit line, metrics) and makes the connection ready for the next one.
-    private func complete(_ verdict: consuming Verdict) {
-        var record = verdict.record
-        record.totalMicros = micros(since: received)
+    private func complete(_ verdict: Verdict) {
+        verdict.record.totalMicros = micros(since: received)
         if let loop = context?.eventLoop {
-            core.audit.write(record, flushingOn: loop)
+            core.audit.write(verdict.record, flushingOn: loop)
         } else {
-            core.audit.write(record)
+            core.audit.write(verdict.record)
         }
         if !core.audit.isHealthy { core.metrics.auditFailures.increment() }
-        core.metrics.decided(record)
+        core.metrics.decided(verdict.record)
         state = .idle
         self.verdict = nil
     }
