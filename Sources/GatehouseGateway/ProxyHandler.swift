@@ -407,7 +407,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         if !head.contains(.host) { request.writeHeader("Host", core.upstream.hostHeader) }
         if let urn = verdict?.session?.principal.urn { request.writeHeader("X-Gatehouse-Principal", urn) }
         request.writeHeader("X-Forwarded-For", head.first(.xForwardedFor).map { "\($0), \(peerAddress)" } ?? peerAddress)
-        if length > 0 || ["POST", "PUT", "PATCH"].contains(head.method) { request.writeHeader("Content-Length", String(length)) }
+        switch head.method {
+        case "POST", "PUT", "PATCH": request.writeHeader("Content-Length", String(length))
+        default: if length > 0 { request.writeHeader("Content-Length", String(length)) }
+        }
         request.writeStaticString("\r\n")
         if var body { request.writeBuffer(&body) }
         upstreamStart = .now()

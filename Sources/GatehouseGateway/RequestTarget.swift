@@ -38,49 +38,62 @@ public struct RequestTarget: Sendable, Equatable {
 
     public static func parse(_ target: String) -> Result<RequestTarget, Rejection> {
         guard target.utf8.count <= maxLength else { return .failure(.tooLong) }
-        guard !target.utf8.contains(UInt8(ascii: "#")) else { return .failure(.fragment) }
-        let question = target.utf8.firstIndex(of: UInt8(ascii: "?"))
-        let path = String(target[..<(question ?? target.endIndex)])
-        let query = question.map { String(target[target.utf8.index(after: $0)...]) }
-        guard path.hasPrefix("/") else { return .failure(.notAbsolute) }
+        var bytes = target
+        return bytes.withUTF8 { parse($0, whole: target) }
+    }
+
+    /// One pass over the bytes; `whole` is reused as the raw path when there is no query.
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, whole: String) -> Result<RequestTarget, Rejection> {
+        var question: Int?
+        for index in bytes.indices {
+            switch bytes[index] {
+            case UInt8(ascii: "#"): return .failure(.fragment)
+            case UInt8(ascii: "?") where question == nil: question = index
+            default: break
+            }
+        }
+        let pathEnd = question ?? bytes.count
+        guard pathEnd > 0, bytes[0] == UInt8(ascii: "/") else { return .failure(.notAbsolute) }
         var segments: [String] = []
         // "/" alone has no segments; otherwise every segment must be non-empty.
-        if path != "/" {
-            for raw in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst() {
-                switch decode(raw) {
+        if pathEnd > 1 {
+            segments.reserveCapacity(8)
+            var start = 1
+            for index in 1...pathEnd where index == pathEnd || bytes[index] == UInt8(ascii: "/") {
+                switch decode(UnsafeBufferPointer(rebasing: bytes[start..<index])) {
                 case .failure(let rejection): return .failure(rejection)
                 case .success(let segment):
                     guard !segment.isEmpty else { return .failure(.emptySegment) }
                     guard segment != ".", segment != ".." else { return .failure(.dotSegment) }
                     segments.append(segment)
                 }
+                start = index + 1
             }
         }
-        return .success(RequestTarget(rawPath: path, rawQuery: query, segments: segments))
+        let rawPath = question == nil ? whole : String(decoding: UnsafeBufferPointer(rebasing: bytes[..<pathEnd]), as: UTF8.self)
+        let query = question.map { String(decoding: UnsafeBufferPointer(rebasing: bytes[($0 + 1)...]), as: UTF8.self) }
+        return .success(RequestTarget(rawPath: rawPath, rawQuery: query, segments: segments))
     }
 
     /// Decodes one segment's %-escapes, refusing every escape that changes the path's structure.
-    static func decode(_ raw: Substring.UTF8View.SubSequence) -> Result<String, Rejection> {
+    static func decode(_ raw: UnsafeBufferPointer<UInt8>) -> Result<String, Rejection> {
         // Most segments are plain ASCII without escapes: checked and taken as they are.
         if raw.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "%") && $0 != UInt8(ascii: "\\") }) {
-            return .success(String(Substring(raw)))
+            return .success(String(decoding: raw, as: UTF8.self))
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(raw.count)
-        var index = raw.startIndex
-        while index < raw.endIndex {
+        var index = 0
+        while index < raw.count {
             let byte = raw[index]
             if byte == UInt8(ascii: "\\") { return .failure(.backslash) }
             if byte < 0x20 || byte == 0x7F { return .failure(.controlCharacter) }
             guard byte == UInt8(ascii: "%") else {
                 bytes.append(byte)
-                index = raw.index(after: index)
+                index += 1
                 continue
             }
-            let first = raw.index(after: index)
-            guard first < raw.endIndex, raw.index(after: first) < raw.endIndex,
-                let high = hex(raw[first]), let low = hex(raw[raw.index(after: first)])
-            else { return .failure(.badEscape) }
+            guard index + 2 < raw.count, let high = hex(raw[index + 1]), let low = hex(raw[index + 2]) else { return .failure(.badEscape) }
             let decoded = high << 4 | low
             switch decoded {
             case UInt8(ascii: "/"), UInt8(ascii: "\\"): return .failure(.encodedSeparator)
@@ -88,7 +101,7 @@ public struct RequestTarget: Sendable, Equatable {
             case 0..<0x20, 0x7F: return .failure(.controlCharacter)
             default: bytes.append(decoded)
             }
-            index = raw.index(after: raw.index(after: first))
+            index += 3
         }
         guard let text = String(validating: bytes, as: UTF8.self) else { return .failure(.badEscape) }
         return .success(text)
@@ -107,9 +120,8 @@ public struct RequestTarget: Sendable, Equatable {
 extension RouteCatalog {
     /// The route and parameters for a checked request target (decoded segments), or nil.
     public func match(method: String, target: RequestTarget) -> (route: Route, parameters: [String: String])? {
-        let segments = target.segments.map { Substring($0) }
         for route in matchOrder {
-            if let parameters = route.match(method: method, segments: segments) { return (route, parameters) }
+            if let parameters = route.match(method: method, segments: target.segments) { return (route, parameters) }
         }
         return nil
     }

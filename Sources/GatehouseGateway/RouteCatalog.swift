@@ -146,7 +146,7 @@ public struct Route: Sendable {
     }
 
     /// The path parameters when `path` (already split on `/`) is a call of this route.
-    public func match(method: String, segments pathSegments: [Substring]) -> [String: String]? {
+    public func match(method: String, segments pathSegments: [String]) -> [String: String]? {
         guard method == self.method, pathSegments.count == segments.count else { return nil }
         var parameters: [String: String] = [:]
         for (segment, value) in zip(segments, pathSegments) {
@@ -154,7 +154,7 @@ public struct Route: Sendable {
             case .literal(let text): if text != value { return nil }
             case .parameter(let name):
                 guard !value.isEmpty else { return nil }
-                parameters[name] = String(value)
+                parameters[name] = value
             }
         }
         return parameters

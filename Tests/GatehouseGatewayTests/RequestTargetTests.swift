@@ -11,6 +11,11 @@ import Testing
         #expect(try RequestTarget.parse("/").get().segments == [])
         #expect(try RequestTarget.parse("/v1/organizations/organizations:accounts/x/tags").get().segments[2] == "organizations:accounts")
         #expect(try RequestTarget.parse("/v1/caf%C3%A9").get().segments == ["v1", "café"])
+        // The first ? ends the path; the query is kept whole, even when empty.
+        let asked = try RequestTarget.parse("/v1/a?b?c").get()
+        #expect(asked.rawPath == "/v1/a" && asked.rawQuery == "b?c" && asked.segments == ["v1", "a"])
+        #expect(try RequestTarget.parse("/v1?").get().rawQuery == "")
+        #expect(try RequestTarget.parse("/?x").get().segments == [])
     }
 
     @Test(

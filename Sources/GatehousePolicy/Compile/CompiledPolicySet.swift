@@ -41,14 +41,34 @@ public struct CompiledPolicySet: Sendable {
         }
     }
 
-    let statements: [CompiledStatement]
-    let trie: ActionTrie
-    /// `NotAction` statements: they can apply to any action, so every request checks them.
-    let unindexed: [Int32]
+    /// The compiled parts, behind one reference: a set is handed from cache to connection to
+    /// pending decision on every call, and one retain is cheaper than one per part.
+    private final class Storage: Sendable {
+        let statements: [CompiledStatement]
+        let trie: ActionTrie
+        /// `NotAction` statements: they can apply to any action, so every request checks them.
+        let unindexed: [Int32]
+        /// The names of the policies in the set, in the order given.
+        let policyNames: [String]
+        /// Every condition key (lowercased) some statement tests.
+        let testedKeys: Set<String>
+
+        init(statements: [CompiledStatement], trie: ActionTrie, unindexed: [Int32], policyNames: [String], testedKeys: Set<String>) {
+            self.statements = statements
+            self.trie = trie
+            self.unindexed = unindexed
+            self.policyNames = policyNames
+            self.testedKeys = testedKeys
+        }
+    }
+
+    private let storage: Storage
+    var statements: [CompiledStatement] { storage.statements }
+    var trie: ActionTrie { storage.trie }
+    var unindexed: [Int32] { storage.unindexed }
     /// The names of the policies in the set, in the order given.
-    public let policyNames: [String]
-    /// Every condition key (lowercased) some statement tests.
-    let testedKeys: Set<String>
+    public var policyNames: [String] { storage.policyNames }
+    var testedKeys: Set<String> { storage.testedKeys }
 
     public var statementCount: Int { statements.count }
 
@@ -85,11 +105,9 @@ public struct CompiledPolicySet: Sendable {
                         actionPatterns: patterns, notAction: notAction, resources: resources, conditions: statement.conditions))
             }
         }
-        self.statements = statements
-        self.trie = trie.freeze()
-        self.unindexed = unindexed
-        self.policyNames = documents.map(\.name)
-        self.testedKeys = Set(statements.flatMap { $0.conditions.map(\.normalizedKey) })
+        storage = Storage(
+            statements: statements, trie: trie.freeze(), unindexed: unindexed, policyNames: documents.map(\.name),
+            testedKeys: Set(statements.flatMap { $0.conditions.map(\.normalizedKey) }))
     }
 
     /// Whether any statement tests this condition key (lowercased). A key none tests cannot
