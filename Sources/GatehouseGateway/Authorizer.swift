@@ -73,8 +73,7 @@ public struct PendingDecision: Sendable {
     /// so the request's context is extended in place rather than copied first.
     public consuming func finish(tags: [String: String]?) -> Verdict {
         guard let tags else { return Authorizer.refuse(verdict, .tagsUnavailable) }
-        for (key, value) in tags { request.setContext("g:resourcetag/" + key, [.string(value)]) }
-        return Authorizer.decide(request, with: policySet, verdict)
+        return Authorizer.decide(request, tags: tags, with: policySet, verdict)
     }
 }
 
@@ -115,9 +114,12 @@ public struct Authorizer: Sendable {
         return authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &memory)
     }
 
-    /// `authorize`, with what the connection's last call found (see `ConnectionMemory`).
+    /// `authorize`, with what the connection's last call found (see `ConnectionMemory`) and
+    /// the accounts' tags already at hand (`knownTags`, the tag cache): with those, a decision
+    /// that needs tags is made at once instead of pending.
     public func authorize(
-        _ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView, remembering memory: inout ConnectionMemory
+        _ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView, remembering memory: inout ConnectionMemory,
+        knownTags: (String) -> [String: String]? = { _ in nil }
     ) -> Authorization {
         let sourceIp = sourceAddress(of: call)
         let verdict = Verdict(
@@ -194,9 +196,21 @@ public struct Authorizer: Sendable {
         if route.context.contains("g:ResourceTag"), let subject = route.tagSubject, let account = parameters[subject],
             policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") })
         {
+            if let tags = knownTags(account) { return .decided(Self.decide(request, tags: tags, with: policySet, verdict)) }
             return .needsTags(account: account, PendingDecision(request: request, policySet: policySet, verdict: verdict))
         }
         return .decided(Self.decide(request, with: policySet, verdict))
+    }
+
+    /// `decide`, with the target account's tags as `g:ResourceTag/<k>`.
+    static func decide(
+        _ request: consuming AuthorizationRequest, tags: [String: String], with policySet: CompiledPolicySet, _ verdict: Verdict
+    )
+        -> Verdict
+    {
+        var request = request
+        for (key, value) in tags { request.setContext("g:resourcetag/" + key, [.string(value)]) }
+        return decide(request, with: policySet, verdict)
     }
 
     static func decide(_ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ verdict: Verdict) -> Verdict {

@@ -303,14 +303,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             method: head.method, target: head.target, token: Self.token(head), userAgent: head.first(.userAgent),
             forwardedFor: head.first(.xForwardedFor), forwardedProto: head.first(.xForwardedProto), peer: peerAddress,
             body: body.map { Array($0.readableBytesView) } ?? [], now: started)
-        switch core.authorizer.authorize(call, requestId: requestId, policies: policies, directory: directory, remembering: &memory) {
+        let authorization = core.authorizer.authorize(
+            call, requestId: requestId, policies: policies, directory: directory, remembering: &memory,
+            knownTags: { [core] account in
+                let tags = core.tags.lookup(account)
+                if tags != nil { core.metrics.tagHits.increment() }
+                return tags
+            })
+        switch authorization {
         case .decided(let verdict):
             proceed(verdict)
         case .needsTags(let account, let pending):
-            if let tags = core.tags.lookup(account) {
-                core.metrics.tagHits.increment()
-                return proceed(pending.finish(tags: tags))
-            }
             core.metrics.tagMisses.increment()
             let generation = core.tags.generation(account)
             let path = core.config.tagsPath.replacing("{resource_id}", with: account)

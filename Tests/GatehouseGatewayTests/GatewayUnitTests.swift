@@ -163,6 +163,22 @@ import Testing
         #expect(pending.finish(tags: ["env": "dev"]).refusal == nil)
         #expect(pending.finish(tags: ["env": "prod"]).refusal?.reason == "implicit_deny")
         #expect(pending.finish(tags: nil).refusal == .tagsUnavailable)
+        // Tags already at hand (the cache) decide at once; they are asked for only when needed.
+        var asked: [String] = []
+        func withKnown(_ user: String, _ method: String, _ tags: [String: String]) -> Authorization {
+            var memory = ConnectionMemory()
+            let call = Call(
+                method: method, target: "/v1/organizations/accounts/\(dev)", token: world.tokens[user], peer: "127.0.0.1", body: Array("{}".utf8))
+            return world.authorizer.authorize(call, requestId: "r", policies: world.policies, directory: world.view, remembering: &memory) {
+                asked.append($0)
+                return tags
+            }
+        }
+        #expect(verdict(withKnown("dev_only", "PATCH", ["env": "dev"]))?.refusal == nil)
+        #expect(verdict(withKnown("dev_only", "PATCH", ["env": "prod"]))?.refusal?.reason == "implicit_deny")
+        #expect(asked == [dev, dev])
+        #expect(verdict(withKnown("admin", "GET", ["env": "prod"]))?.refusal == nil)
+        #expect(asked.count == 2)
     }
 
     @Test func theContextASetTestsIsThereAndDecides() throws {
