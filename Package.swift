@@ -117,5 +117,7 @@ let package = Package(
 /// The engine and the gateway run on every proxied call. Release builds leave out the
 /// run-time exclusivity checks on class and global state (`swift_beginAccess`, about 4% of
 /// the gateway's CPU per call); the compiler still checks statically, and debug builds,
-/// which the tests use, keep the run-time checks.
+/// which the tests use, keep the run-time checks. (SwiftPM accepts unsafe flags only in a
+/// root package: depending on these libraries from another package would mean dropping
+/// this setting.)
 var hotPathSettings: [SwiftSetting] { [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))] }

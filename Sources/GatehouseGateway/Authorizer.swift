@@ -63,7 +63,9 @@ public enum Authorization: Sendable {
     case needsTags(account: String, PendingDecision)
 }
 
-/// A decision that only lacks `g:ResourceTag/<k>`; `finish` completes it.
+/// A decision that only lacks `g:ResourceTag/<k>`; `finish` completes it, once: the verdict
+/// it fills in is the call's own object. (Finished again, a refusal already set would stay:
+/// a reused pending decision can only deny.)
 public struct PendingDecision: Sendable {
     var request: AuthorizationRequest
     var policySet: CompiledPolicySet
