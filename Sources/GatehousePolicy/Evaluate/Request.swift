@@ -61,36 +61,38 @@ public struct AuthorizationRequest: Sendable {
     /// keys up one by one with `value(normalizedKey:)`).
     public var context: [String: [ContextValue]] {
         var merged: [String: [ContextValue]] = [:]
-        func setDefault(_ key: String, _ value: String?) {
-            if let value { merged[key] = [.string(value)] }
+        for (key, field) in Self.principalFields {
+            if let value = principal[keyPath: field] { merged[key] = [.string(value)] }
         }
-        setDefault("g:principalurn", principal.urn)
-        setDefault("g:principalaccount", principal.accountId)
-        setDefault("g:principalid", principal.id)
-        for (tagKey, value) in principal.tags { merged["g:principaltag/" + Self.lowercasedKey(tagKey)] = [.string(value)] }
+        for (tagKey, value) in principal.tags { merged[Self.principalTagPrefix + Self.lowercasedKey(tagKey)] = [.string(value)] }
         merged.merge(explicitContext) { _, explicit in explicit }
         return merged
     }
+
+    /// The keys read from the principal (lowercased), besides `g:principaltag/<k>`: one list
+    /// for `context` and for `value(normalizedKey:)`.
+    private static let principalFields: [(key: String, field: KeyPath<Principal, String?> & Sendable)] = [
+        ("g:principalurn", \.urn), ("g:principalaccount", \.accountId), ("g:principalid", \.id),
+    ]
+    private static let principalTagPrefix = "g:principaltag/"
 
     /// The values of a lowercased key as set, else from the principal; nil when neither has it.
     @inline(__always)
     public func value(normalizedKey key: String) -> [ContextValue]? {
         if let values = explicitContext[key] { return values }
-        guard key.utf8.count > 11, key.hasPrefix("g:principal") else { return nil }
+        guard key.hasPrefix("g:principal") else { return nil }
         return principalValue(key)
     }
 
     private func principalValue(_ key: String) -> [ContextValue]? {
         let found: String?
-        switch key {
-        case "g:principalurn": found = principal.urn
-        case "g:principalaccount": found = principal.accountId
-        case "g:principalid": found = principal.id
-        default:
-            let prefix = "g:principaltag/"
-            guard key.hasPrefix(prefix) else { return nil }
-            let tagKey = key.dropFirst(prefix.count)
+        if let (_, field) = Self.principalFields.first(where: { $0.key == key }) {
+            found = principal[keyPath: field]
+        } else if key.hasPrefix(Self.principalTagPrefix) {
+            let tagKey = key.dropFirst(Self.principalTagPrefix.count)
             found = principal.tags.first { Self.lowercasedKey($0.key)[...] == tagKey }?.value
+        } else {
+            return nil
         }
         return found.map { [.string($0)] }
     }

@@ -63,7 +63,8 @@ public struct PolicyDiff: Sendable {
         guard parts.count == 5 else { return request.resource }
         let type = parts[3].hasSuffix("s") ? String(parts[3]) : parts[3] + "s"
         let prefix = "g:resourcetag/"
-        let tags = request.context.compactMap { key, values -> String? in
+        // Resource tags are always set explicitly; the principal's keys need not be merged in.
+        let tags = request.explicitContext.compactMap { key, values -> String? in
             guard key.hasPrefix(prefix), !values.isEmpty else { return nil }
             return String(key.dropFirst(prefix.count)) + "=" + values.map(\.text).joined(separator: "|")
         }.sorted()
