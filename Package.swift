@@ -102,7 +102,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseGatewayTests",
-            dependencies: ["GatehouseGateway", "GatehouseDirectory"]
+            dependencies: ["GatehouseGateway", "GatehouseDirectory", .product(name: "NIOCore", package: "swift-nio")]
         ),
         // Runs the built `gatehouse` binary; the dependency makes `swift test` build it first.
         .testTarget(

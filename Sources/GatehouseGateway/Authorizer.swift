@@ -57,10 +57,33 @@ public final class Verdict: @unchecked Sendable {
     }
 }
 
+extension ContextValue {
+    private static let trueList: [ContextValue] = [.bool(true)]
+    private static let falseList: [ContextValue] = [.bool(false)]
+
+    /// A one-value list for a flag, shared rather than allocated on every call.
+    static func list(_ flag: Bool) -> [ContextValue] { flag ? trueList : falseList }
+}
+
 /// Either decided, or waiting for the target account's tags.
 public enum Authorization: Sendable {
     case decided(Verdict)
     case needsTags(account: String, PendingDecision)
+}
+
+/// An account's tags, with the condition context they make (`g:resourcetag/<k>`, keys
+/// lowercased) worked out once, when the tags are fetched, rather than on every call that
+/// reads them from the cache.
+public struct ResourceTags: Sendable, Equatable {
+    public let tags: [String: String]
+    let context: [(key: String, values: [ContextValue])]
+
+    public init(_ tags: [String: String]) {
+        self.tags = tags
+        context = tags.map { ("g:resourcetag/" + $0.key.lowercased(), [.string($0.value)]) }
+    }
+
+    public static func == (lhs: ResourceTags, rhs: ResourceTags) -> Bool { lhs.tags == rhs.tags }
 }
 
 /// A decision that only lacks `g:ResourceTag/<k>`; `finish` completes it, once: the verdict
@@ -73,7 +96,7 @@ public struct PendingDecision: Sendable {
 
     /// Decides with the account's tags, or denies when they could not be read. Consuming,
     /// so the request's context is extended in place rather than copied first.
-    public consuming func finish(tags: [String: String]?) -> Verdict {
+    public consuming func finish(tags: ResourceTags?) -> Verdict {
         guard let tags else { return Authorizer.refuse(verdict, .tagsUnavailable) }
         return Authorizer.decide(request, tags: tags, with: policySet, verdict)
     }
@@ -84,19 +107,50 @@ public struct PendingDecision: Sendable {
 public struct ConnectionMemory: Sendable {
     /// The last session (see `RememberedSession`).
     var session: RememberedSession?
-    /// The last compiled set, for these attached policies in this snapshot. The snapshot is
-    /// held (and compared by identity) so a reloaded set is never mistaken for it.
-    private var lastSet: (snapshot: PolicySnapshot, names: [String], set: CompiledPolicySet)?
+    /// The last compiled set, for these attached policies in this snapshot, with the global
+    /// keys it tests. The snapshot is held (and compared by identity) so a reloaded set is
+    /// never mistaken for it.
+    private var lastSet: (snapshot: PolicySnapshot, names: [String], set: CompiledPolicySet, globals: GlobalKeys)?
 
     public init() {}
 
-    /// `policies.policySet(for:)`, without its lock and hashing when the connection's last
-    /// call used the same set.
-    mutating func policySet(for names: [String], in policies: PolicySnapshot) -> Result<CompiledPolicySet, MissingPolicy> {
-        if let last = lastSet, last.snapshot === policies, last.names == names { return .success(last.set) }
-        let found = policies.policySet(for: names)
-        if case .success(let set) = found { lastSet = (policies, names, set) }
-        return found
+    /// `policies.policySet(for:)` and the global keys the set tests, without the snapshot's
+    /// lock and the hashing when the connection's last call used the same set.
+    mutating func policySet(for names: [String], in policies: PolicySnapshot) -> Result<(CompiledPolicySet, GlobalKeys), MissingPolicy> {
+        if let last = lastSet, last.snapshot === policies, last.names == names { return .success((last.set, last.globals)) }
+        switch policies.policySet(for: names) {
+        case .failure(let missing): return .failure(missing)
+        case .success(let set):
+            let globals = GlobalKeys(testedBy: set)
+            lastSet = (policies, names, set, globals)
+            return .success((set, globals))
+        }
+    }
+}
+
+/// The global condition keys the gateway works out for a call. Only the keys a set tests
+/// can change its decisions, so only those are worked out (each is an allocation or two);
+/// which they are is asked of the set once, not on every call.
+struct GlobalKeys: OptionSet {
+    let rawValue: UInt8
+    static let sourceIp = GlobalKeys(rawValue: 1 << 0)
+    static let currentTime = GlobalKeys(rawValue: 1 << 1)
+    static let epochTime = GlobalKeys(rawValue: 1 << 2)
+    static let secureTransport = GlobalKeys(rawValue: 1 << 3)
+    static let mfaPresent = GlobalKeys(rawValue: 1 << 4)
+    static let userAgent = GlobalKeys(rawValue: 1 << 5)
+
+    /// Each flag's (lowercased) condition key.
+    static let keys: [(GlobalKeys, String)] = [
+        (.sourceIp, "g:sourceip"), (.currentTime, "g:currenttime"), (.epochTime, "g:epochtime"),
+        (.secureTransport, "g:securetransport"), (.mfaPresent, "g:mfapresent"), (.userAgent, "g:useragent"),
+    ]
+
+    init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    init(testedBy set: CompiledPolicySet) {
+        self = []
+        for (flag, key) in Self.keys where set.tests(key) { insert(flag) }
     }
 }
 
@@ -121,7 +175,7 @@ public struct Authorizer: Sendable {
     /// that needs tags is made at once instead of pending.
     public func authorize(
         _ call: Call, requestId: String, policies: PolicySnapshot, directory: DirectoryView, remembering memory: inout ConnectionMemory,
-        knownTags: (String) -> [String: String]? = { _ in nil }
+        knownTags: (String) -> ResourceTags? = { _ in nil }
     ) -> Authorization {
         let sourceIp = sourceAddress(of: call)
         let verdict = Verdict(
@@ -167,25 +221,24 @@ public struct Authorizer: Sendable {
         if let refusal = callerRefusal(route.callers, account: session.user.accountId, directory: directory) {
             return .decided(Self.refuse(verdict, refusal))
         }
-        let policySet: CompiledPolicySet
+        let (policySet, globals): (CompiledPolicySet, GlobalKeys)
         switch memory.policySet(for: session.policies, in: policies) {
         case .failure(let missing):
             return .decided(Self.refuse(verdict, .policyDenied(action: route.action, reason: "attached_policy_missing: \(missing.name)")))
-        case .success(let set): policySet = set
+        case .success(let found): (policySet, globals) = found
         }
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
         request.reserveContext(8)
-        // Only keys some statement of the set tests can change the decision: the others are
-        // not worked out (each is an allocation or two on every call).
-        func setIfTested(_ key: String, _ values: @autoclosure () -> [ContextValue]) {
-            if policySet.tests(key) { request.setContext(key, values()) }
+        if globals.contains(.sourceIp) { request.setContext("g:sourceip", [.string(sourceIp)]) }
+        if globals.contains(.currentTime) { request.setContext("g:currenttime", [.string(Self.iso8601(call.now))]) }
+        if globals.contains(.epochTime) {
+            request.setContext("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
         }
-        setIfTested("g:sourceip", [.string(sourceIp)])
-        setIfTested("g:currenttime", [.string(Self.iso8601(call.now))])
-        setIfTested("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
-        setIfTested("g:securetransport", [.bool(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https")])
-        setIfTested("g:mfapresent", [.bool(session.mfa)])
-        setIfTested("g:useragent", call.userAgent.map { [.string($0)] } ?? [])
+        if globals.contains(.secureTransport) {
+            request.setContext("g:securetransport", ContextValue.list(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https"))
+        }
+        if globals.contains(.mfaPresent) { request.setContext("g:mfapresent", ContextValue.list(session.mfa)) }
+        if globals.contains(.userAgent) { request.setContext("g:useragent", call.userAgent.map { [.string($0)] } ?? []) }
         if route.context.contains("g:RequestTag") || route.context.contains("g:TagKeys") {
             switch Self.requestTags(call.body) {
             case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))
@@ -198,7 +251,8 @@ public struct Authorizer: Sendable {
         if route.context.contains("g:ResourceTag"), let subject = route.tagSubject, let account = parameters[subject],
             policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") })
         {
-            if let tags = knownTags(account) { return .decided(Self.decide(request, tags: tags, with: policySet, verdict)) }
+            // Consumed, so adding the tags extends this request's context instead of a copy.
+            if let tags = knownTags(account) { return .decided(Self.decide(consume request, tags: tags, with: policySet, verdict)) }
             return .needsTags(account: account, PendingDecision(request: request, policySet: policySet, verdict: verdict))
         }
         return .decided(Self.decide(request, with: policySet, verdict))
@@ -206,12 +260,12 @@ public struct Authorizer: Sendable {
 
     /// `decide`, with the target account's tags as `g:ResourceTag/<k>`.
     static func decide(
-        _ request: consuming AuthorizationRequest, tags: [String: String], with policySet: CompiledPolicySet, _ verdict: Verdict
+        _ request: consuming AuthorizationRequest, tags: ResourceTags, with policySet: CompiledPolicySet, _ verdict: Verdict
     )
         -> Verdict
     {
         var request = request
-        for (key, value) in tags { request.setContext("g:resourcetag/" + key, [.string(value)]) }
+        for (key, values) in tags.context { request.setContext(key, values) }
         return decide(request, with: policySet, verdict)
     }
 

@@ -426,8 +426,10 @@ enum HTTP1 {
 
         /// `HTTP/1.0` or `HTTP/1.1` exactly filling `start..<end`: the minor version.
         private static func version(_ raw: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int? {
-            let expected: [UInt8] = Array("HTTP/1.".utf8)
-            guard end - start == 8, (0..<7).allSatisfy({ raw[start + $0] == expected[$0] }) else { return nil }
+            guard end - start == 8, raw[start] == UInt8(ascii: "H"), raw[start + 1] == UInt8(ascii: "T"), raw[start + 2] == UInt8(ascii: "T"),
+                raw[start + 3] == UInt8(ascii: "P"), raw[start + 4] == UInt8(ascii: "/"), raw[start + 5] == UInt8(ascii: "1"),
+                raw[start + 6] == UInt8(ascii: ".")
+            else { return nil }
             switch raw[start + 7] {
             case 0x30: return 0
             case 0x31: return 1
@@ -466,9 +468,10 @@ enum HTTP1 {
                 head.contentLength = length
             case .transferEncoding:
                 head.hasTransferEncoding = true
-                head.transferCodings += tokens(value)
+                forEachElement(of: value) { head.transferCodings.append(Array($0)) }
             case .connection:
-                for option in tokens(value) {
+                // Read in place: `Connection: keep-alive` is on nearly every answer.
+                forEachElement(of: value) { option in
                     if equalsLowercased(option, "close") {
                         head.connectionClose = true
                     } else if equalsLowercased(option, "keep-alive") {
@@ -478,22 +481,30 @@ enum HTTP1 {
                     }
                 }
             case .expect:
-                head.expectsContinue = equalsLowercased(Array(value), "100-continue")
+                head.expectsContinue = equalsLowercased(value, "100-continue")
             default:
                 break
             }
             return .success(())
         }
 
-        /// The comma-separated elements of a list value, trimmed, empty ones skipped.
-        private static func tokens(_ value: UnsafeRawBufferPointer) -> [[UInt8]] {
-            value.split(separator: UInt8(ascii: ",")).compactMap { element in
-                let trimmed = element.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
-                return trimmed.isEmpty ? nil : Array(trimmed)
+        /// Calls `body` with each comma-separated element of a list value, trimmed, empty ones
+        /// skipped, as a slice of `value` (nothing is copied).
+        static func forEachElement(of value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+            var start = 0
+            while start <= value.count {
+                var end = start
+                while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
+                var first = start
+                var last = end
+                while first < last, value[first] == 0x20 || value[first] == 0x09 { first += 1 }
+                while last > first, value[last - 1] == 0x20 || value[last - 1] == 0x09 { last -= 1 }
+                if first < last { body(UnsafeRawBufferPointer(rebasing: value[first..<last])) }
+                start = end + 1
             }
         }
 
-        static func equalsLowercased(_ bytes: [UInt8], _ lowercased: StaticString) -> Bool {
+        static func equalsLowercased(_ bytes: some Collection<UInt8>, _ lowercased: StaticString) -> Bool {
             lowercased.withUTF8Buffer { HTTP1.equalsIgnoringCase(bytes, $0) }
         }
 
@@ -528,7 +539,7 @@ extension ByteBuffer {
     /// A received field as it arrived, name through value (the reader allows only spaces and
     /// tabs between colon and value), then CRLF: one copy instead of four.
     mutating func writeField(_ field: HTTP1.Field, of head: HTTP1.Head) {
-        head.bytes.withUnsafeReadableBytes { raw in
+        _ = head.bytes.withUnsafeReadableBytes { raw in
             writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
         }
         writeStaticString("\r\n")

@@ -28,6 +28,26 @@ enum RequestIds {
     }
 }
 
+/// A write buffer reused call after call on one connection. Once the socket has taken its
+/// bytes NIO lets go of it, so the next `take` clears it in place instead of allocating (two
+/// allocations a buffer, every call); if NIO still holds it, clearing allocates anew, as
+/// before. Buffers grown large for one call are not kept.
+struct ReusableBuffer {
+    private var kept: ByteBuffer?
+    static let maxKeptBytes = 16 * 1024
+
+    mutating func take(capacity: Int, from allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard var buffer = kept.take() else { return allocator.buffer(capacity: capacity) }
+        buffer.clear(minimumCapacity: capacity)
+        return buffer
+    }
+
+    /// Keeps a reference to a buffer about to be written, for the next `take`.
+    mutating func keep(_ buffer: ByteBuffer) {
+        if buffer.capacity <= Self.maxKeptBytes { kept = buffer }
+    }
+}
+
 /// The hot path, one per client connection: reads a request, authorizes it, forwards it
 /// over a pooled upstream connection on the same event loop and relays the answer as it
 /// comes. Requests are read with `HTTP1.Decoder` and everything is written as bytes, with no
@@ -79,6 +99,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var peerAddress = "unknown"
     /// What this connection's last call found (see `ConnectionMemory`).
     private var memory = ConnectionMemory()
+    /// The forwarded request's and the answer's heads are written into these.
+    private var requestBuffer = ReusableBuffer()
+    private var answerHeadBuffer = ReusableBuffer()
     /// The upstream connection carrying the call in flight, for back-pressure.
     private var upstreamConnection: UpstreamConnection?
     /// Reading from the client stopped: a call is in flight and it pipelined this much more.
@@ -320,8 +343,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             let loop = context.eventLoop
             pool.acquire { [weak self] result in
                 guard let self else { return }
-                let fetch = TagFetch { [weak self] tags in
+                let fetch = TagFetch { [weak self] fetched in
                     guard let self else { return }
+                    let tags = fetched.map(ResourceTags.init)
                     if let tags {
                         self.core.tags.store(tags, for: account, fetchedAt: generation)
                     } else {
@@ -391,7 +415,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         // Read in place: copying the verdict or session would retain each of their strings.
         guard let context, let head, verdict?.session != nil else { return }
         let length = body?.readableBytes ?? 0
-        var request = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 256 + length)
+        var request = requestBuffer.take(capacity: head.bytes.readableBytes + 256 + length, from: context.channel.allocator)
         request.writeString(head.method)
         request.writeStaticString(" ")
         request.writeString(head.target)
@@ -416,6 +440,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
         request.writeStaticString("\r\n")
         if var body { request.writeBuffer(&body) }
+        requestBuffer.keep(request)
         upstreamStart = .now()
         if !retried, let connection = pool.idleConnection() { return send(request, method: head.method, over: connection) }
         let method = head.method
@@ -445,7 +470,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             if case .untilClose = framing { closeAfterAnswer = true }
         }
         guard channelOpen else { return }
-        var out = context.channel.allocator.buffer(capacity: response.bytes.readableBytes + 128)
+        var out = answerHeadBuffer.take(capacity: response.bytes.readableBytes + 128, from: context.channel.allocator)
         out.writeStaticString("HTTP/1.1 ")
         out.writeString(String(response.status))
         out.writeStaticString(" ")
@@ -462,6 +487,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         if case .chunked = framing { out.writeHeader("Transfer-Encoding", "chunked") }
         writeConnectionHeader(into: &out)
         out.writeStaticString("\r\n")
+        answerHeadBuffer.keep(out)
         context.write(wrapOutboundOut(out), promise: nil)
     }
 

@@ -6,7 +6,7 @@ import Synchronization
 /// put stale tags back (each account's generation must still match).
 public final class TagCache: Sendable {
     struct Entry {
-        var tags: [String: String]
+        var tags: ResourceTags
         var expires: ContinuousClock.Instant
     }
 
@@ -16,7 +16,7 @@ public final class TagCache: Sendable {
     public init(ttl: Duration) { self.ttl = ttl }
 
     /// Fresh tags of an account, or nil (fetch them).
-    public func lookup(_ account: String) -> [String: String]? {
+    public func lookup(_ account: String) -> ResourceTags? {
         let now = ContinuousClock.now
         return state.withLock { state in
             guard let entry = state.entries[account] else { return nil }
@@ -32,7 +32,7 @@ public final class TagCache: Sendable {
     public func generation(_ account: String) -> UInt64 { state.withLock { $0.generations[account] ?? 0 } }
 
     /// Keeps fetched tags unless the account changed since `generation` was taken.
-    public func store(_ tags: [String: String], for account: String, fetchedAt generation: UInt64) {
+    public func store(_ tags: ResourceTags, for account: String, fetchedAt generation: UInt64) {
         guard ttl > .zero else { return }
         let expires = ContinuousClock.now.advanced(by: ttl)
         state.withLock { state in

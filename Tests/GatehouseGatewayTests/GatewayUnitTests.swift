@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseDirectory
 import GatehousePolicy
+import NIOCore
 import Testing
 
 @testable import GatehouseGateway
@@ -160,8 +161,8 @@ import Testing
             return
         }
         #expect(account == dev)
-        #expect(pending.finish(tags: ["env": "dev"]).refusal == nil)
-        #expect(pending.finish(tags: ["env": "prod"]).refusal?.reason == "implicit_deny")
+        #expect(pending.finish(tags: ResourceTags(["env": "dev"])).refusal == nil)
+        #expect(pending.finish(tags: ResourceTags(["env": "prod"])).refusal?.reason == "implicit_deny")
         #expect(pending.finish(tags: nil).refusal == .tagsUnavailable)
         // Tags already at hand (the cache) decide at once; they are asked for only when needed.
         var asked: [String] = []
@@ -171,14 +172,16 @@ import Testing
                 method: method, target: "/v1/organizations/accounts/\(dev)", token: world.tokens[user], peer: "127.0.0.1", body: Array("{}".utf8))
             return world.authorizer.authorize(call, requestId: "r", policies: world.policies, directory: world.view, remembering: &memory) {
                 asked.append($0)
-                return tags
+                return ResourceTags(tags)
             }
         }
         #expect(verdict(withKnown("dev_only", "PATCH", ["env": "dev"]))?.refusal == nil)
         #expect(verdict(withKnown("dev_only", "PATCH", ["env": "prod"]))?.refusal?.reason == "implicit_deny")
-        #expect(asked == [dev, dev])
+        // Condition keys ignore case, the tag key in them too.
+        #expect(verdict(withKnown("dev_only", "PATCH", ["Env": "dev"]))?.refusal == nil)
+        #expect(asked == [dev, dev, dev])
         #expect(verdict(withKnown("admin", "GET", ["env": "prod"]))?.refusal == nil)
-        #expect(asked.count == 2)
+        #expect(asked.count == 3)
     }
 
     @Test func theContextASetTestsIsThereAndDecides() throws {
@@ -194,6 +197,9 @@ import Testing
         #expect(verdict(authorize(world, "GET", list, as: "admin", peer: "10.1.2.3", forwardedFor: "192.0.2.1"))?.refusal != nil)
         let policies = try #require(try? world.policies.policySet(for: world.view.authenticate(world.tokens["dev_only"]!).get().policies).get())
         #expect(policies.tests("g:mfapresent") && !policies.tests("g:sourceip"))
+        let globals = GlobalKeys(testedBy: policies)
+        #expect(globals.contains(.mfaPresent) && !globals.contains(.sourceIp))
+        #expect(GlobalKeys.keys.count == 6 && Set(GlobalKeys.keys.map(\.1)).count == 6)
     }
 
     /// A connection reuses its last policy set only while the snapshot it came from serves:
@@ -322,17 +328,17 @@ import Testing
         let cache = TagCache(ttl: .seconds(60))
         let before = cache.generation("a")
         cache.invalidate("a")
-        cache.store(["env": "old"], for: "a", fetchedAt: before)
+        cache.store(ResourceTags(["env": "old"]), for: "a", fetchedAt: before)
         #expect(cache.lookup("a") == nil)
-        cache.store(["env": "new"], for: "a", fetchedAt: cache.generation("a"))
-        #expect(cache.lookup("a") == ["env": "new"])
+        cache.store(ResourceTags(["env": "new"]), for: "a", fetchedAt: cache.generation("a"))
+        #expect(cache.lookup("a")?.tags == ["env": "new"])
         cache.invalidate("a")
         #expect(cache.lookup("a") == nil)
     }
 
     @Test func aZeroTTLNeverKeeps() {
         let cache = TagCache(ttl: .zero)
-        cache.store(["env": "dev"], for: "a", fetchedAt: cache.generation("a"))
+        cache.store(ResourceTags(["env": "dev"]), for: "a", fetchedAt: cache.generation("a"))
         #expect(cache.lookup("a") == nil)
     }
 
@@ -342,6 +348,37 @@ import Testing
         for bad in ["https://a:1", "http://a", "http://a:0", "http://:80", "http://a:80/path", "ftp://a:1"] {
             #expect(Upstream.Address(url: bad) == nil, "\(bad)")
         }
+    }
+}
+
+@Suite struct ReusableBufferTests {
+    static func address(_ buffer: ByteBuffer) -> UnsafeRawPointer? { buffer.withVeryUnsafeBytes { $0.baseAddress } }
+
+    @Test func aBufferNobodyElseHoldsIsReusedAndAHeldOneIsLeftAlone() {
+        let allocator = ByteBufferAllocator()
+        var reusable = ReusableBuffer()
+        var first = reusable.take(capacity: 64, from: allocator)
+        first.writeString("first call")
+        reusable.keep(first)
+        let firstStorage = Self.address(first)
+        first = ByteBuffer()  // the socket took the bytes and NIO let go
+        var second = reusable.take(capacity: 64, from: allocator)
+        #expect(Self.address(second) == firstStorage)
+        #expect(second.readableBytes == 0)
+        second.writeString("second call")
+        reusable.keep(second)
+        // Still queued for the socket: the next call writes elsewhere.
+        var third = reusable.take(capacity: 64, from: allocator)
+        #expect(Self.address(third) != Self.address(second))
+        third.writeString("third")
+        #expect(String(buffer: second) == "second call")
+        // A buffer grown large for one call is not kept.
+        var large = reusable.take(capacity: ReusableBuffer.maxKeptBytes + 1, from: allocator)
+        large.writeString("large")
+        reusable.keep(large)
+        let largeStorage = Self.address(large)
+        large = ByteBuffer()
+        #expect(Self.address(reusable.take(capacity: 64, from: allocator)) != largeStorage)
     }
 }
 

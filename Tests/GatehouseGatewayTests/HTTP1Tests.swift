@@ -81,6 +81,25 @@ private func read(
         // Case folds only letters: `X^` is not the `x~` that Connection names.
         let punctuation = try #require(read("GET / HTTP/1.1\r\nConnection: X~\r\nX^: 1\r\nx~: 2\r\n\r\n").1.first)
         #expect(punctuation.fields.map { punctuation.isEndToEnd($0) } == [false, true, false])
+        // List elements are trimmed and empty ones skipped, wherever the commas fall.
+        let spaced = try #require(read("GET / HTTP/1.1\r\nConnection: ,\t x-a ,, CLOSE,x-b,\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n").1.first)
+        #expect(!spaced.keepAlive)
+        #expect(spaced.fields.map { spaced.isEndToEnd($0) } == [false, false, false, true])
+    }
+
+    @Test func listValuesSplitIntoTrimmedElements() {
+        func elements(_ value: String) -> [String] {
+            var found: [String] = []
+            Array(value.utf8).withUnsafeBytes { raw in
+                HTTP1.Decoder.forEachElement(of: raw) { found.append(String(decoding: $0, as: UTF8.self)) }
+            }
+            return found
+        }
+        #expect(elements("") == [])
+        #expect(elements(",") == [])
+        #expect(elements(" \t ") == [])
+        #expect(elements("a") == ["a"])
+        #expect(elements(" a , ,b,\tc d ,") == ["a", "b", "c d"])
     }
 
     @Test func bodiesReadTheSameWhateverTheReadsLookLike() {

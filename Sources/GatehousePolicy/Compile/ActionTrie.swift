@@ -32,6 +32,9 @@ struct ActionTrie: Sendable {
     private var wildcardIDs: [Int32] = []
     private var wildcardPatterns: [Wildcard] = []
 
+    /// How many statement IDs one `collect` can report at most: each entry once.
+    var entryCount: Int { exactIDs.count + wildcardIDs.count }
+
     /// Collects patterns before freezing. Edges live in one hash table keyed by
     /// (parent, byte) and entries in flat lists, so inserting 10,000 patterns allocates
     /// nothing per node.
@@ -130,8 +133,10 @@ struct ActionTrie: Sendable {
         }
     }
 
-    /// Appends every statement with an action pattern matching `action` (lowercased).
-    func collect(_ action: UnsafeBufferPointer<UInt8>, into candidates: inout [Int32]) {
+    /// Reports every statement with an action pattern matching `action` (lowercased), at
+    /// most `entryCount` of them; a statement with several matching patterns comes more
+    /// than once.
+    func collect(_ action: UnsafeBufferPointer<UInt8>, into found: (Int32) -> Void) {
         nodes.withUnsafeBufferPointer { nodes in
             edges.withUnsafeBufferPointer { edges in
                 labels.withUnsafeBufferPointer { labels in
@@ -141,11 +146,11 @@ struct ActionTrie: Sendable {
                         let current = nodes[node]
                         if !current.wildcards.isEmpty {
                             for index in current.wildcards where wildcardPatterns[Int(index)].matches(utf8: action) {
-                                candidates.append(wildcardIDs[Int(index)])
+                                found(wildcardIDs[Int(index)])
                             }
                         }
                         guard offset < action.count else {
-                            for index in current.exact { candidates.append(exactIDs[Int(index)]) }
+                            for index in current.exact { found(exactIDs[Int(index)]) }
                             return
                         }
                         let byte = action[offset]

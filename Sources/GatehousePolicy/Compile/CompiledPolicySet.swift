@@ -114,55 +114,76 @@ public struct CompiledPolicySet: Sendable {
     /// change a decision, so a caller need not work out its value.
     public func tests(_ normalizedKey: String) -> Bool { testedKeys.contains(normalizedKey) }
 
-    /// The statements whose actions can match the request, in set order, each once.
-    func candidates(for request: AuthorizationRequest) -> [Int32] {
-        var found: [Int32] = []
-        found.reserveCapacity(8)
-        var action = request.normalizedAction
-        action.withUTF8 { buffer in
-            trie.collect(buffer, into: &found)
-            for id in unindexed where !statements[Int(id)].actionPatterns.contains(where: { $0.matches(utf8: buffer) }) {
-                found.append(id)
+    /// The statements whose actions can match the request, in set order, each once, lent to
+    /// `body`. They are gathered in a temporary buffer (on the stack for a set of ordinary
+    /// size): this runs on every call, twice when a caller first asks `testsConditionKey`.
+    func withCandidates<Result>(for request: AuthorizationRequest, _ body: (UnsafeBufferPointer<Int32>) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: trie.entryCount + unindexed.count) { buffer in
+            var count = 0
+            var action = request.normalizedAction
+            action.withUTF8 { bytes in
+                trie.collect(bytes) { id in
+                    buffer[count] = id
+                    count += 1
+                }
+                for id in unindexed where !statements[Int(id)].actionPatterns.contains(where: { $0.matches(utf8: bytes) }) {
+                    buffer[count] = id
+                    count += 1
+                }
             }
-        }
-        // Usually already in order (one pattern per statement, visited in set order).
-        if found.count > 1, zip(found, found.dropFirst()).contains(where: { $0 >= $1 }) {
-            found.sort()
-            var last: Int32 = -1
-            found.removeAll { id in
-                defer { last = id }
-                return id == last
+            var found = UnsafeMutableBufferPointer(rebasing: buffer[..<count])
+            // Usually already in order (one pattern per statement, visited in set order).
+            if count > 1, zip(found, found.dropFirst()).contains(where: { $0 >= $1 }) {
+                found.sort()
+                var kept = 1
+                for index in 1..<count where found[index] != found[kept - 1] {
+                    found[kept] = found[index]
+                    kept += 1
+                }
+                found = UnsafeMutableBufferPointer(rebasing: found[..<kept])
             }
+            return body(UnsafeBufferPointer(found))
         }
-        return found
     }
 
     /// Decides a request: an applying Deny wins, else an applying Allow allows, else the
     /// request is implicitly denied.
     public func evaluate(_ request: AuthorizationRequest) -> Decision {
-        let candidates = candidates(for: request)
         var resource = request.resource
-        // Statements are read through borrowed buffers and deciders collected as indices:
-        // copying a statement out of the array would retain and release each of its
-        // strings and arrays, which costs more than the matching itself.
-        return resource.withUTF8 { resourceBytes in
-            statements.withUnsafeBufferPointer { statements in
-                var denies: [Int32] = []
-                var allows: [Int32] = []
-                for id in candidates {
-                    let effect = statements[Int(id)].ref.effect
-                    if effect == .allow, !denies.isEmpty { continue }  // cannot change the outcome
-                    guard statements[Int(id)].resources.covers(resourceBytes) else { continue }
-                    let outcome = Self.conditionsOutcome(statements[Int(id)].conditions, request)
-                    switch effect {
-                    case .deny where outcome != .notSatisfied: denies.append(id)
-                    case .allow where outcome == .satisfied: allows.append(id)
-                    default: break
+        // Statements are read through borrowed buffers and deciders collected as indices
+        // (in temporary buffers, like the candidates): copying a statement out of the array
+        // would retain and release each of its strings and arrays, which costs more than
+        // the matching itself.
+        return withCandidates(for: request) { candidates in
+            resource.withUTF8 { resourceBytes in
+                statements.withUnsafeBufferPointer { statements in
+                    withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * candidates.count) { deciders in
+                        // Denies fill the buffer from the front, allows from the back.
+                        var denies = 0
+                        var allows = 0
+                        for id in candidates {
+                            let effect = statements[Int(id)].ref.effect
+                            if effect == .allow, denies > 0 { continue }  // cannot change the outcome
+                            guard statements[Int(id)].resources.covers(resourceBytes) else { continue }
+                            let outcome = Self.conditionsOutcome(statements[Int(id)].conditions, request)
+                            switch effect {
+                            case .deny where outcome != .notSatisfied:
+                                deciders[denies] = id
+                                denies += 1
+                            case .allow where outcome == .satisfied:
+                                deciders[candidates.count + allows] = id
+                                allows += 1
+                            default: break
+                            }
+                        }
+                        func refs(_ range: Range<Int>) -> [StatementRef] { deciders[range].map { statements[Int($0)].ref } }
+                        if denies > 0 { return Decision(reason: .explicitDeny, statements: refs(0..<denies)) }
+                        if allows > 0 {
+                            return Decision(reason: .explicitAllow, statements: refs(candidates.count..<candidates.count + allows))
+                        }
+                        return Decision(reason: .implicitDeny, statements: [])
                     }
                 }
-                if !denies.isEmpty { return Decision(reason: .explicitDeny, statements: denies.map { statements[Int($0)].ref }) }
-                if !allows.isEmpty { return Decision(reason: .explicitAllow, statements: allows.map { statements[Int($0)].ref }) }
-                return Decision(reason: .implicitDeny, statements: [])
             }
         }
     }
@@ -197,11 +218,13 @@ public struct CompiledPolicySet: Sendable {
     /// call, where building `conditionKeys`' set would cost more than the question.
     public func testsConditionKey(for request: AuthorizationRequest, where predicate: (String) -> Bool) -> Bool {
         var resource = request.resource
-        return resource.withUTF8 { resourceBytes in
-            for id in candidates(for: request) where statements[Int(id)].resources.matches(resourceBytes).0 {
-                for condition in statements[Int(id)].conditions where predicate(condition.normalizedKey) { return true }
+        return withCandidates(for: request) { candidates in
+            resource.withUTF8 { resourceBytes in
+                for id in candidates where statements[Int(id)].resources.covers(resourceBytes) {
+                    for condition in statements[Int(id)].conditions where predicate(condition.normalizedKey) { return true }
+                }
+                return false
             }
-            return false
         }
     }
 }

@@ -51,8 +51,9 @@ public struct AuthorizationRequest: Sendable {
         self.action = action
         self.resource = resource
         self.normalizedAction = Self.lowercasedKey(action)
+        // (Reserving room for none would still allocate storage, on every gateway call.)
         var explicit: [String: [ContextValue]] = [:]
-        explicit.reserveCapacity(context.count)
+        if !context.isEmpty { explicit.reserveCapacity(context.count) }
         for (key, values) in context { explicit[Self.lowercasedKey(key)] = values }
         self.explicitContext = explicit
     }
