@@ -27,16 +27,28 @@ struct TokenRecord: Sendable {
 
 /// An authenticated caller: the user, the principal they act as, the policies attached to
 /// them (directly and through groups) and what the login proved.
-public struct Session: Sendable {
-    public var user: DirectorySeed.User
-    public var principal: Principal
-    public var policies: [String]
-    public var mfa: Bool
+///
+/// Immutable, and a class: a session is handed from the directory to the connection's
+/// memory to the call's verdict on every call, and as a struct of some fourteen strings and
+/// collections each hand-over retained and released every one of them.
+public final class Session: Sendable {
+    public let user: DirectorySeed.User
+    public let principal: Principal
+    public let policies: [String]
+    public let mfa: Bool
+
+    init(user: DirectorySeed.User, principal: Principal, policies: [String], mfa: Bool) {
+        self.user = user
+        self.principal = principal
+        self.policies = policies
+        self.mfa = mfa
+    }
 }
 
 /// An immutable, in-memory copy of the directory: the gateway authenticates every call
 /// against it without touching SQLite, and swaps in a new view when the file changes.
-public struct DirectoryView: Sendable {
+/// A class, so handing the current view to each call is one retain, not one per table.
+public final class DirectoryView: Sendable {
     public let seed: DirectorySeed
     /// Unique to this view (see `RememberedSession`).
     public let identity: UInt64

@@ -215,18 +215,21 @@ public final class AuditLog: Sendable {
 
     /// Appends one line now; a failed write marks the log unhealthy until a write succeeds.
     public func write(_ record: AuditRecord) {
-        append(record)
+        var record = record
+        append(&record)
         flush()
     }
 
     /// Queues one line and makes sure it is written at the end of the event loop's tick.
-    func write(_ record: AuditRecord, flushingOn loop: EventLoop) {
-        if append(record) { loop.execute { self.flush() } }
+    /// `inout` only so the record is read where it lies, in its call's verdict: passed by
+    /// value it was copied, and its strings retained and released, on every call.
+    func write(_ record: inout AuditRecord, flushingOn loop: EventLoop) {
+        if append(&record) { loop.execute { self.flush() } }
     }
 
     /// Queues a line; true when the queue was empty (the caller schedules the flush).
     @discardableResult
-    private func append(_ record: AuditRecord) -> Bool {
+    private func append(_ record: inout AuditRecord) -> Bool {
         state.withLock { state in
             let wasEmpty = state.pending.isEmpty
             record.write(into: &state.pending)

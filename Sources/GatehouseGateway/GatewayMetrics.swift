@@ -37,18 +37,20 @@ public final class GatewayMetrics: Sendable {
         auditFailures = registry.makeCounter(descriptor: Self.name("audit_write_failures", "total", "Audit lines that could not be written"))
     }
 
-    /// Counts one answered call by decision and the reason's kind (bounded: no free text).
-    func decided(_ record: AuditRecord) {
+    /// Counts one answered call by decision and the reason's kind (bounded: no free text),
+    /// and its duration. Takes the record's fields rather than the record, which would be
+    /// copied out of its verdict.
+    func decided(decision: String, reason fullReason: String, totalMicros: Int) {
         // The kind is the reason up to a colon (details after it are free text); most reasons have none.
-        let reason = record.reason.utf8.contains(UInt8(ascii: ":")) ? String(record.reason.prefix { $0 != ":" }) : record.reason
+        let reason = fullReason.utf8.contains(UInt8(ascii: ":")) ? String(fullReason.prefix { $0 != ":" }) : fullReason
         let counter = decisionCounters.withLock { counters in
-            if let counter = counters[record.decision]?[reason] { return counter }
-            let counter = registry.makeCounter(descriptor: Self.decisions, labels: [("decision", record.decision), ("reason", reason)])
-            counters[record.decision, default: [:]][reason] = counter
+            if let counter = counters[decision]?[reason] { return counter }
+            let counter = registry.makeCounter(descriptor: Self.decisions, labels: [("decision", decision), ("reason", reason)])
+            counters[decision, default: [:]][reason] = counter
             return counter
         }
         counter.increment()
-        duration.recordNanoseconds(Int64(record.totalMicros) * 1000)
+        duration.recordNanoseconds(Int64(totalMicros) * 1000)
     }
 
     func policyReload(ok: Bool) {

@@ -67,9 +67,13 @@ enum HTTP1 {
 
     /// A parsed request or status line and header section, kept as the bytes received plus
     /// offsets, so forwarding copies fields without building strings for them.
-    struct Head {
+    ///
+    /// A class, filled in only while the decoder parses it: a head is handed from decoder to
+    /// handler to the steps of a call, and as a struct each hand-over retained and released
+    /// its buffer, strings and lists one by one.
+    final class Head {
         /// From the start line through the blank line that ends the head.
-        var bytes: ByteBuffer
+        let bytes: ByteBuffer
         var fields: [Field] = []
         var minorVersion = 1
         /// Requests: the method and the request target exactly as received.
@@ -90,6 +94,8 @@ enum HTTP1 {
         /// Further field names the `Connection` header lists (lowercased): not forwarded either.
         var connectionNamed: [[UInt8]] = []
         var expectsContinue = false
+
+        init(bytes: ByteBuffer) { self.bytes = bytes }
 
         /// Whether the sender lets the connection carry another message after this one.
         var keepAlive: Bool { minorVersion >= 1 ? !connectionClose : connectionKeepAlive && !connectionClose }
@@ -367,13 +373,13 @@ enum HTTP1 {
         /// Parses a complete head: start line, then `name: value` lines, CRLF-ended (the
         /// scanner checked the line endings), up to the blank line.
         static func parseHead(_ bytes: ByteBuffer, kind: Kind) throws(Failure) -> Head {
-            var head = Head(bytes: bytes)
+            let head = Head(bytes: bytes)
             let result: Result<Void, Failure> = bytes.withUnsafeReadableBytes { raw in
                 // Every line ends in CRLF, the last one empty; the first CR of a line must be its end.
                 var lineEnd = 0
                 while raw[lineEnd] != 0x0D { lineEnd += 1 }
                 guard raw[lineEnd + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
-                let start = kind == .request ? parseRequestLine(raw, end: lineEnd, into: &head) : parseStatusLine(raw, end: lineEnd, into: &head)
+                let start = kind == .request ? parseRequestLine(raw, end: lineEnd, into: head) : parseStatusLine(raw, end: lineEnd, into: head)
                 if case .failure = start { return start }
                 var lineStart = lineEnd + 2
                 head.fields.reserveCapacity(12)
@@ -382,7 +388,7 @@ enum HTTP1 {
                     var end = lineStart
                     while raw[end] != 0x0D { end += 1 }
                     guard raw[end + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
-                    if case .failure(let failure) = parseField(raw, from: lineStart, to: end, into: &head) { return .failure(failure) }
+                    if case .failure(let failure) = parseField(raw, from: lineStart, to: end, into: head) { return .failure(failure) }
                     lineStart = end + 2
                 }
                 // The blank line must be the last one, not a bare CR starting another.
@@ -393,7 +399,7 @@ enum HTTP1 {
             return head
         }
 
-        private static func parseRequestLine(_ raw: UnsafeRawBufferPointer, end: Int, into head: inout Head) -> Result<Void, Failure> {
+        private static func parseRequestLine(_ raw: UnsafeRawBufferPointer, end: Int, into head: Head) -> Result<Void, Failure> {
             // method SP request-target SP HTTP-version
             var index = 0
             while index < end, isTokenByte(raw[index]) { index += 1 }
@@ -411,7 +417,7 @@ enum HTTP1 {
             return .success(())
         }
 
-        private static func parseStatusLine(_ raw: UnsafeRawBufferPointer, end: Int, into head: inout Head) -> Result<Void, Failure> {
+        private static func parseStatusLine(_ raw: UnsafeRawBufferPointer, end: Int, into head: Head) -> Result<Void, Failure> {
             // HTTP-version SP 3DIGIT SP [ reason-phrase ]; a missing last SP is tolerated.
             guard end >= 12, let minor = version(raw, from: 0, to: 8), raw[8] == 0x20,
                 raw[9...11].allSatisfy({ (0x30...0x39).contains($0) }), end == 12 || raw[12] == 0x20,
@@ -437,7 +443,7 @@ enum HTTP1 {
             }
         }
 
-        private static func parseField(_ raw: UnsafeRawBufferPointer, from start: Int, to end: Int, into head: inout Head) -> Result<Void, Failure> {
+        private static func parseField(_ raw: UnsafeRawBufferPointer, from start: Int, to end: Int, into head: Head) -> Result<Void, Failure> {
             var index = start
             while index < end, isTokenByte(raw[index]) { index += 1 }
             // No name (a folded line starts with a space), or no colon right after it.

@@ -564,12 +564,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func complete(_ verdict: Verdict) {
         verdict.record.totalMicros = micros(since: received)
         if let loop = context?.eventLoop {
-            core.audit.write(verdict.record, flushingOn: loop)
+            core.audit.write(&verdict.record, flushingOn: loop)
         } else {
             core.audit.write(verdict.record)
         }
         if !core.audit.isHealthy { core.metrics.auditFailures.increment() }
-        core.metrics.decided(verdict.record)
+        core.metrics.decided(decision: verdict.record.decision, reason: verdict.record.reason, totalMicros: verdict.record.totalMicros)
         state = .idle
         self.verdict = nil
     }

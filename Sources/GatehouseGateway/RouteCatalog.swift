@@ -12,8 +12,9 @@ public enum CallerRule: String, Sendable, CaseIterable {
 }
 
 /// One API of the account service: how a call maps to an action, a resource and the
-/// condition keys to collect.
-public struct Route: Sendable {
+/// condition keys to collect. Immutable, and a class so that matching a call hands out a
+/// reference rather than a copy of its strings and lists.
+public final class Route: Sendable {
     public enum Segment: Sendable, Equatable {
         case literal(String)
         case parameter(String)

@@ -117,10 +117,11 @@ public struct CompiledPolicySet: Sendable {
     /// The statements whose actions can match the request, in set order, each once, lent to
     /// `body`. They are gathered in a temporary buffer (on the stack for a set of ordinary
     /// size): this runs on every call, twice when a caller first asks `testsConditionKey`.
-    func withCandidates<Result>(for request: AuthorizationRequest, _ body: (UnsafeBufferPointer<Int32>) -> Result) -> Result {
+    @inline(__always)
+    func withCandidates<Result>(forAction normalizedAction: String, _ body: (UnsafeBufferPointer<Int32>) -> Result) -> Result {
         withUnsafeTemporaryAllocation(of: Int32.self, capacity: trie.entryCount + unindexed.count) { buffer in
             var count = 0
-            var action = request.normalizedAction
+            var action = normalizedAction
             action.withUTF8 { bytes in
                 trie.collect(bytes) { id in
                     buffer[count] = id
@@ -154,7 +155,7 @@ public struct CompiledPolicySet: Sendable {
         // (in temporary buffers, like the candidates): copying a statement out of the array
         // would retain and release each of its strings and arrays, which costs more than
         // the matching itself.
-        return withCandidates(for: request) { candidates in
+        return withCandidates(forAction: request.normalizedAction) { candidates in
             resource.withUTF8 { resourceBytes in
                 statements.withUnsafeBufferPointer { statements in
                     withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * candidates.count) { deciders in
@@ -218,7 +219,7 @@ public struct CompiledPolicySet: Sendable {
     /// call, where building `conditionKeys`' set would cost more than the question.
     public func testsConditionKey(for request: AuthorizationRequest, where predicate: (String) -> Bool) -> Bool {
         var resource = request.resource
-        return withCandidates(for: request) { candidates in
+        return withCandidates(forAction: request.normalizedAction) { candidates in
             resource.withUTF8 { resourceBytes in
                 for id in candidates where statements[Int(id)].resources.covers(resourceBytes) {
                     for condition in statements[Int(id)].conditions where predicate(condition.normalizedKey) { return true }
