@@ -107,6 +107,12 @@ public struct PendingDecision: Sendable {
 public struct ConnectionMemory: Sendable {
     /// The last session (see `RememberedSession`).
     var session: RememberedSession?
+    /// The last call's method and target as resolved in a directory view (`Resolution`).
+    private var lastResolution: (method: String, target: String, view: UInt64, resolution: Resolution)?
+    /// Whether statements of a set that could apply to a resolution's action and resource
+    /// test resource tags, as last asked. The set and resolution are held, so comparing them
+    /// by identity cannot mistake a new one for them.
+    private var lastTagQuestion: (set: CompiledPolicySet, resolution: Resolution, answer: Bool)?
     /// The last compiled set, for these attached policies in this snapshot, with the global
     /// keys it tests. The snapshot is held (and compared by identity) so a reloaded set is
     /// never mistaken for it.
@@ -125,6 +131,48 @@ public struct ConnectionMemory: Sendable {
             lastSet = (policies, names, set, globals)
             return .success((set, globals))
         }
+    }
+}
+
+extension ConnectionMemory {
+    /// The resolution of this method and target in this directory view: the last call's when
+    /// it had the same, else `resolve()`'s, remembered for the next.
+    mutating func resolution(method: String, target: String, in directory: DirectoryView, _ resolve: () -> Resolution) -> Resolution {
+        if let last = lastResolution, last.view == directory.identity, last.method == method, last.target == target {
+            return last.resolution
+        }
+        let resolution = resolve()
+        lastResolution = (method, target, directory.identity, resolution)
+        return resolution
+    }
+
+    /// `ask()`'s answer about resource tags for this set and resolution, asked once while
+    /// the connection's calls keep to them.
+    mutating func testsResourceTags(_ set: CompiledPolicySet, _ resolution: Resolution, _ ask: () -> Bool) -> Bool {
+        if let last = lastTagQuestion, last.resolution === resolution, last.set.isSame(as: set) { return last.answer }
+        let answer = ask()
+        lastTagQuestion = (set, resolution, answer)
+        return answer
+    }
+}
+
+/// What a call's method and target resolve to before anyone is authenticated: the parsed
+/// target (or why it is refused), the route it matches with its path parameters, and the
+/// resource URN. It depends only on those, the route catalog and the organization's IDs, so
+/// a connection's next call with the same method and target in the same directory view
+/// reuses it (`ConnectionMemory`), instead of parsing, matching and building the URN again.
+final class Resolution: Sendable {
+    let target: Result<RequestTarget, RequestTarget.Rejection>
+    let route: Route?
+    let parameters: [String: String]
+    /// The URN of the resource the route acts on; empty without a route.
+    let resource: String
+
+    init(target: Result<RequestTarget, RequestTarget.Rejection>, route: Route? = nil, parameters: [String: String] = [:], resource: String = "") {
+        self.target = target
+        self.route = route
+        self.parameters = parameters
+        self.resource = resource
     }
 }
 
@@ -182,19 +230,21 @@ public struct Authorizer: Sendable {
             record: AuditRecord(
                 time: call.now, requestId: requestId, method: call.method, path: call.target, sourceIp: sourceIp, policyRevision: policies.revision))
         // Order matters: an unauthenticated caller learns nothing about routes or policies.
+        let resolution = memory.resolution(method: call.method, target: call.target, in: directory) {
+            resolve(method: call.method, target: call.target, in: directory)
+        }
         let target: RequestTarget
-        switch RequestTarget.parse(call.target) {
+        switch resolution.target {
         case .failure(let rejection): return .decided(Self.refuse(verdict, .badTarget(rejection)))
         case .success(let parsed): target = parsed
         }
         verdict.target = target
-        let matched = catalog.match(method: call.method, target: target)
         // The transfer confirmation page is reached by an emailed link, which is its own
         // credential: no token, caller rule or policy applies.
-        if let (route, parameters) = matched, let handler = route.handler, handler.authenticatesByLink {
+        if let route = resolution.route, let handler = route.handler, handler.authenticatesByLink {
             verdict.record.action = route.action
             verdict.handler = handler
-            verdict.parameters = parameters
+            verdict.parameters = resolution.parameters
             verdict.record.decision = "allow"
             verdict.record.reason = "confirmation_link"
             return .decided(verdict)
@@ -208,12 +258,11 @@ public struct Authorizer: Sendable {
         verdict.session = session
         verdict.record.user = session.user.name
         verdict.record.principal = session.principal.urn
-        guard let (route, parameters) = matched else {
+        guard let route = resolution.route else {
             return .decided(Self.refuse(verdict, .noRoute(method: call.method, path: target.rawPath)))
         }
-        let organization = directory.organization
-        let resource = route.resourceURN(
-            parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
+        let parameters = resolution.parameters
+        let resource = resolution.resource
         verdict.record.action = route.action
         verdict.record.resource = resource
         verdict.handler = route.handler
@@ -239,7 +288,7 @@ public struct Authorizer: Sendable {
         }
         if globals.contains(.mfaPresent) { request.setContext("g:mfapresent", ContextValue.list(session.mfa)) }
         if globals.contains(.userAgent) { request.setContext("g:useragent", call.userAgent.map { [.string($0)] } ?? []) }
-        if route.context.contains("g:RequestTag") || route.context.contains("g:TagKeys") {
+        if route.carriesRequestTags {
             switch Self.requestTags(call.body) {
             case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))
             case .success(let (tags, keys)):
@@ -248,14 +297,28 @@ public struct Authorizer: Sendable {
             }
             verdict.changesTagsOf = route.tagSubject.flatMap { parameters[$0] }
         }
-        if route.context.contains("g:ResourceTag"), let subject = route.tagSubject, let account = parameters[subject],
-            policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") })
+        if route.carriesResourceTags, let subject = route.tagSubject, let account = parameters[subject],
+            memory.testsResourceTags(policySet, resolution, { policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") }) })
         {
             // Consumed, so adding the tags extends this request's context instead of a copy.
             if let tags = knownTags(account) { return .decided(Self.decide(consume request, tags: tags, with: policySet, verdict)) }
             return .needsTags(account: account, PendingDecision(request: request, policySet: policySet, verdict: verdict))
         }
         return .decided(Self.decide(request, with: policySet, verdict))
+    }
+
+    /// Parses the target and, when it is acceptable, finds its route and the resource URN.
+    func resolve(method: String, target: String, in directory: DirectoryView) -> Resolution {
+        let parsed: RequestTarget
+        switch RequestTarget.parse(target) {
+        case .failure(let rejection): return Resolution(target: .failure(rejection))
+        case .success(let found): parsed = found
+        }
+        guard let (route, parameters) = catalog.match(method: method, target: parsed) else { return Resolution(target: .success(parsed)) }
+        let organization = directory.organization
+        let resource = route.resourceURN(
+            parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
+        return Resolution(target: .success(parsed), route: route, parameters: parameters, resource: resource)
     }
 
     /// `decide`, with the target account's tags as `g:ResourceTag/<k>`.

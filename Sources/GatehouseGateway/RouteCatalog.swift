@@ -32,6 +32,11 @@ public final class Route: Sendable {
     /// Set when Gatehouse answers the call itself instead of forwarding it.
     public let handler: LocalHandler?
 
+    /// Whether the call carries `g:ResourceTag/<k>` (the target account's tags), and
+    /// `g:RequestTag/<k>` or `g:TagKeys` (read from its body): asked on every call.
+    public let carriesResourceTags: Bool
+    public let carriesRequestTags: Bool
+
     /// The path parameter naming the account whose tags are `g:ResourceTag/<k>`: the last
     /// path parameter in the resource template.
     public let tagSubject: String?
@@ -60,6 +65,8 @@ public final class Route: Sendable {
         self.resource = resource
         self.callers = callers
         self.context = context
+        carriesResourceTags = context.contains("g:ResourceTag")
+        carriesRequestTags = context.contains("g:RequestTag") || context.contains("g:TagKeys")
         var parts: [ResourcePart] = []
         var rest = Substring(resource)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {

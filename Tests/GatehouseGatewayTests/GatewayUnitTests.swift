@@ -97,7 +97,7 @@ import Testing
         let authorizer: Authorizer
     }
 
-    static func world(trusted: [String] = [], attach: [(String, String)] = []) throws -> World {
+    static func world(trusted: [String] = [], attach: [(String, String)] = [], organizationId: String? = nil) throws -> World {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-authz-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -107,6 +107,7 @@ import Testing
         outsider.name = "prod_user"
         outsider.accountId = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
         seed.users.append(outsider)
+        if let organizationId { seed.organization.id = organizationId }
         let store = try DirectoryStore(path: dir.appendingPathComponent("d.sqlite").path)
         try store.importSeed(seed)
         for (policy, user) in attach { try store.attach(policy: policy, to: .user(user)) }
@@ -130,8 +131,11 @@ import Testing
             requestId: "r", policies: world.policies, directory: world.view)
     }
 
-    func verdict(_ authorization: Authorization) -> Verdict? {
+    /// The verdict of a decided call. A pending one is recorded as a failure, so that
+    /// `verdict(...)?.refusal == nil` cannot pass for a call that was never decided.
+    func verdict(_ authorization: Authorization, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> Verdict? {
         if case .decided(let verdict) = authorization { return verdict }
+        Issue.record("the call waits for tags instead of being decided", sourceLocation: sourceLocation)
         return nil
     }
 
@@ -221,6 +225,70 @@ import Testing
         #expect(list(world.policies)?.refusal == nil)
         #expect(list(reloaded)?.refusal?.reason == "implicit_deny")
         #expect(list(world.policies)?.refusal == nil)
+    }
+
+    /// Whether a call waits for tags is remembered per set: after a reload whose statements
+    /// no longer test tags, the same call on the same connection is decided at once.
+    @Test func aConnectionAsksAReloadedSetAboutTagsAgain() throws {
+        let world = try Self.world()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-tags-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: root.appendingPathComponent("policies"), to: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:update"], "Resource": ["*"]}]}"#
+            .write(to: dir.appendingPathComponent("dev-accounts-update.json"), atomically: true, encoding: .utf8)
+        try #"{"Version": "5.0", "Statement": [{"Effect": "Deny", "Action": ["organizations:accounts:delete"], "Resource": ["*"]}]}"#
+            .write(to: dir.appendingPathComponent("deny-protected-accounts.json"), atomically: true, encoding: .utf8)
+        let reloaded = try PolicySnapshot.load(directory: dir.path)
+        var memory = ConnectionMemory()
+        func update(_ policies: PolicySnapshot) -> Authorization {
+            let call = Call(
+                method: "PATCH", target: "/v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80", token: world.tokens["dev_only"],
+                peer: "127.0.0.1", body: Array("{}".utf8))
+            return world.authorizer.authorize(call, requestId: "r", policies: policies, directory: world.view, remembering: &memory)
+        }
+        for _ in 0..<2 {
+            guard case .needsTags = update(world.policies) else {
+                Issue.record("dev_only's update depends on the account's tags")
+                return
+            }
+        }
+        let decided = try #require(verdict(update(reloaded)), "decided at once: no statement of the reloaded set tests tags")
+        #expect(decided.refusal == nil)
+        guard case .needsTags = update(world.policies) else {
+            Issue.record("back on the first set, the update depends on tags again")
+            return
+        }
+    }
+
+    /// A connection reuses its last call's target, route and resource only for the same
+    /// method and target in the same directory view.
+    @Test func aConnectionsMemoryResolvesEachTargetInItsDirectoryView() throws {
+        let world = try Self.world()
+        let renamed = try Self.world(organizationId: "o-renamed")
+        let dev = "05261f923e80d3890f33c0056e9b3f80"
+        let prod = "9b3f8005261f923e80d3890f33c0056e"
+        var memory = ConnectionMemory()
+        func authorize(_ method: String, _ target: String, in world: World) -> Authorization {
+            let call = Call(method: method, target: target, token: world.tokens["admin"], peer: "127.0.0.1", body: Array("{}".utf8))
+            return world.authorizer.authorize(call, requestId: "r", policies: world.policies, directory: world.view, remembering: &memory)
+        }
+        func call(_ method: String, _ target: String, in world: World) -> Verdict? { verdict(authorize(method, target, in: world)) }
+        let first = call("GET", "/v1/organizations/accounts/\(dev)", in: world)
+        #expect(first?.refusal == nil)
+        #expect(first?.record.resource?.hasSuffix(":account:\(world.view.organization.id)/\(dev)") == true)
+        #expect(call("GET", "/v1/organizations/accounts/\(dev)", in: world)?.record.resource == first?.record.resource)
+        #expect(call("GET", "/v1/organizations/accounts/\(prod)", in: world)?.record.resource?.hasSuffix("/\(prod)") == true)
+        // Another method on the same target is another route (whose Deny reads the account's tags).
+        guard case .needsTags(let account, _) = authorize("PATCH", "/v1/organizations/accounts/\(prod)", in: world) else {
+            Issue.record("expected the update to wait for the account's tags")
+            return
+        }
+        #expect(account == prod)
+        #expect(call("GET", "/v1/organizations/accounts/\(prod)/..", in: world)?.refusal?.status == 400)
+        // Another view of the directory: the URN is built from its organization.
+        let moved = call("GET", "/v1/organizations/accounts/\(dev)", in: renamed)
+        #expect(moved?.record.resource?.hasSuffix(":account:o-renamed/\(dev)") == true)
+        #expect(call("GET", "/v1/organizations/accounts/\(dev)", in: world)?.record.resource == first?.record.resource)
     }
 
     @Test func aMissingAttachedPolicyDenies() throws {

@@ -72,6 +72,10 @@ public struct CompiledPolicySet: Sendable {
 
     public var statementCount: Int { statements.count }
 
+    /// Whether both are the same compiled set (not merely equal policies): for callers that
+    /// remember an answer about a set.
+    public func isSame(as other: CompiledPolicySet) -> Bool { storage === other.storage }
+
     /// Compiles documents; their order (and statement order) only affects the order in
     /// which deciding statements are listed, never the decision.
     public init(_ documents: [PolicyDocument]) {
