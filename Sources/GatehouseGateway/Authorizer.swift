@@ -404,9 +404,6 @@ public struct Authorizer: Sendable {
 
     /// `2026-11-23T10:00:00Z` (whole seconds, rounded down), without a formatter: this runs on every call.
     static func iso8601(_ date: Date) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(20)
-        UTCTime.write(date, into: &bytes, milliseconds: false)
-        return String(decoding: bytes, as: UTF8.self)
+        String(unsafeUninitializedCapacity: UTCTime.maxLength) { UTCTime.write(date, to: $0.baseAddress!, milliseconds: false) }
     }
 }

@@ -3,9 +3,20 @@ import Foundation
 /// ISO 8601 times in UTC written as bytes, for the audit line and `g:CurrentTime` on every
 /// call: the civil date is worked out directly, without a formatter or `gmtime`.
 enum UTCTime {
+    /// The longest `write` writes: `2026-11-23T10:00:00.123Z`.
+    static let maxLength = 24
+
     /// `2026-11-23T10:00:00.123Z` (to the nearest millisecond), or `2026-11-23T10:00:00Z`
     /// (whole seconds, rounded down) without `milliseconds`.
     static func write(_ date: Date, into out: inout [UInt8], milliseconds: Bool = true) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxLength) { scratch in
+            let length = write(date, to: scratch.baseAddress!, milliseconds: milliseconds)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[..<length]))
+        }
+    }
+
+    /// `write`, to memory with room for `maxLength` bytes; returns how many it wrote.
+    static func write(_ date: Date, to out: UnsafeMutablePointer<UInt8>, milliseconds: Bool = true) -> Int {
         let totalMillis =
             milliseconds ? Int64((date.timeIntervalSince1970 * 1000).rounded()) : Int64(date.timeIntervalSince1970.rounded(.down)) * 1000
         let millis = Int(((totalMillis % 1000) + 1000) % 1000)
@@ -17,32 +28,38 @@ enum UTCTime {
             days -= 1
         }
         let (year, month, day) = civil(daysSinceEpoch: days)
+        var count = 0
+        func byte(_ byte: UInt8) {
+            out[count] = byte
+            count += 1
+        }
         func digits(_ value: Int, _ width: Int) {
             var divisor = 1
             for _ in 1..<width { divisor *= 10 }
             var rest = value
             while divisor > 0 {
-                out.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                byte(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
                 rest %= divisor
                 divisor /= 10
             }
         }
         digits(year, 4)
-        out.append(UInt8(ascii: "-"))
+        byte(UInt8(ascii: "-"))
         digits(month, 2)
-        out.append(UInt8(ascii: "-"))
+        byte(UInt8(ascii: "-"))
         digits(day, 2)
-        out.append(UInt8(ascii: "T"))
+        byte(UInt8(ascii: "T"))
         digits(secondOfDay / 3600, 2)
-        out.append(UInt8(ascii: ":"))
+        byte(UInt8(ascii: ":"))
         digits(secondOfDay / 60 % 60, 2)
-        out.append(UInt8(ascii: ":"))
+        byte(UInt8(ascii: ":"))
         digits(secondOfDay % 60, 2)
         if milliseconds {
-            out.append(UInt8(ascii: "."))
+            byte(UInt8(ascii: "."))
             digits(millis, 3)
         }
-        out.append(UInt8(ascii: "Z"))
+        byte(UInt8(ascii: "Z"))
+        return count
     }
 
     /// Year, month and day of a day count from 1970-01-01 (Howard Hinnant's days-to-civil).

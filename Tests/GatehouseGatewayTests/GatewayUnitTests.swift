@@ -388,6 +388,58 @@ import Testing
         let changes = try #require(json["changes"] as? [String: [String: Any]])
         #expect(changes["name"]?["old"] as? String == "Old")
         #expect(changes["name"]?["new"] is NSNull)
+        #expect(line.contains(#""reason":"line\nbreak\u0001 and ünïcode""#))
+    }
+
+    @Test func theEscapeScanFindsTheFirstByteToEscapeWhereverItIs() {
+        for special: UInt8 in [0x00, 0x1F, UInt8(ascii: "\""), UInt8(ascii: "\\")] {
+            for position in 0..<41 {
+                // Bytes that need no escape, high ones among them (UTF-8, DEL, space).
+                let filler: [UInt8] = [0x61, 0xC3, 0xA9, 0x7F, 0x20, 0xFF, 0x80, 0x21, 0x5B, 0x5D]
+                var bytes = (0..<41).map { filler[$0 % filler.count] }
+                bytes[position] = special
+                if position + 3 < 41 { bytes[position + 3] = UInt8(ascii: "\"") }
+                bytes.withUnsafeBufferPointer { buffer in
+                    #expect(AuditRecord.LineWriter.firstEscape(in: buffer, from: 0) == position)
+                    #expect(AuditRecord.LineWriter.firstEscape(in: buffer, from: position + 1) == min(position + 3, 41))
+                }
+            }
+        }
+        let plain = [UInt8]("no escapes here, and ünïcode: 0x7F is \u{7F} fine".utf8)
+        plain.withUnsafeBufferPointer { #expect(AuditRecord.LineWriter.firstEscape(in: $0, from: 0) == plain.count) }
+    }
+
+    /// The line is written into room reserved beforehand: values that all need escaping,
+    /// at their longest, must still fit (debug builds assert every write).
+    @Test func anAuditLineOfEscapesAndExtremesFits() throws {
+        let worst = String(repeating: "\u{1b}\"\\\n", count: 300)
+        var record = AuditRecord(
+            time: Date(timeIntervalSince1970: 0), requestId: worst, method: worst, path: worst, sourceIp: worst, policyRevision: worst)
+        record.user = worst
+        record.principal = worst
+        record.action = worst
+        record.resource = worst
+        record.decision = worst
+        record.reason = worst
+        record.statements =
+            (0..<20).map { StatementRef(policy: worst, sid: $0 % 2 == 0 ? worst : nil, index: Int.max - $0, effect: .deny) }
+            + (0..<50).map { StatementRef(policy: "", sid: nil, index: Int.max - $0, effect: .allow) }
+        record.status = Int.min
+        record.authorizeMicros = Int.max
+        record.upstreamMicros = Int.min
+        record.totalMicros = -1
+        record.changes = (0..<5).map { FieldChange(field: worst, old: worst, new: $0 % 2 == 0 ? nil : worst) }
+        let line = record.line
+        #expect(line.utf8.count <= record.maxLineBytes)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(json["request_id"] as? String == worst)
+        #expect(json["status"] as? Int == Int.min)
+        #expect(json["time"] as? String == "1970-01-01T00:00:00.000Z")
+        #expect((json["statements"] as? [String])?[19] == "\(worst):Statement[\(Int.max - 19)]")
+        #expect((json["statements"] as? [String])?.last == ":Statement[\(Int.max - 49)]")
+        var empty = AuditRecord(time: Date(), requestId: "", method: "", path: "", sourceIp: "", policyRevision: "")
+        empty.decision = ""
+        #expect(try JSONSerialization.jsonObject(with: Data(empty.line.utf8)) is [String: Any])
     }
 }
 
