@@ -54,7 +54,10 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    weak var pool: UpstreamPool?
+    /// Held strongly, like this connection by the pool's idle list while idle: a weak
+    /// reference would make every retain of the pool slow (see `ProxyHandler`). The cycle
+    /// ends when the channel closes (`channelInactive` removes the connection).
+    let pool: UpstreamPool
     private var decoder: HTTP1.Decoder
     private var context: ChannelHandlerContext?
     private var sink: UpstreamSink?
@@ -131,7 +134,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
         let sink = self.sink
         self.sink = nil
         // Bytes beyond the answer mean the two sides disagree on where it ended.
-        if reusable, decoder.bufferedBytes == 0, context.channel.isActive, let pool {
+        if reusable, decoder.bufferedBytes == 0, context.channel.isActive {
             pool.release(self)
         } else {
             context.close(promise: nil)
@@ -140,7 +143,8 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func armTimer(at deadline: NIODeadline, on loop: EventLoop) {
-        timer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in self?.timerFired() }
+        // Strong, and cancelled when the channel goes inactive (see `pool`).
+        timer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in self.timerFired() }
     }
 
     private func timerFired() {
@@ -161,7 +165,7 @@ final class UpstreamConnection: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
-        pool?.remove(self)
+        pool.remove(self)
         // An answer without a length ends when the connection does.
         if sink != nil, decoder.closed() {
             reusable = false
