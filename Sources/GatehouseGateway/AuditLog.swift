@@ -52,8 +52,8 @@ public struct AuditRecord: Sendable {
     /// byte by byte to a growing array (each append checking capacity and uniqueness) took
     /// about a tenth of the gateway's user time.
     func write(into out: inout ByteBuffer) {
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: maxLineBytes) { raw in
-            var writer = LineWriter(UnsafeMutableBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: raw.count))
+        out.write(atMost: maxLineBytes) { bytes in
+            var writer = LineWriter(bytes)
             writer.begin()
             writer.number("schema", Self.schemaVersion)
             writer.key("time")
@@ -79,7 +79,7 @@ public struct AuditRecord: Sendable {
             if !changes.isEmpty { writer.changes(changes) }
             writer.byte(UInt8(ascii: "}"))
             writer.byte(UInt8(ascii: "\n"))
-            return writer.count
+            bytes = writer.out
         }
     }
 
@@ -97,29 +97,16 @@ public struct AuditRecord: Sendable {
     }
 
     /// Members of one flat JSON object, written into memory already sized for the whole
-    /// line (`maxLineBytes`), so no write checks for room (debug builds assert it).
+    /// line (`maxLineBytes`).
     struct LineWriter {
-        private let out: UnsafeMutableBufferPointer<UInt8>
-        private(set) var count = 0
+        var out: ByteWriter
         private var first = true
 
-        init(_ out: UnsafeMutableBufferPointer<UInt8>) { self.out = out }
+        init(_ out: ByteWriter) { self.out = out }
 
-        @inline(__always)
-        mutating func byte(_ byte: UInt8) {
-            assert(count < out.count, "the audit line outgrew maxLineBytes")
-            out[count] = byte
-            count += 1
-        }
-
-        mutating func bytes(_ bytes: UnsafeBufferPointer<UInt8>) {
-            guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
-            assert(count + bytes.count <= out.count, "the audit line outgrew maxLineBytes")
-            (out.baseAddress! + count).update(from: source, count: bytes.count)
-            count += bytes.count
-        }
-
-        mutating func raw(_ text: StaticString) { text.withUTF8Buffer { bytes($0) } }
+        mutating func byte(_ byte: UInt8) { out.byte(byte) }
+        mutating func raw(_ text: StaticString) { out.raw(text) }
+        mutating func decimal(_ value: Int) { out.decimal(value) }
 
         mutating func begin() { byte(UInt8(ascii: "{")) }
 
@@ -143,10 +130,7 @@ public struct AuditRecord: Sendable {
             decimal(value)
         }
 
-        mutating func time(_ date: Date) {
-            assert(count + UTCTime.maxLength <= out.count, "the audit line outgrew maxLineBytes")
-            count += UTCTime.write(date, to: out.baseAddress! + count)
-        }
+        mutating func time(_ date: Date) { out.append(upTo: UTCTime.maxLength) { UTCTime.write(date, to: $0) } }
 
         mutating func statements(_ name: StaticString, _ refs: [StatementRef]) {
             key(name)
@@ -201,7 +185,7 @@ public struct AuditRecord: Sendable {
                 var start = 0
                 while true {
                     let index = Self.firstEscape(in: bytes, from: start)
-                    self.bytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                    out.bytes(UnsafeBufferPointer(rebasing: bytes[start..<index]))
                     guard index < bytes.count else { return }
                     escape(bytes[index])
                     start = index + 1
@@ -249,25 +233,6 @@ public struct AuditRecord: Sendable {
             return index
         }
 
-        /// Decimal digits, a sign for negatives.
-        mutating func decimal(_ value: Int) {
-            if value < 0 { byte(UInt8(ascii: "-")) }
-            var magnitude = value.magnitude
-            var digits = 1
-            var probe = magnitude
-            while probe >= 10 {
-                probe /= 10
-                digits += 1
-            }
-            assert(count + digits <= out.count, "the audit line outgrew maxLineBytes")
-            var index = count + digits
-            repeat {
-                index -= 1
-                out[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            count += digits
-        }
     }
 
     /// UTC to the nearest millisecond: `2026-11-23T10:00:00.123Z`.

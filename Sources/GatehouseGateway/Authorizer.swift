@@ -278,16 +278,17 @@ public struct Authorizer: Sendable {
         }
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
         request.reserveContext(8)
-        if globals.contains(.sourceIp) { request.setContext("g:sourceip", [.string(sourceIp)]) }
-        if globals.contains(.currentTime) { request.setContext("g:currenttime", [.string(Self.iso8601(call.now))]) }
+        if globals.contains(.sourceIp) { request.setContext(normalizedKey: "g:sourceip", [.string(sourceIp)]) }
+        if globals.contains(.currentTime) { request.setContext(normalizedKey: "g:currenttime", [.string(Self.iso8601(call.now))]) }
         if globals.contains(.epochTime) {
-            request.setContext("g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
+            request.setContext(normalizedKey: "g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
         }
         if globals.contains(.secureTransport) {
-            request.setContext("g:securetransport", ContextValue.list(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https"))
+            request.setContext(
+                normalizedKey: "g:securetransport", ContextValue.list(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https"))
         }
-        if globals.contains(.mfaPresent) { request.setContext("g:mfapresent", ContextValue.list(session.mfa)) }
-        if globals.contains(.userAgent) { request.setContext("g:useragent", call.userAgent.map { [.string($0)] } ?? []) }
+        if globals.contains(.mfaPresent) { request.setContext(normalizedKey: "g:mfapresent", ContextValue.list(session.mfa)) }
+        if globals.contains(.userAgent) { request.setContext(normalizedKey: "g:useragent", call.userAgent.map { [.string($0)] } ?? []) }
         if route.carriesRequestTags {
             switch Self.requestTags(call.body) {
             case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))
@@ -328,7 +329,7 @@ public struct Authorizer: Sendable {
         -> Verdict
     {
         var request = request
-        for (key, values) in tags.context { request.setContext(key, values) }
+        for (key, values) in tags.context { request.setContext(normalizedKey: key, values) }
         return decide(request, with: policySet, verdict)
     }
 

@@ -50,9 +50,18 @@ enum HTTP1 {
                 ("x-gatehouse-principal", .xGatehousePrincipal),
             ] as [(String, Known)]).map { (Array($0.0.utf8), $0.1) }
 
+        /// `names` by length: a field name is compared only with the known names as long.
+        static let namesByLength: [[(name: [UInt8], known: Known)]] = {
+            var table = Array(repeating: [(name: [UInt8], known: Known)](), count: (names.map(\.name.count).max() ?? 0) + 1)
+            for entry in names { table[entry.name.count].append(entry) }
+            return table
+        }()
+
         /// Case-insensitive lookup of a (valid, token-character) field name.
         static func classify(_ name: UnsafeRawBufferPointer) -> Known {
-            names.first { HTTP1.equalsIgnoringCase(name, $0.name) }?.known ?? .other
+            guard name.count < namesByLength.count else { return .other }
+            for entry in namesByLength[name.count] where HTTP1.equalsIgnoringCase(name, entry.name) { return entry.known }
+            return .other
         }
     }
 
@@ -105,8 +114,10 @@ enum HTTP1 {
         }
 
         /// The first field of that name's value.
-        func first(_ known: Known) -> String? {
-            for field in fields where field.known == known { return value(field) }
+        func first(_ known: Known) -> String? { firstField(known).map(value) }
+
+        func firstField(_ known: Known) -> Field? {
+            for field in fields where field.known == known { return field }
             return nil
         }
 
@@ -532,22 +543,45 @@ enum HTTP1 {
 }
 
 /// Writing heads as bytes: fields the gateway adds, and received fields copied unchanged.
-extension ByteBuffer {
-    /// `name: value` CRLF. Values are the gateway's own or were read by `HTTP1.Decoder`, so
-    /// they hold no line breaks.
-    mutating func writeHeader(_ name: StaticString, _ value: String) {
-        writeStaticString(name)
-        writeStaticString(": ")
-        writeString(value)
-        writeStaticString("\r\n")
+extension ByteWriter {
+    /// `name: value` CRLF (`headerBytes` long). Values are the gateway's own or were read by
+    /// `HTTP1.Decoder`, so they hold no line breaks.
+    mutating func header(_ name: StaticString, _ value: String) {
+        raw(name)
+        raw(": ")
+        string(value)
+        raw("\r\n")
+    }
+
+    static func headerBytes(_ name: StaticString, _ value: String) -> Int { name.utf8CodeUnitCount + value.utf8.count + 4 }
+
+    /// `Content-Length: <length>` CRLF (at most 38 bytes).
+    mutating func contentLength(_ length: Int) {
+        raw("Content-Length: ")
+        decimal(length)
+        raw("\r\n")
+    }
+
+    /// A received field's value, as it arrived.
+    mutating func value(of field: HTTP1.Field, in head: HTTP1.Head) {
+        head.bytes.withUnsafeReadableBytes { raw in
+            bytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
+        }
     }
 
     /// A received field as it arrived, name through value (the reader allows only spaces and
-    /// tabs between colon and value), then CRLF: one copy instead of four.
-    mutating func writeField(_ field: HTTP1.Field, of head: HTTP1.Head) {
-        _ = head.bytes.withUnsafeReadableBytes { raw in
-            writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
+    /// tabs between colon and value), then CRLF: at most its line's length.
+    mutating func field(_ field: HTTP1.Field, of head: HTTP1.Head) {
+        head.bytes.withUnsafeReadableBytes { raw in
+            bytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
         }
-        writeStaticString("\r\n")
+        raw("\r\n")
+    }
+}
+
+extension ByteBuffer {
+    /// `ByteWriter.header`, for heads written once in a while (local answers, tag fetches).
+    mutating func writeHeader(_ name: StaticString, _ value: String) {
+        write(atMost: ByteWriter.headerBytes(name, value)) { $0.header(name, value) }
     }
 }

@@ -99,6 +99,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var peerAddress = "unknown"
     /// What this connection's last call found (see `ConnectionMemory`).
     private var memory = ConnectionMemory()
+    private var decisionCounter = DecisionCounterCache()
     /// The forwarded request's and the answer's heads are written into these.
     private var requestBuffer = ReusableBuffer()
     private var answerHeadBuffer = ReusableBuffer()
@@ -418,30 +419,46 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         // Read in place: copying the verdict or session would retain each of their strings.
         guard let context, let head, verdict?.session != nil else { return }
         let length = body?.readableBytes ?? 0
-        var request = requestBuffer.take(capacity: head.bytes.readableBytes + 256 + length, from: context.channel.allocator)
-        request.writeString(head.method)
-        request.writeStaticString(" ")
-        request.writeString(head.target)
-        request.writeStaticString(" HTTP/1.1\r\n")
-        let bearer = !head.contains(.xAuthToken)
-        for field in head.fields {
-            switch field.known {
-            // The gateway's own, or rewritten below. Expect was answered here: the body is sent whole.
-            case .xAuthToken, .xRequestId, .xGatehousePrincipal, .contentLength, .xForwardedFor, .expect: continue
-            case .authorization where bearer: continue
-            default: if head.isEndToEnd(field) { request.writeField(field, of: head) }
+        let urn = verdict?.session?.principal.urn
+        let forwardedFor = head.firstField(.xForwardedFor)
+        let hasHost = head.contains(.host)
+        // What is copied from the request is no longer than it was; the rest is added here.
+        var maxHead = head.bytes.readableBytes + ByteWriter.headerBytes("X-Request-Id", requestId) + 96
+        maxHead += ByteWriter.headerBytes("X-Forwarded-For", peerAddress) + (forwardedFor.map { Int($0.valueEnd - $0.valueStart) + 2 } ?? 0)
+        if !hasHost { maxHead += ByteWriter.headerBytes("Host", core.upstream.hostHeader) }
+        if let urn { maxHead += ByteWriter.headerBytes("X-Gatehouse-Principal", urn) }
+        var request = requestBuffer.take(capacity: maxHead + length, from: context.channel.allocator)
+        request.write(atMost: maxHead) { out in
+            out.string(head.method)
+            out.raw(" ")
+            out.string(head.target)
+            out.raw(" HTTP/1.1\r\n")
+            let bearer = !head.contains(.xAuthToken)
+            for field in head.fields {
+                switch field.known {
+                // The gateway's own, or rewritten below. Expect was answered here: the body is sent whole.
+                case .xAuthToken, .xRequestId, .xGatehousePrincipal, .contentLength, .xForwardedFor, .expect: continue
+                case .authorization where bearer: continue
+                default: if head.isEndToEnd(field) { out.field(field, of: head) }
+                }
             }
+            out.header("X-Request-Id", requestId)
+            // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
+            if !hasHost { out.header("Host", core.upstream.hostHeader) }
+            if let urn { out.header("X-Gatehouse-Principal", urn) }
+            out.raw("X-Forwarded-For: ")
+            if let forwardedFor {
+                out.value(of: forwardedFor, in: head)
+                out.raw(", ")
+            }
+            out.string(peerAddress)
+            out.raw("\r\n")
+            switch head.method {
+            case "POST", "PUT", "PATCH": out.contentLength(length)
+            default: if length > 0 { out.contentLength(length) }
+            }
+            out.raw("\r\n")
         }
-        request.writeHeader("X-Request-Id", requestId)
-        // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
-        if !head.contains(.host) { request.writeHeader("Host", core.upstream.hostHeader) }
-        if let urn = verdict?.session?.principal.urn { request.writeHeader("X-Gatehouse-Principal", urn) }
-        request.writeHeader("X-Forwarded-For", head.first(.xForwardedFor).map { "\($0), \(peerAddress)" } ?? peerAddress)
-        switch head.method {
-        case "POST", "PUT", "PATCH": request.writeHeader("Content-Length", String(length))
-        default: if length > 0 { request.writeHeader("Content-Length", String(length)) }
-        }
-        request.writeStaticString("\r\n")
         if var body { request.writeBuffer(&body) }
         requestBuffer.keep(request)
         upstreamStart = .now()
@@ -472,23 +489,28 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             if case .untilClose = framing { closeAfterAnswer = true }
         }
         guard channelOpen else { return }
-        var out = answerHeadBuffer.take(capacity: response.bytes.readableBytes + 128, from: context.channel.allocator)
-        out.writeStaticString("HTTP/1.1 ")
-        out.writeString(String(response.status))
-        out.writeStaticString(" ")
-        if let reason = response.bytes.getSlice(at: response.reasonStart, length: response.reasonEnd - response.reasonStart) {
-            out.writeImmutableBuffer(reason)
+        // The status line and fields copied are no longer than received (one byte more for
+        // a status line without its reason's space); the rest is added here.
+        let maxHead = response.bytes.readableBytes + ByteWriter.headerBytes("X-Request-Id", requestId) + 96
+        var out = answerHeadBuffer.take(capacity: maxHead, from: context.channel.allocator)
+        out.write(atMost: maxHead) { out in
+            out.raw("HTTP/1.1 ")
+            out.decimal(response.status)
+            out.raw(" ")
+            response.bytes.withUnsafeReadableBytes { raw in
+                out.bytes(UnsafeRawBufferPointer(rebasing: raw[response.reasonStart..<response.reasonEnd]))
+            }
+            out.raw("\r\n")
+            var hasRequestId = false
+            for field in response.fields where response.isEndToEnd(field) {
+                if field.known == .xRequestId { hasRequestId = true }
+                out.field(field, of: response)
+            }
+            if !hasRequestId { out.header("X-Request-Id", requestId) }
+            if case .chunked = framing { out.header("Transfer-Encoding", "chunked") }
+            connectionHeader(into: &out)
+            out.raw("\r\n")
         }
-        out.writeStaticString("\r\n")
-        var hasRequestId = false
-        for field in response.fields where response.isEndToEnd(field) {
-            if field.known == .xRequestId { hasRequestId = true }
-            out.writeField(field, of: response)
-        }
-        if !hasRequestId { out.writeHeader("X-Request-Id", requestId) }
-        if case .chunked = framing { out.writeHeader("Transfer-Encoding", "chunked") }
-        writeConnectionHeader(into: &out)
-        out.writeStaticString("\r\n")
         answerHeadBuffer.keep(out)
         context.write(wrapOutboundOut(out), promise: nil)
     }
@@ -571,7 +593,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             core.audit.write(verdict.record)
         }
         if !core.audit.isHealthy { core.metrics.auditFailures.increment() }
-        core.metrics.decided(decision: verdict.record.decision, reason: verdict.record.reason, totalMicros: verdict.record.totalMicros)
+        core.metrics.decided(
+            decision: verdict.record.decision, reason: verdict.record.reason, totalMicros: verdict.record.totalMicros, cache: &decisionCounter)
         state = .idle
         self.verdict = nil
     }
@@ -585,17 +608,21 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// Answers with a body the gateway wrote itself.
     private func respond(status code: Int, contentType: String, body: String) {
         guard let context, channelOpen else { return }
-        var out = context.channel.allocator.buffer(capacity: 160 + body.utf8.count)
-        out.writeStaticString("HTTP/1.1 ")
-        out.writeString(String(code))
-        out.writeStaticString(" ")
-        out.writeString(HTTPResponseStatus(statusCode: code).reasonPhrase)
-        out.writeStaticString("\r\n")
-        out.writeHeader("Content-Type", contentType)
-        out.writeHeader("Content-Length", String(body.utf8.count))
-        out.writeHeader("X-Request-Id", requestId)
-        writeConnectionHeader(into: &out)
-        out.writeStaticString("\r\n")
+        let reason = HTTPResponseStatus(statusCode: code).reasonPhrase
+        let maxHead = 160 + reason.utf8.count + contentType.utf8.count + requestId.utf8.count
+        var out = context.channel.allocator.buffer(capacity: maxHead + body.utf8.count)
+        out.write(atMost: maxHead) { out in
+            out.raw("HTTP/1.1 ")
+            out.decimal(code)
+            out.raw(" ")
+            out.string(reason)
+            out.raw("\r\n")
+            out.header("Content-Type", contentType)
+            out.contentLength(body.utf8.count)
+            out.header("X-Request-Id", requestId)
+            connectionHeader(into: &out)
+            out.raw("\r\n")
+        }
         out.writeString(body)
         context.write(wrapOutboundOut(out), promise: nil)
         endAnswer(context)
@@ -603,11 +630,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     /// `Connection: close` when the connection ends after this answer; `keep-alive` for an
     /// HTTP/1.0 client that asked to keep it, which would otherwise assume it closes.
-    private func writeConnectionHeader(into out: inout ByteBuffer) {
+    /// (At most 24 bytes.)
+    private func connectionHeader(into out: inout ByteWriter) {
         if closeAfterAnswer {
-            out.writeHeader("Connection", "close")
+            out.raw("Connection: close\r\n")
         } else if head?.minorVersion == 0 {
-            out.writeHeader("Connection", "keep-alive")
+            out.raw("Connection: keep-alive\r\n")
         }
     }
 

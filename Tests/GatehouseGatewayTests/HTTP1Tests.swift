@@ -87,6 +87,19 @@ private func read(
         #expect(spaced.fields.map { spaced.isEndToEnd($0) } == [false, false, false, true])
     }
 
+    @Test func knownFieldNamesAreRecognisedInAnyCase() {
+        func classify(_ name: String) -> HTTP1.Known { Array(name.utf8).withUnsafeBytes { HTTP1.Known.classify($0) } }
+        for (name, known) in HTTP1.Known.names {
+            let text = String(decoding: name, as: UTF8.self)
+            #expect(classify(text) == known)
+            #expect(classify(text.uppercased()) == known)
+            // As long as the name, but not it.
+            #expect(classify(String(text.dropLast()) + "_") == .other)
+        }
+        #expect(classify("x") == .other)
+        #expect(classify(String(repeating: "x-gatehouse-principal", count: 3)) == .other)
+    }
+
     @Test func listValuesSplitIntoTrimmedElements() {
         func elements(_ value: String) -> [String] {
             var found: [String] = []

@@ -115,6 +115,13 @@ public struct AuthorizationRequest: Sendable {
         explicitContext[Self.lowercasedKey(key)] = values.isEmpty ? nil : values
     }
 
+    /// `setContext` for a key known to be lowercase already (a caller's own constant), without
+    /// checking it again on every call.
+    public mutating func setContext(normalizedKey key: String, _ values: [ContextValue]) {
+        assert(key == Self.lowercasedKey(key), "\(key) is not lowercase")
+        explicitContext[key] = values.isEmpty ? nil : values
+    }
+
     /// The key lowercased; a key that is already (as the gateway's are) is returned as is,
     /// without the allocation `lowercased()` makes on every call.
     static func lowercasedKey(_ key: String) -> String {
