@@ -206,16 +206,23 @@ import Testing
         #expect(GlobalKeys.keys.count == 6 && Set(GlobalKeys.keys.map(\.1)).count == 6)
     }
 
+    /// The sample policies with some files replaced, loaded as a reload would load them.
+    static func reloaded(_ replacements: [String: String]) throws -> PolicySnapshot {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-reload-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: root.appendingPathComponent("policies"), to: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, text) in replacements { try text.write(to: dir.appendingPathComponent("\(name).json"), atomically: true, encoding: .utf8) }
+        return try PolicySnapshot.load(directory: dir.path)
+    }
+
     /// A connection reuses its last policy set only while the snapshot it came from serves:
     /// the same policy names in a reloaded snapshot decide by the reloaded files.
     @Test func aConnectionsMemoryFollowsAReloadedPolicySet() throws {
         let world = try Self.world()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-memory-\(UUID().uuidString)")
-        try FileManager.default.copyItem(at: root.appendingPathComponent("policies"), to: dir)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:get"], "Resource": ["*"]}]}"#
-            .write(to: dir.appendingPathComponent("organizations-admin.json"), atomically: true, encoding: .utf8)
-        let reloaded = try PolicySnapshot.load(directory: dir.path)
+        let reloaded = try Self.reloaded([
+            "organizations-admin":
+                #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:get"], "Resource": ["*"]}]}"#
+        ])
         var memory = ConnectionMemory()
         func list(_ policies: PolicySnapshot) -> Verdict? {
             let call = Call(method: "GET", target: "/v1/organizations/accounts", token: world.tokens["admin"], peer: "127.0.0.1")
@@ -231,14 +238,12 @@ import Testing
     /// no longer test tags, the same call on the same connection is decided at once.
     @Test func aConnectionAsksAReloadedSetAboutTagsAgain() throws {
         let world = try Self.world()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-tags-\(UUID().uuidString)")
-        try FileManager.default.copyItem(at: root.appendingPathComponent("policies"), to: dir)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:update"], "Resource": ["*"]}]}"#
-            .write(to: dir.appendingPathComponent("dev-accounts-update.json"), atomically: true, encoding: .utf8)
-        try #"{"Version": "5.0", "Statement": [{"Effect": "Deny", "Action": ["organizations:accounts:delete"], "Resource": ["*"]}]}"#
-            .write(to: dir.appendingPathComponent("deny-protected-accounts.json"), atomically: true, encoding: .utf8)
-        let reloaded = try PolicySnapshot.load(directory: dir.path)
+        let reloaded = try Self.reloaded([
+            "dev-accounts-update":
+                #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:update"], "Resource": ["*"]}]}"#,
+            "deny-protected-accounts":
+                #"{"Version": "5.0", "Statement": [{"Effect": "Deny", "Action": ["organizations:accounts:delete"], "Resource": ["*"]}]}"#,
+        ])
         var memory = ConnectionMemory()
         func update(_ policies: PolicySnapshot) -> Authorization {
             let call = Call(
