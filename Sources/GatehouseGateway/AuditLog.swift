@@ -232,12 +232,11 @@ public struct AuditRecord: Sendable {
             }
             return index
         }
-
     }
 
     /// UTC to the nearest millisecond: `2026-11-23T10:00:00.123Z`.
     static func timestamp(_ date: Date) -> String {
-        String(unsafeUninitializedCapacity: UTCTime.maxLength) { UTCTime.write(date, to: $0.baseAddress!) }
+        UTCTime.string(date)
     }
 }
 

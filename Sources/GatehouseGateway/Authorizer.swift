@@ -80,8 +80,11 @@ public struct ResourceTags: Sendable, Equatable {
 
     public init(_ tags: [String: String]) {
         self.tags = tags
-        context = tags.map { ("g:resourcetag/" + $0.key.lowercased(), [.string($0.value)]) }
+        context = tags.map { (Self.contextKey($0.key), [.string($0.value)]) }
     }
+
+    /// The condition key (lowercased) a tag of the account answers: `g:resourcetag/<k>`.
+    static func contextKey(_ tagKey: String) -> String { "g:resourcetag/" + tagKey.lowercased() }
 
     public static func == (lhs: ResourceTags, rhs: ResourceTags) -> Bool { lhs.tags == rhs.tags }
 }
@@ -405,6 +408,6 @@ public struct Authorizer: Sendable {
 
     /// `2026-11-23T10:00:00Z` (whole seconds, rounded down), without a formatter: this runs on every call.
     static func iso8601(_ date: Date) -> String {
-        String(unsafeUninitializedCapacity: UTCTime.maxLength) { UTCTime.write(date, to: $0.baseAddress!, milliseconds: false) }
+        UTCTime.string(date, milliseconds: false)
     }
 }

@@ -95,7 +95,7 @@ public struct RequestGenerator: Sendable {
                     let dimensions: [(key: String, choices: [ContextValue?])] = keys.map { key in
                         var choices = values[key] ?? [nil]
                         if let target, key.hasPrefix("g:resourcetag/"),
-                            let own = target.tags.first(where: { "g:resourcetag/" + $0.key.lowercased() == key })
+                            let own = target.tags.first(where: { ResourceTags.contextKey($0.key) == key })
                         {
                             if !choices.contains(.string(own.value)) { choices.insert(.string(own.value), at: 0) }
                         }

@@ -8,11 +8,8 @@ enum UTCTime {
 
     /// `2026-11-23T10:00:00.123Z` (to the nearest millisecond), or `2026-11-23T10:00:00Z`
     /// (whole seconds, rounded down) without `milliseconds`.
-    static func write(_ date: Date, into out: inout [UInt8], milliseconds: Bool = true) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxLength) { scratch in
-            let length = write(date, to: scratch.baseAddress!, milliseconds: milliseconds)
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[..<length]))
-        }
+    static func string(_ date: Date, milliseconds: Bool = true) -> String {
+        String(unsafeUninitializedCapacity: maxLength) { write(date, to: $0.baseAddress!, milliseconds: milliseconds) }
     }
 
     /// `write`, to memory with room for `maxLength` bytes; returns how many it wrote.

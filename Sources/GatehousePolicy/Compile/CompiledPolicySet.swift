@@ -163,7 +163,7 @@ public struct CompiledPolicySet: Sendable {
             resource.withUTF8 { resourceBytes in
                 statements.withUnsafeBufferPointer { statements in
                     withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * candidates.count) { deciders in
-                        // Denies fill the buffer from the front, allows from the back.
+                        // Denies fill the buffer's first half, allows its second.
                         var denies = 0
                         var allows = 0
                         for id in candidates {

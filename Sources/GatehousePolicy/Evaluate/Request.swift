@@ -112,7 +112,7 @@ public struct AuthorizationRequest: Sendable {
 
     /// Sets a context key (any case); an empty list removes it.
     public mutating func setContext(_ key: String, _ values: [ContextValue]) {
-        explicitContext[Self.lowercasedKey(key)] = values.isEmpty ? nil : values
+        setContext(normalizedKey: Self.lowercasedKey(key), values)
     }
 
     /// `setContext` for a key known to be lowercase already (a caller's own constant), without
