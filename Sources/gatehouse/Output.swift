@@ -76,7 +76,14 @@ enum TextRendering {
             }
             lines.append("  resource   \(mark(trace.resourceMatched)) \(resourceText)")
             for condition in trace.conditions {
-                let requestText = condition.requestValues.map { "[" + $0.map(JSONWriter.quoted).joined(separator: ", ") + "]" } ?? "absent"
+                var requestText = condition.requestValues.map { "[" + $0.map(JSONWriter.quoted).joined(separator: ", ") + "]" } ?? "absent"
+                if let spellings = condition.spellings {
+                    // Keys that differ only in case: each spelling's values and how it fared.
+                    let each = spellings.map { spelling in
+                        "\(spelling.key) [" + spelling.values.map(JSONWriter.quoted).joined(separator: ", ") + "] \(spelling.outcome.rawValue.replacingOccurrences(of: "_", with: " "))"
+                    }
+                    requestText = "in \(spellings.count) spellings (\(each.joined(separator: "; ")); \(trace.statement.effect == .deny ? "any" : "every") one counts)"
+                }
                 let policyText = "[" + condition.policyValues.map(JSONWriter.quoted).joined(separator: ", ") + "]"
                 lines.append(
                     "  condition  \(mark(condition.outcome == .satisfied)) \(condition.operatorName) \(condition.key): request \(requestText) vs policy \(policyText) -> \(condition.outcome.rawValue.replacingOccurrences(of: "_", with: " "))"

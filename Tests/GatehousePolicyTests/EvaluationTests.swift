@@ -33,6 +33,50 @@ import Testing
         #expect(decision.statements.map(\.displayName) == ["A1", "Statement[1]"])
     }
 
+    /// Keys that differ only in case (`protected`/`Protected` on one account, `ENV`/`env` in
+    /// one tagging body, `status`/`Status` principal tags) are readings of one key: a Deny
+    /// applies when its condition holds for any of them, an Allow only when it holds for all.
+    @Test func keysThatDifferOnlyInCaseCountForDenyIfAnyAndForAllowIfAll() throws {
+        let denyProtected = try policy(
+            statementPolicy(
+                #""Sid": "D", "Effect": "Deny", "Action": "*", "Condition": {"StringEqualsIgnoreCase": {"g:ResourceTag/protected": "true"}}"#),
+            name: "deny")
+        let allowAll = try policy(statementPolicy(#""Sid": "A", "Effect": "Allow", "Action": "*""#), name: "allow")
+        let allowDev = try policy(
+            statementPolicy(#""Sid": "Dev", "Effect": "Allow", "Action": "*", "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}"#),
+            name: "dev")
+        let denyNotDev = try policy(
+            statementPolicy(#""Sid": "ND", "Effect": "Deny", "Action": "*", "Condition": {"StringNotEquals": {"g:RequestTag/env": "dev"}}"#),
+            name: "notdev")
+        // However the spellings are ordered, the answer is the same.
+        for order in [["g:ResourceTag/protected", "g:ResourceTag/Protected"], ["g:ResourceTag/Protected", "g:ResourceTag/protected"]] {
+            var tagged = request(resource: account)
+            tagged.addContext(order[0], [.string(order[0].hasSuffix("/protected") ? "true" : "no")])
+            tagged.addContext(order[1], [.string(order[1].hasSuffix("/protected") ? "true" : "no")])
+            #expect(decide([allowAll, denyProtected], tagged).reason == .explicitDeny)
+        }
+        var mixed = request(resource: account, context: ["g:ResourceTag/env": [.string("dev")], "g:ResourceTag/ENV": [.string("prod")]])
+        #expect(decide([allowDev], mixed) == Decision(reason: .implicitDeny, statements: []))
+        mixed.setContext("g:resourcetag/env", [.string("dev")])
+        #expect(decide([allowDev], mixed).isAllowed)
+        // The same key twice in one spelling is two readings as well (a tagging body).
+        var twice = request(resource: account)
+        twice.addContext("g:RequestTag/env", [.string("dev")])
+        twice.addContext("g:RequestTag/env", [.string("prod")])
+        #expect(decide([allowAll, denyNotDev], twice).reason == .explicitDeny)
+        // Principal tags, read from the principal: the same rule.
+        let allowActive = try policy(
+            statementPolicy(#""Sid": "Act", "Effect": "Allow", "Action": "*", "Condition": {"StringEquals": {"g:PrincipalTag/status": "active"}}"#))
+        let principal = Principal(urn: "iam::1:user:alice", accountId: "1", tags: ["status": "active", "Status": "suspended"])
+        #expect(!decide([allowActive], request(resource: account, principal: principal)).isAllowed)
+        #expect(decide([allowActive], request(resource: account, principal: Principal(tags: ["Status": "active"]))).isAllowed)
+        // explain shows each spelling and how it fared.
+        let trace = CompiledPolicySet([allowActive]).explain(request(resource: account, principal: principal)).statements[0].conditions[0]
+        #expect(trace.spellings?.map(\.key) == ["g:PrincipalTag/Status", "g:PrincipalTag/status"])
+        #expect(trace.spellings?.map(\.outcome) == [.notSatisfied, .satisfied])
+        #expect(trace.outcome == .notSatisfied)
+    }
+
     @Test func actionsMatchCaseInsensitivelyWithWildcards() throws {
         let document = try policy(statementPolicy(#""Effect": "Allow", "Action": ["Organizations:Accounts:Upd?te", "cts:*:*"]"#))
         #expect(decide([document], request("organizations:accounts:update")).isAllowed)

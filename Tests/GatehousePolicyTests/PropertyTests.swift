@@ -54,6 +54,8 @@ struct Generator {
         #""Null": {"g:TagKeys": false}"#,
         #""DateLessThan": {"g:CurrentTime": "2026-06-01T00:00:00Z"}"#,
         #""DateGreaterThanEqualsIfExists": {"g:CurrentTime": 1767225600}"#,
+        #""StringEquals": {"g:PrincipalTag/team": "core"}"#,
+        #""StringNotEqualsIfExists": {"g:PrincipalTag/Team": ["ops", "core"]}"#,
     ]
     static let contextChoices: [(String, [[ContextValue]?])] = [
         ("g:ResourceTag/env", [nil, [.string("dev")], [.string("prod")], [.string("DEV")], [.string("dev"), .string("prod")], []]),
@@ -106,13 +108,25 @@ struct Generator {
         try (0..<(1 + Int(random.next() % 3))).map { try document(name: "p\($0)", statements: 1 + Int(random.next() % 4)) }
     }
 
+    /// Spellings a key may also be given in (keys that differ only in case are readings of
+    /// one key), and principal tags with such keys.
+    static let otherSpellings = ["g:ResourceTag/env": "g:RESOURCETAG/Env", "g:ResourceTag/size": "g:resourcetag/SIZE", "g:SourceIp": "g:sourceip"]
+    static let principalTags: [[String: String]] = [
+        [:], ["team": "core"], ["team": "ops"], ["team": "core", "Team": "ops"], ["Team": "core", "TEAM": "core"], ["team": "core", "TEAM": "x", "Team": "ops"],
+    ]
+
+    /// The context of the last request as generated, every spelling apart, for the reference.
+    var lastContext: [(key: String, values: [ContextValue])] = []
+
     mutating func request() -> AuthorizationRequest {
         var context: [String: [ContextValue]] = [:]
         for (key, choices) in Self.contextChoices {
             if let values = pick(choices) { context[key] = values }
+            if let other = Self.otherSpellings[key], chance(20), let values = pick(choices) { context[other] = values }
         }
+        lastContext = context.map { ($0.key, $0.value) }
         return AuthorizationRequest(
-            principal: Principal(urn: pick(["iam::1:user:alice", "iam::1:user:bob"]), accountId: "1"),
+            principal: Principal(urn: pick(["iam::1:user:alice", "iam::1:user:bob"]), accountId: "1", tags: pick(Self.principalTags)),
             action: pick(Self.actions), resource: pick(Self.resources), context: context)
     }
 }
@@ -128,7 +142,7 @@ struct Generator {
             let set = CompiledPolicySet(documents)
             for _ in 0..<12 {
                 let request = generator.request()
-                let expected = ReferenceEvaluator.evaluate(documents, request)
+                let expected = ReferenceEvaluator.evaluate(documents, request, context: generator.lastContext)
                 let actual = set.evaluate(request)
                 #expect(actual.reason == expected.reason, "seed \(seed): \(request.action) on \(request.resource)")
                 // For an allow the compiled evaluator may list fewer deciding allows only
@@ -185,13 +199,19 @@ struct Generator {
         var generator = Generator(random: SeededRandom(seed: 99))
         var reasons = Set<DecisionReason>()
         var outcomes = Set<ConditionOutcome>()
+        var spelledConditions = 0
         for _ in 0..<200 {
             let documents = try generator.policySet()
             let request = generator.request()
             reasons.insert(CompiledPolicySet(documents).evaluate(request).reason)
-            for trace in CompiledPolicySet(documents).explain(request).statements { outcomes.formUnion(trace.conditions.map(\.outcome)) }
+            for trace in CompiledPolicySet(documents).explain(request).statements {
+                outcomes.formUnion(trace.conditions.map(\.outcome))
+                spelledConditions += trace.conditions.filter { $0.spellings != nil }.count
+            }
         }
         #expect(reasons == [.explicitAllow, .explicitDeny, .implicitDeny])
         #expect(outcomes == [.satisfied, .notSatisfied, .indeterminate])
+        // Keys in several spellings are among the requests, and conditions read them.
+        #expect(spelledConditions > 20)
     }
 }

@@ -4,12 +4,19 @@
 /// sharing nothing with the compiled one but the parsed model: its own glob matcher, its
 /// own comparisons, its own three-valued logic. Property tests hold the two to the same
 /// answers (Cedar's differential testing, in miniature).
+///
+/// Keys that differ only in case are readings of one key: a condition counts for a Deny when
+/// it holds for some reading, for an Allow when it holds for every one. The reference reads
+/// them from the context as written (`context`), not from the request's own grouping.
 enum ReferenceEvaluator {
-    static func evaluate(_ documents: [PolicyDocument], _ request: AuthorizationRequest) -> Decision {
+    static func evaluate(_ documents: [PolicyDocument], _ request: AuthorizationRequest, context: [(key: String, values: [ContextValue])]? = nil)
+        -> Decision
+    {
+        let context = context ?? request.explicitContext.map { ($0.key, $0.value) }
         var denies: [StatementRef] = []
         var allows: [StatementRef] = []
         for document in documents {
-            for statement in document.statements where applies(statement, request) {
+            for statement in document.statements where applies(statement, request, context) {
                 let ref = StatementRef(policy: document.name, sid: statement.sid, index: statement.index, effect: statement.effect)
                 if statement.effect == .deny { denies.append(ref) } else { allows.append(ref) }
             }
@@ -19,7 +26,23 @@ enum ReferenceEvaluator {
         return Decision(reason: .implicitDeny, statements: [])
     }
 
-    static func applies(_ statement: Statement, _ request: AuthorizationRequest) -> Bool {
+    /// Every reading of a key: the context's spellings of it, else the principal's.
+    static func readings(_ key: String, _ request: AuthorizationRequest, _ context: [(key: String, values: [ContextValue])]) -> [[ContextValue]] {
+        let wanted = key.lowercased()
+        let given = context.filter { $0.key.lowercased() == wanted }.map(\.values).filter { !$0.isEmpty }
+        if !given.isEmpty || context.contains(where: { $0.key.lowercased() == wanted }) { return given }
+        switch wanted {
+        case "g:principalurn": return request.principal.urn.map { [[.string($0)]] } ?? []
+        case "g:principalaccount": return request.principal.accountId.map { [[.string($0)]] } ?? []
+        case "g:principalid": return request.principal.id.map { [[.string($0)]] } ?? []
+        default:
+            guard wanted.hasPrefix("g:principaltag/") else { return [] }
+            let tagKey = wanted.dropFirst("g:principaltag/".count)
+            return request.principal.tags.filter { $0.key.lowercased()[...] == tagKey }.map { [.string($0.value)] }
+        }
+    }
+
+    static func applies(_ statement: Statement, _ request: AuthorizationRequest, _ context: [(key: String, values: [ContextValue])]) -> Bool {
         let action = request.action.lowercased()
         let actionMatch: Bool
         switch statement.actions {
@@ -36,7 +59,15 @@ enum ReferenceEvaluator {
         // nil is "indeterminate".
         var all: Bool? = true
         for condition in statement.conditions {
-            let result = holds(condition, request.values(for: condition.key))
+            let each = readings(condition.key, request, context).map { holds(condition, $0) }
+            let result: Bool?
+            if each.isEmpty {
+                result = holds(condition, nil)
+            } else if statement.effect == .deny {
+                result = each.contains(true) ? true : (each.contains(nil) ? nil : false)
+            } else {
+                result = each.contains(false) ? false : (each.contains(nil) ? nil : true)
+            }
             if result == false { all = false; break }
             if result == nil { all = nil }
         }

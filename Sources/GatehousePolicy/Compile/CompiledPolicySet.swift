@@ -170,7 +170,7 @@ public struct CompiledPolicySet: Sendable {
                             let effect = statements[Int(id)].ref.effect
                             if effect == .allow, denies > 0 { continue }  // cannot change the outcome
                             guard statements[Int(id)].resources.covers(resourceBytes) else { continue }
-                            let outcome = Self.conditionsOutcome(statements[Int(id)].conditions, request)
+                            let outcome = Self.conditionsOutcome(statements[Int(id)].conditions, request, effect)
                             switch effect {
                             case .deny where outcome != .notSatisfied:
                                 deciders[denies] = id
@@ -193,13 +193,14 @@ public struct CompiledPolicySet: Sendable {
         }
     }
 
-    /// The Kleene AND of a statement's conditions, stopping at the first that fails.
+    /// The Kleene AND of a statement's conditions, stopping at the first that fails. The
+    /// effect says how a key in several spellings counts (`AuthorizationRequest`).
     @inline(__always)
-    static func conditionsOutcome(_ conditions: [Condition], _ request: AuthorizationRequest) -> ConditionOutcome {
+    static func conditionsOutcome(_ conditions: [Condition], _ request: AuthorizationRequest, _ effect: Effect) -> ConditionOutcome {
         conditions.withUnsafeBufferPointer { conditions in
             var outcome = ConditionOutcome.satisfied
             for index in conditions.indices {
-                outcome = outcome && conditions[index].evaluate(request.value(normalizedKey: conditions[index].normalizedKey))
+                outcome = outcome && request.outcome(of: conditions[index], for: effect)
                 if outcome == .notSatisfied { break }
             }
             return outcome

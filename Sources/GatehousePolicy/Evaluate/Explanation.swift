@@ -8,6 +8,15 @@ public struct Explanation: Sendable {
         /// The request's values for the key; nil when the key is absent.
         public var requestValues: [String]?
         public var policyValues: [String]
+        /// For a key the request carries in several spellings: each spelling with its values
+        /// and outcome; `outcome` combines them (any for a Deny, all for an Allow). Nil otherwise.
+        public var spellings: [SpellingTrace]?
+        public var outcome: ConditionOutcome
+    }
+
+    public struct SpellingTrace: Sendable {
+        public var key: String
+        public var values: [String]
         public var outcome: ConditionOutcome
     }
 
@@ -45,12 +54,15 @@ extension CompiledPolicySet {
                     var outcome = ConditionOutcome.satisfied
                     let conditions = statement.conditions.map { condition in
                         let values = request.value(normalizedKey: condition.normalizedKey)
-                        let result = condition.evaluate(values)
+                        let result = request.outcome(of: condition, for: statement.ref.effect)
                         outcome = outcome && result
+                        let spellings = request.spellings(normalizedKey: condition.normalizedKey)?.map {
+                            Explanation.SpellingTrace(key: $0.key, values: $0.values.map(\.text), outcome: condition.evaluate($0.values))
+                        }
                         return Explanation.ConditionTrace(
                             operatorName: condition.op.description, key: condition.key,
                             requestValues: values.flatMap { $0.isEmpty ? nil : $0.map(\.text) },
-                            policyValues: condition.rawValues, outcome: result)
+                            policyValues: condition.rawValues, spellings: spellings, outcome: result)
                     }
                     let conditionsHold = statement.ref.effect == .deny ? outcome != .notSatisfied : outcome == .satisfied
                     let clause: String

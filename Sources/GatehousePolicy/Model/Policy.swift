@@ -77,7 +77,7 @@ public struct Condition: Sendable {
     public var rawValues: [String]
 
     public init(op: ConditionOperator, key: String, values: ConditionValues, rawValues: [String]) {
-        self.init(op: op, key: key, normalizedKey: key.lowercased(), values: values, rawValues: rawValues)
+        self.init(op: op, key: key, normalizedKey: ConditionKeyFolding.fold(key), values: values, rawValues: rawValues)
     }
 
     init(op: ConditionOperator, key: String, normalizedKey: String, values: ConditionValues, rawValues: [String]) {

@@ -370,7 +370,7 @@ struct DocumentBuilder {
             var seen: [String: String] = [:]
             for (key, rawValues) in keys {
                 func keyPath() -> JSONPath { operatorPath().appending(key) }
-                let normalized = key.lowercased()
+                let normalized = ConditionKeyFolding.fold(key)
                 guard checkKey(key, normalized: normalized, at: keyPath()) else { continue }
                 if let earlier = seen[normalized] {
                     report(

@@ -36,7 +36,7 @@ public enum RequestParser {
         var principal = Principal()
         var action: String?
         var resource: String?
-        var context: [String: [ContextValue]] = [:]
+        var context: [(key: String, values: [ContextValue])] = []
         for (key, value) in members {
             let path = JSONPath.root.appending(key)
             switch key {
@@ -53,7 +53,9 @@ public enum RequestParser {
         guard let resource else {
             throw Failure(message: "the request has no \"resource\" (use \"*\" for actions without a resource type)", path: .root)
         }
-        return AuthorizationRequest(principal: principal, action: action, resource: resource, context: context)
+        var request = AuthorizationRequest(principal: principal, action: action, resource: resource)
+        for (key, values) in context { request.addContext(key, values) }
+        return request
     }
 
     static func nonEmptyString(_ value: JSONValue, _ name: String, at path: JSONPath) throws(Failure) -> String {
@@ -89,24 +91,27 @@ public enum RequestParser {
         return principal
     }
 
-    static func parseContext(_ value: JSONValue, at path: JSONPath) throws(Failure) -> [String: [ContextValue]] {
+    /// The context object: key -> value or list of values. Keys that differ only in case
+    /// are readings of one key (`AuthorizationRequest`), kept in the order written.
+    static func parseContext(_ value: JSONValue, at path: JSONPath) throws(Failure) -> [(key: String, values: [ContextValue])] {
         guard case .object(let members) = value else {
             throw Failure(message: "context must be an object of condition key -> value, found \(value.kindName)", path: path)
         }
-        var context: [String: [ContextValue]] = [:]
+        var context: [(key: String, values: [ContextValue])] = []
         for (key, member) in members {
             let memberPath = path.appending(key)
             guard !key.isEmpty else { throw Failure(message: "context keys cannot be empty", path: memberPath) }
-            guard context[key.lowercased()] == nil else {
-                throw Failure(message: "context key \(JSONWriter.quoted(key)) is given twice (keys are case-insensitive)", path: memberPath)
-            }
             switch member {
             case .array(let items):
-                context[key.lowercased()] = try items.enumerated().map { offset, item throws(Failure) in
-                    try scalar(item, at: memberPath.appending(offset))
-                }
+                context.append(
+                    (
+                        key,
+                        try items.enumerated().map { offset, item throws(Failure) in
+                            try scalar(item, at: memberPath.appending(offset))
+                        }
+                    ))
             default:
-                context[key.lowercased()] = [try scalar(member, at: memberPath)]
+                context.append((key, [try scalar(member, at: memberPath)]))
             }
         }
         return context

@@ -46,14 +46,29 @@ extension Explanation.StatementTrace {
 }
 
 extension Explanation.ConditionTrace {
+    /// `{"operator", "key", "request_values", "policy_values", "spellings"?, "outcome"}`;
+    /// `spellings` (`[{"key", "values", "outcome"}]`) only for a key carried in several.
     public var json: JSONValue {
-        .object([
+        var members: [(key: String, value: JSONValue)] = [
             ("operator", .string(operatorName)),
             ("key", .string(key)),
             ("request_values", requestValues.map { .array($0.map(JSONValue.string)) } ?? .null),
             ("policy_values", .array(policyValues.map(JSONValue.string))),
-            ("outcome", .string(outcome.rawValue)),
-        ])
+        ]
+        if let spellings {
+            members.append(
+                (
+                    "spellings",
+                    .array(
+                        spellings.map {
+                            .object([
+                                ("key", .string($0.key)), ("values", .array($0.values.map(JSONValue.string))), ("outcome", .string($0.outcome.rawValue)),
+                            ])
+                        })
+                ))
+        }
+        members.append(("outcome", .string(outcome.rawValue)))
+        return .object(members)
     }
 }
 
