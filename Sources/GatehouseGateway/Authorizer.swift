@@ -15,6 +15,9 @@ public struct Call: Sendable {
     public var peer: String
     public var body: [UInt8]
     public var now: Date
+    /// The request carries two credentials (`X-Auth-Token` and `Authorization`), which could
+    /// name two callers: refused rather than one picked.
+    public var conflictingCredentials = false
 
     public init(
         method: String, target: String, token: String? = nil, userAgent: String? = nil, forwardedFor: String? = nil, forwardedProto: String? = nil,
@@ -252,6 +255,7 @@ public struct Authorizer: Sendable {
             verdict.record.reason = "confirmation_link"
             return .decided(verdict)
         }
+        guard !call.conflictingCredentials else { return .decided(Self.refuse(verdict, .conflictingCredentials)) }
         guard let token = call.token, !token.isEmpty else { return .decided(Self.refuse(verdict, .loginExpired(nil))) }
         let session: Session
         switch directory.authenticate(token, now: call.now, remembering: &memory.session) {
@@ -287,8 +291,7 @@ public struct Authorizer: Sendable {
             request.setContext(normalizedKey: "g:epochtime", [.number(.integer(Int64(call.now.timeIntervalSince1970.rounded(.down))))])
         }
         if globals.contains(.secureTransport) {
-            request.setContext(
-                normalizedKey: "g:securetransport", ContextValue.list(isTrusted(call.peer) && call.forwardedProto?.lowercased() == "https"))
+            request.setContext(normalizedKey: "g:securetransport", ContextValue.list(isSecureTransport(call)))
         }
         if globals.contains(.mfaPresent) { request.setContext(normalizedKey: "g:mfapresent", ContextValue.list(session.mfa)) }
         if globals.contains(.userAgent) { request.setContext(normalizedKey: "g:useragent", call.userAgent.map { [.string($0)] } ?? []) }
@@ -369,6 +372,15 @@ public struct Authorizer: Sendable {
     func isTrusted(_ address: String) -> Bool {
         guard !trustedProxies.isEmpty, let ip = IPAddress(address) else { return false }
         return trustedProxies.contains { $0.contains(ip) }
+    }
+
+    /// Whether the client reached the trusted proxy over HTTPS: the peer is a trusted proxy
+    /// and every hop `X-Forwarded-Proto` lists says `https` (a proxy that appends its own
+    /// protocol to the client's is believed only when all agree).
+    func isSecureTransport(_ call: Call) -> Bool {
+        guard isTrusted(call.peer), let proto = call.forwardedProto else { return false }
+        let hops = proto.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return !hops.isEmpty && hops.allSatisfy { $0.lowercased() == "https" }
     }
 
     /// The client's address: the socket peer, unless the peer is a trusted proxy, in which

@@ -9,7 +9,20 @@ import NIOCore
 /// both sides also means message framing is judged once, one way, with every ambiguity
 /// refused rather than guessed at: a `Content-Length` beside a `Transfer-Encoding`, differing
 /// lengths, any transfer coding but `chunked` alone, bare CR or LF, folded lines, control
-/// bytes in a field.
+/// bytes in a field or a trailer.
+///
+/// Requests are held to more than framing, because the gateway decides on what it reads
+/// and the account service acts on what it is sent (RFC 9110 §5.3, RFC 9112 §3.2):
+/// - a field the gateway reads that must occur once (`Known.isSingleton`: Host and the
+///   credentials, `User-Agent`, `X-Request-Id`) is refused when repeated; list fields
+///   (`X-Forwarded-For`, `X-Forwarded-Proto`, `Expect`, `Connection`) are read across all
+///   their lines, in order (`Head.elements`);
+/// - an HTTP/1.1 request needs exactly one valid, non-empty `Host`;
+/// - `Connection` may not name `Host` or a framing field (either side), which would drop
+///   them when the message is passed on;
+/// - a field name with `_` is refused: servers that fold `_` into `-` (CGI, WSGI and many
+///   frameworks) would read `X_Gatehouse_Principal` as the gateway's own header, or
+///   `Content_Length` as a second framing field.
 enum HTTP1 {
     /// Why a message cannot be read. A request gets 400 (431 for a head over the limit), an
     /// answer from the account service 502.
@@ -29,13 +42,34 @@ enum HTTP1 {
     enum Known: UInt8 {
         case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, trailer, upgrade
         case proxyAuthenticate, proxyAuthorization, expect, xAuthToken, authorization, userAgent, xForwardedFor, xForwardedProto
-        case xRequestId, xGatehousePrincipal
+        case xRequestId, xGatehousePrincipal, xSdkDate, xSecurityToken, cookie
 
         /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
         var isHopByHop: Bool {
             switch self {
             case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade, .proxyAuthenticate, .proxyAuthorization:
                 true
+            default: false
+            }
+        }
+
+        /// Fields a request may carry once only: the gateway reads them as one value, and a
+        /// second line would leave which one counts to each reader (RFC 9110 §5.3 allows
+        /// repeating list fields only). `Content-Length` is checked on its own: repeated with
+        /// the same value it is still one length.
+        var isSingleton: Bool {
+            switch self {
+            case .host, .xAuthToken, .authorization, .xSdkDate, .xSecurityToken, .userAgent, .xRequestId: true
+            default: false
+            }
+        }
+
+        /// Whatever the gateway accepts, or could accept, as a caller's credential: never
+        /// passed on to the account service, which trusts the gateway's word
+        /// (`X-Gatehouse-Principal`) instead. (`Proxy-Authorization` is hop-by-hop anyway.)
+        var isCredential: Bool {
+            switch self {
+            case .xAuthToken, .authorization, .xSecurityToken, .cookie: true
             default: false
             }
         }
@@ -47,7 +81,8 @@ enum HTTP1 {
                 ("proxy-authenticate", .proxyAuthenticate), ("proxy-authorization", .proxyAuthorization), ("expect", .expect),
                 ("x-auth-token", .xAuthToken), ("authorization", .authorization), ("user-agent", .userAgent),
                 ("x-forwarded-for", .xForwardedFor), ("x-forwarded-proto", .xForwardedProto), ("x-request-id", .xRequestId),
-                ("x-gatehouse-principal", .xGatehousePrincipal),
+                ("x-gatehouse-principal", .xGatehousePrincipal), ("x-sdk-date", .xSdkDate), ("x-security-token", .xSecurityToken),
+                ("cookie", .cookie),
             ] as [(String, Known)]).map { (Array($0.0.utf8), $0.1) }
 
         /// `names` by length: a field name is compared only with the known names as long.
@@ -113,8 +148,26 @@ enum HTTP1 {
             bytes.getString(at: bytes.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) ?? ""
         }
 
-        /// The first field of that name's value.
+        /// The first field of that name's value. For the fields a request carries once
+        /// (`Known.isSingleton`), the only one.
         func first(_ known: Known) -> String? { firstField(known).map(value) }
+
+        /// The elements of a list field across all its lines, in order, trimmed, empty ones
+        /// left out (RFC 9110 §5.3: `A: 1` then `A: 2` is `A: 1, 2`); nil when absent.
+        func elements(_ known: Known) -> [String]? {
+            var found: [String]?
+            bytes.withUnsafeReadableBytes { raw in
+                for field in fields where field.known == known {
+                    if found == nil { found = [] }
+                    let value = UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)])
+                    Decoder.forEachElement(of: value) { found!.append(String(decoding: $0, as: UTF8.self)) }
+                }
+            }
+            return found
+        }
+
+        /// All lines of a field, in order.
+        func allFields(_ known: Known) -> [Field] { fields.filter { $0.known == known } }
 
         func firstField(_ known: Known) -> Field? {
             for field in fields where field.known == known { return field }
@@ -134,6 +187,16 @@ enum HTTP1 {
 
         /// Whether the field is forwarded as received: not hop-by-hop and not named by `Connection`.
         func isEndToEnd(_ field: Field) -> Bool { !field.known.isHopByHop && !isNamedByConnection(field) }
+    }
+
+    /// The value of a hexadecimal digit, any case.
+    static func hex(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// The byte with ASCII `A`-`Z` lowered, any other as it is.
@@ -262,12 +325,13 @@ enum HTTP1 {
                     guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw .malformed("a chunk does not end with CRLF") }
                     state = .chunkSize
                 case .trailers(let scanned, let lineStart):
-                    // Trailer fields are read and dropped: the gateway forwards none.
+                    // Trailer fields are checked like the head's, then dropped: the gateway forwards none.
                     guard let end = try scanLines(buffer, scanned: scanned, lineStart: lineStart, limit: maxHeadBytes) else {
                         let seen = buffer.readableBytes
                         state = .trailers(scanned: seen, lineStart: lastLineStart(buffer, from: lineStart, to: seen))
                         return nil
                     }
+                    try buffer.withUnsafeReadableBytes { raw in Self.checkTrailers(UnsafeRawBufferPointer(rebasing: raw[..<end])) }.get()
                     buffer.moveReaderIndex(forwardBy: end)
                     state = .head(scanned: 0, lineStart: 0)
                     return .end
@@ -359,7 +423,7 @@ enum HTTP1 {
                 }
                 var size = 0
                 var index = 0
-                while index < lineFeed - 1, let digit = RequestTarget.hex(raw[index]) {
+                while index < lineFeed - 1, let digit = HTTP1.hex(raw[index]) {
                     guard index < 15 else { return .failure(.malformed("a chunk size out of range")) }
                     size = size << 4 | Int(digit)
                     index += 1
@@ -382,7 +446,8 @@ enum HTTP1 {
         // MARK: the head
 
         /// Parses a complete head: start line, then `name: value` lines, CRLF-ended (the
-        /// scanner checked the line endings), up to the blank line.
+        /// scanner checked the line endings), up to the blank line; then the rules that hold
+        /// for the head as a whole (see `HTTP1`).
         static func parseHead(_ bytes: ByteBuffer, kind: Kind) throws(Failure) -> Head {
             let head = Head(bytes: bytes)
             let result: Result<Void, Failure> = bytes.withUnsafeReadableBytes { raw in
@@ -392,22 +457,105 @@ enum HTTP1 {
                 guard raw[lineEnd + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
                 let start = kind == .request ? parseRequestLine(raw, end: lineEnd, into: head) : parseStatusLine(raw, end: lineEnd, into: head)
                 if case .failure = start { return start }
-                var lineStart = lineEnd + 2
                 head.fields.reserveCapacity(12)
-                while raw[lineStart] != 0x0D {
+                var seen: UInt64 = 0
+                let fieldsEnd = forEachFieldLine(raw, from: lineEnd + 2) { start, end in
                     guard head.fields.count < maxFields else { return .failure(.malformed("more than \(maxFields) header fields")) }
-                    var end = lineStart
-                    while raw[end] != 0x0D { end += 1 }
-                    guard raw[end + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
-                    if case .failure(let failure) = parseField(raw, from: lineStart, to: end, into: head) { return .failure(failure) }
-                    lineStart = end + 2
+                    return parseField(raw, from: start, to: end, into: head, kind: kind, seen: &seen)
                 }
+                guard case .success(let end) = fieldsEnd else { return fieldsEnd.map { _ in () } }
                 // The blank line must be the last one, not a bare CR starting another.
-                guard lineStart + 2 == raw.count, raw[lineStart + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
-                return .success(())
+                guard end == raw.count else { return .failure(.malformed("a CR without LF")) }
+                return checkWhole(head, kind: kind, raw: raw)
             }
             try result.get()
             return head
+        }
+
+        /// Calls `body` with each field line's bounds (CR excluded) from `start` up to the
+        /// blank line; returns the offset past the blank line. Lines must end in CRLF with
+        /// no CR before: one rule for the head and the trailer section.
+        private static func forEachFieldLine(
+            _ raw: UnsafeRawBufferPointer, from start: Int, _ body: (Int, Int) -> Result<Void, Failure>
+        ) -> Result<Int, Failure> {
+            var lineStart = start
+            while lineStart < raw.count, raw[lineStart] != 0x0D {
+                var end = lineStart
+                while end < raw.count, raw[end] != 0x0D { end += 1 }
+                guard end + 1 < raw.count, raw[end + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
+                if case .failure(let failure) = body(lineStart, end) { return .failure(failure) }
+                lineStart = end + 2
+            }
+            guard lineStart + 1 < raw.count, raw[lineStart + 1] == 0x0A else { return .failure(.malformed("a CR without LF")) }
+            return .success(lineStart + 2)
+        }
+
+        /// Rules about the head as a whole, once every field is read.
+        private static func checkWhole(_ head: Head, kind: Kind, raw: UnsafeRawBufferPointer) -> Result<Void, Failure> {
+            // A field named by Connection is dropped when the message is passed on; Host and
+            // the framing fields must not be (RFC 9112 §3.2, §6; RFC 9110 §7.6.1).
+            for name in head.connectionNamed {
+                if equalsLowercased(name, "host") || equalsLowercased(name, "content-length") || equalsLowercased(name, "transfer-encoding") {
+                    return .failure(.malformed("Connection names \(String(decoding: name, as: UTF8.self)), which cannot be hop-by-hop"))
+                }
+            }
+            guard kind == .request else { return .success(()) }
+            // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host, and its value is a valid
+            // uri-host [":" port]; an HTTP/1.0 one may have none (the gateway adds it upstream).
+            guard let host = head.firstField(.host) else {
+                return head.minorVersion == 0 ? .success(()) : .failure(.malformed("an HTTP/1.1 request without Host"))
+            }
+            let value = UnsafeRawBufferPointer(rebasing: raw[Int(host.valueStart)..<Int(host.valueEnd)])
+            guard isValidHost(value) else { return .failure(.malformed("an empty or invalid Host")) }
+            return .success(())
+        }
+
+        /// `uri-host [ ":" port ]` (RFC 3986 §3.2.2): a reg-name, an IPv4 address or an IP
+        /// literal in brackets, then an optional port of digits. Never empty.
+        static func isValidHost(_ value: UnsafeRawBufferPointer) -> Bool {
+            guard !value.isEmpty else { return false }
+            var index = 0
+            if value[0] == UInt8(ascii: "[") {
+                guard let close = value.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
+                guard value[1..<close].allSatisfy({ HTTP1.hex($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return false }
+                index = close + 1
+            } else {
+                while index < value.count, value[index] != UInt8(ascii: ":") {
+                    guard isRegNameByte(value[index]) else { return false }
+                    index += 1
+                }
+                guard index > 0 else { return false }
+            }
+            guard index < value.count else { return true }
+            guard value[index] == UInt8(ascii: ":") else { return false }
+            return value[(index + 1)...].allSatisfy { (0x30...0x39).contains($0) }
+        }
+
+        /// unreserved / pct-encoded / sub-delims (RFC 3986 §3.2.2), `%` taken as is.
+        private static func isRegNameByte(_ byte: UInt8) -> Bool {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
+                UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
+                UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+                true
+            default: false
+            }
+        }
+
+        /// Checks a trailer section (the lines after the last chunk, through the blank line)
+        /// by the head's rules for a field line, so a bare CR or a line that is no field
+        /// cannot make the next request part of this one. Trailer fields are then dropped:
+        /// the gateway reads and forwards none.
+        static func checkTrailers(_ raw: UnsafeRawBufferPointer) -> Result<Void, Failure> {
+            var count = 0
+            let end = forEachFieldLine(raw, from: 0) { start, end in
+                count += 1
+                guard count <= maxFields else { return .failure(.malformed("more than \(maxFields) trailer fields")) }
+                return fieldLine(raw, from: start, to: end).map { _ in () }
+            }
+            guard case .success(let end) = end else { return end.map { _ in () } }
+            return end == raw.count ? .success(()) : .failure(.malformed("a CR without LF"))
         }
 
         private static func parseRequestLine(_ raw: UnsafeRawBufferPointer, end: Int, into head: Head) -> Result<Void, Failure> {
@@ -454,7 +602,9 @@ enum HTTP1 {
             }
         }
 
-        private static func parseField(_ raw: UnsafeRawBufferPointer, from start: Int, to end: Int, into head: Head) -> Result<Void, Failure> {
+        /// One field line's syntax: `token ":" OWS field-value OWS`, no control bytes.
+        /// Returns the name's end and the trimmed value's bounds.
+        private static func fieldLine(_ raw: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Result<(Int, Int, Int), Failure> {
             var index = start
             while index < end, isTokenByte(raw[index]) { index += 1 }
             // No name (a folded line starts with a space), or no colon right after it.
@@ -469,7 +619,31 @@ enum HTTP1 {
             guard raw[index..<valueEnd].allSatisfy(isFieldValueByte) else {
                 return .failure(.malformed("a control character in a header field value"))
             }
-            let known = Known.classify(UnsafeRawBufferPointer(rebasing: raw[start..<nameEnd]))
+            return .success((nameEnd, index, valueEnd))
+        }
+
+        private static func parseField(
+            _ raw: UnsafeRawBufferPointer, from start: Int, to end: Int, into head: Head, kind: Kind, seen: inout UInt64
+        ) -> Result<Void, Failure> {
+            let nameEnd: Int
+            let index: Int
+            let valueEnd: Int
+            switch fieldLine(raw, from: start, to: end) {
+            case .failure(let failure): return .failure(failure)
+            case .success(let bounds): (nameEnd, index, valueEnd) = bounds
+            }
+            let name = UnsafeRawBufferPointer(rebasing: raw[start..<nameEnd])
+            let known = Known.classify(name)
+            if kind == .request {
+                if known == .other, name.contains(UInt8(ascii: "_")) {
+                    return .failure(.malformed("a header field name with an underscore (\(String(decoding: name, as: UTF8.self)))"))
+                }
+                if known.isSingleton {
+                    let bit: UInt64 = 1 << known.rawValue
+                    guard seen & bit == 0 else { return .failure(.malformed("\(String(decoding: name, as: UTF8.self)) is repeated")) }
+                    seen |= bit
+                }
+            }
             let value = UnsafeRawBufferPointer(rebasing: raw[index..<valueEnd])
             head.fields.append(
                 Field(nameStart: Int32(start), nameEnd: Int32(nameEnd), valueStart: Int32(index), valueEnd: Int32(valueEnd), known: known))
@@ -498,7 +672,8 @@ enum HTTP1 {
                     }
                 }
             case .expect:
-                head.expectsContinue = equalsLowercased(value, "100-continue")
+                // A list field: any line may hold the expectation.
+                forEachElement(of: value) { if equalsLowercased($0, "100-continue") { head.expectsContinue = true } }
             default:
                 break
             }

@@ -328,10 +328,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 time: started, requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress, policyRevision: "")
             return finish(Authorizer.refuse(Verdict(record: record), .notReady))
         }
-        let call = Call(
+        // List fields are read across all their lines (RFC 9110 §5.3): a second
+        // X-Forwarded-For line is a later hop, not a line to ignore.
+        var call = Call(
             method: head.method, target: head.target, token: Self.token(head), userAgent: head.first(.userAgent),
-            forwardedFor: head.first(.xForwardedFor), forwardedProto: head.first(.xForwardedProto), peer: peerAddress,
+            forwardedFor: head.elements(.xForwardedFor)?.joined(separator: ", "),
+            forwardedProto: head.elements(.xForwardedProto)?.joined(separator: ", "), peer: peerAddress,
             body: body.map { Array($0.readableBytesView) } ?? [], now: started)
+        call.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
         let authorization = core.authorizer.authorize(
             call, requestId: requestId, policies: policies, directory: directory, remembering: &memory,
             knownTags: { [core] account in
@@ -413,18 +417,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     // MARK: forwarding
 
     /// Writes the request for the account service as bytes: the request line and fields as
-    /// received, less the gateway's own token and the hop-by-hop fields, plus `X-Request-Id`,
-    /// the principal, `X-Forwarded-For` and the body's length.
+    /// received, less every credential (`Known.isCredential`) and the hop-by-hop fields,
+    /// plus `X-Request-Id`, the principal, `X-Forwarded-For` (every hop received, then the
+    /// peer) and the body's length.
     private func forward() {
         // Read in place: copying the verdict or session would retain each of their strings.
         guard let context, let head, verdict?.session != nil else { return }
         let length = body?.readableBytes ?? 0
         let urn = verdict?.session?.principal.urn
-        let forwardedFor = head.firstField(.xForwardedFor)
+        let forwardedFor = head.allFields(.xForwardedFor)
         let hasHost = head.contains(.host)
         // What is copied from the request is no longer than it was; the rest is added here.
         var maxHead = head.bytes.readableBytes + ByteWriter.headerBytes("X-Request-Id", requestId) + 96
-        maxHead += ByteWriter.headerBytes("X-Forwarded-For", peerAddress) + (forwardedFor.map { Int($0.valueEnd - $0.valueStart) + 2 } ?? 0)
+        maxHead += ByteWriter.headerBytes("X-Forwarded-For", peerAddress)
+        for field in forwardedFor { maxHead += Int(field.valueEnd - field.valueStart) + 2 }
         if !hasHost { maxHead += ByteWriter.headerBytes("Host", core.upstream.hostHeader) }
         if let urn { maxHead += ByteWriter.headerBytes("X-Gatehouse-Principal", urn) }
         var request = requestBuffer.take(capacity: maxHead + length, from: context.channel.allocator)
@@ -433,12 +439,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             out.raw(" ")
             out.string(head.target)
             out.raw(" HTTP/1.1\r\n")
-            let bearer = !head.contains(.xAuthToken)
-            for field in head.fields {
+            for field in head.fields where !field.known.isCredential {
                 switch field.known {
                 // The gateway's own, or rewritten below. Expect was answered here: the body is sent whole.
-                case .xAuthToken, .xRequestId, .xGatehousePrincipal, .contentLength, .xForwardedFor, .expect: continue
-                case .authorization where bearer: continue
+                case .xRequestId, .xGatehousePrincipal, .contentLength, .xForwardedFor, .expect: continue
                 default: if head.isEndToEnd(field) { out.field(field, of: head) }
                 }
             }
@@ -447,8 +451,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             if !hasHost { out.header("Host", core.upstream.hostHeader) }
             if let urn { out.header("X-Gatehouse-Principal", urn) }
             out.raw("X-Forwarded-For: ")
-            if let forwardedFor {
-                out.value(of: forwardedFor, in: head)
+            for field in forwardedFor where field.valueEnd > field.valueStart {
+                out.value(of: field, in: head)
                 out.raw(", ")
             }
             out.string(peerAddress)
@@ -669,7 +673,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     private func micros(since start: NIODeadline) -> Int { Int((NIODeadline.now() - start).nanoseconds / 1000) }
 
-    /// The gateway's token: `X-Auth-Token`, else `Authorization: Bearer`.
+    /// The gateway's token: `X-Auth-Token`, else `Authorization: Bearer`. (A request with
+    /// both is refused before either is looked at: `Call.conflictingCredentials`.)
     static func token(_ head: HTTP1.Head) -> String? {
         if let token = head.first(.xAuthToken) { return token }
         guard let authorization = head.first(.authorization), authorization.lowercased().hasPrefix("bearer ") else { return nil }

@@ -24,9 +24,21 @@ public struct Refusal: Error, Sendable, Equatable {
         Refusal(status: 400, code: "Gatehouse.0400", message: "Bad request path: \(rejection).", reason: "bad_path")
     }
 
+    /// A path parameter that does not have its documented ID format (`IdentifierFormat`).
+    public static func badParameter(name: String, value: String, format: IdentifierFormat) -> Refusal {
+        let shown = value.count > 64 ? String(value.prefix(64)) + "..." : value
+        return Refusal(
+            status: 400, code: "Gatehouse.0400", message: "Invalid \(name) \(JSONWriter.quoted(shown)): \(format.description).",
+            reason: "bad_parameter: \(name)")
+    }
+
     public static func badBody(_ message: String) -> Refusal {
         Refusal(status: 400, code: "Gatehouse.0400", message: message, reason: "bad_body")
     }
+
+    public static let conflictingCredentials = Refusal(
+        status: 400, code: "Gatehouse.0400", message: "The request carries both X-Auth-Token and Authorization; send one credential.",
+        reason: "conflicting_credentials")
 
     public static let malformedRequest = Refusal(
         status: 400, code: "Gatehouse.0400", message: "The request is not valid HTTP/1.1.", reason: "malformed_request")

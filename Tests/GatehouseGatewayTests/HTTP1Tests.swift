@@ -69,22 +69,22 @@ private func read(
 
     @Test func keepAliveFollowsTheVersionAndConnectionHeader() throws {
         func keepAlive(_ version: String, _ connection: String?) -> Bool? {
-            let text = "GET / HTTP/\(version)\r\n" + (connection.map { "Connection: \($0)\r\n" } ?? "") + "\r\n"
+            let text = "GET / HTTP/\(version)\r\nHost: x\r\n" + (connection.map { "Connection: \($0)\r\n" } ?? "") + "\r\n"
             return read(text).1.first?.keepAlive
         }
         #expect(keepAlive("1.1", nil) == true)
         #expect(keepAlive("1.1", "Close") == false)
         #expect(keepAlive("1.0", nil) == false)
         #expect(keepAlive("1.0", "keep-alive") == true)
-        let head = try #require(read("GET / HTTP/1.1\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\r\n").1.first)
-        #expect(head.fields.map { head.isEndToEnd($0) } == [false, false, true, false])
+        let head = try #require(read("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\r\n").1.first)
+        #expect(head.fields.map { head.isEndToEnd($0) } == [true, false, false, true, false])
         // Case folds only letters: `X^` is not the `x~` that Connection names.
-        let punctuation = try #require(read("GET / HTTP/1.1\r\nConnection: X~\r\nX^: 1\r\nx~: 2\r\n\r\n").1.first)
-        #expect(punctuation.fields.map { punctuation.isEndToEnd($0) } == [false, true, false])
+        let punctuation = try #require(read("GET / HTTP/1.1\r\nHost: x\r\nConnection: X~\r\nX^: 1\r\nx~: 2\r\n\r\n").1.first)
+        #expect(punctuation.fields.map { punctuation.isEndToEnd($0) } == [true, false, true, false])
         // List elements are trimmed and empty ones skipped, wherever the commas fall.
-        let spaced = try #require(read("GET / HTTP/1.1\r\nConnection: ,\t x-a ,, CLOSE,x-b,\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n").1.first)
+        let spaced = try #require(read("GET / HTTP/1.1\r\nHost: x\r\nConnection: ,\t x-a ,, CLOSE,x-b,\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n").1.first)
         #expect(!spaced.keepAlive)
-        #expect(spaced.fields.map { spaced.isEndToEnd($0) } == [false, false, false, true])
+        #expect(spaced.fields.map { spaced.isEndToEnd($0) } == [true, false, false, false, true])
     }
 
     @Test func knownFieldNamesAreRecognisedInAnyCase() {
@@ -117,8 +117,8 @@ private func read(
 
     @Test func bodiesReadTheSameWhateverTheReadsLookLike() {
         let chunked =
-            "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=\"v\"\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"
-        let pipelined = "GET /1 HTTP/1.1\r\n\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.0\r\n\r\n"
+            "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=\"v\"\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"
+        let pipelined = "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n\r\nPOST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.0\r\n\r\n"
         for byteByByte in [false, true] {
             #expect(read(chunked, byteByByte: byteByByte).0 == Reading(heads: ["POST /a"], bodies: ["hello, world"], ends: 1))
             #expect(read(pipelined, byteByByte: byteByByte).0 == Reading(heads: ["GET /1", "POST /2", "GET /3"], bodies: ["", "abc", ""], ends: 3))
@@ -128,32 +128,32 @@ private func read(
     @Test(
         "framing that could be read two ways, and broken syntax, are refused",
         arguments: [
-            "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
             "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "GET / HTTP/1.1\r\nX-A: 1\r\n folded\r\n\r\n",
-            "GET / HTTP/1.1\r\nX-A : 1\r\n\r\n",
-            "GET / HTTP/1.1\r\n: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n: 1\r\n\r\n",
             "GET / HTTP/1.1\nHost: x\n\n",
-            "GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
-            "GET / HTTP/1.1\r\n\rX-A: 1\r\n\r\n",
-            "GET /\r HTTP/1.1\r\n\r\n",
-            "GET / HTTP/1.1\r\nX-A: a\u{0}b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\n\rX-A: 1\r\n\r\n",
+            "GET /\r HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\u{0}b\r\n\r\n",
             "GET / HTTP/2.0\r\n\r\n",
-            "GET /  HTTP/1.1\r\n\r\n",
+            "GET /  HTTP/1.1\r\nHost: x\r\n\r\n",
             "GET\r\n\r\n",
-            "G(T / HTTP/1.1\r\n\r\n",
-            "GET /caf\u{e9} HTTP/1.1\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\nabc\r\n",
+            "G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /caf\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\nabc\r\n",
         ])
     func refused(_ text: String) {
         for byteByByte in [false, true] {
@@ -167,11 +167,11 @@ private func read(
     }
 
     @Test func aHeadOverTheLimitIsRefusedBeforeItEnds() {
-        let long = "GET / HTTP/1.1\r\nX-Long: \(String(repeating: "a", count: 5000))"
+        let long = "GET / HTTP/1.1\r\nHost: x\r\nX-Long: \(String(repeating: "a", count: 5000))"
         #expect(read(long, maxHead: 4096).0.failure == .headTooLarge(limit: 4096))
         #expect(read(long, maxHead: 4096, byteByByte: true).0.failure == .headTooLarge(limit: 4096))
         // Trailers count against the same limit.
-        let trailers = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: \(String(repeating: "a", count: 5000))"
+        let trailers = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: \(String(repeating: "a", count: 5000))"
         #expect(read(trailers, maxHead: 4096).0.failure == .headTooLarge(limit: 4096))
     }
 
@@ -188,5 +188,93 @@ private func read(
         #expect(read("HTTP/1.1 101 Switching Protocols\r\n\r\n", kind: .response).0.failure != nil)
         #expect(read("HTTP/1.1 20 OK\r\n\r\n", kind: .response).0.failure != nil)
         #expect(read("\r\nHTTP/1.1 200 OK\r\n\r\n", kind: .response).0.failure != nil)
+    }
+
+    // MARK: fields the gateway reads (RFC 9110 §5.3, RFC 9112 §3.2)
+
+    @Test(
+        "a field the gateway reads as one value is refused when repeated, in any case",
+        arguments: ["Host", "X-Auth-Token", "Authorization", "X-Sdk-Date", "X-Security-Token", "User-Agent", "X-Request-Id"])
+    func aSingletonFieldTwiceIsRefused(_ name: String) {
+        let first = name == "Host" ? "" : "Host: gw\r\n"
+        for (one, two) in [(name, name), (name, name.uppercased()), (name.lowercased(), name)] {
+            let (reading, _) = read("GET / HTTP/1.1\r\n\(first)\(one): a\r\nX-Other: 1\r\n\(two): b\r\n\r\n")
+            #expect(reading.failure == .malformed("\(two) is repeated"), "\(one) then \(two)")
+            #expect(reading.ends == 0)
+        }
+        // Once is fine.
+        #expect(read("GET / HTTP/1.1\r\n\(first)\(name): a\r\n\r\n").0.failure == nil)
+    }
+
+    @Test func listFieldsAreReadAcrossAllTheirLinesInOrder() throws {
+        let head = try #require(
+            read(
+                "GET / HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: 203.0.113.5\r\nX-Other: 1\r\nx-forwarded-for: 192.0.2.9, ,198.51.100.1\r\n"
+                    + "X-Forwarded-Proto: https\r\nX-Forwarded-Proto: http\r\nExpect: foo\r\nExpect: 100-continue\r\n\r\n"
+            ).1.first)
+        #expect(head.elements(.xForwardedFor) == ["203.0.113.5", "192.0.2.9", "198.51.100.1"])
+        #expect(head.elements(.xForwardedProto) == ["https", "http"])
+        #expect(head.allFields(.xForwardedFor).map(head.value) == ["203.0.113.5", "192.0.2.9, ,198.51.100.1"])
+        #expect(head.expectsContinue)
+        #expect(head.elements(.xAuthToken) == nil)
+        // Content-Length repeated with one value is one length; differing values are refused.
+        #expect(read("POST / HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok").0.bodies == ["ok"])
+    }
+
+    @Test func anHTTP11RequestNeedsOneValidHost() {
+        for bad in ["", " ", "a b", "a/b", "a@b", "[::1", "[]", "[::g]", "host:80a", "host:80:81", ":80", "caf\u{e9}"] {
+            let (reading, _) = read("GET / HTTP/1.1\r\nHost: \(bad)\r\n\r\n")
+            #expect(reading.failure != nil, "Host: \(bad.debugDescription)")
+        }
+        #expect(read("GET / HTTP/1.1\r\nX-A: 1\r\n\r\n").0.failure == .malformed("an HTTP/1.1 request without Host"))
+        for good in ["gw", "127.0.0.1:8080", "[::1]:80", "[2001:db8::1]", "example.com:", "a-b.c_d~e%41"] {
+            #expect(read("GET / HTTP/1.1\r\nHost: \(good)\r\n\r\n").0.failure == nil, "Host: \(good)")
+        }
+        // HTTP/1.0 may leave it out (the gateway adds one upstream).
+        #expect(read("GET / HTTP/1.0\r\n\r\n").0.ends == 1)
+    }
+
+    @Test func connectionCannotNameHostOrAFramingField() {
+        for named in ["Host", "content-length", "Transfer-Encoding", "close, HOST"] {
+            let request = read("POST / HTTP/1.1\r\nHost: gw\r\nConnection: \(named)\r\nContent-Length: 2\r\n\r\nok").0
+            #expect(request.failure != nil, "\(named)")
+            let answer = read("HTTP/1.1 200 OK\r\nConnection: \(named)\r\nContent-Length: 2\r\n\r\nok", kind: .response).0
+            #expect(answer.failure != nil, "\(named)")
+        }
+        #expect(read("GET / HTTP/1.1\r\nHost: gw\r\nConnection: close, x-hop\r\n\r\n").0.failure == nil)
+    }
+
+    @Test func aRequestFieldNameWithAnUnderscoreIsRefused() {
+        for name in ["X_Gatehouse_Principal", "Transfer_Encoding", "Content_Length", "X_Forwarded_For", "_", "x_"] {
+            let (reading, _) = read("GET / HTTP/1.1\r\nHost: gw\r\n\(name): 1\r\n\r\n")
+            #expect(reading.failure == .malformed("a header field name with an underscore (\(name))"))
+        }
+        // The account service's answers are its own business.
+        #expect(read("HTTP/1.1 200 OK\r\nX_Server: 1\r\nContent-Length: 0\r\n\r\n", kind: .response).0.ends == 1)
+    }
+
+    @Test(
+        "a trailer section follows the head's field rules",
+        arguments: ["X:\r", "X: a\rb", "X: \u{0}", "X: \u{7F}", "no colon", " folded: 1", "X : 1", "X: 1\r\n\r"])
+    func aBrokenTrailerIsRefused(_ trailer: String) {
+        // The sample: after the bad trailer line, a second request that must not be swallowed.
+        let text =
+            "GET /1 HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\(trailer)\r\nGET /2 HTTP/1.1\r\nHost: gw\r\n\r\n"
+        for byteByByte in [false, true] {
+            let (reading, _) = read(text, byteByByte: byteByByte)
+            guard case .malformed? = reading.failure else {
+                Issue.record("not refused: \(trailer.debugDescription) \(reading)")
+                return
+            }
+            #expect(reading.ends == 0)
+            #expect(reading.heads == ["GET /1"])
+        }
+    }
+
+    @Test func wellFormedTrailersAreReadAndTheNextRequestFollows() {
+        let text = "POST /1 HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-A: 1\r\nX-B:\t\r\n\r\nGET /2 HTTP/1.1\r\nHost: gw\r\n\r\n"
+        for byteByByte in [false, true] {
+            #expect(read(text, byteByByte: byteByByte).0 == Reading(heads: ["POST /1", "GET /2"], bodies: ["ok", ""], ends: 2))
+        }
     }
 }
