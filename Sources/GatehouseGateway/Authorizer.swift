@@ -74,20 +74,52 @@ public enum Authorization: Sendable {
     case needsTags(account: String, PendingDecision)
 }
 
-/// An account's tags, with the condition context they make (`g:resourcetag/<k>`, keys
-/// lowercased) worked out once, when the tags are fetched, rather than on every call that
-/// reads them from the cache.
+/// A resource's tags, with the condition context they make worked out once, when the tags
+/// are fetched, rather than on every call that reads them from the cache.
+///
+/// Every tag is kept as listed. Tag keys that differ only in case (`protected` and
+/// `Protected`, which the account service keeps apart) or repeat are spellings of one
+/// condition key `g:ResourceTag/protected`, each a reading of it (`AuthorizationRequest`):
+/// no choice among them can switch off a Deny.
 public struct ResourceTags: Sendable, Equatable {
-    public let tags: [String: String]
-    let context: [(key: String, values: [ContextValue])]
+    public struct Tag: Sendable, Equatable {
+        public var key: String
+        public var value: String
 
-    public init(_ tags: [String: String]) {
-        self.tags = tags
-        context = tags.map { (Self.contextKey($0.key), [.string($0.value)]) }
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
     }
 
-    /// The condition key (lowercased) a tag of the account answers: `g:resourcetag/<k>`.
-    static func contextKey(_ tagKey: String) -> String { "g:resourcetag/" + tagKey.lowercased() }
+    public let tags: [Tag]
+    /// Folded condition key -> the spellings that make it, in listed order.
+    let context: [(key: String, spellings: [KeySpelling])]
+
+    public init(_ tags: [Tag]) {
+        self.tags = tags
+        var grouped: [(key: String, spellings: [KeySpelling])] = []
+        var positions: [String: Int] = [:]
+        for tag in tags {
+            let spelling = KeySpelling(key: "g:ResourceTag/" + tag.key, values: [.string(tag.value)])
+            let key = Self.contextKey(tag.key)
+            if let position = positions[key] {
+                grouped[position].spellings.append(spelling)
+            } else {
+                positions[key] = grouped.count
+                grouped.append((key, [spelling]))
+            }
+        }
+        context = grouped
+    }
+
+    /// Tags from a key -> value map (one spelling each), in key order.
+    public init(_ tags: [String: String]) {
+        self.init(tags.sorted { $0.key < $1.key }.map { Tag(key: $0.key, value: $0.value) })
+    }
+
+    /// The folded condition key a tag of the resource answers: `g:resourcetag/<k>`.
+    static func contextKey(_ tagKey: String) -> String { "g:resourcetag/" + ConditionKeyFolding.fold(tagKey) }
 
     public static func == (lhs: ResourceTags, rhs: ResourceTags) -> Bool { lhs.tags == rhs.tags }
 }
@@ -100,12 +132,19 @@ public struct PendingDecision: Sendable {
     var policySet: CompiledPolicySet
     var verdict: Verdict
 
-    /// Decides with the account's tags, or denies when they could not be read. Consuming,
-    /// so the request's context is extended in place rather than copied first.
-    public consuming func finish(tags: ResourceTags?) -> Verdict {
-        guard let tags else { return Authorizer.refuse(verdict, .tagsUnavailable) }
-        return Authorizer.decide(request, tags: tags, with: policySet, verdict)
+    /// Decides with the resource's tags, or denies when they could not be read, with the
+    /// lookup's reason. Consuming, so the request's context is extended in place rather
+    /// than copied first.
+    public consuming func finish(_ lookup: Result<ResourceTags, TagLookupFailure>) -> Verdict {
+        switch lookup {
+        case .success(let tags): return Authorizer.decide(request, tags: tags, with: policySet, verdict)
+        case .failure(.notFound(let path)):
+            return Authorizer.refuse(verdict, .tagsNotFound(action: request.action, path: path))
+        case .failure(.unavailable(let why)): return Authorizer.refuse(verdict, .tagsUnavailable(why))
+        }
     }
+
+    public consuming func finish(tags: ResourceTags) -> Verdict { finish(.success(tags)) }
 }
 
 /// What one client connection's last call found, reused by its next while still valid: a
@@ -171,14 +210,21 @@ final class Resolution: Sendable {
     let target: Result<RequestTarget, RequestTarget.Rejection>
     let route: Route?
     let parameters: [String: String]
-    /// The URN of the resource the route acts on; empty without a route.
+    /// The URN of the resource the route acts on; empty without a route or with a malformed
+    /// parameter.
     let resource: String
+    /// A path parameter without its documented format (the call is refused with 400).
+    let malformedParameter: (name: String, value: String, format: IdentifierFormat)?
 
-    init(target: Result<RequestTarget, RequestTarget.Rejection>, route: Route? = nil, parameters: [String: String] = [:], resource: String = "") {
+    init(
+        target: Result<RequestTarget, RequestTarget.Rejection>, route: Route? = nil, parameters: [String: String] = [:], resource: String = "",
+        malformedParameter: (name: String, value: String, format: IdentifierFormat)? = nil
+    ) {
         self.target = target
         self.route = route
         self.parameters = parameters
         self.resource = resource
+        self.malformedParameter = malformedParameter
     }
 }
 
@@ -268,9 +314,14 @@ public struct Authorizer: Sendable {
         guard let route = resolution.route else {
             return .decided(Self.refuse(verdict, .noRoute(method: call.method, path: target.rawPath)))
         }
+        verdict.record.action = route.action
+        // Checked before the caller rule and any lookup: nothing is looked up with a value
+        // that cannot be an ID.
+        if let malformed = resolution.malformedParameter {
+            return .decided(Self.refuse(verdict, .badParameter(name: malformed.name, value: malformed.value, format: malformed.format)))
+        }
         let parameters = resolution.parameters
         let resource = resolution.resource
-        verdict.record.action = route.action
         verdict.record.resource = resource
         verdict.handler = route.handler
         verdict.parameters = parameters
@@ -299,7 +350,8 @@ public struct Authorizer: Sendable {
             switch Self.requestTags(call.body) {
             case .failure(let refusal): return .decided(Self.refuse(verdict, refusal))
             case .success(let (tags, keys)):
-                for (key, value) in tags { request.setContext("g:requesttag/" + key, [.string(value)]) }
+                // A tag key written twice, or in two cases, is two readings of one key.
+                for (key, value) in tags { request.addContext("g:RequestTag/" + key, [.string(value)]) }
                 request.setContext("g:tagkeys", keys.map { .string($0) })
             }
             verdict.changesTagsOf = route.tagSubject.flatMap { parameters[$0] }
@@ -322,6 +374,9 @@ public struct Authorizer: Sendable {
         case .success(let found): parsed = found
         }
         guard let (route, parameters) = catalog.match(method: method, target: parsed) else { return Resolution(target: .success(parsed)) }
+        if let malformed = route.malformedParameter(in: parameters) {
+            return Resolution(target: .success(parsed), route: route, parameters: parameters, malformedParameter: malformed)
+        }
         let organization = directory.organization
         let resource = route.resourceURN(
             parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
@@ -335,7 +390,7 @@ public struct Authorizer: Sendable {
         -> Verdict
     {
         var request = request
-        for (key, values) in tags.context { request.setContext(normalizedKey: key, values) }
+        for (key, spellings) in tags.context { request.setContext(normalizedKey: key, spellings: spellings) }
         return decide(request, with: policySet, verdict)
     }
 

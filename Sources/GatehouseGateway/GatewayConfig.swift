@@ -234,6 +234,10 @@ public struct GatewayConfig: Sendable, Equatable {
             }
         case "tags.path" where !tagsPath.hasPrefix("/") || !tagsPath.contains("{resource_id}"):
             return "tags.path must start with / and contain {resource_id}"
+        case "tags.path":
+            if case .failure(let rejection) = RequestTarget.parse(tagsPath(for: "x")) {
+                return "tags.path is not a path the gateway can send: \(rejection)"
+            }
         case "mail.transport" where !["maildir", "smtp"].contains(mailTransport):
             return "mail.transport is maildir or smtp, not \(JSONWriter.quoted(mailTransport))"
         case "mail.smtp.security" where SMTPSettings.Security(rawValue: smtpSecurity) == nil:
@@ -259,6 +263,11 @@ public struct GatewayConfig: Sendable, Equatable {
             }
         }
         return nil
+    }
+
+    /// The list-tags path for a resource, its ID percent-encoded into `{resource_id}`.
+    public func tagsPath(for resource: String) -> String {
+        tagsPath.replacing("{resource_id}", with: RequestTarget.percentEncoded(resource))
     }
 
     /// The trusted proxies as networks (single addresses become /32 or /128).

@@ -110,7 +110,7 @@ public struct MailSender: Sendable {
         guard item.kind == "owner_transfer", let (token, transfer) = try store.issueTransferLink(item.subjectId, now: now) else { return nil }
         var base = linkBase()
         if base.hasSuffix("/") { base.removeLast() }
-        let link = "\(base)/owner-transfer/confirm?token=\(token)"
+        let link = "\(base)/owner-transfer/confirm?token=\(RequestTarget.percentEncoded(token))"
         let organization = organizationName()
         return MailMessage(
             from: from, to: item.recipient, subject: "Confirm: become the owner of \(organization)",

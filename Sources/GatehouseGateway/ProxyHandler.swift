@@ -349,18 +349,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         case .needsTags(let account, let pending):
             core.metrics.tagMisses.increment()
             let generation = core.tags.generation(account)
-            let path = core.config.tagsPath.replacing("{resource_id}", with: account)
+            let path = core.config.tagsPath(for: account)
             let loop = context.eventLoop
             pool.acquire { [self] result in
-                let fetch = TagFetch { [self] fetched in
-                    let tags = fetched.map(ResourceTags.init)
-                    if let tags {
-                        self.core.tags.store(tags, for: account, fetchedAt: generation)
-                    } else {
-                        self.core.metrics.tagFailures.increment()
+                let fetch = TagFetch(path: path) { [self] fetched in
+                    let lookup = fetched.map(ResourceTags.init)
+                    switch lookup {
+                    case .success(let tags): self.core.tags.store(tags, for: account, fetchedAt: generation)
+                    case .failure: self.core.metrics.tagFailures.increment()
                     }
                     // Answer on a later tick: the fetch's connection finishes its own bookkeeping first.
-                    loop.assumeIsolated().execute { self.proceed(pending.finish(tags: tags)) }
+                    loop.assumeIsolated().execute { self.proceed(pending.finish(lookup)) }
                 }
                 switch result {
                 case .success(let connection):

@@ -1,4 +1,5 @@
 import GatehouseDirectory
+import GatehousePolicy
 
 /// A call the gateway answers itself, in the account service's error style
 /// (`{"error_code", "error_msg", "request_id"}`). `reason` is the audit log's word for it.
@@ -80,9 +81,21 @@ public struct Refusal: Error, Sendable, Equatable {
         Refusal(status: 502, code: "Gatehouse.0502", message: "The account service cannot be reached.", reason: "upstream_unavailable: \(detail)")
     }
 
-    public static let tagsUnavailable = Refusal(
-        status: 503, code: "Gatehouse.0503", message: "The target account's tags cannot be read, so the call cannot be authorized.",
-        reason: "tags_unavailable")
+    /// The tags a policy needs could not be read (the lookup's reason is audited): a deny,
+    /// never "no tags".
+    public static func tagsUnavailable(_ why: String) -> Refusal {
+        Refusal(
+            status: 503, code: "Gatehouse.0503", message: "The target resource's tags cannot be read, so the call cannot be authorized.",
+            reason: "tags_unavailable: \(why)")
+    }
+
+    /// The tag lookup found no such resource: a policy that tests its tags cannot allow the
+    /// call, so it is denied as by policy.
+    public static func tagsNotFound(action: String, path: String) -> Refusal {
+        Refusal(
+            status: 403, code: "Organizations.1007", message: "Policy doesn't allow '\(action)' to be performed.",
+            reason: "tags_not_found: GET \(path) answered 404")
+    }
 
     public static let auditUnavailable = Refusal(
         status: 503, code: "Gatehouse.0503", message: "The audit log cannot be written, so no call is let through.", reason: "audit_unavailable")

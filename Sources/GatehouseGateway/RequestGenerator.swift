@@ -91,13 +91,14 @@ public struct RequestGenerator: Sendable {
                     let resource = route.resourceURN(
                         parameters: Dictionary(uniqueKeysWithValues: route.parameters.map { ($0, target?.id ?? "") }),
                         organizationId: organization.id, managementAccountId: organization.managementAccountId)
-                    // The account's own tags are one more choice for each tag key.
+                    // The account's own tags are more choices for each tag key: every tag whose
+                    // key folds to it (keys may differ only in case), in key order, so the
+                    // generated requests are the same in every process.
                     let dimensions: [(key: String, choices: [ContextValue?])] = keys.map { key in
                         var choices = values[key] ?? [nil]
-                        if let target, key.hasPrefix("g:resourcetag/"),
-                            let own = target.tags.first(where: { ResourceTags.contextKey($0.key) == key })
-                        {
-                            if !choices.contains(.string(own.value)) { choices.insert(.string(own.value), at: 0) }
+                        if let target, key.hasPrefix("g:resourcetag/") {
+                            let own = target.tags.filter { ResourceTags.contextKey($0.key) == key }.sorted { $0.key < $1.key }
+                            for tag in own.reversed() where !choices.contains(.string(tag.value)) { choices.insert(.string(tag.value), at: 0) }
                         }
                         return (key, choices)
                     }

@@ -107,13 +107,28 @@ public struct RequestTarget: Sendable, Equatable {
         return .success(text)
     }
 
-    static func hex(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
+    static func hex(_ byte: UInt8) -> UInt8? { HTTP1.hex(byte) }
+
+    /// A value as one URL component: every byte but RFC 3986's unreserved characters
+    /// (`A-Z a-z 0-9 - . _ ~`) percent-encoded, uppercase. A value put into a path or query
+    /// this way can never end its segment, start a query or a fragment, or break the request
+    /// line; every URL the gateway builds (tag lookups, confirmation links) takes its values
+    /// through here.
+    public static func percentEncoded(_ value: String) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(digits[Int(byte >> 4)])
+                out.append(digits[Int(byte & 0xF)])
+            }
         }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

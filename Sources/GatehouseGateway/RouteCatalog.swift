@@ -31,6 +31,9 @@ public final class Route: Sendable {
     public let context: [String]
     /// Set when Gatehouse answers the call itself instead of forwarding it.
     public let handler: LocalHandler?
+    /// The documented format of each path parameter (`IdentifierFormat`): a call whose
+    /// parameter does not fit is refused before anything is looked up with it.
+    public let formats: [String: IdentifierFormat]
 
     /// Whether the call carries `g:ResourceTag/<k>` (the target account's tags), and
     /// `g:RequestTag/<k>` or `g:TagKeys` (read from its body): asked on every call.
@@ -55,9 +58,12 @@ public final class Route: Sendable {
 
     public init(
         method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String],
-        handler: LocalHandler? = nil
+        handler: LocalHandler? = nil, formats: [String: IdentifierFormat] = [:]
     ) {
         self.handler = handler
+        var formats = formats
+        for case .parameter(let name) in segments where formats[name] == nil { formats[name] = IdentifierFormat.forParameter(named: name) }
+        self.formats = formats
         self.method = method
         self.path = path
         self.segments = segments
@@ -108,6 +114,18 @@ public final class Route: Sendable {
         }
         let collected = ["g:resourcetag", "g:requesttag", "g:tagkeys"]
         return !collected.contains { normalizedKey == $0 || normalizedKey.hasPrefix($0 + "/") }
+    }
+
+    /// The first path parameter that does not have its documented format, if any.
+    public func malformedParameter(in parameters: [String: String]) -> (name: String, value: String, format: IdentifierFormat)? {
+        for case .parameter(let name) in segments {
+            // A parameter without a format cannot be checked, so it is never accepted (the
+            // catalog refuses such a route on load; this guards a route built in code).
+            guard let value = parameters[name] else { continue }
+            guard let format = formats[name] else { return (name, value, .account) }
+            if !format.accepts(value) { return (name, value, format) }
+        }
+        return nil
     }
 
     /// The resource URN for path parameters and the organization; `*` stays `*`.
@@ -254,7 +272,7 @@ public struct RouteCatalog: Sendable {
                 report("a route is an object {method, path, action, resource, callers, context}", at: path)
                 continue
             }
-            let known: Set<String> = ["method", "path", "action", "resource", "callers", "context", "handler"]
+            let known: Set<String> = ["method", "path", "action", "resource", "callers", "context", "handler", "formats"]
             for (key, _) in members where !known.contains(key) {
                 report(
                     "unknown route member \(JSONWriter.quoted(key)); allowed: \(known.sorted().joined(separator: ", "))", at: path.appending(key),
@@ -319,9 +337,35 @@ public struct RouteCatalog: Sendable {
                         at: path.appending("handler"))
                 }
             }
+            // Every path parameter has a documented ID format: by its name, or named here.
+            var formats: [String: IdentifierFormat] = [:]
+            if let raw = item["formats"] {
+                if case .object(let members) = raw {
+                    for (name, value) in members {
+                        guard segments.contains(.parameter(name)) else {
+                            report("formats names {\(name)}, which is not a parameter of the path", at: path.appending("formats").appending(name), atKey: true)
+                            continue
+                        }
+                        guard case .string(let text) = value, let format = IdentifierFormat(rawValue: text) else {
+                            report(
+                                "a format is one of \(IdentifierFormat.allCases.map(\.rawValue).joined(separator: ", "))",
+                                at: path.appending("formats").appending(name))
+                            continue
+                        }
+                        formats[name] = format
+                    }
+                } else {
+                    report("formats must be an object of path parameter -> ID format", at: path.appending("formats"))
+                }
+            }
+            for case .parameter(let name) in segments where formats[name] == nil && IdentifierFormat.forParameter(named: name) == nil {
+                report(
+                    "path parameter {\(name)} has no documented ID format; name one in formats (\(IdentifierFormat.allCases.map(\.rawValue).joined(separator: ", ")))",
+                    at: path.appending("path"))
+            }
             let route = Route(
                 method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context,
-                handler: handler)
+                handler: handler, formats: formats)
             // Placeholders in the resource must be known, so no URN is built with a hole in it.
             var rest = Substring(resource)
             while let open = rest.firstIndex(of: "{") {

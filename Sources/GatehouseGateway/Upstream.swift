@@ -271,16 +271,39 @@ final class UpstreamPool {
     }
 }
 
-/// Reads an account's tags from the account service's list-tags API.
+/// Why a resource's tags could not be read. Every kind denies the call: a policy that tests
+/// `g:ResourceTag/<k>` is never decided as if the resource had no tags.
+public enum TagLookupFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The account service answered 404: no such resource (or none it will name).
+    case notFound(path: String)
+    /// Anything else: another status, a body that is not a tag list, a paged list, a broken
+    /// or timed-out connection.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let path): "GET \(path) answered 404"
+        case .unavailable(let why): why
+        }
+    }
+}
+
+/// Reads a resource's tags from the account service's list-tags API. Only a 2xx answer whose
+/// whole body is a tag list is a result; everything else is a `TagLookupFailure`.
 final class TagFetch: UpstreamSink {
-    private let done: ([String: String]?) -> Void
-    private var status = 500
+    private let path: String
+    private let done: (Result<[ResourceTags.Tag], TagLookupFailure>) -> Void
+    private var status = 0
     private var body: ByteBuffer?
     private var finished = false
     static let maxBytes = 1 << 20
 
-    init(_ done: @escaping ([String: String]?) -> Void) { self.done = done }
+    init(path: String, _ done: @escaping (Result<[ResourceTags.Tag], TagLookupFailure>) -> Void) {
+        self.path = path
+        self.done = done
+    }
 
+    /// The request line and head; `path` is built from percent-encoded parts (`tagsPath`).
     static func request(path: String, requestId: String, host: String) -> ByteBuffer {
         var request = ByteBuffer()
         request.writeStaticString("GET ")
@@ -298,35 +321,64 @@ final class TagFetch: UpstreamSink {
 
     func upstreamBody(_ buffer: ByteBuffer) {
         var buffer = buffer
-        if (body?.readableBytes ?? 0) + buffer.readableBytes > Self.maxBytes { return finish(nil) }
+        if (body?.readableBytes ?? 0) + buffer.readableBytes > Self.maxBytes {
+            return finish(.failure(.unavailable("GET \(path): the tag list is larger than \(Self.maxBytes) bytes")))
+        }
         if body == nil { body = buffer } else { body!.writeBuffer(&buffer) }
     }
 
     func upstreamEnd() {
         switch status {
-        // An account that does not exist has no tags; the call itself will get its 404.
-        case 404: finish([:])
-        case 200: finish(body.flatMap { Self.tags(Array($0.readableBytesView)) })
-        default: finish(nil)
+        case 200..<300:
+            finish(
+                Self.tags(body.map { Array($0.readableBytesView) } ?? []).mapError {
+                    .unavailable("GET \(path) answered \(status) with \($0)")
+                })
+        case 404: finish(.failure(.notFound(path: path)))
+        default: finish(.failure(.unavailable("GET \(path) answered \(status)")))
         }
     }
 
-    func upstreamFailed(_ failure: Upstream.Failure) { finish(nil) }
+    func upstreamFailed(_ failure: Upstream.Failure) {
+        let why =
+            switch failure {
+            case .connect(let detail): "cannot connect: \(detail)"
+            case .closed: "the connection closed before the answer was complete"
+            case .timeout: "no answer in time"
+            case .malformed(let detail, _): "an answer that is not valid HTTP/1.1: \(detail)"
+            }
+        finish(.failure(.unavailable("GET \(path): \(why)")))
+    }
 
-    private func finish(_ tags: [String: String]?) {
+    private func finish(_ result: Result<[ResourceTags.Tag], TagLookupFailure>) {
         guard !finished else { return }
         finished = true
-        done(tags)
+        done(result)
     }
 
-    /// `{"tags": [{"key": ..., "value": ...}]}`; anything else is unreadable (nil).
-    static func tags(_ bytes: [UInt8]) -> [String: String]? {
-        guard let json = try? JSONLoader.parse(bytes), case .array(let items)? = json["tags"] else { return nil }
-        var tags: [String: String] = [:]
-        for item in items {
-            guard case .string(let key)? = item["key"], case .string(let value)? = item["value"] else { return nil }
-            tags[key] = value
+    /// Why a tag-list body cannot be read.
+    struct BadList: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// `{"tags": [{"key": ..., "value": ...}], "page_info": {...}}`, every tag as listed (a key
+    /// may repeat or differ from another only in case; `ResourceTags` keeps them all). A
+    /// value is a string, maybe empty, never null. A list with a `next_marker` is refused:
+    /// tags on a page not read could be the ones a Deny tests.
+    static func tags(_ bytes: [UInt8]) -> Result<[ResourceTags.Tag], BadList> {
+        guard let json = try? JSONLoader.parse(bytes) else { return .failure(BadList(description: "a body that is not JSON")) }
+        guard case .array(let items)? = json["tags"] else { return .failure(BadList(description: "no \"tags\" list")) }
+        if case .object? = json["page_info"], let marker = json["page_info"]?["next_marker"], marker != .null {
+            return .failure(BadList(description: "a tag list with more than one page"))
         }
-        return tags
+        var tags: [ResourceTags.Tag] = []
+        tags.reserveCapacity(items.count)
+        for item in items {
+            guard case .string(let key)? = item["key"], !key.isEmpty, case .string(let value)? = item["value"] else {
+                return .failure(BadList(description: "a tag without a string key and value"))
+            }
+            tags.append(ResourceTags.Tag(key: key, value: value))
+        }
+        return .success(tags)
     }
 }

@@ -82,13 +82,17 @@ func seedErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { 
         #expect(try catalogErrors(#"{"routes": []}"#).first?.message.contains("no routes") == true)
         #expect(
             try catalogErrors(
-                #"{"routes": [{"method": "GET", "path": "/a/{x}", "action": "a:b:c", "resource": "*", "callers": "member"}, {"method": "GET", "path": "/a/{x}", "action": "a:b:d", "resource": "*", "callers": "member"}]}"#
+                #"{"routes": [{"method": "GET", "path": "/a/{account_id}", "action": "a:b:c", "resource": "*", "callers": "member"}, {"method": "GET", "path": "/a/{account_id}", "action": "a:b:d", "resource": "*", "callers": "member"}]}"#
             ).first?.message.contains("listed twice") == true)
         #expect(try catalogErrors("{").first?.location.line == 1)
     }
 
+    /// Routes of these paths; every parameter is an account ID.
     func routes(_ paths: [String]) -> String {
-        let items = paths.map { #"{"method": "GET", "path": "\#($0)", "action": "a:b:c", "resource": "*", "callers": "member"}"# }
+        let items = paths.map { path in
+            let formats = path.split(separator: "/").filter { $0.hasPrefix("{") }.map { #""\#($0.dropFirst().dropLast())": "account""# }
+            return #"{"method": "GET", "path": "\#(path)", "action": "a:b:c", "resource": "*", "callers": "member", "formats": {\#(formats.joined(separator: ", "))}}"#
+        }
         return #"{"routes": ["# + items.joined(separator: ", ") + "]}"
     }
 

@@ -167,7 +167,15 @@ import Testing
         #expect(account == dev)
         #expect(pending.finish(tags: ResourceTags(["env": "dev"])).refusal == nil)
         #expect(pending.finish(tags: ResourceTags(["env": "prod"])).refusal?.reason == "implicit_deny")
-        #expect(pending.finish(tags: nil).refusal == .tagsUnavailable)
+        // A lookup that fails denies, whatever the failure, and says why: never "no tags".
+        let missing = pending.finish(.failure(.notFound(path: "/v1/organizations/resources/\(dev)/tags")))
+        #expect(missing.refusal?.status == 403)
+        #expect(missing.refusal?.code == "Organizations.1007")
+        #expect(missing.record.reason == "tags_not_found: GET /v1/organizations/resources/\(dev)/tags answered 404")
+        #expect(missing.record.decision == "deny")
+        let broken = pending.finish(.failure(.unavailable("GET /x answered 500")))
+        #expect(broken.refusal?.status == 503)
+        #expect(broken.record.reason == "tags_unavailable: GET /x answered 500")
         // Tags already at hand (the cache) decide at once; they are asked for only when needed.
         var asked: [String] = []
         func withKnown(_ user: String, _ method: String, _ tags: [String: String]) -> Authorization {
@@ -456,7 +464,7 @@ import Testing
         cache.store(ResourceTags(["env": "old"]), for: "a", fetchedAt: before)
         #expect(cache.lookup("a") == nil)
         cache.store(ResourceTags(["env": "new"]), for: "a", fetchedAt: cache.generation("a"))
-        #expect(cache.lookup("a")?.tags == ["env": "new"])
+        #expect(cache.lookup("a")?.tags == [ResourceTags.Tag(key: "env", value: "new")])
         cache.invalidate("a")
         #expect(cache.lookup("a") == nil)
     }
