@@ -12,8 +12,17 @@ struct EngineBenchmark {
         var p99Nanoseconds: Double
     }
 
+    /// `gatehouse lint`'s time on one document of a given shape and size.
+    struct LintRow {
+        var shape: String
+        var statements: Int
+        var medianMilliseconds: Double
+        var findings: Int
+    }
+
     struct Results {
         var decisions: [Row]
+        var lint: [LintRow]
         var loadCompileMilliseconds: Double
         /// The jansson parse and validation part of `loadCompileMilliseconds`.
         var parseMilliseconds: Double
@@ -33,6 +42,18 @@ struct EngineBenchmark {
                 String(
                     format: "load+compile %d statements: %.1f ms median (jansson parse and validation %.1f ms, compile %.1f ms)",
                     loadCompileStatements, loadCompileMilliseconds, parseMilliseconds, loadCompileMilliseconds - parseMilliseconds))
+            lines.append("lint of one document (parse, validation and every check), median")
+            for shape in Set(lint.map(\.shape)).sorted() {
+                let rows = lint.filter { $0.shape == shape }.sorted { $0.statements < $1.statements }
+                let sizes = rows.map { String(format: "%d: %.0f ms", $0.statements, $0.medianMilliseconds) }.joined(separator: ", ")
+                var growth = ""
+                if let first = rows.first, let last = rows.last, first.statements < last.statements, first.medianMilliseconds > 0 {
+                    growth = String(
+                        format: " (x%.1f time for x%.0f statements)", last.medianMilliseconds / first.medianMilliseconds,
+                        Double(last.statements) / Double(first.statements))
+                }
+                lines.append("  \(shape.padding(toLength: 22, withPad: " ", startingAt: 0)) \(sizes)\(growth)")
+            }
             lines.append(String(format: "resident memory: %.1f MiB now, %.1f MiB peak", residentMiB, peakResidentMiB))
             return lines.joined(separator: "\n")
         }
@@ -59,6 +80,16 @@ struct EngineBenchmark {
                         ("median_ms", .real((loadCompileMilliseconds * 10).rounded() / 10)),
                         ("parse_median_ms", .real((parseMilliseconds * 10).rounded() / 10)),
                     ])
+                ),
+                (
+                    "lint",
+                    .array(
+                        lint.map { row in
+                            .object([
+                                ("shape", .string(row.shape)), ("statements", .integer(Int64(row.statements))),
+                                ("median_ms", .real((row.medianMilliseconds * 10).rounded() / 10)), ("findings", .integer(Int64(row.findings))),
+                            ])
+                        })
                 ),
                 ("resident_mib", .real((residentMiB * 10).rounded() / 10)),
                 ("peak_resident_mib", .real((peakResidentMiB * 10).rounded() / 10)),
@@ -91,11 +122,42 @@ struct EngineBenchmark {
             loads.append(Self.nanoseconds(elapsed) / 1e6)
             parses.append(Self.nanoseconds(parsed - start) / 1e6)
         }
+        let lint = try lintRows()
         let memory = Self.residentMemory()
         return Results(
-            decisions: rows, loadCompileMilliseconds: Self.percentile(loads, 0.5), parseMilliseconds: Self.percentile(parses, 0.5),
+            decisions: rows, lint: lint, loadCompileMilliseconds: Self.percentile(loads, 0.5), parseMilliseconds: Self.percentile(parses, 0.5),
             loadCompileStatements: 10_000, residentMiB: memory.current,
             peakResidentMiB: memory.peak)
+    }
+
+    /// Lint time by document shape and size: the shapes that once made lint quadratic
+    /// (every pair of statements compared, every finding located from the top of the text).
+    func lintRows() throws -> [LintRow] {
+        let shapes: [(String, (Int) -> String)] = [
+            ("mixed (engine bench)", { Self.syntheticPolicy(statements: $0) }),
+            ("distinct resources", { i in #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "organizations::0a6d:account:o-1/acc\#(i)"}"# }),
+            ("duplicates", { i in #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*"}"# }),
+            ("wildcard resources", { i in #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:g?t", "Resource": "organizations::*:account:*/acc\#(i)*"}"# }),
+            ("conditions", { i in #"{"Sid": "S\#(i)", "Effect": "Deny", "Action": "organizations:accounts:*", "Resource": "*", "Condition": {"StringEquals": {"g:ResourceTag/env": "v\#(i)"}}}"# }),
+        ]
+        var rows: [LintRow] = []
+        for (shape, make) in shapes {
+            for count in [1_000, 10_000] {
+                let text =
+                    shape.hasPrefix("mixed")
+                    ? make(count) : #"{"Version": "5.0", "Statement": ["# + (0..<count).map(make).joined(separator: ",\n") + "]}"
+                let bytes = Array(text.utf8)
+                var times: [Double] = []
+                var findings = 0
+                for _ in 0..<max(3, Int(5 * scale)) {
+                    let start = ContinuousClock.now
+                    findings = Linter().lint(bytes: bytes, name: "bench", file: "<bench>").count
+                    times.append(Self.nanoseconds(ContinuousClock.now - start) / 1e6)
+                }
+                rows.append(LintRow(shape: shape, statements: count, medianMilliseconds: Self.percentile(times, 0.5), findings: findings))
+            }
+        }
+        return rows
     }
 
     func compile(_ text: String, name: String) throws -> CompiledPolicySet {

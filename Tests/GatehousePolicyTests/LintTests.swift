@@ -150,6 +150,19 @@ import Testing
                 statements(
                     #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*", "Condition": {"StringLike": {"g:PrincipalUrn": "iam::*:user:*"}}}"#
                 )) == [.wildcardOnSensitiveKey])
+        // `?` is a wildcard too: seven of them admit every seven-letter user name.
+        for value in ["iam::0a6d25d23900d45c0faac010e0fb4de0:user:???????", "iam::1:user:a?", "?"] {
+            #expect(
+                codes(
+                    statements(
+                        #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*", "Condition": {"StringLike": {"g:PrincipalUrn": "\#(value)"}}}"#
+                    )) == [.wildcardOnSensitiveKey], "\(value)")
+        }
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*", "Condition": {"StringLike": {"g:PrincipalUrn": "iam::1:user:alice"}}}"#
+                )).isEmpty)
         #expect(
             codes(
                 statements(
@@ -180,5 +193,56 @@ import Testing
                 #expect(code.severity != .error, "\(code)")
             }
         }
+    }
+
+    /// Every pair compared, as lint once did: the executable spec `ShadowFinder` is held to.
+    static func shadowedPairwise(_ statements: [Statement]) -> [Int?] {
+        func covers(_ wide: [String], _ narrow: [String], _ caseInsensitive: Bool) -> Bool {
+            narrow.allSatisfy { n in wide.contains { Wildcard($0, caseInsensitive: caseInsensitive).covers(Wildcard(n, caseInsensitive: caseInsensitive)) } }
+        }
+        func coversResources(_ wide: ResourceClause, _ narrow: ResourceClause) -> Bool {
+            switch (wide, narrow) {
+            case (.all, _): return true
+            case (.resource(let w), _) where w.contains("*"): return true
+            case (.resource(let w), .resource(let n)): return covers(w, n, false)
+            case (.notResource(let w), .notResource(let n)): return covers(n, w, false)
+            default: return false
+            }
+        }
+        return statements.enumerated().map { i, statement -> Int? in
+            guard case .action(let actions) = statement.actions else { return nil }
+            for (j, other) in statements.enumerated() where i != j && other.effect == statement.effect {
+                guard case .action(let otherActions) = other.actions else { continue }
+                let sameConditions = ShadowFinder.conditionSignature(other) == ShadowFinder.conditionSignature(statement)
+                guard other.conditions.isEmpty || sameConditions, covers(otherActions, actions, true),
+                    coversResources(other.resources, statement.resources)
+                else { continue }
+                if covers(actions, otherActions, true), coversResources(statement.resources, other.resources), sameConditions, i < j { continue }
+                return j
+            }
+            return nil
+        }
+    }
+
+    @Test("the shadowing index finds what comparing every pair finds", arguments: Array(UInt64(1)...30))
+    func shadowingAgreesWithPairwise(seed: UInt64) throws {
+        var generator = Generator(random: SeededRandom(seed: seed &* 31))
+        for _ in 0..<10 {
+            let count = 2 + Int(generator.random.next() % 30)
+            let statements = (0..<count).map { _ in generator.chance(40) ? generator.statement() : generator.plainStatement() }
+            let document = try PolicyParser.parse(
+                bytes: Array(#"{"Version": "5.0", "Statement": [\#(statements.joined(separator: ", "))]}"#.utf8), name: "p", file: "p")
+            let (found, checked) = ShadowFinder(document.statements).find()
+            #expect(checked == document.statements.count)
+            #expect(found == Self.shadowedPairwise(document.statements), "seed \(seed)")
+        }
+    }
+
+    @Test func aShadowingSearchOverItsBudgetSaysWhereItStopped() throws {
+        let items = (0..<50).map { #"{"Effect": "Allow", "Action": "organizations:accounts:g?t", "Resource": "organizations::*:account:*/a\#($0)"}"# }
+        let document = try PolicyParser.parse(bytes: Array(#"{"Version": "5.0", "Statement": [\#(items.joined(separator: ", "))]}"#.utf8), name: "p", file: "p")
+        let (_, checked) = ShadowFinder(document.statements, budget: 100).find()
+        #expect(checked > 0 && checked < 50)
+        #expect(ShadowFinder(document.statements).find().checked == 50)
     }
 }

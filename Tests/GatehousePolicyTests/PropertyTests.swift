@@ -99,6 +99,14 @@ struct Generator {
         return "{" + members.joined(separator: ", ") + "}"
     }
 
+    /// A statement without conditions, over the same patterns: the kind that shadows others.
+    mutating func plainStatement() -> String {
+        let actions = (0..<(1 + Int(random.next() % 2))).map { _ in JSONWriter.quoted(pick(Self.actionPatterns)) }
+        let resources = (0..<(1 + Int(random.next() % 2))).map { _ in JSONWriter.quoted(pick(Self.resourcePatterns)) }
+        let effect = chance(30) ? "Deny" : "Allow"
+        return #"{"Effect": "\#(effect)", "Action": [\#(actions.joined(separator: ", "))], "\#(chance(10) ? "NotResource" : "Resource")": [\#(resources.joined(separator: ", "))]}"#
+    }
+
     mutating func document(name: String, statements count: Int) throws -> PolicyDocument {
         let text = #"{"Version": "5.0", "Statement": ["# + (0..<count).map { _ in statement() }.joined(separator: ", ") + "]}"
         return try PolicyParser.parse(bytes: Array(text.utf8), name: name, file: name)

@@ -125,6 +125,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case resourceForUntypedAction = "GH2014"
     case unusualSid = "GH2015"
     case typeMismatch = "GH2016"
+    case shadowingIncomplete = "GH2017"
 
     case badRequest = "GH3001"
     case badTestFile = "GH3002"
@@ -139,7 +140,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .unknownAction, .keyNeverPresent, .duplicateSid, .shadowedStatement, .emptyCondition, .overQuota,
             .qualifierMismatch, .policyVariable, .resourceForUntypedAction, .typeMismatch:
             return .warning
-        case .duplicateValue, .unusualSid:
+        case .duplicateValue, .unusualSid, .shadowingIncomplete:
             return .suggestion
         default:
             return .error
@@ -189,6 +190,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
         case .resourceForUntypedAction: "Specific resource for an action without a resource type"
         case .unusualSid: "Sid with characters other than letters and digits"
         case .typeMismatch: "Operator of another type than the key's values"
+        case .shadowingIncomplete: "Shadowed statements not looked for in the whole document"
         case .badRequest: "Invalid request"
         case .badTestFile: "Invalid policy test file"
         case .badDirectory: "Invalid directory seed"

@@ -112,7 +112,7 @@ struct DocumentChecks {
     mutating func checkPermissiveness(_ statement: Statement) {
         guard statement.effect == .allow else { return }
         if case .action(let actions) = statement.actions, actions.contains(where: { Self.isEverything($0) }),
-            Self.coversAllResources(statement.resources), statement.conditions.isEmpty
+            ShadowFinder.coversAllResources(statement.resources), statement.conditions.isEmpty
         {
             report(
                 .allowAllOnAll, "allows every action on every resource", hint: "name the actions and resources this principal needs",
@@ -131,14 +131,6 @@ struct DocumentChecks {
     }
 
     static func isEverything(_ pattern: String) -> Bool { pattern.allSatisfy { $0 == "*" || $0 == ":" } }
-
-    static func coversAllResources(_ clause: ResourceClause) -> Bool {
-        switch clause {
-        case .all: true
-        case .resource(let list): list.contains("*")
-        case .notResource: false
-        }
-    }
 
     // MARK: actions against the catalog
 
@@ -228,7 +220,7 @@ struct DocumentChecks {
             }
             if statement.effect == .allow, case .string(.like) = condition.op.test,
                 ["g:principalurn", "g:principalid", "g:principalaccount", "g:username"].contains(key),
-                condition.rawValues.contains(where: { $0.contains("*") })
+                condition.rawValues.contains(where: Wildcard.hasWildcard)
             {
                 report(
                     .wildcardOnSensitiveKey, "a wildcard on \(condition.key) in an Allow can admit principals nobody meant to name",
@@ -320,52 +312,25 @@ struct DocumentChecks {
 
     /// A statement is shadowed when an earlier-or-later statement of the same effect, with
     /// no conditions (or the very same ones), provably covers all its actions and resources:
-    /// removing it would change no decision.
+    /// removing it would change no decision. (`ShadowFinder` finds them without comparing
+    /// every pair.)
     mutating func checkShadowing() {
         let statements = document.statements
-        for (i, statement) in statements.enumerated() {
-            guard case .action(let actions) = statement.actions else { continue }
-            for (j, other) in statements.enumerated() where i != j && other.effect == statement.effect {
-                guard case .action(let otherActions) = other.actions else { continue }
-                let conditionsCovered = other.conditions.isEmpty || Self.conditionSignature(other) == Self.conditionSignature(statement)
-                guard conditionsCovered,
-                    Self.covers(otherActions, actions, caseInsensitive: true),
-                    Self.covers(other.resources, statement.resources)
-                else { continue }
-                // Two identical statements shadow each other; report only the later one.
-                if Self.covers(actions, otherActions, caseInsensitive: true), Self.covers(statement.resources, other.resources),
-                    Self.conditionSignature(other) == Self.conditionSignature(statement), i < j
-                {
-                    continue
-                }
-                report(
-                    .shadowedStatement,
-                    "\(statement.displayName) is shadowed by \(other.displayName): every request it \(statement.effect == .allow ? "allows" : "denies"), that statement \(statement.effect == .allow ? "allows" : "denies") too",
-                    hint: "remove it, or narrow the other statement", at: statement.path)
-                break
-            }
+        let (shadowedBy, checked) = ShadowFinder(statements).find()
+        for (i, other) in shadowedBy.enumerated() {
+            guard let other else { continue }
+            let statement = statements[i]
+            let verb = statement.effect == .allow ? "allows" : "denies"
+            report(
+                .shadowedStatement,
+                "\(statement.displayName) is shadowed by \(statements[other].displayName): every request it \(verb), that statement \(verb) too",
+                hint: "remove it, or narrow the other statement", at: statement.path)
         }
-    }
-
-    static func covers(_ wide: [String], _ narrow: [String], caseInsensitive: Bool) -> Bool {
-        let wideWildcards = wide.map { Wildcard($0, caseInsensitive: caseInsensitive) }
-        return narrow.allSatisfy { pattern in
-            let subject = Wildcard(pattern, caseInsensitive: caseInsensitive)
-            return wideWildcards.contains { $0.covers(subject) }
+        if checked < statements.count {
+            report(
+                .shadowingIncomplete,
+                "shadowed statements were looked for among the first \(checked) of \(statements.count) statements only: too many of their wildcard patterns overlap to compare them all quickly",
+                hint: "split the policy, or name actions and resources without wildcards where you can", at: .root)
         }
-    }
-
-    static func covers(_ wide: ResourceClause, _ narrow: ResourceClause) -> Bool {
-        switch (wide, narrow) {
-        case (.all, _): return true
-        case (.resource(let w), _) where w.contains("*"): return true
-        case (.resource(let w), .resource(let n)): return covers(w, n, caseInsensitive: false)
-        case (.notResource(let w), .notResource(let n)): return covers(n, w, caseInsensitive: false)
-        default: return false
-        }
-    }
-
-    static func conditionSignature(_ statement: Statement) -> [String] {
-        statement.conditions.map { "\($0.op)|\($0.normalizedKey)|\($0.rawValues.sorted().joined(separator: "\u{1F}"))" }.sorted()
     }
 }

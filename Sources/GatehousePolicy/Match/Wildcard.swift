@@ -79,6 +79,12 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
     /// True when the pattern has no `*` or `?`.
     public var isLiteral: Bool { shape == .exact }
 
+    /// Whether a pattern's text holds a wildcard, `*` or `?`: the one test for every place
+    /// that asks (lint's checks of wildcards in values).
+    public static func hasWildcard(_ pattern: String) -> Bool {
+        pattern.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }
+    }
+
     /// The literal text before the first wildcard (the whole pattern when literal).
     public var literalPrefix: [UInt8] {
         switch shape {
