@@ -211,9 +211,11 @@ final class GatewayFixture: @unchecked Sendable {
     let policies: String
     let auditLog: String
     var upstream: Spawned
-    let gateway: Spawned
-    let port: Int
-    let adminPort: Int
+    private(set) var gateway: Spawned
+    private(set) var port: Int
+    private(set) var adminPort: Int
+    /// The gateway's configuration file, for a restart on the same data.
+    private let configFile: String
     let tokens: [String: String]
     let smtp: Spawned?
     /// Calls made through `call`: each writes one audit line.
@@ -289,10 +291,27 @@ final class GatewayFixture: @unchecked Sendable {
                 config[key] = value
             }
         }
-        let configFile = try dir.write("gateway.json", String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self))
+        configFile = try dir.write("gateway.json", String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self))
         gateway = try Spawned(CLI.binary, ["serve", "--config", configFile])
         port = try #require(URL(string: try await gateway.line(startingWith: "gateway listening on "))?.port)
         adminPort = try #require(URL(string: try await gateway.line(startingWith: "admin listening on "))?.port)
+    }
+
+    /// Stops the gateway process and starts a new one on the same configuration and data (a
+    /// new process: new hash seeds, empty caches). The upstream keeps running.
+    func restartGateway() async throws {
+        #expect(await gateway.stop() == 0)
+        gateway = try Spawned(CLI.binary, ["serve", "--config", configFile])
+        port = try #require(URL(string: try await gateway.line(startingWith: "gateway listening on "))?.port)
+        adminPort = try #require(URL(string: try await gateway.line(startingWith: "admin listening on "))?.port)
+    }
+
+    /// Writes a policy into the gateway's policy folder and attaches it to a user with the
+    /// CLI; returns once a call shows the gateway decides with it (`ready`).
+    func attach(_ name: String, _ text: String, to user: String) throws {
+        try text.write(toFile: "\(policies)/\(name).json", atomically: true, encoding: .utf8)
+        let attached = try CLI.run(["directory", "attach", "--db", db, "--policy", name, "--user", user])
+        guard attached.status == 0 else { throw HarnessError.http("attach: \(attached.stderr)") }
     }
 
     func issueToken(_ user: String, ttl: String = "1h", extra: [String] = []) throws -> String {

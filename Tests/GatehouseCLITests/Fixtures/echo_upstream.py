@@ -2,7 +2,11 @@
 """A loopback HTTP/1.1 server that answers every call with what it received, so gateway
 tests can check exactly what was forwarded. Prints "listening on http://127.0.0.1:PORT".
 
-- any path ending in /tags answers 500 (the gateway must then deny calls that need tags);
+- a GET of .../<id>/tags answers by the ID's prefix, for the gateway's tag lookups:
+  "tags-ok" 200 with env=dev, "tags-case" 200 with protected=true and Protected=no,
+  "tags-bad" 200 with a body that is no tag list, "tags-paged" 200 with a next_marker,
+  "tags-gone" 404; any other path ending in /tags answers 500 (the gateway must then deny
+  calls that need tags);
 - an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts);
 - a request without Host answers 400, as nginx does (HTTP/1.1 requires it);
 - an "X-Test-Size: BYTES" header answers a body of that many bytes (a large answer);
@@ -41,7 +45,18 @@ class Echo(BaseHTTPRequestHandler):
                 self.wfile.write(chunk[: min(len(chunk), size - start)])
             return
         elif self.path.endswith("/tags"):
+            resource = self.path.rsplit("/", 2)[-2]
             status, answer = 500, {"error_code": "Test.500", "error_msg": "tags are broken here"}
+            if resource.startswith("tags-ok"):
+                status, answer = 200, {"tags": [{"key": "env", "value": "dev"}], "page_info": {"current_count": 1}}
+            elif resource.startswith("tags-case"):
+                status, answer = 200, {"tags": [{"key": "Protected", "value": "no"}, {"key": "protected", "value": "true"}]}
+            elif resource.startswith("tags-bad"):
+                status, answer = 200, {"items": []}
+            elif resource.startswith("tags-paged"):
+                status, answer = 200, {"tags": [{"key": "env", "value": "dev"}], "page_info": {"next_marker": "tags-paged-2", "current_count": 1}}
+            elif resource.startswith("tags-gone"):
+                status, answer = 404, {"error_code": "Organizations.1010", "error_msg": "not found"}
         else:
             status = 200
             answer = {
