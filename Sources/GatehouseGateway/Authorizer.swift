@@ -448,28 +448,42 @@ public struct Authorizer: Sendable {
     }
 
     /// `g:RequestTag/<k>` and `g:TagKeys` from a tag-changing body: `{"tags": [{"key", "value"}]}`
-    /// or `{"tag_keys": [...]}`. A body that cannot be read is refused, since the policy
-    /// could not see what it changes.
+    /// (a value, when given, a string; the typed delete API sends keys alone) or
+    /// `{"tag_keys": [...]}`. A body that cannot be read the way the account service reads
+    /// it is refused, since the policy could not see what it changes: not JSON, not an
+    /// object, `tags` or `tag_keys` of another type, a tag without a string key, a value
+    /// that is not a string.
     static func requestTags(_ body: [UInt8]) -> Result<([(String, String)], [String]), Refusal> {
-        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)) else {
-            return .failure(.badBody("The request body must be a JSON object with tags or tag_keys."))
+        let shape = "The request body must be a JSON object with tags ([{\"key\", \"value\"}]) or tag_keys ([\"...\"])."
+        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)), case .object = json else {
+            return .failure(.badBody(shape))
         }
         var tags: [(String, String)] = []
         var keys: [String] = []
-        if case .array(let items)? = json["tags"] {
-            for item in items {
-                guard case .string(let key)? = item["key"] else { return .failure(.badBody("Every tag needs a string key.")) }
+        switch json["tags"] {
+        case nil: break
+        case .array(let items)?:
+            for (index, item) in items.enumerated() {
+                guard case .string(let key)? = item["key"] else { return .failure(.badBody("tags[\(index)] needs a string key.")) }
                 keys.append(key)
-                if case .string(let value)? = item["value"] { tags.append((key, value)) }
+                switch item["value"] {
+                case nil: break
+                case .string(let value)?: tags.append((key, value))
+                default: return .failure(.badBody("tags[\(index)].value must be a string."))
+                }
             }
+        default: return .failure(.badBody(shape))
         }
-        if case .array(let items)? = json["tag_keys"] {
+        switch json["tag_keys"] {
+        case nil: break
+        case .array(let items)?:
             for item in items {
                 guard case .string(let key) = item else { return .failure(.badBody("tag_keys must be a list of strings.")) }
                 keys.append(key)
             }
+        default: return .failure(.badBody(shape))
         }
-        if tags.isEmpty && keys.isEmpty { return .failure(.badBody("The request body must be a JSON object with tags or tag_keys.")) }
+        if tags.isEmpty && keys.isEmpty { return .failure(.badBody(shape)) }
         return .success((tags, keys))
     }
 

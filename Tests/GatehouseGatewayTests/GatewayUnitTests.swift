@@ -331,7 +331,13 @@ import Testing
         #expect(tags.map(\.0) == ["env"])
         #expect(keys == ["env", "team"])
         if case .success(let (_, keys)) = Authorizer.requestTags(Array(#"{"tag_keys": ["protected"]}"#.utf8)) { #expect(keys == ["protected"]) }
-        for bad in ["", "{", "[]", #"{"tags": [{"key": 1}]}"#, #"{"tag_keys": [1]}"#, "{}"] {
+        // Anything the policy could not read as the account service does is refused: a value
+        // that is no string would otherwise never reach g:RequestTag/<k>.
+        for bad in [
+            "", "{", "[]", #"{"tags": [{"key": 1}]}"#, #"{"tag_keys": [1]}"#, "{}", #"{"tags": [{"key": "env", "value": ["prod"]}]}"#,
+            #"{"tags": [{"key": "env", "value": null}]}"#, #"{"tags": {"env": "prod"}, "tag_keys": ["x"]}"#, #"{"tags": [], "tag_keys": "x"}"#,
+            #""tags""#,
+        ] {
             guard case .failure(let refusal) = Authorizer.requestTags(Array(bad.utf8)) else {
                 Issue.record("accepted \(bad)")
                 continue
