@@ -13,7 +13,7 @@ DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.js
 DEMO_DIR ?= .build/demo
 DEMO_PORT ?= 8080
 
-.PHONY: deps test-deps build demo walkthrough test lint policies bench bench-gateway format
+.PHONY: deps test-deps build demo walkthrough test lint policies bench bench-gateway format fuzz
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -58,8 +58,11 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
+# The fuzz target's own files; its other sources are symlinks into Sources.
+FUZZ_SOURCES := Fuzz/Package.swift Fuzz/Sources/HTTP1Differential/Differential.swift
+
 lint: build
-	$(SWIFT) format lint --strict --recursive Sources Tests
+	$(SWIFT) format lint --strict --recursive Sources Tests $(FUZZ_SOURCES)
 
 # The example policies must lint clean, be in canonical form and pass their tests.
 policies: build
@@ -76,4 +79,9 @@ bench-gateway: deps
 	Benchmarks/gateway/run.sh
 
 format:
-	$(SWIFT) format format --in-place --recursive Sources Tests
+	$(SWIFT) format format --in-place --recursive Sources Tests $(FUZZ_SOURCES)
+
+# The HTTP/1 reader against llhttp under libFuzzer (Fuzz/README.md); CI runs 60 s of it.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	Fuzz/run.sh $(FUZZ_SECONDS)

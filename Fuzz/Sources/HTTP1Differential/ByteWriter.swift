@@ -1,0 +1,1 @@
+../../../Sources/GatehouseGateway/ByteWriter.swift

@@ -1,0 +1,1 @@
+../../../Sources/GatehouseGateway/HTTP1.swift
