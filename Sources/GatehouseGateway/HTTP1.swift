@@ -517,7 +517,9 @@ enum HTTP1 {
             var index = 0
             if value[0] == UInt8(ascii: "[") {
                 guard let close = value.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
-                guard value[1..<close].allSatisfy({ HTTP1.hex($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else { return false }
+                guard value[1..<close].allSatisfy({ HTTP1.hex($0) != nil || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
+                    return false
+                }
                 index = close + 1
             } else {
                 while index < value.count, value[index] != UInt8(ascii: ":") {

@@ -343,7 +343,9 @@ public struct RouteCatalog: Sendable {
                 if case .object(let members) = raw {
                     for (name, value) in members {
                         guard segments.contains(.parameter(name)) else {
-                            report("formats names {\(name)}, which is not a parameter of the path", at: path.appending("formats").appending(name), atKey: true)
+                            report(
+                                "formats names {\(name)}, which is not a parameter of the path", at: path.appending("formats").appending(name),
+                                atKey: true)
                             continue
                         }
                         guard case .string(let text) = value, let format = IdentifierFormat(rawValue: text) else {

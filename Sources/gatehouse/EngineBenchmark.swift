@@ -135,10 +135,25 @@ struct EngineBenchmark {
     func lintRows() throws -> [LintRow] {
         let shapes: [(String, (Int) -> String)] = [
             ("mixed (engine bench)", { Self.syntheticPolicy(statements: $0) }),
-            ("distinct resources", { i in #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "organizations::0a6d:account:o-1/acc\#(i)"}"# }),
+            (
+                "distinct resources",
+                { i in
+                    #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "organizations::0a6d:account:o-1/acc\#(i)"}"#
+                }
+            ),
             ("duplicates", { i in #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*"}"# }),
-            ("wildcard resources", { i in #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:g?t", "Resource": "organizations::*:account:*/acc\#(i)*"}"# }),
-            ("conditions", { i in #"{"Sid": "S\#(i)", "Effect": "Deny", "Action": "organizations:accounts:*", "Resource": "*", "Condition": {"StringEquals": {"g:ResourceTag/env": "v\#(i)"}}}"# }),
+            (
+                "wildcard resources",
+                { i in
+                    #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:g?t", "Resource": "organizations::*:account:*/acc\#(i)*"}"#
+                }
+            ),
+            (
+                "conditions",
+                { i in
+                    #"{"Sid": "S\#(i)", "Effect": "Deny", "Action": "organizations:accounts:*", "Resource": "*", "Condition": {"StringEquals": {"g:ResourceTag/env": "v\#(i)"}}}"#
+                }
+            ),
         ]
         var rows: [LintRow] = []
         for (shape, make) in shapes {

@@ -80,9 +80,11 @@ enum TextRendering {
                 if let spellings = condition.spellings {
                     // Keys that differ only in case: each spelling's values and how it fared.
                     let each = spellings.map { spelling in
-                        "\(spelling.key) [" + spelling.values.map(JSONWriter.quoted).joined(separator: ", ") + "] \(spelling.outcome.rawValue.replacingOccurrences(of: "_", with: " "))"
+                        "\(spelling.key) [" + spelling.values.map(JSONWriter.quoted).joined(separator: ", ")
+                            + "] \(spelling.outcome.rawValue.replacingOccurrences(of: "_", with: " "))"
                     }
-                    requestText = "in \(spellings.count) spellings (\(each.joined(separator: "; ")); \(trace.statement.effect == .deny ? "any" : "every") one counts)"
+                    requestText =
+                        "in \(spellings.count) spellings (\(each.joined(separator: "; ")); \(trace.statement.effect == .deny ? "any" : "every") one counts)"
                 }
                 let policyText = "[" + condition.policyValues.map(JSONWriter.quoted).joined(separator: ", ") + "]"
                 lines.append(

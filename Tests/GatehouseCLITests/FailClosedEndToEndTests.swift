@@ -20,7 +20,9 @@ import Testing
         )
         #expect(sample.status == 400)
         #expect(sample.errorCode == "Gatehouse.0400")
-        #expect(sample.json["error_msg"] as? String == "Invalid account_id \"\(Fixture.protectedAccount)?\": an account ID is 1 to 64 letters, digits, _ or -.")
+        #expect(
+            sample.json["error_msg"] as? String
+                == "Invalid account_id \"\(Fixture.protectedAccount)?\": an account ID is 1 to 64 letters, digits, _ or -.")
         for encoded in ["%20", "%3F", "%23", "%0A", "%2B", "%C3%A9", "%22", "%3Ftags", String(repeating: "a", count: 65)] {
             let answer = try gateway.update(Fixture.protectedAccount + encoded, as: "admin")
             #expect(answer.status == 400, "\(encoded)")
@@ -122,7 +124,8 @@ import Testing
         ] {
             let auth = name == "X-Auth-Token" || name == "Authorization" ? "" : "X-Auth-Token: \(admin)\r\n"
             let answer = try gateway.raw(
-                "GET /v1/organizations/accounts HTTP/1.1\r\nHost: gw\r\n\(auth)\(name): \(first)\r\n\(name.lowercased()): \(second)\r\nConnection: close\r\n\r\n")
+                "GET /v1/organizations/accounts HTTP/1.1\r\nHost: gw\r\n\(auth)\(name): \(first)\r\n\(name.lowercased()): \(second)\r\nConnection: close\r\n\r\n"
+            )
             #expect(answer.status == 400, "\(name)")
             #expect(answer.header("X-Echo") == nil, "\(name)")
         }
@@ -202,7 +205,9 @@ import Testing
         #expect(bearer.status == 200)
         let forwarded = try #require(bearer.json["headers"] as? [[String]]).map { $0[0].lowercased() }
         #expect(forwarded.contains("x-kept"))
-        for credential in ["authorization", "x-auth-token", "x-security-token", "cookie"] { #expect(!forwarded.contains(credential), "\(credential)") }
+        for credential in ["authorization", "x-auth-token", "x-security-token", "cookie"] {
+            #expect(!forwarded.contains(credential), "\(credential)")
+        }
         #expect(!bearer.body.contains(admin))
         #expect(await gateway.stop() == 0)
     }
@@ -214,7 +219,8 @@ import Testing
         let gateway = try await Fixture()
         #expect(try gateway.update(Fixture.protectedAccount, as: "admin").status == 403)
         let tagged = try gateway.call(
-            "POST", "/v1/organizations/resources/\(Fixture.protectedAccount)/tag", as: "admin", body: #"{"tags": [{"key": "Protected", "value": "no"}]}"#)
+            "POST", "/v1/organizations/resources/\(Fixture.protectedAccount)/tag", as: "admin",
+            body: #"{"tags": [{"key": "Protected", "value": "no"}]}"#)
         #expect(tagged.status == 204)
         // Each restart is a new process with its own hash seed; every one must deny.
         for run in 1...5 {
@@ -263,7 +269,10 @@ import Testing
         }
         #expect(answers == [#"{"decision":"deny","reason":"implicit_deny","statements":[]}"# + "\n"])
         let explained = try CLI.run(["explain", "--policies", policy, "--request", request])
-        #expect(explained.stdout.contains("in 2 spellings (g:PrincipalTag/Status [\"suspended\"] not satisfied; g:PrincipalTag/status [\"active\"] satisfied; every one counts)"))
+        #expect(
+            explained.stdout.contains(
+                "in 2 spellings (g:PrincipalTag/Status [\"suspended\"] not satisfied; g:PrincipalTag/status [\"active\"] satisfied; every one counts)"
+            ))
         // A request file may name both spellings of a context key, as the gateway sees them.
         let context = try dir.write(
             "context.json",

@@ -91,7 +91,8 @@ func seedErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { 
     func routes(_ paths: [String]) -> String {
         let items = paths.map { path in
             let formats = path.split(separator: "/").filter { $0.hasPrefix("{") }.map { #""\#($0.dropFirst().dropLast())": "account""# }
-            return #"{"method": "GET", "path": "\#(path)", "action": "a:b:c", "resource": "*", "callers": "member", "formats": {\#(formats.joined(separator: ", "))}}"#
+            return
+                #"{"method": "GET", "path": "\#(path)", "action": "a:b:c", "resource": "*", "callers": "member", "formats": {\#(formats.joined(separator: ", "))}}"#
         }
         return #"{"routes": ["# + items.joined(separator: ", ") + "]}"
     }

@@ -76,13 +76,15 @@ private func read(
         #expect(keepAlive("1.1", "Close") == false)
         #expect(keepAlive("1.0", nil) == false)
         #expect(keepAlive("1.0", "keep-alive") == true)
-        let head = try #require(read("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\r\n").1.first)
+        let head = try #require(
+            read("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\r\n").1.first)
         #expect(head.fields.map { head.isEndToEnd($0) } == [true, false, false, true, false])
         // Case folds only letters: `X^` is not the `x~` that Connection names.
         let punctuation = try #require(read("GET / HTTP/1.1\r\nHost: x\r\nConnection: X~\r\nX^: 1\r\nx~: 2\r\n\r\n").1.first)
         #expect(punctuation.fields.map { punctuation.isEndToEnd($0) } == [true, false, true, false])
         // List elements are trimmed and empty ones skipped, wherever the commas fall.
-        let spaced = try #require(read("GET / HTTP/1.1\r\nHost: x\r\nConnection: ,\t x-a ,, CLOSE,x-b,\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n").1.first)
+        let spaced = try #require(
+            read("GET / HTTP/1.1\r\nHost: x\r\nConnection: ,\t x-a ,, CLOSE,x-b,\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n").1.first)
         #expect(!spaced.keepAlive)
         #expect(spaced.fields.map { spaced.isEndToEnd($0) } == [true, false, false, false, true])
     }
@@ -272,7 +274,8 @@ private func read(
     }
 
     @Test func wellFormedTrailersAreReadAndTheNextRequestFollows() {
-        let text = "POST /1 HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-A: 1\r\nX-B:\t\r\n\r\nGET /2 HTTP/1.1\r\nHost: gw\r\n\r\n"
+        let text =
+            "POST /1 HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-A: 1\r\nX-B:\t\r\n\r\nGET /2 HTTP/1.1\r\nHost: gw\r\n\r\n"
         for byteByByte in [false, true] {
             #expect(read(text, byteByByte: byteByByte).0 == Reading(heads: ["POST /1", "GET /2"], bodies: ["ok", ""], ends: 2))
         }

@@ -162,7 +162,8 @@ import Testing
             codes(
                 statements(
                     #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*", "Condition": {"StringLike": {"g:PrincipalUrn": "iam::1:user:alice"}}}"#
-                )).isEmpty)
+                )
+            ).isEmpty)
         #expect(
             codes(
                 statements(
@@ -198,7 +199,9 @@ import Testing
     /// Every pair compared, as lint once did: the executable spec `ShadowFinder` is held to.
     static func shadowedPairwise(_ statements: [Statement]) -> [Int?] {
         func covers(_ wide: [String], _ narrow: [String], _ caseInsensitive: Bool) -> Bool {
-            narrow.allSatisfy { n in wide.contains { Wildcard($0, caseInsensitive: caseInsensitive).covers(Wildcard(n, caseInsensitive: caseInsensitive)) } }
+            narrow.allSatisfy { n in
+                wide.contains { Wildcard($0, caseInsensitive: caseInsensitive).covers(Wildcard(n, caseInsensitive: caseInsensitive)) }
+            }
         }
         func coversResources(_ wide: ResourceClause, _ narrow: ResourceClause) -> Bool {
             switch (wide, narrow) {
@@ -240,7 +243,8 @@ import Testing
 
     @Test func aShadowingSearchOverItsBudgetSaysWhereItStopped() throws {
         let items = (0..<50).map { #"{"Effect": "Allow", "Action": "organizations:accounts:g?t", "Resource": "organizations::*:account:*/a\#($0)"}"# }
-        let document = try PolicyParser.parse(bytes: Array(#"{"Version": "5.0", "Statement": [\#(items.joined(separator: ", "))]}"#.utf8), name: "p", file: "p")
+        let document = try PolicyParser.parse(
+            bytes: Array(#"{"Version": "5.0", "Statement": [\#(items.joined(separator: ", "))]}"#.utf8), name: "p", file: "p")
         let (_, checked) = ShadowFinder(document.statements, budget: 100).find()
         #expect(checked > 0 && checked < 50)
         #expect(ShadowFinder(document.statements).find().checked == 50)

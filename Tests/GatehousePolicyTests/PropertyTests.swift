@@ -104,7 +104,8 @@ struct Generator {
         let actions = (0..<(1 + Int(random.next() % 2))).map { _ in JSONWriter.quoted(pick(Self.actionPatterns)) }
         let resources = (0..<(1 + Int(random.next() % 2))).map { _ in JSONWriter.quoted(pick(Self.resourcePatterns)) }
         let effect = chance(30) ? "Deny" : "Allow"
-        return #"{"Effect": "\#(effect)", "Action": [\#(actions.joined(separator: ", "))], "\#(chance(10) ? "NotResource" : "Resource")": [\#(resources.joined(separator: ", "))]}"#
+        return
+            #"{"Effect": "\#(effect)", "Action": [\#(actions.joined(separator: ", "))], "\#(chance(10) ? "NotResource" : "Resource")": [\#(resources.joined(separator: ", "))]}"#
     }
 
     mutating func document(name: String, statements count: Int) throws -> PolicyDocument {
@@ -120,7 +121,8 @@ struct Generator {
     /// one key), and principal tags with such keys.
     static let otherSpellings = ["g:ResourceTag/env": "g:RESOURCETAG/Env", "g:ResourceTag/size": "g:resourcetag/SIZE", "g:SourceIp": "g:sourceip"]
     static let principalTags: [[String: String]] = [
-        [:], ["team": "core"], ["team": "ops"], ["team": "core", "Team": "ops"], ["Team": "core", "TEAM": "core"], ["team": "core", "TEAM": "x", "Team": "ops"],
+        [:], ["team": "core"], ["team": "ops"], ["team": "core", "Team": "ops"], ["Team": "core", "TEAM": "core"],
+        ["team": "core", "TEAM": "x", "Team": "ops"],
     ]
 
     /// The context of the last request as generated, every spelling apart, for the reference.

@@ -9,7 +9,9 @@
 /// it holds for some reading, for an Allow when it holds for every one. The reference reads
 /// them from the context as written (`context`), not from the request's own grouping.
 enum ReferenceEvaluator {
-    static func evaluate(_ documents: [PolicyDocument], _ request: AuthorizationRequest, context: [(key: String, values: [ContextValue])]? = nil)
+    static func evaluate(
+        _ documents: [PolicyDocument], _ request: AuthorizationRequest, context: [(key: String, values: [ContextValue])]? = nil
+    )
         -> Decision
     {
         let context = context ?? request.explicitContext.map { ($0.key, $0.value) }

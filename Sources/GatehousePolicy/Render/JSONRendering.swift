@@ -62,7 +62,8 @@ extension Explanation.ConditionTrace {
                     .array(
                         spellings.map {
                             .object([
-                                ("key", .string($0.key)), ("values", .array($0.values.map(JSONValue.string))), ("outcome", .string($0.outcome.rawValue)),
+                                ("key", .string($0.key)), ("values", .array($0.values.map(JSONValue.string))),
+                                ("outcome", .string($0.outcome.rawValue)),
                             ])
                         })
                 ))
