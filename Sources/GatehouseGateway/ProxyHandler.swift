@@ -247,7 +247,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
         switch failure {
         case .headTooLarge(let limit): refuseEarly(.headTooLarge(limit: limit))
-        case .malformed: refuseEarly(.malformedRequest)
+        case .malformed(let why): refuseEarly(.malformedRequest(why))
         }
     }
 

@@ -41,8 +41,11 @@ public struct Refusal: Error, Sendable, Equatable {
         status: 400, code: "Gatehouse.0400", message: "The request carries both X-Auth-Token and Authorization; send one credential.",
         reason: "conflicting_credentials")
 
-    public static let malformedRequest = Refusal(
-        status: 400, code: "Gatehouse.0400", message: "The request is not valid HTTP/1.1.", reason: "malformed_request")
+    /// A request the HTTP/1 reader refuses; `why` is the reader's reason, for the caller and
+    /// the audit log alike (it names a field, never echoes a value).
+    public static func malformedRequest(_ why: String) -> Refusal {
+        Refusal(status: 400, code: "Gatehouse.0400", message: "The request is not valid HTTP/1.1: \(why).", reason: "malformed_request: \(why)")
+    }
 
     public static func noRoute(method: String, path: String) -> Refusal {
         Refusal(status: 404, code: "Gatehouse.0404", message: "No API matches \(method) \(path).", reason: "no_route")

@@ -129,7 +129,11 @@ import Testing
             #expect(answer.status == 400, "\(name)")
             #expect(answer.header("X-Echo") == nil, "\(name)")
         }
-        #expect(try gateway.auditLines().allSatisfy { $0["reason"] as? String == "malformed_request" })
+        // The reader's reason reaches the caller and the audit log, naming the field.
+        let reasons = try gateway.auditLines().map { $0["reason"] as? String }
+        #expect(reasons.first == "malformed_request: x-auth-token is repeated")
+        #expect(reasons.dropFirst().first == "malformed_request: authorization is repeated")
+        #expect(reasons.allSatisfy { $0?.hasPrefix("malformed_request: ") == true })
         #expect(await gateway.stop() == 0)
     }
 
