@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
             (at most 10 of them for the requested action), a one-policy set with a \
             g:ResourceTag condition, the time to parse with jansson and compile 10,000 \
             statements, and the time to lint one document of 1,000 and of 10,000 statements \
-            in five shapes. Reports medians over repeated batches and the resident memory.
+            in six shapes. Reports medians over repeated batches and the resident memory.
 
             Example:
               swift build -c release && .build/release/gatehouse bench --format json

@@ -148,6 +148,14 @@ struct EngineBenchmark {
                     #"{"Sid": "S\#(i)", "Effect": "Allow", "Action": "organizations:accounts:g?t", "Resource": "organizations::*:account:*/acc\#(i)*"}"#
                 }
             ),
+            // Random wildcard resources that match one another's text without covering each
+            // other: the shape the shadowing search's work bound is for.
+            (
+                "hostile wildcards",
+                { i in
+                    #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "organizations::1:account:o/\#(Self.soup(i))"}"#
+                }
+            ),
             (
                 "conditions",
                 { i in
@@ -173,6 +181,18 @@ struct EngineBenchmark {
             }
         }
         return rows
+    }
+
+    /// A pattern of 3 to 12 characters from `a`, `b`, `*` and `?`, the same for the same `i`.
+    static func soup(_ i: Int) -> String {
+        var state = UInt64(i) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        func next() -> Int {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return Int(state % 1_000_003)
+        }
+        return String((0..<(3 + next() % 10)).map { _ in Array("ab*?")[next() % 4] })
     }
 
     func compile(_ text: String, name: String) throws -> CompiledPolicySet {

@@ -235,7 +235,7 @@ import Testing
             let statements = (0..<count).map { _ in generator.chance(40) ? generator.statement() : generator.plainStatement() }
             let document = try PolicyParser.parse(
                 bytes: Array(#"{"Version": "5.0", "Statement": [\#(statements.joined(separator: ", "))]}"#.utf8), name: "p", file: "p")
-            let (found, checked) = ShadowFinder(document.statements).find()
+            let (found, checked, _) = ShadowFinder(document.statements).find()
             #expect(checked == document.statements.count)
             #expect(found == Self.shadowedPairwise(document.statements), "seed \(seed)")
         }
@@ -245,7 +245,7 @@ import Testing
         let items = (0..<50).map { #"{"Effect": "Allow", "Action": "organizations:accounts:g?t", "Resource": "organizations::*:account:*/a\#($0)"}"# }
         let document = try PolicyParser.parse(
             bytes: Array(#"{"Version": "5.0", "Statement": [\#(items.joined(separator: ", "))]}"#.utf8), name: "p", file: "p")
-        let (_, checked) = ShadowFinder(document.statements, budget: 100).find()
+        let (_, checked, _) = ShadowFinder(document.statements, budget: 100).find()
         #expect(checked > 0 && checked < 50)
         #expect(ShadowFinder(document.statements).find().checked == 50)
     }

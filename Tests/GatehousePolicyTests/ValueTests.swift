@@ -85,4 +85,23 @@ import Testing
         #expect(try JSONLoader.parse(Array(JSONWriter.compact(value).utf8)) == value)
         #expect(try JSONLoader.parse(Array(JSONWriter.pretty(value).utf8)) == value)
     }
+
+    /// The recursive definition `Wildcard.covers` once had, as the spec of its table.
+    static func coversRecursively(_ mine: [Unicode.Scalar], _ theirs: [Unicode.Scalar], _ i: Int = 0, _ j: Int = 0) -> Bool {
+        if i == mine.count { return j == theirs.count }
+        if mine[i] == "*" { return coversRecursively(mine, theirs, i + 1, j) || (j < theirs.count && coversRecursively(mine, theirs, i, j + 1)) }
+        if j == theirs.count { return false }
+        if mine[i] == "?" { return theirs[j] != "*" && coversRecursively(mine, theirs, i + 1, j + 1) }
+        return theirs[j] == mine[i] && coversRecursively(mine, theirs, i + 1, j + 1)
+    }
+
+    @Test func coversAgreesWithItsRecursiveDefinition() {
+        var random = SeededRandom(seed: 11)
+        func pattern() -> String { String((0..<Int(random.next() % 7)).map { _ in Array("ab*?é")[Int(random.next() % 5)] }) }
+        for _ in 0..<3_000 {
+            let (a, b) = (pattern(), pattern())
+            #expect(
+                Wildcard(a).covers(Wildcard(b)) == Self.coversRecursively(Array(a.unicodeScalars), Array(b.unicodeScalars)), "\(a) covers \(b)")
+        }
+    }
 }

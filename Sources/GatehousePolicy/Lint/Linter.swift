@@ -158,8 +158,8 @@ struct DocumentChecks {
                     at: elementPath(statement, element, offset))
             }
         }
-        guard let actions = knownActions(statement), !actions.isEmpty, case .resource(let resources) = statement.resources,
-            !resources.contains("*"), actions.allSatisfy({ $0.resourceTypes.isEmpty })
+        guard let actions = knownActions(statement), !actions.isEmpty, case .resource = statement.resources,
+            !ShadowFinder.coversAllResources(statement.resources), actions.allSatisfy({ $0.resourceTypes.isEmpty })
         else { return }
         report(
             .resourceForUntypedAction,
@@ -316,7 +316,7 @@ struct DocumentChecks {
     /// every pair.)
     mutating func checkShadowing() {
         let statements = document.statements
-        let (shadowedBy, checked) = ShadowFinder(statements).find()
+        let (shadowedBy, checked, _) = ShadowFinder(statements).find()
         for (i, other) in shadowedBy.enumerated() {
             guard let other else { continue }
             let statement = statements[i]

@@ -19,11 +19,39 @@ struct ShadowFinder {
     /// A statement as the search needs it; `actions` is nil for `NotAction`.
     struct Entry {
         var effect: Effect
-        var actions: [Wildcard]?
+        var actions: Patterns?
         var resources: ResourceClause
-        var resourcePatterns: [Wildcard]
+        var resourcePatterns: Patterns
         var coversAllResources: Bool
         var signature: [String]
+    }
+
+    /// A list of patterns split for coverage questions: a literal is covered by the same
+    /// literal (a set lookup) or by a wildcard; only wildcards need `Wildcard.covers`.
+    struct Patterns {
+        var all: [Wildcard]
+        var literals: Set<String>
+        var wildcards: [Wildcard]
+
+        init(_ patterns: [Wildcard]) {
+            all = patterns
+            literals = Set(patterns.filter(\.isLiteral).map(\.pattern))
+            wildcards = patterns.filter { !$0.isLiteral }
+        }
+
+        /// Whether every pattern of `narrow` is covered by one of these; `work` counts the
+        /// comparisons made, for the search's budget.
+        func cover(_ narrow: Patterns, work: inout Int) -> Bool {
+            narrow.all.allSatisfy { subject in
+                if subject.isLiteral, literals.contains(subject.pattern) { return true }
+                work += wildcards.count
+                // A pattern that covers another matches its witness: a cheap test first.
+                let witness = ShadowFinder.witness(subject.pattern)
+                return wildcards.contains { wide in
+                    witness.withUnsafeBufferPointer { wide.matches(utf8: $0) } && wide.covers(subject)
+                }
+            }
+        }
     }
 
     /// The statements that may shadow others, for one effect and one set of conditions.
@@ -41,18 +69,21 @@ struct ShadowFinder {
 
     let entries: [Entry]
     private let groups: [GroupKey: Group]
-    /// Units of work (candidates gathered plus statements compared) the search may spend.
+    /// Units of work the search may spend: candidates gathered and compared, and wildcard
+    /// patterns compared. Documents of ordinary shapes need a few units a statement (10,000
+    /// statements: 30,000 to 130,000); a million bounds a hostile one to well under a
+    /// second in a release build.
     let budget: Int
 
-    init(_ statements: [Statement], budget: Int = 4_000_000) {
+    init(_ statements: [Statement], budget: Int = 1_000_000) {
         self.budget = budget
         var entries: [Entry] = []
         entries.reserveCapacity(statements.count)
         var groups: [GroupKey: Group] = [:]
         for (id, statement) in statements.enumerated() {
             let signature = Self.conditionSignature(statement)
-            let actions: [Wildcard]? =
-                if case .action(let patterns) = statement.actions { patterns.map { Wildcard($0, caseInsensitive: true) } } else { nil }
+            let actions: Patterns? =
+                if case .action(let patterns) = statement.actions { Patterns(patterns.map { Wildcard($0, caseInsensitive: true) }) } else { nil }
             let resourcePatterns: [Wildcard]
             switch statement.resources {
             case .all: resourcePatterns = []
@@ -61,13 +92,13 @@ struct ShadowFinder {
             let coversAll = Self.coversAllResources(statement.resources)
             entries.append(
                 Entry(
-                    effect: statement.effect, actions: actions, resources: statement.resources, resourcePatterns: resourcePatterns,
+                    effect: statement.effect, actions: actions, resources: statement.resources, resourcePatterns: Patterns(resourcePatterns),
                     coversAllResources: coversAll, signature: signature))
             // Only an Action statement can shadow (NotAction coverage is not proved).
             guard let actions else { continue }
             let key = GroupKey(effect: statement.effect, signature: signature)
             var group = groups.removeValue(forKey: key) ?? Group()
-            for pattern in actions { group.actions.insert(pattern, statement: Int32(id)) }
+            for pattern in actions.all { group.actions.insert(pattern, statement: Int32(id)) }
             if coversAll {
                 group.coverAllResources.append(Int32(id))
             } else if case .notResource = statement.resources {
@@ -89,12 +120,12 @@ struct ShadowFinder {
     /// For each statement in order, the statement that shadows it (lowest index), if any;
     /// `checked` is how many statements were examined before the budget ran out (all of
     /// them, normally).
-    func find() -> (shadowedBy: [Int?], checked: Int) {
+    func find() -> (shadowedBy: [Int?], checked: Int, spent: Int) {
         var result = [Int?](repeating: nil, count: entries.count)
         var spent = 0
         for (i, entry) in entries.enumerated() {
-            guard spent <= budget else { return (result, i) }
-            guard let actions = entry.actions, let firstAction = actions.first else { continue }
+            guard spent <= budget else { return (result, i, spent) }
+            guard let actions = entry.actions, let firstAction = actions.all.first else { continue }
             // Sorted lists of candidate statements, from the groups S's conditions allow.
             var lists: [[Int32]] = []
             var keys = [GroupKey(effect: entry.effect, signature: [])]
@@ -124,14 +155,17 @@ struct ShadowFinder {
                 guard j != i else { continue }
                 spent += 1
                 let other = entries[j]
-                guard let otherActions = other.actions, Self.covers(otherActions, actions), Self.covers(other, entry) else { continue }
+                guard let otherActions = other.actions, otherActions.cover(actions, work: &spent), Self.covers(other, entry, work: &spent)
+                else { continue }
                 // Two identical statements shadow each other; report only the later one.
-                if i < j, Self.covers(actions, otherActions), Self.covers(entry, other), other.signature == entry.signature { continue }
+                if i < j, actions.cover(otherActions, work: &spent), Self.covers(entry, other, work: &spent), other.signature == entry.signature {
+                    continue
+                }
                 result[i] = j
                 break
             }
         }
-        return (result, entries.count)
+        return (result, entries.count, spent)
     }
 
     /// Statements whose resources may cover the entry's, as sorted lists.
@@ -142,7 +176,7 @@ struct ShadowFinder {
         case .all: return [group.coverAllResources]
         case .resource:
             var lists = [group.coverAllResources]
-            if let first = entry.resourcePatterns.first {
+            if let first = entry.resourcePatterns.all.first {
                 group.resources.forEachMatch(of: Self.witness(first.pattern)) { lists.append(group.resources.statements[$0]) }
             }
             return lists
@@ -160,16 +194,12 @@ struct ShadowFinder {
         }
     }
 
-    static func covers(_ wide: [Wildcard], _ narrow: [Wildcard]) -> Bool {
-        narrow.allSatisfy { subject in wide.contains { $0.covers(subject) } }
-    }
-
     /// Whether `wide`'s resources cover `narrow`'s.
-    static func covers(_ wide: Entry, _ narrow: Entry) -> Bool {
+    static func covers(_ wide: Entry, _ narrow: Entry, work: inout Int) -> Bool {
         if wide.coversAllResources { return true }
         switch (wide.resources, narrow.resources) {
-        case (.resource, .resource): return covers(wide.resourcePatterns, narrow.resourcePatterns)
-        case (.notResource, .notResource): return covers(narrow.resourcePatterns, wide.resourcePatterns)
+        case (.resource, .resource): return wide.resourcePatterns.cover(narrow.resourcePatterns, work: &work)
+        case (.notResource, .notResource): return narrow.resourcePatterns.cover(wide.resourcePatterns, work: &work)
         default: return false
         }
     }

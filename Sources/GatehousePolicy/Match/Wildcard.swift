@@ -207,25 +207,26 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
     public func covers(_ other: Wildcard) -> Bool {
         let mine = Array(pattern.unicodeScalars)
         let theirs = Array(other.pattern.unicodeScalars)
-        var memo: [Int: Bool] = [:]
-        func go(_ i: Int, _ j: Int) -> Bool {
-            let key = i * (theirs.count + 1) + j
-            if let known = memo[key] { return known }
-            let result: Bool
-            if i == mine.count {
-                result = j == theirs.count
-            } else if mine[i] == "*" {
-                result = go(i + 1, j) || (j < theirs.count && go(i, j + 1))
-            } else if j == theirs.count {
-                result = false
-            } else if mine[i] == "?" {
-                result = theirs[j] != "*" && go(i + 1, j + 1)
-            } else {
-                result = theirs[j] == mine[i] && go(i + 1, j + 1)
+        // table[i * width + j]: mine[i...] covers theirs[j...]; filled from the ends back, in
+        // one flat array (lint asks this for many pairs of statements).
+        let width = theirs.count + 1
+        var table = [Bool](repeating: false, count: (mine.count + 1) * width)
+        table[mine.count * width + theirs.count] = true
+        for i in stride(from: mine.count - 1, through: 0, by: -1) {
+            for j in stride(from: theirs.count, through: 0, by: -1) {
+                let covered: Bool
+                if mine[i] == "*" {
+                    covered = table[(i + 1) * width + j] || (j < theirs.count && table[i * width + j + 1])
+                } else if j == theirs.count {
+                    covered = false
+                } else if mine[i] == "?" {
+                    covered = theirs[j] != "*" && table[(i + 1) * width + j + 1]
+                } else {
+                    covered = theirs[j] == mine[i] && table[(i + 1) * width + j + 1]
+                }
+                table[i * width + j] = covered
             }
-            memo[key] = result
-            return result
         }
-        return go(0, 0)
+        return table[0]
     }
 }
