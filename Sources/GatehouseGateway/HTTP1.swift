@@ -20,9 +20,10 @@ import NIOCore
 /// - an HTTP/1.1 request needs exactly one valid, non-empty `Host`;
 /// - `Connection` may not name `Host` or a framing field (either side), which would drop
 ///   them when the message is passed on;
-/// - a field name with `_` is refused: servers that fold `_` into `-` (CGI, WSGI and many
-///   frameworks) would read `X_Gatehouse_Principal` as the gateway's own header, or
-///   `Content_Length` as a second framing field.
+/// - a request field name of anything but letters, digits and `-` is refused: servers that
+///   fold `_` into `-` (CGI, WSGI and many frameworks, and CGI turns every other character
+///   into `_` first) would read `X_Gatehouse_Principal` or `X.Gatehouse.Principal` as the
+///   gateway's own header, or `Content_Length` as a second framing field.
 enum HTTP1 {
     /// Why a message cannot be read. A request gets 400 (431 for a head over the limit), an
     /// answer from the account service 502.
@@ -637,8 +638,11 @@ enum HTTP1 {
             let name = UnsafeRawBufferPointer(rebasing: raw[start..<nameEnd])
             let known = Known.classify(name)
             if kind == .request {
-                if known == .other, name.contains(UInt8(ascii: "_")) {
-                    return .failure(.malformed("a header field name with an underscore (\(String(decoding: name, as: UTF8.self)))"))
+                // As nginx's ignore_invalid_headers: letters, digits and - only. Servers behind
+                // CGI and its heirs turn every other character into _, and _ into -.
+                if known == .other, !name.allSatisfy(isPlainNameByte) {
+                    let what = name.contains(UInt8(ascii: "_")) ? "an underscore" : "a character other than letters, digits and -"
+                    return .failure(.malformed("a header field name with \(what) (\(String(decoding: name, as: UTF8.self)))"))
                 }
                 if known.isSingleton {
                     let bit: UInt64 = 1 << known.rawValue
@@ -700,6 +704,11 @@ enum HTTP1 {
 
         static func equalsLowercased(_ bytes: some Collection<UInt8>, _ lowercased: StaticString) -> Bool {
             lowercased.withUTF8Buffer { HTTP1.equalsIgnoringCase(bytes, $0) }
+        }
+
+        /// A letter, digit or `-`: what a request's field names may be made of.
+        static func isPlainNameByte(_ byte: UInt8) -> Bool {
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == UInt8(ascii: "-")
         }
 
         /// tchar (RFC 9110 §5.6.2).

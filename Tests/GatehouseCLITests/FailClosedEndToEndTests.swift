@@ -182,7 +182,7 @@ import Testing
         let gateway = try await Fixture(upstream: .echo)
         for (name, value) in [
             ("X_Gatehouse_Principal", "iam::0a6d25d23900d45c0faac010e0fb4de0:user:owner"), ("Transfer_Encoding", "chunked"), ("Content_Length", "5"),
-            ("X_Forwarded_For", "203.0.113.5"),
+            ("X_Forwarded_For", "203.0.113.5"), ("X.Gatehouse.Principal", "iam::0a6d25d23900d45c0faac010e0fb4de0:user:owner"),
         ] {
             let answer = try gateway.call("GET", "/v1/organizations/accounts", as: "admin", headers: [(name, value)])
             #expect(answer.status == 400, "\(name)")

@@ -79,9 +79,11 @@ private func read(
         let head = try #require(
             read("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nTE: trailers\r\n\r\n").1.first)
         #expect(head.fields.map { head.isEndToEnd($0) } == [true, false, false, true, false])
-        // Case folds only letters: `X^` is not the `x~` that Connection names.
-        let punctuation = try #require(read("GET / HTTP/1.1\r\nHost: x\r\nConnection: X~\r\nX^: 1\r\nx~: 2\r\n\r\n").1.first)
-        #expect(punctuation.fields.map { punctuation.isEndToEnd($0) } == [true, false, true, false])
+        // Case folds only letters: `X^` is not the `x~` that Connection names (in an answer:
+        // a request may not use such names at all).
+        let punctuation = try #require(
+            read("HTTP/1.1 200 OK\r\nConnection: X~\r\nX^: 1\r\nx~: 2\r\nContent-Length: 0\r\n\r\n", kind: .response).1.first)
+        #expect(punctuation.fields.map { punctuation.isEndToEnd($0) } == [false, true, false, true])
         // List elements are trimmed and empty ones skipped, wherever the commas fall.
         let spaced = try #require(
             read("GET / HTTP/1.1\r\nHost: x\r\nConnection: ,\t x-a ,, CLOSE,x-b,\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n\r\n").1.first)
@@ -257,6 +259,11 @@ private func read(
         for name in ["X_Gatehouse_Principal", "Transfer_Encoding", "Content_Length", "X_Forwarded_For", "_", "x_"] {
             let (reading, _) = read("GET / HTTP/1.1\r\nHost: gw\r\n\(name): 1\r\n\r\n")
             #expect(reading.failure == .malformed("a header field name with an underscore (\(name))"))
+        }
+        // Nor any other character CGI would turn into _ (nginx's rule: letters, digits and -).
+        for name in ["X.Gatehouse.Principal", "Content~Length", "X!Forwarded!For", "x'y", "X^A", "A|B", "a+b", "a#b"] {
+            let (reading, _) = read("GET / HTTP/1.1\r\nHost: gw\r\n\(name): 1\r\n\r\n")
+            #expect(reading.failure == .malformed("a header field name with a character other than letters, digits and - (\(name))"))
         }
         // The account service's answers are its own business.
         #expect(read("HTTP/1.1 200 OK\r\nX_Server: 1\r\nContent-Length: 0\r\n\r\n", kind: .response).0.ends == 1)
