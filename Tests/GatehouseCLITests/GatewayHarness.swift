@@ -13,7 +13,8 @@ final class Spawned: @unchecked Sendable {
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = cwd
-        if let environment { process.environment = environment }
+        // GATEHOUSE_BIN picks the binary under test; `serve` would take it for an option.
+        process.environment = environment ?? ProcessInfo.processInfo.environment.filter { $0.key != "GATEHOUSE_BIN" }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
