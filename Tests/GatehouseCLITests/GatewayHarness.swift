@@ -5,8 +5,14 @@ import Testing
 /// stopped by PID (SIGKILL as a last resort) when the test lets go of it.
 final class Spawned: @unchecked Sendable {
     let process = Process()
-    private let lock = NSLock()
-    private var collected = ""
+    /// What the process wrote so far. Apart from `self`: the reading loop holds it until the
+    /// pipe closes, and holding `self` there kept a process that a failed fixture let go of
+    /// alive, and running, for good.
+    private final class Collected: @unchecked Sendable {
+        let lock = NSLock()
+        var text = ""
+    }
+    private let collected = Collected()
 
     init(_ executable: URL, _ arguments: [String], cwd: URL = CLI.packageRoot, environment: [String: String]? = nil) throws {
         _ = CLI.ignoreBrokenPipes
@@ -20,17 +26,17 @@ final class Spawned: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let reader = out.fileHandleForReading
-        DispatchQueue.global().async { [self] in
+        DispatchQueue.global().async { [collected] in
             while true {
                 let chunk = reader.availableData
                 if chunk.isEmpty { return }
-                lock.withLock { collected += String(decoding: chunk, as: UTF8.self) }
+                collected.lock.withLock { collected.text += String(decoding: chunk, as: UTF8.self) }
             }
         }
     }
 
     var pid: Int32 { process.processIdentifier }
-    var output: String { lock.withLock { collected } }
+    var output: String { collected.lock.withLock { collected.text } }
 
     /// The rest of the first output line starting with `prefix`, waiting up to `timeout`.
     func line(startingWith prefix: String, timeout: TimeInterval = 60) async throws -> String {
