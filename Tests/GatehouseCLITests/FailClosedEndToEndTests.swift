@@ -293,6 +293,28 @@ import Testing
         }
     }
 
+    /// Found while testing lint's coverage proofs: a `*`/`?` pattern whose first piece is a
+    /// literal matched a value holding that literal anywhere, so an Allow on a client's
+    /// `g:UserAgent` or tag value was met by a value that only contains the allowed prefix.
+    @Test func aPatternsLeadingLiteralIsAnchored() throws {
+        let dir = try TempDir()
+        let policy = try dir.write(
+            "browsers.json",
+            #"{"Version": "5.0", "Statement": [{"Sid": "Browsers", "Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "organizations::*:account:*", "Condition": {"StringLike": {"g:UserAgent": "Mozilla/*Chrome*", "g:RequestTag/owner": "team-?*-dev"}}}]}"#
+        )
+        func decide(_ agent: String, _ owner: String, resource: String = "organizations::1:account:o-1/a") throws -> Int32 {
+            let request = try dir.write(
+                "request.json",
+                #"{"action": "organizations:accounts:get", "resource": "\#(resource)", "context": {"g:UserAgent": "\#(agent)", "g:RequestTag/owner": "\#(owner)"}}"#
+            )
+            return try CLI.run(["eval", "--policies", policy, "--request", request]).status
+        }
+        #expect(try decide("Mozilla/5.0 Chrome/120", "team-a-dev") == 0)
+        #expect(try decide("evil Mozilla/5.0 Chrome/120", "team-a-dev") == 1)
+        #expect(try decide("Mozilla/5.0 Chrome/120", "x team-a-dev") == 1)
+        #expect(try decide("Mozilla/5.0 Chrome/120", "team-a-dev", resource: "x:organizations::1:account:o-1/a") == 1)
+    }
+
     // MARK: 8, 9. lint
 
     @Test func lintFindsQuestionMarksOnSensitiveKeysAndLintsLargeDocuments() throws {

@@ -86,7 +86,15 @@ import Testing
         #expect(try JSONLoader.parse(Array(JSONWriter.pretty(value).utf8)) == value)
     }
 
-    /// The recursive definition `Wildcard.covers` once had, as the spec of its table.
+    @Test func coversSeesThatStarQuestionIsQuestionStar() {
+        #expect(Wildcard("*?:*").covers(Wildcard("?*:?*:?*")))
+        #expect(Wildcard("a*?b").covers(Wildcard("a?*b")))
+        #expect(Wildcard("a?*b").covers(Wildcard("a*?*?b")))
+        #expect(!Wildcard("a??*b").covers(Wildcard("a*?b")))
+    }
+
+    /// The recursive definition `Wildcard.covers` once had, as the spec of its table
+    /// (over the canonical form of both patterns).
     static func coversRecursively(_ mine: [Unicode.Scalar], _ theirs: [Unicode.Scalar], _ i: Int = 0, _ j: Int = 0) -> Bool {
         if i == mine.count { return j == theirs.count }
         if mine[i] == "*" { return coversRecursively(mine, theirs, i + 1, j) || (j < theirs.count && coversRecursively(mine, theirs, i, j + 1)) }
@@ -101,7 +109,74 @@ import Testing
         for _ in 0..<3_000 {
             let (a, b) = (pattern(), pattern())
             #expect(
-                Wildcard(a).covers(Wildcard(b)) == Self.coversRecursively(Array(a.unicodeScalars), Array(b.unicodeScalars)), "\(a) covers \(b)")
+                Wildcard(a).covers(Wildcard(b)) == Self.coversRecursively(Wildcard.canonical(a), Wildcard.canonical(b)), "\(a) covers \(b)")
         }
+    }
+
+    /// `covers` never claims a covering that is not one: over every string of up to six
+    /// letters from {a, b}, whatever the narrow pattern matches, the wide one matches too.
+    @Test func coversIsSound() {
+        var strings = [""]
+        for length in 1...6 { strings += (0..<(1 << length)).map { bits in String((0..<length).map { bits >> $0 & 1 == 0 ? "a" : "b" }) } }
+        var random = SeededRandom(seed: 23)
+        func pattern() -> String { String((0..<Int(random.next() % 6)).map { _ in Array("ab*?")[Int(random.next() % 4)] }) }
+        var covered = 0
+        for _ in 0..<2_000 {
+            let (wide, narrow) = (Wildcard(pattern()), Wildcard(pattern()))
+            guard wide.covers(narrow) else { continue }
+            covered += 1
+            for text in strings where narrow.matches(text) { #expect(wide.matches(text), "\(wide) covers \(narrow) but not \(text)") }
+        }
+        #expect(covered > 100)
+    }
+
+    /// The banded edit distance behind "did you mean" hints agrees with the plain one wherever
+    /// the plain one is within the limit.
+    @Test func bandedEditDistanceAgreesWithThePlainOne() {
+        func plain(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
+            var previous = Array(0...b.count)
+            for i in 1...max(a.count, 1) where !a.isEmpty {
+                var current = [i] + Array(repeating: 0, count: b.count)
+                for j in stride(from: 1, through: b.count, by: 1) {
+                    current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+                previous = current
+            }
+            return previous[b.count]
+        }
+        var random = SeededRandom(seed: 5)
+        func word() -> [Unicode.Scalar] { (0..<Int(random.next() % 9)).map { _ in Array("abcé".unicodeScalars)[Int(random.next() % 4)] } }
+        for _ in 0..<3_000 {
+            let (a, b) = (word(), word())
+            let limit = Int(random.next() % 5)
+            let expected = plain(a, b)
+            #expect(editDistance(a, b, atMost: limit) == (expected <= limit ? expected : nil), "\(a) \(b) limit \(limit)")
+        }
+    }
+
+    /// Matching agrees with a naive recursive glob on every pair of small patterns and
+    /// subjects. (A pattern whose first token was a literal followed later by a wildcard,
+    /// such as `b?*` or `Mozilla/*Chrome*`, once matched a subject holding that literal
+    /// anywhere, not only at its start.)
+    @Test func matchingAgreesWithANaiveGlob() {
+        func glob(_ pattern: Substring.UnicodeScalarView, _ text: Substring.UnicodeScalarView) -> Bool {
+            guard let first = pattern.first else { return text.isEmpty }
+            if first == "*" { return glob(pattern.dropFirst(), text) || (!text.isEmpty && glob(pattern, text.dropFirst())) }
+            guard let head = text.first else { return false }
+            return (first == "?" || first == head) && glob(pattern.dropFirst(), text.dropFirst())
+        }
+        var random = SeededRandom(seed: 41)
+        func word(_ alphabet: String, _ maxLength: Int) -> String {
+            String((0..<Int(random.next() % UInt64(maxLength + 1))).map { _ in Array(alphabet)[Int(random.next() % UInt64(alphabet.count))] })
+        }
+        for _ in 0..<20_000 {
+            let pattern = word("ab*?é", 6)
+            let text = word("abé", 7)
+            #expect(
+                Wildcard(pattern).matches(text) == glob(Substring(pattern).unicodeScalars, Substring(text).unicodeScalars), "\(pattern) on \(text)")
+        }
+        #expect(!Wildcard("b?*").matches("aba"))
+        #expect(!Wildcard("Mozilla/*Chrome*").matches("evil Mozilla/5.0 Chrome"))
+        #expect(!Wildcard("organizations::*:account:*").matches("x:organizations::1:account:o/a"))
     }
 }

@@ -143,7 +143,9 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
                     }
                 case .literal:
                     let literal = UnsafeBufferPointer(rebasing: literals[Int(token.start)..<Int(token.start + token.count)])
-                    if starToken == t - 1 {
+                    // After a `*` (never for the first token: a pattern's leading literal is
+                    // anchored at the subject's start, not searched for).
+                    if starToken >= 0 && starToken == t - 1 {
                         if t == tokens.count - 1 {
                             return subject.count - s >= literal.count && equal(subject, subject.count - literal.count, literal)
                         }
@@ -200,13 +202,39 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
         return next
     }
 
+    /// The pattern's scalars with each run of wildcards in one order: its `?`s, then one `*`
+    /// if it has any. `*?` and `?*` both mean "one character or more", and writing them one
+    /// way lets `covers` see that.
+    static func canonical(_ pattern: String) -> [Unicode.Scalar] {
+        var out: [Unicode.Scalar] = []
+        var questions = 0
+        var star = false
+        func flush() {
+            out.append(contentsOf: repeatElement("?", count: questions))
+            if star { out.append("*") }
+            questions = 0
+            star = false
+        }
+        for scalar in pattern.unicodeScalars {
+            switch scalar {
+            case "?": questions += 1
+            case "*": star = true
+            default:
+                flush()
+                out.append(scalar)
+            }
+        }
+        flush()
+        return out
+    }
+
     /// True when every string this pattern's *subject pattern* `other` can match is also
     /// matched by `self`: `*` here covers any run of `other`'s tokens, `?` here covers
     /// one literal character or `?`. Used by lint to prove a statement is shadowed; it
     /// may miss some coverings but never claims a false one.
     public func covers(_ other: Wildcard) -> Bool {
-        let mine = Array(pattern.unicodeScalars)
-        let theirs = Array(other.pattern.unicodeScalars)
+        let mine = Self.canonical(pattern)
+        let theirs = Self.canonical(other.pattern)
         // table[i * width + j]: mine[i...] covers theirs[j...]; filled from the ends back, in
         // one flat array (lint asks this for many pairs of statements).
         let width = theirs.count + 1
