@@ -107,7 +107,9 @@ public final class GatewayCore: Sendable {
             adopt(loaded)
             return true
         } catch {
-            let message = error.description
+            // At most twenty problems, each cut short: the log line and /readyz stay readable
+            // whatever a broken (or hostile) file holds; `gatehouse lint` lists them all.
+            let message = error.summary()
             let stamps = FileStamp.current(directory: config.policiesDir)
             let repeated = state.withLock { state -> Bool in
                 let repeated = state.policyError == message

@@ -37,6 +37,18 @@ import Testing
         #expect(codes(statements(#"{"Effect": "Deny", "Action": "*", "Resource": "*"}"#)).isEmpty)
     }
 
+    /// `?` is a wildcard in actions too: patterns that match every action count as `*`.
+    @Test func everyActionSpelledWithQuestionMarksIsStillEveryAction() {
+        for pattern in ["*:?*", "*:*:?*", "?*:*", "*?:*", "*:*", "*"] {
+            #expect(
+                codes(statements(#"{"Effect": "Allow", "Action": ["\#(pattern)"], "Resource": ["*"]}"#)).contains(.allowAllOnAll), "\(pattern)")
+        }
+        for pattern in ["organizations:*", "*:accounts:*", "?:*:*", "*:?:*"] {
+            #expect(
+                !codes(statements(#"{"Effect": "Allow", "Action": ["\#(pattern)"], "Resource": ["*"]}"#)).contains(.allowAllOnAll), "\(pattern)")
+        }
+    }
+
     @Test func permissiveNegations() {
         #expect(codes(statements(#"{"Effect": "Allow", "NotAction": "organizations:accounts:close"}"#)) == [.permissiveNegation])
         #expect(
@@ -183,6 +195,20 @@ import Testing
         let actions = (0..<700).map { #""organizations:accounts:update\#($0 % 1)""# }
         let result = codes(statements(#"{"Effect": "Deny", "Action": [\#(actions.joined(separator: ","))]}"#))
         #expect(result.contains(.overQuota))
+    }
+
+    /// A hostile file's thousands of long findings stay short where the gateway shows them.
+    @Test func aSummaryOfManyProblemsIsBounded() {
+        let long = String(repeating: "x", count: 5_000)
+        let error = PolicyLoadError(
+            (0..<50).map { (index: Int) in
+                Diagnostic(.unknownOperator, "unknown condition operator \(long)\(index)", at: SourceLocation(file: "p.json", line: index, column: 1))
+            })
+        let summary = error.summary()
+        #expect(summary.split(separator: "\n").count == 21)
+        #expect(summary.hasSuffix("... and 30 more"))
+        #expect(summary.utf8.count < 20 * 410 + 40)
+        #expect(error.description.utf8.count > 250_000)
     }
 
     @Test func everyCodeHasATitleAndTheRightSeverityBand() {

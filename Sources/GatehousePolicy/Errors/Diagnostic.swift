@@ -79,6 +79,18 @@ public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
     public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
 
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+
+    /// The first `limit` diagnostics, each cut to `maxCharacters`, and how many more there
+    /// were: for a log line or a status page, which a hostile file could otherwise fill with
+    /// megabytes of findings.
+    public func summary(limit: Int = 20, maxCharacters: Int = 400) -> String {
+        var lines = diagnostics.prefix(limit).map { diagnostic in
+            let text = diagnostic.description
+            return text.count > maxCharacters ? String(text.prefix(maxCharacters)) + "..." : text
+        }
+        if diagnostics.count > limit { lines.append("... and \(diagnostics.count - limit) more") }
+        return lines.joined(separator: "\n")
+    }
 }
 
 /// Stable diagnostic codes. `GH1xxx` are errors that reject a document; `GH2xxx` are lint

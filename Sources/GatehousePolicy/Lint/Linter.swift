@@ -68,6 +68,10 @@ struct DocumentChecks {
     let document: PolicyDocument
     let json: JSONValue
     var problems: [Problem] = []
+    /// "Did you mean" hints left for this document: each costs an edit distance against the
+    /// whole catalog, and past the first hundred unknown names (a generated file) a person
+    /// reading the findings gains nothing from more.
+    var hintsLeft = 100
 
     mutating func report(_ code: DiagnosticCode, _ message: String, hint: String? = nil, at path: JSONPath, atKey: Bool = false) {
         problems.append(Problem(code: code, message: message, hint: hint, path: path, atKey: atKey))
@@ -130,7 +134,11 @@ struct DocumentChecks {
         }
     }
 
-    static func isEverything(_ pattern: String) -> Bool { pattern.allSatisfy { $0 == "*" || $0 == ":" } }
+    /// Whether an action pattern matches every action (`service:type:operation`): `*`,
+    /// `*:*:*`, and as well `*:?*` or `?*:*`, since `?` is a wildcard too.
+    static func isEverything(_ pattern: String) -> Bool { Wildcard(pattern, caseInsensitive: true).covers(everyAction) }
+
+    private static let everyAction = Wildcard("?*:?*:?*")
 
     // MARK: actions against the catalog
 
@@ -152,7 +160,11 @@ struct DocumentChecks {
         for (offset, pattern) in patterns.enumerated() {
             guard let catalog = linter.catalogs.values.first(where: { $0.covers(pattern) }) else { continue }
             if catalog.actions(matching: pattern).isEmpty {
-                let hint = closest(to: pattern, among: catalog.actions.map(\.name)).map { "did you mean \(JSONWriter.quoted($0))?" }
+                var hint: String?
+                if hintsLeft > 0 {
+                    hintsLeft -= 1
+                    hint = closest(to: pattern, among: catalog.actions.map(\.name)).map { "did you mean \(JSONWriter.quoted($0))?" }
+                }
                 report(
                     .unknownAction, "\(JSONWriter.quoted(pattern)) matches no action of the \(catalog.service) service", hint: hint,
                     at: elementPath(statement, element, offset))

@@ -52,12 +52,17 @@ struct PatternIndex {
     }
 
     /// Calls `body` with each distinct pattern (its index in `patterns`) that matches
-    /// `text`, each once.
-    func forEachMatch(of text: [UInt8], _ body: (Int) -> Void) {
+    /// `text`, each once. `work` grows by what the lookup cost: a unit for every 16 bytes
+    /// hashed or matched, and one for every pattern tried.
+    func forEachMatch(of text: [UInt8], work: inout Int, _ body: (Int) -> Void) {
         var reported = Set<Int>()
+        var spent = lengths.count * text.count / 16
+        defer { work += spent }
         text.withUnsafeBufferPointer { bytes in
             func attempt(_ index: Int) {
-                guard reported.insert(index).inserted, patterns[index].matches(utf8: bytes) else { return }
+                guard reported.insert(index).inserted else { return }
+                spent += 1 + (patterns[index].pattern.utf8.count + bytes.count) / 16
+                guard patterns[index].matches(utf8: bytes) else { return }
                 body(index)
             }
             for index in anywhere { attempt(index) }

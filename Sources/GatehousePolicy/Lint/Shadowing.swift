@@ -39,16 +39,21 @@ struct ShadowFinder {
             wildcards = patterns.filter { !$0.isLiteral }
         }
 
-        /// Whether every pattern of `narrow` is covered by one of these; `work` counts the
-        /// comparisons made, for the search's budget.
+        /// Whether every pattern of `narrow` is covered by one of these; `work` grows by what
+        /// the comparisons cost (a unit for every 16 bytes matched, for every 64 cells of
+        /// `Wildcard.covers`' table), for the search's budget.
         func cover(_ narrow: Patterns, work: inout Int) -> Bool {
             narrow.all.allSatisfy { subject in
+                work += 1
                 if subject.isLiteral, literals.contains(subject.pattern) { return true }
-                work += wildcards.count
                 // A pattern that covers another matches its witness: a cheap test first.
                 let witness = ShadowFinder.witness(subject.pattern)
                 return wildcards.contains { wide in
-                    witness.withUnsafeBufferPointer { wide.matches(utf8: $0) } && wide.covers(subject)
+                    let wideBytes = wide.pattern.utf8.count
+                    work += 1 + (wideBytes + witness.count) / 16
+                    guard witness.withUnsafeBufferPointer({ wide.matches(utf8: $0) }) else { return false }
+                    work += wideBytes * subject.pattern.utf8.count / 64
+                    return wide.covers(subject)
                 }
             }
         }
@@ -69,13 +74,14 @@ struct ShadowFinder {
 
     let entries: [Entry]
     private let groups: [GroupKey: Group]
-    /// Units of work the search may spend: candidates gathered and compared, and wildcard
-    /// patterns compared. Documents of ordinary shapes need a few units a statement (10,000
-    /// statements: 30,000 to 130,000); a million bounds a hostile one to well under a
-    /// second in a release build.
+    /// Units of work the search may spend: a unit for each candidate considered, for every 16
+    /// bytes hashed or matched, for every 64 cells of `Wildcard.covers`' table. Documents of
+    /// ordinary shapes spend 12 to 85 units a statement (10,000 statements: 120,000 to
+    /// 830,000); three million bound a hostile one (long random wildcards that match one
+    /// another's text) to a few tenths of a second in a release build.
     let budget: Int
 
-    init(_ statements: [Statement], budget: Int = 1_000_000) {
+    init(_ statements: [Statement], budget: Int = 3_000_000) {
         self.budget = budget
         var entries: [Entry] = []
         entries.reserveCapacity(statements.count)
@@ -133,8 +139,8 @@ struct ShadowFinder {
             for key in keys {
                 guard let group = groups[key] else { continue }
                 var byAction: [[Int32]] = []
-                group.actions.forEachMatch(of: Self.witness(firstAction.pattern)) { byAction.append(group.actions.statements[$0]) }
-                let byResource = resourceCandidates(group, entry)
+                group.actions.forEachMatch(of: Self.witness(firstAction.pattern), work: &spent) { byAction.append(group.actions.statements[$0]) }
+                let byResource = resourceCandidates(group, entry, work: &spent)
                 let actionCount = byAction.reduce(0) { $0 + $1.count }
                 let resourceCount = byResource.reduce(0) { $0 + $1.count }
                 spent += byAction.count + byResource.count
@@ -150,6 +156,8 @@ struct ShadowFinder {
             }
             var previous: Int32 = -1
             for candidate in candidates where candidate != previous {
+                // A statement whose candidates outrun the budget is left unchecked with the rest.
+                guard spent <= budget else { return (result, i, spent) }
                 previous = candidate
                 let j = Int(candidate)
                 guard j != i else { continue }
@@ -169,7 +177,7 @@ struct ShadowFinder {
     }
 
     /// Statements whose resources may cover the entry's, as sorted lists.
-    private func resourceCandidates(_ group: Group, _ entry: Entry) -> [[Int32]] {
+    private func resourceCandidates(_ group: Group, _ entry: Entry, work: inout Int) -> [[Int32]] {
         if entry.coversAllResources { return [group.coverAllResources] }
         switch entry.resources {
         case .notResource: return [group.coverAllResources, group.notResources]
@@ -177,7 +185,7 @@ struct ShadowFinder {
         case .resource:
             var lists = [group.coverAllResources]
             if let first = entry.resourcePatterns.all.first {
-                group.resources.forEachMatch(of: Self.witness(first.pattern)) { lists.append(group.resources.statements[$0]) }
+                group.resources.forEachMatch(of: Self.witness(first.pattern), work: &work) { lists.append(group.resources.statements[$0]) }
             }
             return lists
         }

@@ -115,27 +115,48 @@ public struct ConditionOperator: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The candidate within a small edit distance of `word`, for "did you mean" hints.
+/// The candidate nearest to a mistyped word, for a "did you mean" hint: within an edit
+/// distance of a quarter of the word's length (at least 2), case ignored. Hostile inputs
+/// (thousands of long unknown names) cost little: a candidate whose length alone puts it out
+/// of reach is skipped, the distance is computed only near the diagonal and given up as
+/// soon as it exceeds the limit, and a word longer than any name could plausibly be gets
+/// no hint at all.
 func closest(to word: String, among candidates: [String]) -> String? {
-    let target = Array(word.lowercased())
+    let target = Array(word.lowercased().unicodeScalars)
+    guard target.count <= 128 else { return nil }
+    let limit = max(2, target.count / 4)
     var best: (String, Int)?
     for candidate in candidates {
-        let distance = editDistance(target, Array(candidate.lowercased()))
-        if distance <= max(2, target.count / 4), distance < (best?.1 ?? .max) { best = (candidate, distance) }
+        let other = Array(candidate.lowercased().unicodeScalars)
+        guard abs(other.count - target.count) <= min(limit, (best?.1 ?? .max) - 1) else { continue }
+        if let distance = editDistance(target, other, atMost: min(limit, (best?.1 ?? .max) - 1)) { best = (candidate, distance) }
     }
     return best?.0
 }
 
-func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+/// The Levenshtein distance between two strings when it is at most `limit`, else nil. Only
+/// cells within `limit` of the diagonal can stay within it, so only those are computed.
+func editDistance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar], atMost limit: Int) -> Int? {
+    guard limit >= 0, abs(a.count - b.count) <= limit else { return nil }
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    var current = Array(repeating: 0, count: b.count + 1)
+    let beyond = limit + 1
+    var previous = (0...b.count).map { min($0, beyond) }
+    var current = Array(repeating: beyond, count: b.count + 1)
     for i in 1...a.count {
-        current[0] = i
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        let low = max(1, i - limit)
+        let high = min(b.count, i + limit)
+        current[0] = min(i, beyond)
+        if low > 1 { current[low - 1] = beyond }
+        var rowBest = current[0]
+        for j in low...high {
+            let cost = a[i - 1] == b[j - 1] ? 0 : 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost, beyond)
+            rowBest = min(rowBest, current[j])
         }
+        if high < b.count { current[high + 1] = beyond }
+        if rowBest > limit { return nil }
         swap(&previous, &current)
     }
-    return previous[b.count]
+    return previous[b.count] <= limit ? previous[b.count] : nil
 }
