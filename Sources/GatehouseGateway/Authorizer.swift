@@ -455,8 +455,15 @@ public struct Authorizer: Sendable {
     /// that is not a string.
     static func requestTags(_ body: [UInt8]) -> Result<([(String, String)], [String]), Refusal> {
         let shape = "The request body must be a JSON object with tags ([{\"key\", \"value\"}]) or tag_keys ([\"...\"])."
-        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)), case .object = json else {
+        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)), case .object(let members) = json
+        else {
             return .failure(.badBody(shape))
+        }
+        // A member spelled like one the policy reads, in another case ("Tags", "Key"), could
+        // be read by a service that matches names without case (as Go's encoding/json does)
+        // and never by the policy: refused, like keys that differ only in case elsewhere.
+        if let odd = Self.memberInAnotherCase(members, of: ["tags", "tag_keys"]) {
+            return .failure(.badBody("\(JSONWriter.quoted(odd)) is not a member of a tagging body; the members are tags and tag_keys."))
         }
         var tags: [(String, String)] = []
         var keys: [String] = []
@@ -464,6 +471,9 @@ public struct Authorizer: Sendable {
         case nil: break
         case .array(let items)?:
             for (index, item) in items.enumerated() {
+                if case .object(let fields) = item, let odd = Self.memberInAnotherCase(fields, of: ["key", "value"]) {
+                    return .failure(.badBody("tags[\(index)] has \(JSONWriter.quoted(odd)); a tag's members are key and value."))
+                }
                 guard case .string(let key)? = item["key"] else { return .failure(.badBody("tags[\(index)] needs a string key.")) }
                 keys.append(key)
                 switch item["value"] {
@@ -485,6 +495,11 @@ public struct Authorizer: Sendable {
         }
         if tags.isEmpty && keys.isEmpty { return .failure(.badBody(shape)) }
         return .success((tags, keys))
+    }
+
+    /// The first member whose name is one of `names` in another case, if any.
+    static func memberInAnotherCase(_ members: [(key: String, value: JSONValue)], of names: Set<String>) -> String? {
+        members.first { !names.contains($0.key) && names.contains($0.key.lowercased()) }?.key
     }
 
     /// `2026-11-23T10:00:00Z` (whole seconds, rounded down), without a formatter: this runs on every call.

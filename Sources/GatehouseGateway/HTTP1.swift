@@ -332,7 +332,8 @@ enum HTTP1 {
                         state = .trailers(scanned: seen, lineStart: lastLineStart(buffer, from: lineStart, to: seen))
                         return nil
                     }
-                    try buffer.withUnsafeReadableBytes { raw in Self.checkTrailers(UnsafeRawBufferPointer(rebasing: raw[..<end])) }.get()
+                    try buffer.withUnsafeReadableBytes { raw in Self.checkTrailers(UnsafeRawBufferPointer(rebasing: raw[..<end]), kind: kind) }
+                        .get()
                     buffer.moveReaderIndex(forwardBy: end)
                     state = .head(scanned: 0, lineStart: 0)
                     return .end
@@ -531,7 +532,10 @@ enum HTTP1 {
             }
             guard index < value.count else { return true }
             guard value[index] == UInt8(ascii: ":") else { return false }
-            return value[(index + 1)...].allSatisfy { (0x30...0x39).contains($0) }
+            // port = *DIGIT, and a port is at most 65535 (an empty one means the default).
+            let port = value[(index + 1)...]
+            guard port.count <= 5, port.allSatisfy({ (0x30...0x39).contains($0) }) else { return false }
+            return port.reduce(0) { $0 * 10 + Int($1 - 0x30) } <= 65535
         }
 
         /// unreserved / pct-encoded / sub-delims (RFC 3986 §3.2.2), `%` taken as is.
@@ -550,12 +554,14 @@ enum HTTP1 {
         /// by the head's rules for a field line, so a bare CR or a line that is no field
         /// cannot make the next request part of this one. Trailer fields are then dropped:
         /// the gateway reads and forwards none.
-        static func checkTrailers(_ raw: UnsafeRawBufferPointer) -> Result<Void, Failure> {
+        static func checkTrailers(_ raw: UnsafeRawBufferPointer, kind: Kind) -> Result<Void, Failure> {
             var count = 0
             let end = forEachFieldLine(raw, from: 0) { start, end in
                 count += 1
                 guard count <= maxFields else { return .failure(.malformed("more than \(maxFields) trailer fields")) }
-                return fieldLine(raw, from: start, to: end).map { _ in () }
+                return fieldLine(raw, from: start, to: end).flatMap { nameEnd, _, _ in
+                    kind == .request ? checkRequestFieldName(UnsafeRawBufferPointer(rebasing: raw[start..<nameEnd]), known: .other) : .success(())
+                }
             }
             guard case .success(let end) = end else { return end.map { _ in () } }
             return end == raw.count ? .success(()) : .failure(.malformed("a CR without LF"))
@@ -638,12 +644,7 @@ enum HTTP1 {
             let name = UnsafeRawBufferPointer(rebasing: raw[start..<nameEnd])
             let known = Known.classify(name)
             if kind == .request {
-                // As nginx's ignore_invalid_headers: letters, digits and - only. Servers behind
-                // CGI and its heirs turn every other character into _, and _ into -.
-                if known == .other, !name.allSatisfy(isPlainNameByte) {
-                    let what = name.contains(UInt8(ascii: "_")) ? "an underscore" : "a character other than letters, digits and -"
-                    return .failure(.malformed("a header field name with \(what) (\(String(decoding: name, as: UTF8.self)))"))
-                }
+                if case .failure(let failure) = checkRequestFieldName(name, known: known) { return .failure(failure) }
                 if known.isSingleton {
                     let bit: UInt64 = 1 << known.rawValue
                     guard seen & bit == 0 else { return .failure(.malformed("\(String(decoding: name, as: UTF8.self)) is repeated")) }
@@ -704,6 +705,15 @@ enum HTTP1 {
 
         static func equalsLowercased(_ bytes: some Collection<UInt8>, _ lowercased: StaticString) -> Bool {
             lowercased.withUTF8Buffer { HTTP1.equalsIgnoringCase(bytes, $0) }
+        }
+
+        /// As nginx's ignore_invalid_headers: a request's field names (head and trailers) are
+        /// letters, digits and `-` only. Servers behind CGI and its heirs turn every other
+        /// character into `_`, and `_` into `-`.
+        static func checkRequestFieldName(_ name: UnsafeRawBufferPointer, known: Known) -> Result<Void, Failure> {
+            guard known == .other, !name.allSatisfy(isPlainNameByte) else { return .success(()) }
+            let what = name.contains(UInt8(ascii: "_")) ? "an underscore" : "a character other than letters, digits and -"
+            return .failure(.malformed("a header field name with \(what) (\(String(decoding: name, as: UTF8.self)))"))
         }
 
         /// A letter, digit or `-`: what a request's field names may be made of.

@@ -44,7 +44,7 @@ public struct Refusal: Error, Sendable, Equatable {
     /// A request the HTTP/1 reader refuses; `why` is the reader's reason, for the caller and
     /// the audit log alike (it names a field, never echoes a value).
     public static func malformedRequest(_ why: String) -> Refusal {
-        Refusal(status: 400, code: "Gatehouse.0400", message: "The request is not valid HTTP/1.1: \(why).", reason: "malformed_request: \(why)")
+        Refusal(status: 400, code: "Gatehouse.0400", message: "The request is not valid HTTP/1: \(why).", reason: "malformed_request: \(why)")
     }
 
     public static func noRoute(method: String, path: String) -> Refusal {

@@ -33,7 +33,7 @@ struct EngineBenchmark {
         var text: String {
             var lines = ["decision latency (median and p99 of batch means, per decision)"]
             for row in decisions {
-                let name = row.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                let name = row.name.padding(toLength: 38, withPad: " ", startingAt: 0)
                 lines.append(
                     "  \(name) \(String(format: "%8.0f ns  %8.0f ns", row.medianNanoseconds, row.p99Nanoseconds))  (\(row.statements) statements, \(row.matching) for the action)"
                 )

@@ -336,7 +336,8 @@ import Testing
         for bad in [
             "", "{", "[]", #"{"tags": [{"key": 1}]}"#, #"{"tag_keys": [1]}"#, "{}", #"{"tags": [{"key": "env", "value": ["prod"]}]}"#,
             #"{"tags": [{"key": "env", "value": null}]}"#, #"{"tags": {"env": "prod"}, "tag_keys": ["x"]}"#, #"{"tags": [], "tag_keys": "x"}"#,
-            #""tags""#,
+            #""tags""#, #"{"tags": [{"key": "x", "value": "y"}], "Tags": [{"key": "env", "value": "prod"}]}"#,
+            #"{"tags": [{"key": "x", "value": "y", "Value": "prod"}]}"#, #"{"TAG_KEYS": ["protected"], "tag_keys": ["x"]}"#,
         ] {
             guard case .failure(let refusal) = Authorizer.requestTags(Array(bad.utf8)) else {
                 Issue.record("accepted \(bad)")

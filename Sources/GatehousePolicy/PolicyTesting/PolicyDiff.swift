@@ -66,7 +66,8 @@ public struct PolicyDiff: Sendable {
         // Resource tags are always set explicitly; the principal's keys need not be merged in.
         let tags = request.explicitContext.compactMap { key, values -> String? in
             guard key.hasPrefix(prefix), !values.isEmpty else { return nil }
-            return String(key.dropFirst(prefix.count)) + "=" + values.map(\.text).joined(separator: "|")
+            // Sorted, so requests whose spellings came in another order group together.
+            return String(key.dropFirst(prefix.count)) + "=" + values.map(\.text).sorted().joined(separator: "|")
         }.sorted()
         return tags.isEmpty ? "\(type) without tags" : "\(type) tagged \(tags.joined(separator: ", "))"
     }
