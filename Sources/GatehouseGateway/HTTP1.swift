@@ -20,6 +20,8 @@ import NIOCore
 /// - an HTTP/1.1 request needs exactly one valid, non-empty `Host`;
 /// - `Connection` may not name `Host` or a framing field (either side), which would drop
 ///   them when the message is passed on;
+/// - `CONNECT` is refused: the gateway is no forward proxy, and readers differ on whether a
+///   body follows it;
 /// - a request field name of anything but letters, digits and `-` is refused: servers that
 ///   fold `_` into `-` (CGI, WSGI and many frameworks, and CGI turns every other character
 ///   into `_` first) would read `X_Gatehouse_Principal` or `X.Gatehouse.Principal` as the
@@ -580,6 +582,11 @@ enum HTTP1 {
             let targetEnd = index
             guard let minor = version(raw, from: index + 1, to: end) else { return .failure(.malformed("not an HTTP/1.x request")) }
             head.minorVersion = minor
+            // CONNECT asks for a tunnel: readers differ on whether a body follows (llhttp hands
+            // the rest of the connection to the tunnel), and the gateway is no forward proxy.
+            if methodEnd == 7, raw[0..<7].elementsEqual("CONNECT".utf8) {
+                return .failure(.malformed("CONNECT is not supported"))
+            }
             head.method = String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<methodEnd]), as: UTF8.self)
             head.target = String(decoding: UnsafeRawBufferPointer(rebasing: raw[targetStart..<targetEnd]), as: UTF8.self)
             return .success(())

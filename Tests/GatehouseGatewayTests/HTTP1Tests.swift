@@ -158,6 +158,9 @@ private func read(
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n",
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n",
             "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3 x\r\nabc\r\n",
+            // Found by the differential fuzzer: llhttp reads no body after CONNECT, this reader read one.
+            "CONNECT y=1 HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+            "CONNECT gw:443 HTTP/1.1\r\nHost: gw:443\r\n\r\n",
         ])
     func refused(_ text: String) {
         expectRefused(text)

@@ -154,16 +154,24 @@ enum Differential {
             case .end:
                 if let message = current {
                     reading.messages.append(message)
-                    // llhttp hands what follows a CONNECT or an upgrade to another protocol.
-                    if message.method == "CONNECT" || message.fields.contains(where: { $0.name.lowercased() == "upgrade" }) {
-                        reading.upgraded = true
-                    }
+                    // llhttp hands what follows a CONNECT, or a request with Upgrade that
+                    // Connection names, to another protocol.
+                    if message.method == "CONNECT" || isUpgrade(message) { reading.upgraded = true }
                 }
                 current = nil
             }
         }
         _ = try? channel.finish(acceptAlreadyClosed: true)
         return reading
+    }
+
+    /// `Upgrade` present and `upgrade` among the `Connection` options (llhttp's rule).
+    static func isUpgrade(_ message: Message) -> Bool {
+        guard message.fields.contains(where: { $0.name.lowercased() == "upgrade" }) else { return false }
+        return message.fields.contains { field in
+            field.name.lowercased() == "connection"
+                && field.value.split(separator: ",").contains { trimmed(String($0)).lowercased() == "upgrade" }
+        }
     }
 
     static func trimmed(_ value: String) -> String {
