@@ -302,10 +302,10 @@ public struct Authorizer: Sendable {
             return .decided(verdict)
         }
         guard !call.conflictingCredentials else { return .decided(Self.refuse(verdict, .conflictingCredentials)) }
-        guard let token = call.token, !token.isEmpty else { return .decided(Self.refuse(verdict, .loginExpired(nil))) }
+        guard let token = call.token, !token.isEmpty else { return .decided(Self.refuse(verdict, .credentialRefused(nil))) }
         let session: Session
         switch directory.authenticate(token, now: call.now, remembering: &memory.session) {
-        case .failure(let why): return .decided(Self.refuse(verdict, .loginExpired(why)))
+        case .failure(let why): return .decided(Self.refuse(verdict, .credentialRefused(why)))
         case .success(let found): session = found
         }
         verdict.session = session

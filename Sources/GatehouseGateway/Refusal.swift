@@ -16,9 +16,22 @@ public struct Refusal: Error, Sendable, Equatable {
         self.reason = reason
     }
 
-    /// Every refused token reads the same to the caller; the audit log keeps why.
-    public static func loginExpired(_ why: TokenRejection?) -> Refusal {
-        Refusal(status: 401, code: "Gatehouse.0401", message: "login expired", reason: "token_" + (why?.rawValue ?? "missing"))
+    /// A refused credential. Only a session that existed and is over (expired, revoked,
+    /// ended, its user disabled) is "login expired", the guide's prompt to sign in again.
+    /// No credential and one the directory does not know get Huawei API Gateway's answers
+    /// for a missing and an undecryptable token (`APIGW.0301`, "Common Errors Related to IAM
+    /// Authentication Information", API Request Signing Guide). The audit log keeps which.
+    public static func credentialRefused(_ why: TokenRejection?) -> Refusal {
+        switch why {
+        case nil:
+            return Refusal(
+                status: 401, code: "APIGW.0301", message: "Incorrect IAM authentication information: x-auth-token not found", reason: "token_missing")
+        case .unknown?:
+            return Refusal(
+                status: 401, code: "APIGW.0301", message: "Incorrect IAM authentication information: decrypt token fail", reason: "token_unknown")
+        case let why?:
+            return Refusal(status: 401, code: "Gatehouse.0401", message: "login expired", reason: "token_" + why.rawValue)
+        }
     }
 
     public static func badTarget(_ rejection: RequestTarget.Rejection) -> Refusal {

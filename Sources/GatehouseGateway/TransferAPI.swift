@@ -6,7 +6,7 @@ import GatehousePolicy
 /// confirmation page the emailed link opens (`GET`/`POST /owner-transfer/confirm`).
 enum TransferAPI {
     static func handle(_ call: LocalCall, store: DirectoryStore, validity: TimeInterval) throws -> Result<LocalAnswer, Refusal> {
-        guard let session = call.session else { return .failure(.loginExpired(nil)) }
+        guard let session = call.session else { return .failure(.credentialRefused(nil)) }
         switch call.handler {
         case .transferCreate:
             guard let json = try? JSONLoader.parse(call.body, limits: JSONLimits(maxBytes: max(call.body.count, 1), maxDepth: 4)),
