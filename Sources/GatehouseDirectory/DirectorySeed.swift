@@ -281,3 +281,32 @@ struct SeedReader {
         return DirectorySeed(organization: organization, accounts: accounts, delegatedAdministrators: delegated, users: users, groups: groups)
     }
 }
+
+extension DirectorySeed {
+    /// How the gateway decides for the user named `name`: their attached policies (directly,
+    /// then through each group they are in, as `policies(for:)` orders them) and their
+    /// principal. An unknown or disabled user is an error: the gateway refuses every call
+    /// of theirs before any policy. `source` names the directory in messages.
+    public func binding(forUser name: String, source: String) throws(PolicyLoadError) -> PrincipalBinding {
+        guard let user = users.first(where: { $0.name == name }) else {
+            let known = users.map(\.name).sorted().joined(separator: ", ")
+            throw PolicyLoadError([
+                Diagnostic(
+                    .badDirectory, "no user \(JSONWriter.quoted(name)) in the directory", hint: "its users: \(known)",
+                    at: SourceLocation(file: source))
+            ])
+        }
+        guard !user.disabled else {
+            throw PolicyLoadError([
+                Diagnostic(
+                    .badDirectory, "the user \(JSONWriter.quoted(name)) is disabled: the gateway refuses every call of theirs before any policy",
+                    at: SourceLocation(file: source))
+            ])
+        }
+        var attachments = user.policies.map { (policy: $0, via: "directly") }
+        for group in groups where group.members.contains(user.name) {
+            attachments += group.policies.map { (policy: $0, via: "through the group \(JSONWriter.quoted(group.name))") }
+        }
+        return PrincipalBinding(label: "the user \(JSONWriter.quoted(name))", principal: principal(for: user), attachments: attachments)
+    }
+}

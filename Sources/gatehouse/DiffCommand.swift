@@ -27,8 +27,10 @@ struct DiffCommand: ParsableCommand {
             the bad lines on standard error), else 0.
 
             Examples:
-              gatehouse diff --old main/policies --new policies --requests samples/requests/batch.jsonl
-              gatehouse diff --old main/policies --new policies --catalog samples/catalog.json --directory samples/directory.json
+              gatehouse diff --old main/policies --new policies \\
+                  --requests samples/requests/batch.jsonl
+              gatehouse diff --old main/policies --new policies \\
+                  --catalog samples/catalog.json --directory samples/directory.json
             """
     )
 

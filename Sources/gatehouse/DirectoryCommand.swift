@@ -13,9 +13,12 @@ struct DirectoryCommand: ParsableCommand {
             its user is disabled, or the user's sessions are ended.
 
             Examples:
-              gatehouse directory init --db data/directory.sqlite --seed samples/directory.json
-              gatehouse directory issue-token --db data/directory.sqlite --user dev_only --ttl 8h
-              gatehouse directory attach --db data/directory.sqlite --policy require-mfa --group org-admins
+              gatehouse directory init --db data/directory.sqlite \\
+                  --seed samples/directory.json
+              gatehouse directory issue-token --db data/directory.sqlite --user dev_only \\
+                  --ttl 8h
+              gatehouse directory attach --db data/directory.sqlite --policy require-mfa \\
+                  --group org-admins
               gatehouse directory end-sessions --db data/directory.sqlite --user admin
             """,
         subcommands: [
@@ -41,7 +44,7 @@ struct DirectoryCommand: ParsableCommand {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create the directory (if needed) and load a seed file into it, all or nothing.",
-            discussion: "Example:\n  gatehouse directory init --db data/directory.sqlite --seed samples/directory.json")
+            discussion: "Example:\n  gatehouse directory init --db data/directory.sqlite \\\n      --seed samples/directory.json")
 
         @OptionGroup var database: Database
         @Option(help: ArgumentHelp("The seed: organization, accounts, users, groups, attachments.", valueName: "directory.json"))
@@ -92,7 +95,7 @@ struct DirectoryCommand: ParsableCommand {
     struct IssueToken: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue an API token for a user; it is printed once and stored only as a hash.",
-            discussion: "Example:\n  gatehouse directory issue-token --db data/directory.sqlite --user dev_only --ttl 8h")
+            discussion: "Example:\n  gatehouse directory issue-token --db data/directory.sqlite --user dev_only \\\n      --ttl 8h")
 
         @OptionGroup var database: Database
         @Option(help: "The user's name.") var user: String
@@ -118,7 +121,7 @@ struct DirectoryCommand: ParsableCommand {
     struct RevokeToken: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Revoke a token (given, or - to read it from standard input).",
-            discussion: "Example:\n  echo \"$TOKEN\" | gatehouse directory revoke-token --db data/directory.sqlite --token -")
+            discussion: "Example:\n  echo \"$TOKEN\" | gatehouse directory revoke-token --db data/directory.sqlite \\\n      --token -")
 
         @OptionGroup var database: Database
         @Option(help: "The token, or - for standard input (keeps it out of the process list).") var token: String
@@ -155,7 +158,8 @@ struct DirectoryCommand: ParsableCommand {
                 them and their groups.
 
                 Example:
-                  gatehouse directory add-user --db data/directory.sqlite --name carol --account 0a6d25d23900d45c0faac010e0fb4de0 --tag team=core
+                  gatehouse directory add-user --db data/directory.sqlite --name carol \\
+                      --account 0a6d25d23900d45c0faac010e0fb4de0 --tag team=core
                 """)
 
         @OptionGroup var database: Database
@@ -202,7 +206,7 @@ struct DirectoryCommand: ParsableCommand {
     struct AddMember: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Put a user in a group: the group's policies apply to them from their next call.",
-            discussion: "Example:\n  gatehouse directory add-member --db data/directory.sqlite --group org-admins --user carol")
+            discussion: "Example:\n  gatehouse directory add-member --db data/directory.sqlite \\\n      --group org-admins --user carol")
 
         @OptionGroup var membership: Membership
 
@@ -215,7 +219,7 @@ struct DirectoryCommand: ParsableCommand {
     struct RemoveMember: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Take a user out of a group.",
-            discussion: "Example:\n  gatehouse directory remove-member --db data/directory.sqlite --group org-admins --user carol")
+            discussion: "Example:\n  gatehouse directory remove-member --db data/directory.sqlite \\\n      --group org-admins --user carol")
 
         @OptionGroup var membership: Membership
 
@@ -243,7 +247,7 @@ struct DirectoryCommand: ParsableCommand {
     struct Attach: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Attach a policy to a user or a group.",
-            discussion: "Example:\n  gatehouse directory attach --db data/directory.sqlite --policy require-mfa --user dev_only")
+            discussion: "Example:\n  gatehouse directory attach --db data/directory.sqlite --policy require-mfa \\\n      --user dev_only")
 
         @OptionGroup var database: Database
         @OptionGroup var target: Target
@@ -257,7 +261,7 @@ struct DirectoryCommand: ParsableCommand {
     struct Detach: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Detach a policy from a user or a group.",
-            discussion: "Example:\n  gatehouse directory detach --db data/directory.sqlite --policy organizations-admin --group org-admins")
+            discussion: "Example:\n  gatehouse directory detach --db data/directory.sqlite \\\n      --policy organizations-admin --group org-admins")
 
         @OptionGroup var database: Database
         @OptionGroup var target: Target

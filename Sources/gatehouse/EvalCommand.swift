@@ -11,15 +11,27 @@ struct EvalCommand: ParsableCommand {
             .json (*.test.json files are skipped). The whole set must be valid: one invalid \
             document and nothing is evaluated.
 
+            With --directory and --user, the gateway's view: only the policies attached to that \
+            user (directly and through groups) decide, with the user as the principal in place of \
+            the request's own. Every attached policy must be among --policies (the gateway denies \
+            every call of a user whose attached policy is missing), and a request may not set a \
+            principal key (g:PrincipalUrn, g:PrincipalTag/<k>, ...) in its context. The \
+            management-account rule belongs to the route: serve and diff --catalog apply it.
+
             With --request: one decision; exit 0 allowed, 1 denied, 2 invalid input.
             With --requests: one decision per non-blank input line, in order, streamed; a bad \
             line prints {"error": ...} and the run goes on. Exit 2 if any line was invalid, \
             else 1 if any request was denied, else 0.
 
             Examples:
-              gatehouse eval --policies policies/ --request samples/requests/dev-update-allowed.json
-              gatehouse eval --policies policies/ --requests samples/requests/batch.jsonl --format json
-              echo '{"action": "organizations:accounts:list", "resource": "*"}' | gatehouse eval --policies policies/ --request -
+              gatehouse eval --policies policies/ \\
+                  --request samples/requests/dev-update-allowed.json
+              gatehouse eval --policies policies/ --requests samples/requests/batch.jsonl \\
+                  --format json
+              echo '{"action": "organizations:accounts:list", "resource": "*"}' | \\
+                  gatehouse eval --policies policies/ --request -
+              gatehouse eval --policies policies/ --directory samples/directory.json \\
+                  --user dev_only --request samples/requests/prod-update-denied.json
             """
     )
 
@@ -34,19 +46,23 @@ struct EvalCommand: ParsableCommand {
 
     /// Loads the set, then decides the one request or the batch; `explain` shares this.
     static func run(_ options: EvaluationOptions, explain: Bool) throws {
-        let policySet = try options.compiledSet()
+        let (policySet, binding) = try options.compiledSet()
         if let path = options.request {
-            let allowed = try evaluateOne(path, in: policySet, format: options.format, explain: explain)
+            let allowed = try evaluateOne(path, in: policySet, as: binding, format: options.format, explain: explain)
             if !allowed { throw ExitCode(1) }
         } else if let path = options.requests {
-            try evaluateBatch(path, in: policySet, format: options.format, explain: explain)
+            try evaluateBatch(path, in: policySet, as: binding, format: options.format, explain: explain)
         }
     }
 
     /// Prints one decision; returns whether the request was allowed.
-    static func evaluateOne(_ path: String, in policySet: CompiledPolicySet, format: OutputFormat, explain: Bool) throws -> Bool {
+    static func evaluateOne(
+        _ path: String, in policySet: CompiledPolicySet, as binding: PrincipalBinding?, format: OutputFormat, explain: Bool
+    ) throws -> Bool {
         let bytes = try Output.readInput(path, maxBytes: 1 << 20)
-        let request = try RequestParser.parse(bytes: bytes, source: path == "-" ? "<stdin>" : path)
+        let source = path == "-" ? "<stdin>" : path
+        var request = try RequestParser.parse(bytes: bytes, source: source)
+        if let binding { request = try binding.bind(request, source: source) }
         if explain {
             let explanation = policySet.explain(request)
             switch format {
@@ -63,7 +79,9 @@ struct EvalCommand: ParsableCommand {
         return decision.isAllowed
     }
 
-    static func evaluateBatch(_ path: String, in policySet: CompiledPolicySet, format: OutputFormat, explain: Bool) throws {
+    static func evaluateBatch(
+        _ path: String, in policySet: CompiledPolicySet, as binding: PrincipalBinding?, format: OutputFormat, explain: Bool
+    ) throws {
         let lines = try RequestLines(path)
         var pending = ""
         let flush = {
@@ -75,7 +93,13 @@ struct EvalCommand: ParsableCommand {
         lines.beforeRead = flush
         var anyInvalid = false
         var anyDenied = false
-        while let (lineNumber, outcome) = lines.next() {
+        while let (lineNumber, read) = lines.next() {
+            var outcome = read
+            if let binding, case .success(let request) = read {
+                do throws(PolicyLoadError) { outcome = .success(try binding.bind(request, source: "line \(lineNumber)")) } catch {
+                    outcome = .failure(error)
+                }
+            }
             switch outcome {
             case .failure(let error):
                 anyInvalid = true
@@ -116,10 +140,13 @@ struct ExplainCommand: ParsableCommand {
         discussion: """
             Evaluates every statement of the set and prints whether its action, its resource \
             and each condition matched, with the values compared. Same as eval --explain; same \
-            exit status as eval.
+            exit status as eval; --directory and --user as for eval.
 
-            Example:
-              gatehouse explain --policies policies/ --request samples/requests/prod-update-denied.json
+            Examples:
+              gatehouse explain --policies policies/ \\
+                  --request samples/requests/prod-update-denied.json
+              gatehouse explain --policies policies/ --directory samples/directory.json \\
+                  --user dev_only --request samples/requests/prod-update-denied.json
             """
     )
 

@@ -15,8 +15,10 @@ struct Gatehouse: AsyncParsableCommand {
 
             Examples:
               gatehouse lint policies/
-              gatehouse eval --policies policies/ --request samples/requests/dev-update-allowed.json
-              gatehouse explain --policies policies/ --request samples/requests/prod-update-denied.json
+              gatehouse eval --policies policies/ \\
+                  --request samples/requests/dev-update-allowed.json
+              gatehouse explain --policies policies/ \\
+                  --request samples/requests/prod-update-denied.json
             """,
         version: "0.1.0",
         subcommands: [

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GatehouseDirectory
 import GatehousePolicy
 
 /// How results are printed.
@@ -44,6 +45,8 @@ struct EvaluationOptions: ParsableArguments {
     @Option(help: "Output format.")
     var format: OutputFormat = .text
 
+    @OptionGroup var principalOptions: PrincipalOptions
+
     @OptionGroup var limitOptions: LimitOptions
 
     func validate() throws {
@@ -53,8 +56,37 @@ struct EvaluationOptions: ParsableArguments {
         }
     }
 
-    /// Loads and compiles the whole set, or fails with every problem in it.
-    func compiledSet() throws -> CompiledPolicySet {
-        CompiledPolicySet(try PolicyFiles.loadSet(policies, limits: limitOptions.limits))
+    /// Loads the whole set (or fails with every problem in it) and compiles it, or, under
+    /// `--user`, the part of it attached to that user.
+    func compiledSet() throws -> (CompiledPolicySet, PrincipalBinding?) {
+        let documents = try PolicyFiles.loadSet(policies, limits: limitOptions.limits)
+        guard let binding = try principalOptions.binding() else { return (CompiledPolicySet(documents), nil) }
+        return (
+            CompiledPolicySet(try binding.select(documents, among: "the policies given with --policies", source: policies.joined(separator: " "))),
+            binding
+        )
+    }
+}
+
+/// `--directory` and `--user`: decide as the gateway decides for one directory user.
+struct PrincipalOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The directory (SQLite) or a seed file, for --user.", valueName: "directory.json|sqlite"))
+    var directory: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Decide as the gateway does for this directory user: with only the policies attached to them (directly and through groups), and with them as the principal (a request's own principal is replaced).",
+            valueName: "name"))
+    var user: String?
+
+    func validate() throws {
+        guard (directory == nil) == (user == nil) else { throw ValidationError("--directory and --user go together") }
+    }
+
+    func binding() throws -> PrincipalBinding? {
+        guard let directory, let user else { return nil }
+        return try DirectorySeed.read(directory).binding(forUser: user, source: directory)
     }
 }

@@ -15,7 +15,8 @@ struct SampleServiceCommand: AsyncParsableCommand {
             port). SIGTERM or SIGINT stops it gracefully.
 
             Example:
-              gatehouse sample-account-service --db data/accounts.sqlite --seed samples/directory.json --port 8081
+              gatehouse sample-account-service --db data/accounts.sqlite \\
+                  --seed samples/directory.json --port 8081
             """
     )
 

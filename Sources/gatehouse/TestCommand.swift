@@ -19,11 +19,17 @@ struct TestCommand: ParsableCommand {
             policy:Sid). A failing case is printed with its explanation, as gatehouse explain \
             shows it. The last line is "N passed, M failed".
 
+            With --directory and --user, every case is decided as the gateway decides for that \
+            user: only the user's attached policies among the file's "policies" decide, with the \
+            user as every case's principal (see gatehouse eval --help).
+
             Exit status: 0 all passed, 1 any case failed, 2 an invalid test file or policy set.
 
             Examples:
               gatehouse test policies/
               gatehouse test --format junit policies/ > policy-tests.xml
+              gatehouse test --directory samples/directory.json --user dev_only \\
+                  policies/dev-accounts-update.test.json
             """
     )
 
@@ -33,9 +39,12 @@ struct TestCommand: ParsableCommand {
     @Option(help: "Output format: text, json, or JUnit XML for CI systems.")
     var format: Format = .text
 
+    @OptionGroup var principalOptions: PrincipalOptions
+
     @OptionGroup var limitOptions: LimitOptions
 
     func run() throws {
+        let binding = try principalOptions.binding()
         let files = try PolicyTestFile.find(paths)
         guard !files.isEmpty else { throw ValidationError("no *.test.json files under \(paths.joined(separator: ", "))") }
         // Every test file and policy set must load before anything runs: an invalid file is
@@ -45,7 +54,7 @@ struct TestCommand: ParsableCommand {
         for path in files {
             do {
                 let file = try PolicyTestFile.load(path)
-                suites.append((file, try file.run(limits: limitOptions.limits)))
+                suites.append((file, try file.run(limits: limitOptions.limits, as: binding)))
             } catch {
                 problems.append(contentsOf: error.diagnostics)
             }

@@ -26,12 +26,20 @@ struct CLI {
     /// Writing to a child that has already exited must not kill the test process.
     static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
-    static func run(_ arguments: [String], stdin: String? = nil, cwd: URL = packageRoot) throws -> Result {
+    static func run(_ arguments: [String], stdin: String? = nil, cwd: URL = packageRoot, environment: [String: String] = [:]) throws -> Result {
+        try runProgram(binary.path, arguments, stdin: stdin, cwd: cwd, environment: environment)
+    }
+
+    /// Another program (a shell running pasted README lines), with the same bounded wait.
+    static func runProgram(
+        _ executable: String, _ arguments: [String], stdin: String? = nil, cwd: URL = packageRoot, environment: [String: String] = [:]
+    ) throws -> Result {
         _ = ignoreBrokenPipes
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = cwd
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe()
         let err = Pipe()
         let input = Pipe()
@@ -211,6 +219,112 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         let result = try CLI.run(["eval", "--policies", "policies/dev-accounts-update.json", "--requests", "-", "--format", "json"], stdin: input)
         #expect(result.status == 0)
         #expect(result.stdout.split(separator: "\n").count == 20_000)
+    }
+}
+
+/// `--directory` and `--user`: eval, explain and test decide as the gateway decides for one
+/// directory user, not with every policy in the folder.
+@Suite struct DecidingAsADirectoryUserTests {
+    let asDevOnly = ["--directory", "samples/directory.json", "--user", "dev_only"]
+
+    @Test func onlyTheUsersAttachedPoliciesDecide() throws {
+        // The whole folder allows it (organizations-admin is in it); dev_only has it not attached.
+        let folder = try CLI.run(["eval", "--policies", "policies/", "--request", "samples/requests/prod-update-denied.json"])
+        #expect(folder.status == 0)
+        let asUser = try CLI.run(["eval", "--policies", "policies/", "--request", "samples/requests/prod-update-denied.json"] + asDevOnly)
+        #expect(asUser.status == 1, "\(asUser.stderr)")
+        #expect(asUser.stdout.contains("deny (implicit_deny)"))
+        // The user is the principal, in place of the request's alice.
+        #expect(asUser.stdout.contains(":user:dev_only is not authorized"))
+        #expect(!asUser.stdout.contains("alice"))
+        // Attached through a group: admin is in org-admins (organizations-admin, deny-protected-accounts).
+        let admin = try CLI.run(
+            [
+                "eval", "--policies", "policies/", "--request", "samples/requests/protected-update-denied.json", "--directory",
+                "samples/directory.json",
+                "--user", "admin", "--format", "json",
+            ])
+        #expect(admin.status == 1)
+        #expect(admin.stdout.contains("DenyUpdatingProtectedAccounts"))
+        let explain = try CLI.run(["explain", "--policies", "policies/", "--request", "samples/requests/dev-update-allowed.json"] + asDevOnly)
+        #expect(explain.status == 0)
+        #expect(!explain.stdout.contains("organizations-admin"))
+    }
+
+    @Test func theSQLiteDirectoryAnswersAsItsSeed() throws {
+        let dir = try TempDir()
+        let db = dir.url.appendingPathComponent("directory.sqlite").path
+        #expect(try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"]).status == 0)
+        let arguments = ["eval", "--policies", "policies/", "--requests", "samples/requests/batch.jsonl", "--format", "json", "--user", "dev_only"]
+        let fromSeed = try CLI.run(arguments + ["--directory", "samples/directory.json"])
+        let fromDatabase = try CLI.run(arguments + ["--directory", db])
+        #expect(fromSeed.stdout == fromDatabase.stdout && fromSeed.status == fromDatabase.status)
+        // A disabled user gets no decision: the gateway refuses them before any policy.
+        #expect(try CLI.run(["directory", "disable", "--db", db, "--user", "dev_only"]).status == 0)
+        let disabled = try CLI.run(arguments + ["--directory", db])
+        #expect(disabled.status == 2)
+        #expect(disabled.stderr.contains("\"dev_only\" is disabled"))
+    }
+
+    @Test func whatCannotBeDecidedAsTheUserIsAnError() throws {
+        let request = ["--request", "samples/requests/dev-update-allowed.json"]
+        let unknown = try CLI.run(["eval", "--policies", "policies/", "--directory", "samples/directory.json", "--user", "nobody"] + request)
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("no user \"nobody\"") && unknown.stderr.contains("dev_only"))
+        // An attached policy missing from --policies: the gateway would deny every call.
+        let missing = try CLI.run(["eval", "--policies", "policies/dev-accounts-update.json"] + asDevOnly + request)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("\"require-mfa\" attached directly"))
+        #expect(missing.stderr.contains("\"deny-protected-accounts\" attached directly"))
+        // A principal key in the context is the caller's, never the request's.
+        let principalKey = try CLI.run(
+            ["eval", "--policies", "policies/", "--request", "-"] + asDevOnly,
+            stdin: #"{"action": "organizations:accounts:list", "resource": "*", "context": {"g:PrincipalTag/team": "core"}}"#)
+        #expect(principalKey.status == 2)
+        #expect(principalKey.stderr.contains("g:principaltag/team"))
+        let batch = try CLI.run(
+            ["eval", "--policies", "policies/", "--requests", "-", "--format", "json"] + asDevOnly,
+            stdin: """
+                {"action": "organizations:accounts:list", "resource": "*", "context": {"g:PrincipalUrn": "iam::1:user:x"}}
+                {"action": "organizations:accounts:list", "resource": "*"}
+                """)
+        #expect(batch.status == 2)
+        let lines = batch.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2)
+        #expect(lines.first?.contains("\"error\"") == true)
+        #expect(try jsonObject(lines[1])["decision"] as? String == "allow")
+        let half = try CLI.run(["eval", "--policies", "policies/", "--user", "dev_only"] + request)
+        #expect(half.status == 2)
+        #expect(half.stderr.contains("--directory and --user go together"))
+    }
+
+    @Test func policyTestsRunAsTheUser() throws {
+        let dir = try TempDir()
+        for name in ["dev-accounts-update", "deny-protected-accounts", "require-mfa", "organizations-admin"] {
+            try dir.write(
+                "\(name).json", try String(contentsOfFile: CLI.packageRoot.appendingPathComponent("policies/\(name).json").path, encoding: .utf8))
+        }
+        let prod = "organizations::0a6d25d23900d45c0faac010e0fb4de0:account:o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv/7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
+        try dir.write(
+            "as-user.test.json",
+            #"{"policies": ["dev-accounts-update.json", "deny-protected-accounts.json", "require-mfa.json", "organizations-admin.json"], "#
+                + #""cases": [{"name": "prod update", "request": {"action": "organizations:accounts:update", "resource": "\#(prod)", "#
+                + #""context": {"g:ResourceTag/env": "prod", "g:MFAPresent": true}}, "expect": "allow"}]}"#)
+        // With every policy of the file the case passes; as dev_only, whose policies do not
+        // include organizations-admin, it fails.
+        #expect(try CLI.run(["test", dir.url.path]).status == 0)
+        let asUser = try CLI.run(["test", dir.url.path] + asDevOnly)
+        #expect(asUser.status == 1, "\(asUser.stdout)\(asUser.stderr)")
+        #expect(asUser.stdout.contains("FAIL  prod update"))
+        #expect(asUser.stdout.contains(":user:dev_only"))
+        // The file must name every policy the user has attached.
+        try dir.write(
+            "as-user.test.json",
+            #"{"policies": ["dev-accounts-update.json"], "cases": [{"name": "list", "request": {"action": "organizations:accounts:list", "resource": "*"}, "expect": "allow"}]}"#
+        )
+        let missing = try CLI.run(["test", dir.url.path] + asDevOnly)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("not among the test file's \"policies\""))
     }
 }
 
@@ -629,6 +743,31 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(result.status == 0)
         #expect(result.stdout.contains("Example"))
         #expect(result.stdout.contains("gatehouse \(command)") || result.stdout.contains(".build/release/gatehouse \(command)"))
+    }
+
+    /// Every example in every `--help`, at 80 columns, is whole: no line of it wrapped by the
+    /// help renderer, so each can be pasted as it reads; a long one goes on after ` \`.
+    @Test(
+        arguments: [
+            [], ["serve"], ["demo"], ["eval"], ["explain"], ["lint"], ["fmt"], ["test"], ["diff"], ["directory"], ["sample-account-service"],
+            ["bench"],
+        ]
+            + [
+                "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "attach",
+                "detach", "disable", "enable",
+            ].map { ["directory", $0] })
+    func examplesAreWholeAt80Columns(command: [String]) throws {
+        let result = try CLI.run(command + ["--help"], environment: ["COLUMNS": "80"])
+        #expect(result.status == 0)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let start = try #require(lines.firstIndex { $0.hasPrefix("Example") }, "no example in \(command)")
+        let end = lines[start...].firstIndex { $0.hasPrefix("USAGE") } ?? lines.endIndex
+        let example = lines[(start + 1)..<end].filter { !$0.isEmpty }
+        #expect(!example.isEmpty)
+        for (index, line) in example.enumerated() {
+            #expect(line.hasPrefix("  ") && line.count <= 80, "\(command): \(line)")
+            if line.hasSuffix(" \\"), index + 1 < example.count { #expect(example[index + 1].hasPrefix("      "), "\(command): \(line)") }
+        }
     }
 
     @Test func rootHelpListsCommands() throws {

@@ -139,9 +139,20 @@ public struct PolicyTestResult: Sendable {
 }
 
 extension PolicyTestFile {
-    /// Loads the policies under test (all valid, or the error) and runs every case.
-    public func run(limits: PolicyLimits = PolicyLimits()) throws(PolicyLoadError) -> [PolicyTestResult] {
-        let set = CompiledPolicySet(try PolicyFiles.loadSet(policies, limits: limits))
+    /// Loads the policies under test (all valid, or the error) and runs every case. With a
+    /// binding, only the policies attached to its caller decide, with the caller as every
+    /// case's principal; a case it cannot bind, or an attached policy the file does not
+    /// name, is an error of the file.
+    public func run(limits: PolicyLimits = PolicyLimits(), as binding: PrincipalBinding? = nil) throws(PolicyLoadError) -> [PolicyTestResult] {
+        var documents = try PolicyFiles.loadSet(policies, limits: limits)
+        var cases = cases
+        if let binding {
+            documents = try binding.select(documents, among: "the test file's \"policies\"", source: file)
+            for index in cases.indices {
+                cases[index].request = try binding.bind(cases[index].request, source: "\(file): case \(JSONWriter.quoted(cases[index].name))")
+            }
+        }
+        let set = CompiledPolicySet(documents)
         return cases.map { testCase in
             let decision = set.evaluate(testCase.request)
             var failures: [String] = []
