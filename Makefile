@@ -4,16 +4,17 @@
 SWIFT ?= swift
 # python3 runs the test peers: the echo upstream the gateway's end-to-end tests forward to,
 # and the SMTP server (aiosmtpd, from PyPI) that receives its mail; openssl makes that
-# server's certificate.
-SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config python3 openssl
+# server's certificate; curl runs the README's examples (and a test that pastes them).
+SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config python3 openssl curl
 PYTHON_PACKAGES := aiosmtpd==1.4.6
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
 
 DEMO_DIR ?= .build/demo
 DEMO_PORT ?= 8080
+PREFIX ?= /usr/local
 
-.PHONY: deps test-deps build demo walkthrough test lint policies bench bench-gateway format fuzz
+.PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway format fuzz
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -37,9 +38,21 @@ build: deps
 	$(SWIFT) build --product gatehouse
 
 # The main job: the gateway in front of the sample account service, with a seeded directory,
-# printing tokens and curl lines (Ctrl-C stops it). DEMO_PORT=0 takes a free port.
+# printing tokens and curl lines (Ctrl-C stops it). DEMO_PORT=0 takes a free port. A second
+# run reuses $(DEMO_DIR) (edited policies, a completed ownership transfer); demo-reset
+# deletes it.
 demo: build
 	$(GATEHOUSE) demo --data-dir $(DEMO_DIR) --port $(DEMO_PORT)
+
+demo-reset:
+	rm -rf $(DEMO_DIR)
+
+# A release build of gatehouse, with the Swift runtime linked in, to $(PREFIX)/bin
+# (DESTDIR for staging). `gatehouse demo` carries its files and runs from any directory.
+install: deps
+	$(SWIFT) build -c release --product gatehouse --static-swift-stdlib
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 .build/release/gatehouse $(DESTDIR)$(PREFIX)/bin/gatehouse
 
 # The policy tools on their own: lint the examples, decide sample requests, explain one.
 walkthrough: build
@@ -51,7 +64,8 @@ walkthrough: build
 	@$(GATEHOUSE) eval --policies $(DEV_SET) --request samples/requests/prod-update-denied.json; echo "exit $$?"
 	@echo; echo "== why: gatehouse explain"
 	@$(GATEHOUSE) explain --policies $(DEV_SET) --request samples/requests/prod-update-denied.json; true
-	@echo; echo "== a batch, one JSON decision per line"
+	@echo; echo "== a batch, one JSON decision per line; its last line is not a valid request, on purpose,"
+	@echo "   so the batch ends in exit 2 (any invalid line) after deciding every other line"
 	@$(GATEHOUSE) eval --policies $(DEV_SET) --requests samples/requests/batch.jsonl --format json; echo "exit $$?"
 
 test: test-deps

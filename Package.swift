@@ -82,6 +82,17 @@ let package = Package(
                 "GatehouseGateway",
                 "GatehouseSampleService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            // `gatehouse demo` carries its seed, catalog and example policies (symlinks to
+            // samples/ and policies/), so an installed binary runs it from any directory.
+            resources: [
+                .embedInCode("Resources/directory.json"),
+                .embedInCode("Resources/catalog.json"),
+                .embedInCode("Resources/policies/deny-protected-accounts.json"),
+                .embedInCode("Resources/policies/dev-accounts-update.json"),
+                .embedInCode("Resources/policies/office-network-only.json"),
+                .embedInCode("Resources/policies/organizations-admin.json"),
+                .embedInCode("Resources/policies/require-mfa.json"),
             ]
         ),
         .testTarget(

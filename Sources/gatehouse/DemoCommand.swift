@@ -13,55 +13,85 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Run the gateway with a sample account service and a seeded directory, ready to try.",
         discussion: """
             Everything runs in this process and lives under the data directory (a new temporary one \
-            unless --data-dir is given): the directory (directory.sqlite, seeded from \
-            samples/directory.json), the sample account service's state (accounts.sqlite), a copy of \
-            policies/ to edit (it reloads on save), the audit log (audit.log), and a maildir (maildir/) \
-            where ownership-transfer emails land. Prints tokens and curl lines for an allowed update, \
-            a policy denial and a management-account-only denial, and writes DIR/demo.json with every \
-            address, ID, token and the maildir once all of it answers.
+            unless --data-dir is given): the directory (directory.sqlite), the sample account \
+            service's state (accounts.sqlite), a copy of the example policies to edit (policies/; \
+            it reloads on save), the route catalog (catalog.json), the audit log (audit.log), and a \
+            maildir (maildir/) where ownership-transfer emails land. The seed, catalog and example \
+            policies are built into the binary, so the demo runs from any directory; --seed, \
+            --catalog and --policies use files instead.
 
-            Run from the repository (it reads policies/, samples/directory.json and \
-            samples/catalog.json), or name those with the options below.
+            A data directory from an earlier run is reused: edited policies, account changes and a \
+            completed ownership transfer carry over (the demo says so when it starts). --fresh \
+            deletes it first.
+
+            Prints tokens and curl lines for an allowed update, a policy denial and a \
+            management-account-only denial. Once all of it answers, writes DIR/demo.json (every \
+            address, ID, token and the maildir, for scripts) and DIR/env (the same as shell \
+            variables: GATEWAY, ADMIN_API, DEV_ACCOUNT, PROD_ACCOUNT, OWNER, ADMIN, DEV_ONLY, \
+            MEMBER, ...). Both hold the demo's tokens and are readable by their owner only.
 
             Example:
               gatehouse demo --data-dir /tmp/gatehouse-demo --port 8080
+              source /tmp/gatehouse-demo/env
+              curl -s -H "X-Auth-Token: $ADMIN" "$GATEWAY/v1/organizations/accounts"
             """
     )
 
     @Option(help: ArgumentHelp("Where the demo keeps its files (reused when it exists).", valueName: "dir"))
     var dataDir: String?
 
+    @Flag(help: "Delete the data directory of an earlier run first (only one the demo made).")
+    var fresh = false
+
     @Option(help: "The gateway's port; 0 picks a free one. The admin API and account service always take free ports.")
     var port: Int = 8080
 
-    @Option(help: ArgumentHelp("Policies to copy into the data directory on first start.", valueName: "dir"))
-    var policies: String = "policies"
+    @Option(help: ArgumentHelp("Policies to copy into a new data directory (default: the built-in examples).", valueName: "dir"))
+    var policies: String?
 
-    @Option(help: ArgumentHelp("Directory seed for the directory and the account service.", valueName: "directory.json"))
-    var seed: String = "samples/directory.json"
+    @Option(help: ArgumentHelp("Directory seed for the directory and the account service (default: built in).", valueName: "directory.json"))
+    var seed: String?
 
-    @Option(help: ArgumentHelp("Route catalog.", valueName: "catalog.json"))
-    var catalog: String = "samples/catalog.json"
+    @Option(help: ArgumentHelp("Route catalog (default: built in).", valueName: "catalog.json"))
+    var catalog: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
+        if fresh, dataDir == nil { throw ValidationError("--fresh needs --data-dir: without it every run starts in a new directory") }
     }
 
     func run() async throws {
-        let seedValue = try DirectorySeed.load(seed)
-        _ = try RouteCatalog.load(catalog)
         let dir =
             try dataDir.map { path in
+                if fresh { try DemoFiles.remove(dataDirectory: path) }
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
                 return path
             } ?? Self.temporaryDirectory()
         let root = URL(fileURLWithPath: dir).standardizedFileURL.path
+        let reused = FileManager.default.fileExists(atPath: root + "/directory.sqlite")
+        // The catalog and seed are written on every start (the binary's own are the truth);
+        // the policies only into a new directory, since they are there to be edited.
+        let catalogPath = root + "/catalog.json"
+        let seedPath = root + "/seed.json"
+        try DemoFiles.write(catalog.map(DemoFiles.contents) ?? DemoFiles.catalog, to: catalogPath)
+        try DemoFiles.write(seed.map(DemoFiles.contents) ?? DemoFiles.seed, to: seedPath)
+        let seedValue = try DirectorySeed.load(seedPath)
+        _ = try RouteCatalog.load(catalogPath)
         let policyDir = root + "/policies"
         if !FileManager.default.fileExists(atPath: policyDir) {
             try FileManager.default.createDirectory(atPath: policyDir, withIntermediateDirectories: true)
-            for file in try PolicyFiles.expand([policies]) {
-                try FileManager.default.copyItem(atPath: file, toPath: policyDir + "/" + URL(fileURLWithPath: file).lastPathComponent)
+            if let policies {
+                for file in try PolicyFiles.expand([policies]) {
+                    try FileManager.default.copyItem(atPath: file, toPath: policyDir + "/" + URL(fileURLWithPath: file).lastPathComponent)
+                }
+            } else {
+                for (name, bytes) in DemoFiles.policies { try DemoFiles.write(bytes, to: policyDir + "/" + name) }
             }
+        }
+        if reused {
+            Output.line(
+                "Reusing \(root) from an earlier run: edited policies, account changes and a completed ownership transfer carry over. "
+                    + "Start over with --fresh (make demo-reset).")
         }
         let directoryPath = root + "/directory.sqlite"
         let store = try DirectoryStore(path: directoryPath)
@@ -97,7 +127,7 @@ struct DemoCommand: AsyncParsableCommand {
         config.listenPort = port
         config.adminPort = 0
         config.upstreamURL = "http://127.0.0.1:\(upstreamPort)"
-        config.catalog = catalog
+        config.catalog = catalogPath
         config.policiesDir = policyDir
         config.directoryPath = directoryPath
         config.auditPath = root + "/audit.log"
@@ -106,25 +136,16 @@ struct DemoCommand: AsyncParsableCommand {
         let (finalConfig, finalTokens) = (config, tokens)
         try await ServeCommand.serve(config) { endpoints in
             let (config, tokens) = (finalConfig, finalTokens)
-            let demo: JSONValue = .object([
-                ("gateway", .string(endpoints.gateway)),
-                ("admin", .string(endpoints.admin)),
-                ("account_service", .string(config.upstreamURL)),
-                ("organization_id", .string(organization.id)),
-                ("management_account_id", .string(organization.managementAccountId)),
-                ("accounts", .object([("dev", .string(accounts.dev)), ("prod", .string(accounts.prod))])),
-                ("users", .object(demoUsers.map { ($0, .string(users[$0] ?? "")) })),
-                ("tokens", .object(demoUsers.map { ($0, .string(tokens[$0]!)) })),
-                ("data_dir", .string(root)),
-                ("policies_dir", .string(policyDir)),
-                ("audit_log", .string(config.auditPath)),
-                ("maildir", .string(config.mailMaildir)),
-            ])
+            let demo = DemoContract(
+                gateway: endpoints.gateway, admin: endpoints.admin, accountService: config.upstreamURL, organizationId: organization.id,
+                managementAccountId: organization.managementAccountId, devAccount: accounts.dev, prodAccount: accounts.prod,
+                users: demoUsers.map { ($0, users[$0] ?? "") }, tokens: demoUsers.map { ($0, tokens[$0]!) }, dataDirectory: root,
+                policiesDirectory: policyDir, auditLog: config.auditPath, maildir: config.mailMaildir)
             do {
-                // Written whole, then renamed: a script polling for the file never reads half of it.
-                try Data((JSONWriter.pretty(demo) + "\n").utf8).write(to: URL(fileURLWithPath: root + "/demo.json"), options: .atomic)
+                try DemoFiles.writePrivate(JSONWriter.pretty(demo.json) + "\n", to: root + "/demo.json")
+                try DemoFiles.writePrivate(demo.shellVariables, to: root + "/env")
             } catch {
-                Output.error("error: cannot write \(root)/demo.json: \(error)")
+                Output.error("error: cannot write the demo's files in \(root): \(error)")
             }
             Output.line(Self.banner(endpoints: endpoints, root: root, accounts: accounts, tokens: tokens))
         }
@@ -157,7 +178,10 @@ struct DemoCommand: AsyncParsableCommand {
             Gatehouse demo is running (Ctrl-C stops it).
               gateway          \(endpoints.gateway)
               admin            \(endpoints.admin)/readyz  /metrics
-              data directory   \(root)   (demo.json, audit.log, policies/, maildir/)
+              data directory   \(root)   (demo.json, env, audit.log, policies/, maildir/)
+
+            In another shell, `source \(root)/env` sets GATEWAY, DEV_ACCOUNT, PROD_ACCOUNT and the
+            tokens OWNER, ADMIN, DEV_ONLY and MEMBER for your own curl lines.
 
             Allowed: dev_only updates an account tagged env=dev
               \(patch("dev_only", accounts.dev, "updated through gatehouse"))

@@ -695,16 +695,26 @@ import Testing
         await gateway.upstream.stop()
     }
 
+    /// The demo as a newcomer meets it: started outside the checkout (its files are built
+    /// in), its contract files written for their owner only, the README's pasted lines
+    /// answered, and a second run saying that it reuses the directory unless --fresh.
     @Test func theDemoWritesItsContract() async throws {
         let dir = try TempDir()
-        let demo = try Spawned(CLI.binary, ["demo", "--data-dir", dir.url.path, "--port", "0"])
-        defer { kill(demo.pid, SIGKILL) }
-        let file = dir.url.appendingPathComponent("demo.json").path
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: file), Date() < deadline, demo.process.isRunning {
-            try await Task.sleep(for: .milliseconds(50))
+        let data = dir.url.appendingPathComponent("demo").path
+        let elsewhere = dir.url.appendingPathComponent("elsewhere")
+        try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        func start(_ extra: [String] = []) async throws -> Spawned {
+            try? FileManager.default.removeItem(atPath: data + "/env")
+            let demo = try Spawned(CLI.binary, ["demo", "--data-dir", data, "--port", "0"] + extra, cwd: elsewhere)
+            let deadline = Date().addingTimeInterval(60)
+            while !demo.output.contains("Denied before any policy"), Date() < deadline, demo.process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return demo
         }
-        let contract = try jsonObject(try String(contentsOfFile: file, encoding: .utf8))
+        let demo = try await start()
+        defer { kill(demo.pid, SIGKILL) }
+        let contract = try jsonObject(try String(contentsOfFile: data + "/demo.json", encoding: .utf8))
         for key in ["gateway", "admin", "account_service", "organization_id", "management_account_id"] { #expect(contract[key] is String, "\(key)") }
         let tokens = try #require(contract["tokens"] as? [String: String])
         let users = try #require(contract["users"] as? [String: String])
@@ -722,7 +732,41 @@ import Testing
         #expect(try update("member", accounts["dev"]!).errorCode == "Organizations.1001")
         #expect(try update("admin", accounts["prod"]!).status == 200)
         #expect(demo.output.contains("curl"))
+        #expect(!demo.output.contains("Reusing"))
+        // The built-in example policies are policies/ as checked in, every one of them.
+        let examples = CLI.packageRoot.appendingPathComponent("policies")
+        let checkedIn = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter {
+            $0.hasSuffix(".json") && !$0.hasSuffix(".test.json")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: data + "/policies").sorted() == checkedIn.sorted())
+        for name in checkedIn {
+            #expect(
+                FileManager.default.contentsEqual(atPath: data + "/policies/" + name, andPath: examples.appendingPathComponent(name).path), "\(name)")
+        }
+        for file in ["demo.json", "env"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: data + "/" + file)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(file)")
+        }
+
+        // The README's lines after `source .build/demo/env`, pasted into a shell.
+        let readme = try String(contentsOf: CLI.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let block = try #require(readme.components(separatedBy: "```sh\n").first { $0.hasPrefix("source .build/demo/env\n") })
+        let lines = try #require(block.components(separatedBy: "```").first).replacingOccurrences(of: ".build/demo/env", with: data + "/env")
+        let shell = try CLI.runProgram("/bin/bash", ["-euc", lines])
+        #expect(shell.status == 0, "\(shell.stderr)")
+        #expect(shell.stdout.contains(#""error_code":"Organizations.1007""#), "\(shell.stdout)")
         #expect(await demo.stop() == 0)
+
+        // A second run reuses the directory and says so; --fresh starts over.
+        let again = try await start()
+        defer { kill(again.pid, SIGKILL) }
+        #expect(again.output.contains("Reusing \(data) from an earlier run"))
+        #expect(await again.stop() == 0)
+        let fresh = try await start(["--fresh"])
+        defer { kill(fresh.pid, SIGKILL) }
+        #expect(fresh.output.contains("Denied before any policy"))
+        #expect(!fresh.output.contains("Reusing"))
+        #expect(await fresh.stop() == 0)
     }
 }
 
