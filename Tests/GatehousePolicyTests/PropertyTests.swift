@@ -54,6 +54,8 @@ struct Generator {
         #""Null": {"g:TagKeys": false}"#,
         #""DateLessThan": {"g:CurrentTime": "2026-06-01T00:00:00Z"}"#,
         #""DateGreaterThanEqualsIfExists": {"g:CurrentTime": 1767225600}"#,
+        #""DateGreaterThan": {"g:CurrentTime": ["2026-06-01T08:00:00+08:00", "2026-01-15"]}"#,
+        #""IpAddress": {"g:SourceIp": ["10.1.2.3", "2001:db8::5/128", "::ffff:192.168.0.0/120"]}"#,
         #""StringEquals": {"g:PrincipalTag/team": "core"}"#,
         #""StringNotEqualsIfExists": {"g:PrincipalTag/Team": ["ops", "core"]}"#,
     ]
@@ -61,11 +63,17 @@ struct Generator {
         ("g:ResourceTag/env", [nil, [.string("dev")], [.string("prod")], [.string("DEV")], [.string("dev"), .string("prod")], []]),
         ("g:ResourceTag/size", [nil, [.number(.integer(5))], [.number(.decimal(7.5))], [.number(.integer(15))], [.string("x")], [.string("10")]]),
         ("g:MFAPresent", [nil, [.bool(true)], [.bool(false)], [.string("maybe")]]),
-        ("g:SourceIp", [nil, [.string("10.1.2.3")], [.string("192.168.0.1")], [.string("2001:db8::5")], [.string("bad")]]),
+        (
+            "g:SourceIp",
+            [nil, [.string("10.1.2.3")], [.string("192.168.0.1")], [.string("2001:db8::5")], [.string("::ffff:10.9.9.9")], [.string("bad")]]
+        ),
         ("g:TagKeys", [nil, [], [.string("env")], [.string("env"), .string("owner")], [.string("protected"), .string("env")]]),
         (
             "g:CurrentTime",
-            [nil, [.string("2026-01-15T00:00:00Z")], [.string("2026-07-01T00:00:00Z")], [.number(.integer(1_767_225_599))], [.string("soon")]]
+            [
+                nil, [.string("2026-01-15T00:00:00Z")], [.string("2026-07-01T00:00:00Z")], [.string("2026-06-01T00:00:00.500Z")],
+                [.string("2026-05-31T23:00:00-01:00")], [.number(.integer(1_767_225_599))], [.string("soon")],
+            ]
         ),
     ]
 

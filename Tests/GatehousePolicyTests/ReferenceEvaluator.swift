@@ -1,3 +1,5 @@
+import Foundation
+
 @testable import GatehousePolicy
 
 /// A small, obviously-correct evaluator written straight from the policy-language text,
@@ -132,18 +134,18 @@ enum ReferenceEvaluator {
             let seconds: Double?
             switch value {
             case .number(let n): seconds = Double(n.description)
-            case .string(let s): seconds = Timestamp(text: s)?.secondsSinceEpoch
+            case .string(let s): seconds = ReferenceParsing.seconds(s)
             case .bool: seconds = nil
             }
             guard let seconds else { return nil }
-            return condition.rawValues.contains { Timestamp(text: $0).map { compare(seconds, $0.secondsSinceEpoch, ordering) } ?? false }
+            return condition.rawValues.contains { ReferenceParsing.seconds($0).map { compare(seconds, $0, ordering) } ?? false }
         case .bool:
             let lowered = text.lowercased()
             guard lowered == "true" || lowered == "false" else { return nil }
             return condition.rawValues.contains { $0.lowercased() == lowered }
         case .ipAddress:
-            guard case .string = value, let address = IPAddress(text) else { return nil }
-            return condition.rawValues.contains { CIDR($0)?.contains(address) ?? false }
+            guard case .string = value, let address = ReferenceParsing.address(text) else { return nil }
+            return condition.rawValues.contains { ReferenceParsing.network($0)?.contains(address) ?? false }
         case .null:
             return nil
         }
@@ -157,5 +159,65 @@ enum ReferenceEvaluator {
         case .greaterThan: a > b
         case .greaterThanEquals: a >= b
         }
+    }
+}
+
+/// The reference's own readings of dates and addresses, independent of the engine's
+/// hand-written parsers (`Timestamp`, `IPAddress`, `CIDR`): Foundation's ISO 8601 formatter
+/// and the C library's `inet_pton`, so a bug on either side shows up as a disagreement
+/// instead of being shared.
+enum ReferenceParsing {
+    /// Epoch seconds (a plain decimal number) or an ISO 8601 date or date-time in UTC or
+    /// with an offset.
+    static func seconds(_ text: String) -> Double? {
+        if !text.isEmpty, text.allSatisfy({ "0123456789.-".contains($0) }), let number = Double(text) { return number }
+        let optionSets: [ISO8601DateFormatter.Options] = [
+            [.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds], [.withFullDate, .withDashSeparatorInDate],
+        ]
+        for options in optionSets {
+            let formatter = ISO8601DateFormatter()
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.formatOptions = options
+            if let date = formatter.date(from: text) { return date.timeIntervalSince1970 }
+        }
+        return nil
+    }
+
+    /// An address as 16 bytes, IPv4 written IPv4-mapped (`::ffff:a.b.c.d`).
+    static func address(_ text: String) -> [UInt8]? {
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        var v4 = in_addr()
+        guard inet_pton(AF_INET, text, &v4) == 1 else { return nil }
+        return Array(repeating: 0, count: 10) + [0xFF, 0xFF] + withUnsafeBytes(of: &v4) { Array($0) }
+    }
+
+    struct Network {
+        var bytes: [UInt8]
+        /// Over the 128 bits (an IPv4 prefix `n` is `96 + n`).
+        var prefix: Int
+
+        func contains(_ address: [UInt8]) -> Bool {
+            (0..<prefix).allSatisfy { bit in
+                let mask = UInt8(0x80) >> UInt8(bit % 8)
+                return address[bit / 8] & mask == bytes[bit / 8] & mask
+            }
+        }
+    }
+
+    /// `a.b.c.d/n`, `x::/n`, or a bare address (one host).
+    static func network(_ text: String) -> Network? {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count), let bytes = address(parts[0]) else { return nil }
+        let isIPv4 = !parts[0].contains(":")
+        let width = isIPv4 ? 32 : 128
+        var length = width
+        if parts.count == 2 {
+            guard !parts[1].isEmpty, parts[1].count <= 3, parts[1].allSatisfy(\.isASCII), parts[1].allSatisfy(\.isNumber), let parsed = Int(parts[1]),
+                parsed <= width
+            else { return nil }
+            length = parsed
+        }
+        return Network(bytes: bytes, prefix: isIPv4 ? 96 + length : length)
     }
 }
