@@ -7,7 +7,8 @@ tests can check exactly what was forwarded. Prints "listening on http://127.0.0.
   "tags-bad" 200 with a body that is no tag list, "tags-paged" 200 with a next_marker,
   "tags-gone" 404; any other path ending in /tags answers 500 (the gateway must then deny
   calls that need tags);
-- an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts);
+- an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts), after printing
+  "holding <path>", so a test can wait for the call to be in flight;
 - a request without Host answers 400, as nginx does (HTTP/1.1 requires it);
 - an "X-Test-Size: BYTES" header answers a body of that many bytes (a large answer);
 - "X-Test-Framing: chunked" sends the answer in chunks, "X-Test-Framing: close" without a
@@ -31,6 +32,7 @@ class Echo(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         delay = float(self.headers.get("X-Test-Sleep") or 0)
         if delay:
+            print(f"holding {self.path}", flush=True)
             time.sleep(delay)
         if not self.headers.get("Host"):
             status, answer = 400, {"error_code": "Test.400", "error_msg": "no Host header"}
