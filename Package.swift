@@ -1,6 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Linux only: the gateway calls Glibc directly (`open`, `stat`'s `st_mtim`; the tests
+// `inet_pton`), and CI builds on Debian. `Sources/GatehouseGateway/Server/Platform.swift` stops
+// a build elsewhere with that reason. The macOS version is declared only because the
+// dependencies' minimums are checked across the package graph.
 let package = Package(
     name: "Gatehouse",
     platforms: [.macOS(.v14)],
@@ -43,13 +47,28 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // The gateway: route catalog, authentication, context, authorization, the SwiftNIO
-        // forwarding path, audit log, metrics, the Hummingbird admin API and mail delivery (SMTP over NIOSSL).
+        // Mail: the outbox worker that composes and delivers ownership-transfer emails, into a
+        // maildir or through an SMTP relay (a SwiftNIO client, STARTTLS or TLS through NIOSSL).
+        .target(
+            name: "GatehouseMail",
+            dependencies: [
+                "GatehousePolicy",
+                "GatehouseDirectory",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The gateway, a folder per concern: HTTP1 (reader, writers, request target), Routing,
+        // Authorization, Proxy (SwiftNIO forwarding path), Audit, Endpoints (profile,
+        // transfers), Server (configuration, admin API, metrics, reloads), Errors.
         .target(
             name: "GatehouseGateway",
             dependencies: [
                 "GatehousePolicy",
                 "GatehouseDirectory",
+                "GatehouseMail",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -112,8 +131,15 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "GatehouseMailTests",
+            dependencies: ["GatehouseMail"]
+        ),
+        .testTarget(
             name: "GatehouseGatewayTests",
-            dependencies: ["GatehouseGateway", "GatehouseDirectory", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "GatehouseGateway", "GatehouseDirectory", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Runs the built `gatehouse` binary; the dependency makes `swift test` build it first.
         .testTarget(

@@ -310,3 +310,8 @@ extension DirectorySeed {
         return PrincipalBinding(label: "the user \(JSONWriter.quoted(name))", principal: principal(for: user), attachments: attachments)
     }
 }
+
+extension DiagnosticCode {
+    /// A directory seed (or database) that cannot be read as one.
+    public static let badDirectory = DiagnosticCode("GH4001", title: "Invalid directory seed")
+}

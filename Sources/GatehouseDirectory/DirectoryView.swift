@@ -29,7 +29,7 @@ struct TokenRecord: Sendable {
 /// them (directly and through groups) and what the login proved.
 ///
 /// Immutable, and a class: a session is handed from the directory to the connection's
-/// memory to the call's verdict on every call, and as a struct of some fourteen strings and
+/// memory to the call's request context on every call, and as a struct of some fourteen strings and
 /// collections each hand-over retained and released every one of them.
 public final class Session: Sendable {
     public let user: DirectorySeed.User

@@ -70,10 +70,24 @@ public struct MailSender: Sendable {
     let store: DirectoryStore
     let transport: any MailTransport
     let from: String
-    /// Where links point (`mail.link_base`, or the gateway's own address once it listens).
-    let linkBase: @Sendable () -> String
+    /// A transfer's confirmation link for its token. The gateway builds it (`mail.link_base`,
+    /// or its own address once it listens, and the token percent-encoded), as it builds every
+    /// URL it hands out.
+    let confirmationLink: @Sendable (_ token: String) -> String
     let organizationName: @Sendable () -> String
     let logger: Logger
+
+    public init(
+        store: DirectoryStore, transport: any MailTransport, from: String, confirmationLink: @escaping @Sendable (_ token: String) -> String,
+        organizationName: @escaping @Sendable () -> String, logger: Logger
+    ) {
+        self.store = store
+        self.transport = transport
+        self.from = from
+        self.confirmationLink = confirmationLink
+        self.organizationName = organizationName
+        self.logger = logger
+    }
 
     /// Delivers what is due; returns how many messages went out.
     @discardableResult
@@ -106,11 +120,12 @@ public struct MailSender: Sendable {
         return sent
     }
 
+    /// `2026-11-23T10:00:00.123Z`, as the audit log writes times.
+    static let expiryFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     func compose(_ item: OutboxItem, now: Date) throws -> MailMessage? {
         guard item.kind == "owner_transfer", let (token, transfer) = try store.issueTransferLink(item.subjectId, now: now) else { return nil }
-        var base = linkBase()
-        if base.hasSuffix("/") { base.removeLast() }
-        let link = "\(base)/owner-transfer/confirm?token=\(RequestTarget.percentEncoded(token))"
+        let link = confirmationLink(token)
         let organization = organizationName()
         return MailMessage(
             from: from, to: item.recipient, subject: "Confirm: become the owner of \(organization)",
@@ -118,7 +133,7 @@ public struct MailSender: Sendable {
                 Hello \(transfer.targetUser),
 
                 \(transfer.fromUser) asks you to take over ownership of the organization \(organization).
-                Open this link to confirm (valid until \(AuditRecord.timestamp(transfer.expiresAt))):
+                Open this link to confirm (valid until \(transfer.expiresAt.formatted(Self.expiryFormat))):
 
                 \(link)
 

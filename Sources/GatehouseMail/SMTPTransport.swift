@@ -113,7 +113,7 @@ public struct SMTPTransport: MailTransport {
     }
 
     /// A mailbox we can put between angle brackets on a command line without changing its meaning.
-    static func isSafeAddress(_ address: String) -> Bool {
+    public static func isSafeAddress(_ address: String) -> Bool {
         !address.isEmpty && address.utf8.count <= 254 && address.contains("@")
             && !address.unicodeScalars.contains { $0.value < 0x21 || $0 == "<" || $0 == ">" || $0.value == 0x7F }
     }

@@ -40,9 +40,9 @@ struct ServeCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "gatehouse")
         logger.logLevel = .info
-        let core: GatewayCore
+        let runtime: GatewayRuntime
         do {
-            core = try GatewayCore(config: config, logger: logger)
+            runtime = try GatewayRuntime(config: config, logger: logger)
         } catch let error as GatewayStartError {
             throw error
         } catch let error as PolicyLoadError {
@@ -50,6 +50,6 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw GatewayStartError("\(error)")
         }
-        try await GatewayServer(core: core, logger: logger).run(onReady: onReady)
+        try await GatewayServer(runtime: runtime, logger: logger).run(onReady: onReady)
     }
 }

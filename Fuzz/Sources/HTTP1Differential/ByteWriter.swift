@@ -1,1 +1,1 @@
-../../../Sources/GatehouseGateway/ByteWriter.swift
+../../../Sources/GatehouseGateway/HTTP1/ByteWriter.swift

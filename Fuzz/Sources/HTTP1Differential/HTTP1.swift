@@ -1,1 +1,1 @@
-../../../Sources/GatehouseGateway/HTTP1.swift
+../../../Sources/GatehouseGateway/HTTP1/HTTP1.swift

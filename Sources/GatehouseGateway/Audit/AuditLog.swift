@@ -283,7 +283,7 @@ public final class AuditLog: Sendable {
     }
 
     /// Queues one line and makes sure it is written at the end of the event loop's tick.
-    /// `inout` only so the record is read where it lies, in its call's verdict: passed by
+    /// `inout` only so the record is read where it lies, in its request context: passed by
     /// value it was copied, and its strings retained and released, on every call.
     func write(_ record: inout AuditRecord, flushingOn loop: EventLoop) {
         if append(&record) { loop.execute { self.flush() } }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehousePolicy
 import Synchronization
 
 /// Account tags read from the account service, reused for `tags.cache_ttl_ms`. A tag-changing
@@ -47,4 +48,54 @@ public final class TagCache: Sendable {
             state.generations[account, default: 0] &+= 1
         }
     }
+}
+
+/// A resource's tags, with the condition context they make worked out once, when the tags
+/// are fetched, rather than on every call that reads them from the cache.
+///
+/// Every tag is kept as listed. Tag keys that differ only in case (`protected` and
+/// `Protected`, which the account service keeps apart) or repeat are spellings of one
+/// condition key `g:ResourceTag/protected`, each a reading of it (`AuthorizationRequest`):
+/// no choice among them can switch off a Deny.
+public struct ResourceTags: Sendable, Equatable {
+    public struct Tag: Sendable, Equatable {
+        public var key: String
+        public var value: String
+
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    public let tags: [Tag]
+    /// Folded condition key -> the spellings that make it, in listed order.
+    let context: [(key: String, spellings: [KeySpelling])]
+
+    public init(_ tags: [Tag]) {
+        self.tags = tags
+        var grouped: [(key: String, spellings: [KeySpelling])] = []
+        var positions: [String: Int] = [:]
+        for tag in tags {
+            let spelling = KeySpelling(key: "g:ResourceTag/" + tag.key, values: [.string(tag.value)])
+            let key = Self.contextKey(tag.key)
+            if let position = positions[key] {
+                grouped[position].spellings.append(spelling)
+            } else {
+                positions[key] = grouped.count
+                grouped.append((key, [spelling]))
+            }
+        }
+        context = grouped
+    }
+
+    /// Tags from a key -> value map (one spelling each), in key order.
+    public init(_ tags: [String: String]) {
+        self.init(tags.sorted { $0.key < $1.key }.map { Tag(key: $0.key, value: $0.value) })
+    }
+
+    /// The folded condition key a tag of the resource answers: `g:resourcetag/<k>`.
+    static func contextKey(_ tagKey: String) -> String { "g:resourcetag/" + ConditionKeyFolding.fold(tagKey) }
+
+    public static func == (lhs: ResourceTags, rhs: ResourceTags) -> Bool { lhs.tags == rhs.tags }
 }

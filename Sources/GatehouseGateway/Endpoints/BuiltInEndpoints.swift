@@ -5,7 +5,7 @@ import GatehousePolicy
 /// The APIs Gatehouse answers itself: routes with a `handler` in the catalog. They go
 /// through the same authentication, caller rule, policy evaluation and audit as forwarded
 /// calls; only the last step differs.
-public enum LocalHandler: String, Sendable, CaseIterable {
+public enum BuiltInEndpoint: String, Sendable, CaseIterable {
     case profileGet = "profile.get"
     case profileUpdate = "profile.update"
     case transferCreate = "transfer.create"
@@ -20,8 +20,8 @@ public enum LocalHandler: String, Sendable, CaseIterable {
 }
 
 /// One call to a local API.
-public struct LocalCall: Sendable {
-    public var handler: LocalHandler
+public struct EndpointRequest: Sendable {
+    public var handler: BuiltInEndpoint
     public var session: Session?
     public var organization: DirectorySeed.Organization
     public var parameters: [String: String]
@@ -31,7 +31,7 @@ public struct LocalCall: Sendable {
 }
 
 /// A local API's answer, and what it changed (for the audit line).
-public struct LocalAnswer: Sendable {
+public struct EndpointResponse: Sendable {
     public var status: Int
     public var contentType = "application/json"
     public var body: String
@@ -63,7 +63,7 @@ public struct FieldChange: Sendable, Equatable {
 
 /// The local APIs over the directory. Blocking (SQLite): the proxy runs them off its event
 /// loop.
-public struct LocalAPI: Sendable {
+public struct BuiltInEndpoints: Sendable {
     let store: DirectoryStore
     /// How long a transfer's confirmation link is valid.
     let transferValidity: TimeInterval
@@ -73,32 +73,32 @@ public struct LocalAPI: Sendable {
         self.transferValidity = transferValidity
     }
 
-    public func handle(_ call: LocalCall) -> Result<LocalAnswer, Refusal> {
+    public func handle(_ call: EndpointRequest) -> Result<EndpointResponse, GatewayError> {
         do {
             switch call.handler {
             case .profileGet:
-                return .success(LocalAnswer(status: 200, json: ProfileAPI.json(try store.profile())))
+                return .success(EndpointResponse(status: 200, json: ProfileEndpoint.json(try store.profile())))
             case .profileUpdate:
                 guard let session = call.session, session.user.name == call.organization.owner || session.user.role == .admin else {
                     return .failure(.notOwnerOrAdmin)
                 }
                 let change: [OrganizationProfile.Field: String?]
-                switch ProfileAPI.change(from: call.body) {
-                case .failure(let refusal): return .failure(refusal)
+                switch ProfileEndpoint.change(from: call.body) {
+                case .failure(let gatewayError): return .failure(gatewayError)
                 case .success(let parsed): change = parsed
                 }
                 let (old, new) = try store.updateProfile(change)
                 let changes = OrganizationProfile.Field.allCases.compactMap { field in
                     old[field] == new[field] ? nil : FieldChange(field: field.rawValue, old: old[field], new: new[field])
                 }
-                return .success(LocalAnswer(status: 200, json: ProfileAPI.json(new), changes: changes))
+                return .success(EndpointResponse(status: 200, json: ProfileEndpoint.json(new), changes: changes))
             case .transferCreate, .transferGet, .transferCancel:
-                return try TransferAPI.handle(call, store: store, validity: transferValidity)
+                return try TransferEndpoints.handle(call, store: store, validity: transferValidity)
             case .transferConfirmPage, .transferAccept:
-                return .success(try TransferAPI.confirm(call, store: store))
+                return .success(try TransferEndpoints.confirm(call, store: store))
             }
         } catch let error as TransferError {
-            return .failure(TransferAPI.refusal(error))
+            return .failure(.transfer(error))
         } catch {
             return .failure(.localFailure("\(error)"))
         }
@@ -106,8 +106,8 @@ public struct LocalAPI: Sendable {
 }
 
 /// `GET`/`PATCH /v1/organizations/profile`: the answer's shape and the rules a change must
-/// follow. Every refusal names the field.
-public enum ProfileAPI {
+/// follow. Every gateway error names the field.
+public enum ProfileEndpoint {
     /// Company sizes a profile may state (number of employees).
     public static let scales = ["1-49", "50-99", "100-499", "500-999", "1000-4999", "5000+"]
 
@@ -123,9 +123,9 @@ public enum ProfileAPI {
     }
 
     /// The fields a PATCH body sets (`nil`: cleared), or why it is refused.
-    public static func change(from body: [UInt8]) -> Result<[OrganizationProfile.Field: String?], Refusal> {
-        func bad(_ message: String) -> Result<[OrganizationProfile.Field: String?], Refusal> {
-            .failure(Refusal(status: 400, code: "Gatehouse.0400", message: message, reason: "bad_profile"))
+    public static func change(from body: [UInt8]) -> Result<[OrganizationProfile.Field: String?], GatewayError> {
+        func bad(_ message: String) -> Result<[OrganizationProfile.Field: String?], GatewayError> {
+            .failure(.badProfile(message))
         }
         guard !body.isEmpty, let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 4)),
             case .object(let members) = json
@@ -178,17 +178,5 @@ public enum ProfileAPI {
         case .scale:
             return scales.contains(value) ? nil : "scale must be one of \(scales.joined(separator: ", ")), not \(JSONWriter.quoted(value))."
         }
-    }
-}
-
-extension Refusal {
-    public static let notOwnerOrAdmin = Refusal(
-        status: 403, code: "Gatehouse.0403", message: "Only the organization owner or an administrator may edit the organization profile.",
-        reason: "not_owner_or_admin")
-
-    public static func localFailure(_ detail: String) -> Refusal {
-        Refusal(
-            status: 500, code: "Gatehouse.0500", message: "The gateway could not complete the call; nothing was changed.",
-            reason: "local_failure: \(detail)")
     }
 }

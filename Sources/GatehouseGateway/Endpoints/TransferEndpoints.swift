@@ -4,8 +4,8 @@ import GatehousePolicy
 
 /// `POST /v1/organizations/owner-transfers`, `GET`/`DELETE .../{transfer_id}`, and the
 /// confirmation page the emailed link opens (`GET`/`POST /owner-transfer/confirm`).
-enum TransferAPI {
-    static func handle(_ call: LocalCall, store: DirectoryStore, validity: TimeInterval) throws -> Result<LocalAnswer, Refusal> {
+enum TransferEndpoints {
+    static func handle(_ call: EndpointRequest, store: DirectoryStore, validity: TimeInterval) throws -> Result<EndpointResponse, GatewayError> {
         guard let session = call.session else { return .failure(.credentialRefused(nil)) }
         switch call.handler {
         case .transferCreate:
@@ -16,28 +16,28 @@ enum TransferAPI {
                 return .failure(bad("\(JSONWriter.quoted(extra.key)) is not a field of a transfer; send target_user_id only."))
             }
             let transfer = try store.startTransfer(by: session.user.name, to: target, validFor: validity, now: call.now)
-            return .success(LocalAnswer(status: 201, json: Self.json(transfer)))
+            return .success(EndpointResponse(status: 201, json: Self.json(transfer)))
         case .transferGet:
             let id = call.parameters["transfer_id"] ?? ""
             guard let transfer = try store.transfer(id, now: call.now) else { throw TransferError.notFound(id) }
             let mayLook =
                 session.user.name == call.organization.owner || session.user.role == .admin || session.user.name == transfer.targetUser
                 || session.user.name == transfer.fromUser
-            guard mayLook else { return .failure(refusal(.notOwner)) }
-            return .success(LocalAnswer(status: 200, json: Self.json(transfer)))
+            guard mayLook else { return .failure(.transfer(.notOwner)) }
+            return .success(EndpointResponse(status: 200, json: Self.json(transfer)))
         default:
             let transfer = try store.cancelTransfer(call.parameters["transfer_id"] ?? "", by: session.user.name, now: call.now)
-            return .success(LocalAnswer(status: 200, json: Self.json(transfer)))
+            return .success(EndpointResponse(status: 200, json: Self.json(transfer)))
         }
     }
 
     /// The confirmation page (GET) and the acceptance its button posts (POST).
-    static func confirm(_ call: LocalCall, store: DirectoryStore) throws -> LocalAnswer {
+    static func confirm(_ call: EndpointRequest, store: DirectoryStore) throws -> EndpointResponse {
         let organization = call.organization.name
         if call.handler == .transferConfirmPage {
             let token = formValue("token", in: call.query ?? "") ?? ""
             switch try store.transferForLink(token, now: call.now) {
-            case .failure(let error): return page(status: status(error), title: "This link cannot be used", message: error.description)
+            case .failure(let error): return page(GatewayError.link(error), title: "This link cannot be used")
             case .success(let transfer):
                 return page(
                     status: 200, title: "Become the owner of \(organization)?",
@@ -49,9 +49,9 @@ enum TransferAPI {
         let token = formValue("token", in: String(decoding: call.body, as: UTF8.self)) ?? ""
         switch try store.acceptTransfer(token, now: call.now) {
         case .failure(let error):
-            return page(status: status(error), title: "Ownership was not transferred", message: error.description)
+            return page(GatewayError.link(error), title: "Ownership was not transferred")
         case .success(let accepted):
-            return LocalAnswer(
+            return EndpointResponse(
                 status: 200,
                 html: html(
                     title: "You now own \(organization)",
@@ -85,40 +85,24 @@ enum TransferAPI {
         ])
     }
 
-    static func bad(_ message: String) -> Refusal {
-        Refusal(status: 400, code: "Gatehouse.0400", message: message, reason: "bad_transfer")
-    }
+    static func bad(_ message: String) -> GatewayError { .badTransfer(message) }
 
-    /// The API's answer to a transfer error.
-    static func refusal(_ error: TransferError) -> Refusal {
-        switch error {
-        case .notOwner: Refusal(status: 403, code: "Gatehouse.0403", message: error.description, reason: "not_owner")
-        case .notFound: Refusal(status: 404, code: "Gatehouse.0404", message: error.description, reason: "no_such_transfer")
-        case .alreadyPending, .notPending: Refusal(status: 409, code: "Gatehouse.0409", message: error.description, reason: "transfer_conflict")
-        default: bad(error.description)
-        }
-    }
-
-    static func status(_ error: TransferError) -> Int {
-        switch error {
-        case .unknownLink: 404
-        case .linkExpired, .linkCancelled: 410
-        default: 409
-        }
-    }
-
-    /// `name=value` from a query or a form body (`application/x-www-form-urlencoded`).
+    /// `name=value` from a query or a form body (`application/x-www-form-urlencoded`, where
+    /// `+` is a space), read by Foundation's `URLComponents`; nil when absent or when the text
+    /// is not a valid query.
     static func formValue(_ name: String, in text: String) -> String? {
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.count == 2, parts[0] == name else { continue }
-            return String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
-        }
-        return nil
+        let query = text.replacingOccurrences(of: "+", with: "%20")
+        return URLComponents(string: "http://gatehouse/?" + query)?.queryItems?.first { $0.name == name }?.value
     }
 
-    static func page(status: Int, title: String, message: String, form token: String? = nil) -> LocalAnswer {
-        LocalAnswer(status: status, html: html(title: title, message: message, form: token))
+    static func page(status: Int, title: String, message: String, form token: String? = nil) -> EndpointResponse {
+        EndpointResponse(status: status, html: html(title: title, message: message, form: token))
+    }
+
+    /// A link that cannot be used, as a page for the person who opened it: the status and
+    /// message are the gateway error's.
+    static func page(_ error: GatewayError, title: String) -> EndpointResponse {
+        page(status: error.status, title: title, message: error.message)
     }
 
     /// A small page that works without scripts; every text is escaped.

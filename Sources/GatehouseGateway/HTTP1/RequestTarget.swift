@@ -131,13 +131,3 @@ public struct RequestTarget: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 }
-
-extension RouteCatalog {
-    /// The route and parameters for a checked request target (decoded segments), or nil.
-    public func match(method: String, target: RequestTarget) -> (route: Route, parameters: [String: String])? {
-        for route in matchOrder {
-            if let parameters = route.match(method: method, segments: target.segments) { return (route, parameters) }
-        }
-        return nil
-    }
-}

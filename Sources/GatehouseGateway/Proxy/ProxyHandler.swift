@@ -56,7 +56,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    let core: GatewayCore
+    let runtime: GatewayRuntime
     let pool: UpstreamPool
     private var context: ChannelHandlerContext?
     private var decoder: HTTP1.Decoder
@@ -88,7 +88,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var requestId = ""
     private var received = NIODeadline.now()
     private var upstreamStart: NIODeadline?
-    private var verdict: Verdict?
+    private var requestContext: RequestContext?
     private var sentHead = false
     private var framing = Framing.asReceived
     /// Close once the answer in flight is out.
@@ -97,8 +97,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var retried = false
     /// The socket's peer, read once per connection.
     private var peerAddress = "unknown"
-    /// What this connection's last call found (see `ConnectionMemory`).
-    private var memory = ConnectionMemory()
+    /// What this connection's last call found (see `ConnectionCache`).
+    private var cache = ConnectionCache()
     private var decisionCounter = DecisionCounterCache()
     /// The forwarded request's and the answer's heads are written into these.
     private var requestBuffer = ReusableBuffer()
@@ -122,10 +122,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     // cycle; the other callbacks finish within the upstream timeout, and a call whose client
     // left is still recorded.
 
-    init(core: GatewayCore, pool: UpstreamPool) {
-        self.core = core
+    init(runtime: GatewayRuntime, pool: UpstreamPool) {
+        self.runtime = runtime
         self.pool = pool
-        decoder = HTTP1.Decoder(kind: .request, maxHeadBytes: core.config.maxHeadBytes)
+        decoder = HTTP1.Decoder(kind: .request, maxHeadBytes: runtime.config.maxHeadBytes)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -136,7 +136,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     func channelActive(context: ChannelHandlerContext) {
         peerAddress = context.channel.remoteAddress?.ipAddress ?? peerAddress
         lastActive = .now()
-        armIdleTimer(at: lastActive + .milliseconds(Int64(core.config.idleTimeoutMs)))
+        armIdleTimer(at: lastActive + .milliseconds(Int64(runtime.config.idleTimeoutMs)))
         context.fireChannelActive()
     }
 
@@ -199,7 +199,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func awaitRestOfRequest() {
         guard readTimeout == nil, isPartlyRead, let context else { return }
         if case .idle = state { received = .now() }
-        let remaining = Int64(core.config.requestTimeoutMs) * 1_000_000 - (NIODeadline.now() - received).nanoseconds
+        let remaining = Int64(runtime.config.requestTimeoutMs) * 1_000_000 - (NIODeadline.now() - received).nanoseconds
         readTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(remaining, 0))) { [self] in
             guard self.isPartlyRead else { return }
             if case .idle = self.state {
@@ -211,7 +211,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     private func armIdleTimer(at deadline: NIODeadline) {
-        guard core.config.idleTimeoutMs > 0, let context else { return }
+        guard runtime.config.idleTimeoutMs > 0, let context else { return }
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in self.idleCheck() }
     }
 
@@ -220,7 +220,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func idleCheck() {
         idleTimer = nil
         guard channelOpen, let context else { return }
-        let limit = TimeAmount.milliseconds(Int64(core.config.idleTimeoutMs))
+        let limit = TimeAmount.milliseconds(Int64(runtime.config.idleTimeoutMs))
         let expiry = lastActive + limit
         if case .idle = state, decoder.isIdle, expiry <= .now() { return context.close(promise: nil) }
         armIdleTimer(at: expiry > .now() ? expiry : .now() + limit)
@@ -236,7 +236,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     /// A request the decoder cannot read: answered (400, or 431 for a head too large) and
-    /// audited like any refusal, then the connection closes, since where the next request
+    /// audited like any gateway error, then the connection closes, since where the next request
     /// would begin is unknown.
     private func refuseMalformed(_ failure: HTTP1.Failure) {
         if case .reading = state {
@@ -288,15 +288,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             body = nil
             sentHead = false
             retried = false
-            verdict = nil
+            requestContext = nil
             upstreamStart = nil
             framing = .asReceived
             closeAfterAnswer = !head.keepAlive
             // A timer already running counts from the request's first bytes.
             if readTimeout == nil { received = .now() }
             requestId = Self.requestId(head)
-            if let length = head.contentLength, length > core.config.maxBodyBytes {
-                return refuseEarly(.bodyTooLarge(limit: core.config.maxBodyBytes))
+            if let length = head.contentLength, length > runtime.config.maxBodyBytes {
+                return refuseEarly(.bodyTooLarge(limit: runtime.config.maxBodyBytes))
             }
             // The whole body is wanted (it is read before deciding), so say so at once.
             if head.expectsContinue && head.minorVersion == 1 && (head.contentLength ?? 0 > 0 || head.isChunked) {
@@ -304,8 +304,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             }
         case .body(var part):
             guard case .reading = state else { return }
-            if (body?.readableBytes ?? 0) + part.readableBytes > core.config.maxBodyBytes {
-                return refuseEarly(.bodyTooLarge(limit: core.config.maxBodyBytes))
+            if (body?.readableBytes ?? 0) + part.readableBytes > runtime.config.maxBodyBytes {
+                return refuseEarly(.bodyTooLarge(limit: runtime.config.maxBodyBytes))
             }
             if body == nil { body = part } else { body!.writeBuffer(&part) }
         case .end:
@@ -323,40 +323,40 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard let head, let context else { return }
         received = .now()
         let started = Date()
-        guard let (policies, directory) = core.snapshot() else {
-            let record = AuditRecord(
-                time: started, requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress, policyRevision: "")
-            return finish(Authorizer.refuse(Verdict(record: record), .notReady))
+        guard let (policies, directory) = runtime.snapshot() else {
+            let requestContext = RequestContext(
+                requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress, policyRevision: "", receivedAt: started)
+            return finish(requestContext.refuse(.notReady))
         }
         // List fields are read across all their lines (RFC 9110 §5.3): a second
         // X-Forwarded-For line is a later hop, not a line to ignore.
-        var call = Call(
+        var attributes = RequestAttributes(
             method: head.method, target: head.target, token: Self.token(head), userAgent: head.first(.userAgent),
             forwardedFor: head.elements(.xForwardedFor)?.joined(separator: ", "),
             forwardedProto: head.elements(.xForwardedProto)?.joined(separator: ", "), peer: peerAddress,
             body: body.map { Array($0.readableBytesView) } ?? [], now: started)
-        call.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
-        let authorization = core.authorizer.authorize(
-            call, requestId: requestId, policies: policies, directory: directory, remembering: &memory,
-            knownTags: { [core] account in
-                let tags = core.tags.lookup(account)
-                if tags != nil { core.metrics.tagHits.increment() }
+        attributes.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
+        let authorization = runtime.authorizer.authorize(
+            attributes, requestId: requestId, policies: policies, directory: directory, remembering: &cache,
+            knownTags: { [runtime] account in
+                let tags = runtime.tags.lookup(account)
+                if tags != nil { runtime.metrics.tagHits.increment() }
                 return tags
             })
         switch authorization {
-        case .decided(let verdict):
-            proceed(verdict)
+        case .decided(let requestContext):
+            proceed(requestContext)
         case .needsTags(let account, let pending):
-            core.metrics.tagMisses.increment()
-            let generation = core.tags.generation(account)
-            let path = core.config.tagsPath(for: account)
+            runtime.metrics.tagMisses.increment()
+            let generation = runtime.tags.generation(account)
+            let path = runtime.config.tagsPath(for: account)
             let loop = context.eventLoop
             pool.acquire { [self] result in
-                let fetch = TagFetch(path: path) { [self] fetched in
+                let fetch = TagLookup(path: path) { [self] fetched in
                     let lookup = fetched.map(ResourceTags.init)
                     switch lookup {
-                    case .success(let tags): self.core.tags.store(tags, for: account, fetchedAt: generation)
-                    case .failure: self.core.metrics.tagFailures.increment()
+                    case .success(let tags): self.runtime.tags.store(tags, for: account, fetchedAt: generation)
+                    case .failure: self.runtime.metrics.tagFailures.increment()
                     }
                     // Answer on a later tick: the fetch's connection finishes its own bookkeeping first.
                     loop.assumeIsolated().execute { self.proceed(pending.finish(lookup)) }
@@ -364,8 +364,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 switch result {
                 case .success(let connection):
                     connection.send(
-                        TagFetch.request(path: path, requestId: self.requestId, host: self.core.upstream.hostHeader), method: "GET", to: fetch,
-                        timeout: .milliseconds(Int64(self.core.config.upstreamTimeoutMs)))
+                        TagLookup.request(path: path, requestId: self.requestId, host: self.runtime.upstream.hostHeader), method: "GET", to: fetch,
+                        timeout: .milliseconds(Int64(self.runtime.config.upstreamTimeoutMs)))
                 case .failure(let failure):
                     fetch.upstreamFailed(failure)
                 }
@@ -373,42 +373,40 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
     }
 
-    private func proceed(_ verdict: Verdict) {
-        verdict.record.authorizeMicros = micros(since: received)
-        if verdict.refusal == nil && core.config.auditRequired && !core.audit.isHealthy {
-            Authorizer.refuse(verdict, .auditUnavailable)
+    private func proceed(_ requestContext: RequestContext) {
+        requestContext.record.authorizeMicros = micros(since: received)
+        if requestContext.gatewayError == nil && runtime.config.auditRequired && !runtime.audit.isHealthy {
+            requestContext.refuse(.auditUnavailable)
         }
-        guard verdict.refusal == nil, channelOpen else { return finish(verdict) }
-        self.verdict = verdict
+        guard requestContext.gatewayError == nil, channelOpen else { return finish(requestContext) }
+        self.requestContext = requestContext
         state = .forwarding
-        if let handler = verdict.handler { return answerLocally(handler) }
+        if let handler = requestContext.handler { return answerLocally(handler) }
         forward()
     }
 
     /// Runs a local API (blocking SQLite work) on NIO's thread pool, then answers here.
-    private func answerLocally(_ handler: LocalHandler) {
-        guard let context, let verdict, let (_, directory) = core.snapshot() else { return }
-        let local = core.local
-        let call = LocalCall(
-            handler: handler, session: verdict.session, organization: directory.organization, parameters: verdict.parameters,
-            query: verdict.target?.rawQuery, body: body.map { Array($0.readableBytesView) } ?? [], now: verdict.record.time)
+    private func answerLocally(_ handler: BuiltInEndpoint) {
+        guard let context, let requestContext, let (_, directory) = runtime.snapshot() else { return }
+        let local = runtime.local
+        let call = EndpointRequest(
+            handler: handler, session: requestContext.session, organization: directory.organization, parameters: requestContext.parameters,
+            query: requestContext.target?.rawQuery, body: body.map { Array($0.readableBytesView) } ?? [], now: requestContext.record.time)
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
             local.handle(call)
         }.assumeIsolated().whenComplete { [self] result in
-            guard let verdict = self.verdict else { return }
+            guard let requestContext = self.requestContext else { return }
             switch result {
             case .success(.success(let answer)):
-                verdict.record.status = answer.status
-                verdict.record.changes = answer.changes
-                if let user = answer.actingUser { verdict.record.user = user }
+                requestContext.answered(by: answer)
                 // The gateway's own writes do not move SQLite's data_version for its connection.
-                if !answer.changes.isEmpty { self.core.refreshDirectory(force: true) }
-                self.complete(verdict)
+                if !answer.changes.isEmpty { self.runtime.refreshDirectory(force: true) }
+                self.complete(requestContext)
                 self.respond(status: answer.status, contentType: answer.contentType, body: answer.body)
-            case .success(.failure(let refusal)):
-                self.finish(Authorizer.refuse(verdict, refusal))
+            case .success(.failure(let gatewayError)):
+                self.finish(requestContext.refuse(gatewayError))
             case .failure(let error):
-                self.finish(Authorizer.refuse(verdict, .localFailure("\(error)")))
+                self.finish(requestContext.refuse(.localFailure("\(error)")))
             }
         }
     }
@@ -420,17 +418,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// plus `X-Request-Id`, the principal, `X-Forwarded-For` (every hop received, then the
     /// peer) and the body's length.
     private func forward() {
-        // Read in place: copying the verdict or session would retain each of their strings.
-        guard let context, let head, verdict?.session != nil else { return }
+        // Read in place: copying the request context or session would retain each of their strings.
+        guard let context, let head, requestContext?.session != nil else { return }
         let length = body?.readableBytes ?? 0
-        let urn = verdict?.session?.principal.urn
+        let urn = requestContext?.session?.principal.urn
         let forwardedFor = head.allFields(.xForwardedFor)
         let hasHost = head.contains(.host)
         // What is copied from the request is no longer than it was; the rest is added here.
         var maxHead = head.bytes.readableBytes + ByteWriter.headerBytes("X-Request-Id", requestId) + 96
         maxHead += ByteWriter.headerBytes("X-Forwarded-For", peerAddress)
         for field in forwardedFor { maxHead += Int(field.valueEnd - field.valueStart) + 2 }
-        if !hasHost { maxHead += ByteWriter.headerBytes("Host", core.upstream.hostHeader) }
+        if !hasHost { maxHead += ByteWriter.headerBytes("Host", runtime.upstream.hostHeader) }
         if let urn { maxHead += ByteWriter.headerBytes("X-Gatehouse-Principal", urn) }
         var request = requestBuffer.take(capacity: maxHead + length, from: context.channel.allocator)
         request.write(atMost: maxHead) { out in
@@ -447,7 +445,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             }
             out.header("X-Request-Id", requestId)
             // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
-            if !hasHost { out.header("Host", core.upstream.hostHeader) }
+            if !hasHost { out.header("Host", runtime.upstream.hostHeader) }
             if let urn { out.header("X-Gatehouse-Principal", urn) }
             out.raw("X-Forwarded-For: ")
             for field in forwardedFor where field.valueEnd > field.valueStart {
@@ -477,7 +475,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     private func send(_ request: ByteBuffer, method: String, over connection: UpstreamConnection) {
         upstreamConnection = connection
-        connection.send(request, method: method, to: self, timeout: .milliseconds(Int64(core.config.upstreamTimeoutMs)))
+        connection.send(request, method: method, to: self, timeout: .milliseconds(Int64(runtime.config.upstreamTimeoutMs)))
     }
 
     /// Writes the answer's head for the client: status line and end-to-end fields as the
@@ -485,7 +483,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     func upstreamHead(_ response: HTTP1.Head) {
         guard let context, let head else { return }
         sentHead = true
-        verdict?.record.status = response.status
+        requestContext?.record.status = response.status
         let bodyless = head.method == "HEAD" || response.status == 204 || response.status == 304
         if !bodyless && response.contentLength == nil {
             framing = head.minorVersion >= 1 ? .chunked : .untilClose
@@ -538,10 +536,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func upstreamEnd() {
         upstreamConnection = nil
-        guard let context, let verdict = verdict.take() else { return }
-        verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
-        if let account = verdict.changesTagsOf, (200..<300).contains(verdict.record.status) { core.tags.invalidate(account) }
-        complete(verdict)
+        guard let context, let requestContext = requestContext.take() else { return }
+        requestContext.record.upstreamMicros = upstreamStart.map(micros(since:))
+        if let account = requestContext.changesTagsOf, (200..<300).contains(requestContext.record.status) { runtime.tags.invalidate(account) }
+        complete(requestContext)
         guard channelOpen else { return }
         if case .chunked = framing { context.write(wrapOutboundOut(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil) }
         endAnswer(context)
@@ -549,8 +547,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func upstreamFailed(_ failure: Upstream.Failure) {
         upstreamConnection = nil
-        guard let verdict else { return }
-        verdict.record.upstreamMicros = upstreamStart.map(micros(since:))
+        guard let requestContext else { return }
+        requestContext.record.upstreamMicros = upstreamStart.map(micros(since:))
         switch failure {
         case .closed(receivedHead: false) where !retried && (head?.method == "GET" || head?.method == "HEAD"):
             // Most likely the service closed an idle keep-alive connection as it was reused;
@@ -559,53 +557,52 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             return forward()
         case .closed(receivedHead: true), .timeout(receivedHead: true), .malformed(_, receivedHead: true):
             // Part of the answer is out: the only honest signal left is closing the connection.
-            core.metrics.upstreamError("broken_answer")
-            verdict.record.reason = "upstream_broken_answer"
-            complete(verdict)
+            runtime.metrics.upstreamError("broken_answer")
+            requestContext.markAnswerBroken()
+            complete(requestContext)
             context?.close(promise: nil)
         case .timeout(receivedHead: false):
-            core.metrics.upstreamError("timeout")
-            finish(Authorizer.refuse(verdict, .upstreamTimeout))
+            runtime.metrics.upstreamError("timeout")
+            finish(requestContext.refuse(.upstreamTimeout))
         case .closed(receivedHead: false):
-            core.metrics.upstreamError("closed")
-            finish(Authorizer.refuse(verdict, .upstreamUnavailable("connection closed before an answer")))
+            runtime.metrics.upstreamError("closed")
+            finish(requestContext.refuse(.upstreamUnavailable("connection closed before an answer")))
         case .malformed(let why, receivedHead: false):
-            core.metrics.upstreamError("malformed")
-            finish(Authorizer.refuse(verdict, .upstreamUnavailable("an answer that is not valid HTTP/1.1: \(why)")))
+            runtime.metrics.upstreamError("malformed")
+            finish(requestContext.refuse(.upstreamUnavailable("an answer that is not valid HTTP/1.1: \(why)")))
         case .connect(let detail):
-            core.metrics.upstreamError("connect")
-            finish(Authorizer.refuse(verdict, .upstreamUnavailable(detail)))
+            runtime.metrics.upstreamError("connect")
+            finish(requestContext.refuse(.upstreamUnavailable(detail)))
         }
     }
 
     // MARK: answering
 
-    /// Answers a refusal in the account service's error style, then records it.
-    private func finish(_ verdict: Verdict) {
-        guard let refusal = verdict.refusal else { return complete(verdict) }
-        complete(verdict)
-        respond(refusal)
+    /// Answers a gateway error in the account service's error style, then records it.
+    private func finish(_ requestContext: RequestContext) {
+        guard let gatewayError = requestContext.gatewayError else { return complete(requestContext) }
+        complete(requestContext)
+        respond(gatewayError)
     }
 
     /// Records the call (audit line, metrics) and makes the connection ready for the next one.
-    private func complete(_ verdict: Verdict) {
-        verdict.record.totalMicros = micros(since: received)
+    private func complete(_ requestContext: RequestContext) {
+        requestContext.record.totalMicros = micros(since: received)
         if let loop = context?.eventLoop {
-            core.audit.write(&verdict.record, flushingOn: loop)
+            runtime.audit.write(&requestContext.record, flushingOn: loop)
         } else {
-            core.audit.write(verdict.record)
+            runtime.audit.write(requestContext.record)
         }
-        if !core.audit.isHealthy { core.metrics.auditFailures.increment() }
-        core.metrics.decided(
-            decision: verdict.record.decision, reason: verdict.record.reason, totalMicros: verdict.record.totalMicros, cache: &decisionCounter)
+        if !runtime.audit.isHealthy { runtime.metrics.auditFailures.increment() }
+        runtime.metrics.decided(
+            decision: requestContext.record.decision, reason: requestContext.record.reason, totalMicros: requestContext.record.totalMicros,
+            cache: &decisionCounter)
         state = .idle
-        self.verdict = nil
+        self.requestContext = nil
     }
 
-    private func respond(_ refusal: Refusal) {
-        let body = JSONWriter.compact(
-            .object([("error_code", .string(refusal.code)), ("error_msg", .string(refusal.message)), ("request_id", .string(requestId))]))
-        respond(status: refusal.status, contentType: "application/json", body: body)
+    private func respond(_ gatewayError: GatewayError) {
+        respond(status: gatewayError.status, contentType: "application/json", body: gatewayError.responseBody(requestId: requestId))
     }
 
     /// Answers with a body the gateway wrote itself.
@@ -655,17 +652,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// Answers before the request was read whole (413, 408, and 400 or 431 for one that
     /// cannot be read): the rest is not worth reading. Without a parsed head, method and path
     /// read `-`.
-    private func refuseEarly(_ refusal: Refusal) {
+    private func refuseEarly(_ gatewayError: GatewayError) {
         readTimeout?.cancel()
         readTimeout = nil
-        let record = AuditRecord(
-            time: Date(), requestId: requestId, method: head?.method ?? "-", path: head?.target ?? "-", sourceIp: peerAddress,
-            policyRevision: core.snapshot()?.0.revision ?? "")
-        let verdict = Authorizer.refuse(Verdict(record: record), refusal)
-        complete(verdict)
+        let requestContext = RequestContext(
+            requestId: requestId, method: head?.method ?? "-", path: head?.target ?? "-", sourceIp: peerAddress,
+            policyRevision: runtime.snapshot()?.0.revision ?? "", receivedAt: Date()
+        ).refuse(gatewayError)
+        complete(requestContext)
         state = .discarding
         closeAfterAnswer = true
-        respond(refusal)
+        respond(gatewayError)
     }
 
     // MARK: helpers
@@ -673,7 +670,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func micros(since start: NIODeadline) -> Int { Int((NIODeadline.now() - start).nanoseconds / 1000) }
 
     /// The gateway's token: `X-Auth-Token`, else `Authorization: Bearer`. (A request with
-    /// both is refused before either is looked at: `Call.conflictingCredentials`.)
+    /// both is refused before either is looked at: `RequestAttributes.conflictingCredentials`.)
     static func token(_ head: HTTP1.Head) -> String? {
         if let token = head.first(.xAuthToken) { return token }
         guard let authorization = head.first(.authorization), authorization.lowercased().hasPrefix("bearer ") else { return nil }

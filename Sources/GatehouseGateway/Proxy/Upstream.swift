@@ -290,7 +290,7 @@ public enum TagLookupFailure: Error, Sendable, Equatable, CustomStringConvertibl
 
 /// Reads a resource's tags from the account service's list-tags API. Only a 2xx answer whose
 /// whole body is a tag list is a result; everything else is a `TagLookupFailure`.
-final class TagFetch: UpstreamSink {
+final class TagLookup: UpstreamSink {
     private let path: String
     private let done: (Result<[ResourceTags.Tag], TagLookupFailure>) -> Void
     private var status = 0

@@ -30,7 +30,7 @@ public final class Route: Sendable {
     /// Condition-key families the call carries besides the global ones (`g:ResourceTag`, `g:RequestTag`, `g:TagKeys`).
     public let context: [String]
     /// Set when Gatehouse answers the call itself instead of forwarding it.
-    public let handler: LocalHandler?
+    public let handler: BuiltInEndpoint?
     /// The documented format of each path parameter (`IdentifierFormat`): a call whose
     /// parameter does not fit is refused before anything is looked up with it.
     public let formats: [String: IdentifierFormat]
@@ -58,7 +58,7 @@ public final class Route: Sendable {
 
     public init(
         method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String],
-        handler: LocalHandler? = nil, formats: [String: IdentifierFormat] = [:]
+        handler: BuiltInEndpoint? = nil, formats: [String: IdentifierFormat] = [:]
     ) {
         self.handler = handler
         var formats = formats
@@ -327,13 +327,13 @@ public struct RouteCatalog: Sendable {
                     report("context must be a list", at: path.appending("context"))
                 }
             }
-            var handler: LocalHandler?
+            var handler: BuiltInEndpoint?
             if let raw = item["handler"] {
-                if case .string(let name) = raw, let known = LocalHandler(rawValue: name) {
+                if case .string(let name) = raw, let known = BuiltInEndpoint(rawValue: name) {
                     handler = known
                 } else {
                     report(
-                        "handler names an API Gatehouse serves itself: \(LocalHandler.allCases.map(\.rawValue).joined(separator: ", "))",
+                        "handler names an API Gatehouse serves itself: \(BuiltInEndpoint.allCases.map(\.rawValue).joined(separator: ", "))",
                         at: path.appending("handler"))
                 }
             }
@@ -403,4 +403,19 @@ public struct RouteCatalog: Sendable {
         if routes.isEmpty && collector.isEmpty { report("the catalog has no routes; every call would be refused", at: .root) }
         return RouteCatalog(routes: routes)
     }
+}
+
+extension RouteCatalog {
+    /// The route and parameters for a checked request target (decoded segments), or nil.
+    public func match(method: String, target: RequestTarget) -> (route: Route, parameters: [String: String])? {
+        for route in matchOrder {
+            if let parameters = route.match(method: method, segments: target.segments) { return (route, parameters) }
+        }
+        return nil
+    }
+}
+
+extension DiagnosticCode {
+    /// A route catalog that cannot be loaded.
+    public static let badRouteCatalog = DiagnosticCode("GH4002", title: "Invalid route catalog")
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseMail
 import GatehousePolicy
 
 /// Everything `gatehouse serve` can be told, with its default. Read from a JSON file of
@@ -69,7 +70,7 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(name: "listen.port", binding: .int(\.listenPort, 0...65535), help: "port for API traffic (0: a free port)"),
             Option(name: "admin.host", binding: .string(\.adminHost), help: "address for /healthz, /readyz, /metrics"),
             Option(name: "admin.port", binding: .int(\.adminPort, 0...65535), help: "admin port (0: a free port)"),
-            Option(name: "threads", binding: .int(\.threads, 0...256), help: "event-loop threads for API traffic (0: one per core)"),
+            Option(name: "threads", binding: .int(\.threads, 0...256), help: "event-loop threads for API traffic (0: one per runtime)"),
             Option(name: "upstream.url", binding: .string(\.upstreamURL), help: "the account service, http://host:port"),
             Option(name: "upstream.connect_timeout_ms", binding: .int(\.upstreamConnectTimeoutMs, 1...600_000), help: "connect timeout"),
             Option(name: "upstream.timeout_ms", binding: .int(\.upstreamTimeoutMs, 1...3_600_000), help: "time for the whole upstream answer"),
@@ -285,4 +286,9 @@ extension GatewayConfig.Binding {
         case .list: "a list of strings"
         }
     }
+}
+
+extension DiagnosticCode {
+    /// A configuration file or `GATEHOUSE_*` variable that cannot be applied.
+    public static let badConfig = DiagnosticCode("GH4003", title: "Invalid gateway configuration")
 }

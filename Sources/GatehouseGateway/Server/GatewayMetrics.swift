@@ -39,7 +39,7 @@ public final class GatewayMetrics: Sendable {
 
     /// Counts one answered call by decision and the reason's kind (bounded: no free text),
     /// and its duration. Takes the record's fields rather than the record, which would be
-    /// copied out of its verdict.
+    /// copied out of its request context.
     ///
     /// `cache` is the caller's (one per connection): its next call nearly always ends the
     /// same way, and then finds its counter without the lock and two hash lookups.

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseDirectory
+import GatehouseMail
 import GatehousePolicy
 import Logging
 import NIOCore
@@ -8,7 +9,7 @@ import Synchronization
 /// The gateway's shared state: the current policy set and directory view (swapped whole,
 /// never edited in place), the tag cache, the audit log and metrics. Every event loop reads
 /// it; only reloads write it.
-public final class GatewayCore: Sendable {
+public final class GatewayRuntime: Sendable {
     public let config: GatewayConfig
     public let authorizer: Authorizer
     public let audit: AuditLog
@@ -16,7 +17,7 @@ public final class GatewayCore: Sendable {
     public let tags: TagCache
     public let upstream: Upstream.Address
     let store: DirectoryStore
-    let local: LocalAPI
+    let local: BuiltInEndpoints
     let mail: MailSender
     let logger: Logger
 
@@ -50,13 +51,17 @@ public final class GatewayCore: Sendable {
             throw GatewayStartError("no directory at \(config.directoryPath); create one with gatehouse directory init")
         }
         store = try DirectoryStore(path: config.directoryPath)
-        local = LocalAPI(store: store, transferValidity: TimeInterval(config.transferValiditySeconds))
+        local = BuiltInEndpoints(store: store, transferValidity: TimeInterval(config.transferValiditySeconds))
         let listening = ListeningURL()
         listeningURL = listening
         let configured = config.mailLinkBase
         mail = MailSender(
             store: store, transport: try config.makeMailTransport(), from: config.mailFrom,
-            linkBase: { configured.isEmpty ? (listening.value ?? "http://127.0.0.1") : configured },
+            confirmationLink: { token in
+                var base = configured.isEmpty ? (listening.value ?? "http://127.0.0.1") : configured
+                if base.hasSuffix("/") { base.removeLast() }
+                return "\(base)/owner-transfer/confirm?token=\(RequestTarget.percentEncoded(token))"
+            },
             organizationName: { [store] in (try? store.profile().name) ?? "your organization" }, logger: logger)
         let policies = try PolicySnapshot.load(directory: config.policiesDir)
         let version = try store.dataVersion()
@@ -175,7 +180,7 @@ public final class GatewayCore: Sendable {
     }
 }
 
-extension GatewayCore {
+extension GatewayRuntime {
     /// The outbox as an operator wants to see it: what waits and why the last attempt failed.
     /// Mail trouble never makes the gateway unready; the calls it answers do not depend on it.
     func mailDetail() -> JSONValue {

@@ -93,121 +93,121 @@ public struct PolicyLoadError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Stable diagnostic codes. `GH1xxx` are errors that reject a document; `GH2xxx` are lint
-/// findings; `GH3xxx` concern requests.
-public enum DiagnosticCode: String, Sendable, CaseIterable {
-    case syntax = "GH1001"
-    case documentTooLarge = "GH1002"
-    case nestingTooDeep = "GH1003"
-    case tooManyStatements = "GH1004"
-    case unreadableFile = "GH1005"
-    case notAnObject = "GH1010"
-    case badVersion = "GH1011"
-    case unknownElement = "GH1012"
-    case principalNotAllowed = "GH1013"
-    case badStatementList = "GH1020"
-    case badEffect = "GH1021"
-    case actionClause = "GH1022"
-    case resourceClause = "GH1023"
-    case wrongType = "GH1024"
-    case emptyString = "GH1025"
-    case malformedAction = "GH1026"
-    case malformedResource = "GH1027"
-    case badConditionBlock = "GH1030"
-    case unknownOperator = "GH1031"
-    case unknownQualifier = "GH1032"
-    case badConditionValue = "GH1033"
-    case badConditionKey = "GH1034"
-    case duplicateConditionKey = "GH1035"
-    case duplicateName = "GH1036"
+/// A stable diagnostic code (`GH1001`), with the severity of its findings and a short title
+/// (the SARIF rule description). The engine's codes are below: `GH1xxx` errors that reject
+/// a document, `GH2xxx` lint findings, `GH3xxx` requests and policy tests. Modules that read
+/// files of their own add codes in extensions, as `static let`s (`GH4xxx`: the directory
+/// seed in GatehouseDirectory, the route catalog and the gateway configuration in
+/// GatehouseGateway), so the engine knows nothing of them.
+public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
+    /// `GH1001`.
+    public let rawValue: String
+    public let severity: Severity
+    public let title: String
 
-    case allowAllOnAll = "GH2001"
-    case permissiveNegation = "GH2002"
-    case forAllValuesWithAllow = "GH2003"
-    case unknownAction = "GH2004"
-    case keyNeverPresent = "GH2005"
-    case duplicateSid = "GH2006"
-    case shadowedStatement = "GH2007"
-    case emptyCondition = "GH2008"
-    case overQuota = "GH2009"
-    case qualifierMismatch = "GH2010"
-    case wildcardOnSensitiveKey = "GH2011"
-    case duplicateValue = "GH2012"
-    case policyVariable = "GH2013"
-    case resourceForUntypedAction = "GH2014"
-    case unusualSid = "GH2015"
-    case typeMismatch = "GH2016"
-    case shadowingIncomplete = "GH2017"
-
-    case badRequest = "GH3001"
-    case badTestFile = "GH3002"
-    case badDirectory = "GH4001"
-    case badRouteCatalog = "GH4002"
-    case badConfig = "GH4003"
-
-    public var severity: Severity {
-        switch self {
-        case .allowAllOnAll, .permissiveNegation, .forAllValuesWithAllow, .wildcardOnSensitiveKey:
-            return .securityWarning
-        case .unknownAction, .keyNeverPresent, .duplicateSid, .shadowedStatement, .emptyCondition, .overQuota,
-            .qualifierMismatch, .policyVariable, .resourceForUntypedAction, .typeMismatch:
-            return .warning
-        case .duplicateValue, .unusualSid, .shadowingIncomplete:
-            return .suggestion
-        default:
-            return .error
-        }
+    public init(_ rawValue: String, severity: Severity = .error, title: String) {
+        self.rawValue = rawValue
+        self.severity = severity
+        self.title = title
     }
 
-    /// A short title, used as the SARIF rule description.
-    public var title: String {
-        switch self {
-        case .syntax: "JSON syntax error"
-        case .documentTooLarge: "Document larger than the configured limit"
-        case .nestingTooDeep: "Nesting deeper than the configured limit"
-        case .tooManyStatements: "More statements than the configured limit"
-        case .unreadableFile: "File cannot be read"
-        case .notAnObject: "Policy document is not a JSON object"
-        case .badVersion: "Missing or unsupported Version"
-        case .unknownElement: "Unknown element"
-        case .principalNotAllowed: "Principal in an identity policy"
-        case .badStatementList: "Missing, empty or malformed Statement"
-        case .badEffect: "Effect is not Allow or Deny"
-        case .actionClause: "Action and NotAction: exactly one is required"
-        case .resourceClause: "Resource and NotResource together"
-        case .wrongType: "Value of the wrong type"
-        case .emptyString: "Empty string where a name is needed"
-        case .malformedAction: "Malformed action"
-        case .malformedResource: "Malformed resource URN"
-        case .badConditionBlock: "Malformed Condition block"
-        case .unknownOperator: "Unknown condition operator"
-        case .unknownQualifier: "Unknown condition qualifier"
-        case .badConditionValue: "Value the operator cannot take"
-        case .badConditionKey: "Malformed or unknown condition key"
-        case .duplicateConditionKey: "Condition key repeated in one operator block"
-        case .duplicateName: "Two policies with the same name"
-        case .allowAllOnAll: "Allow of every action on every resource"
-        case .permissiveNegation: "Allow with NotAction or NotResource"
-        case .forAllValuesWithAllow: "ForAllValues with Allow holds when the key is absent"
-        case .unknownAction: "Action unknown to the service"
-        case .keyNeverPresent: "Condition key never present for these actions"
-        case .duplicateSid: "Duplicate Sid"
-        case .shadowedStatement: "Statement shadowed by another"
-        case .emptyCondition: "Empty condition"
-        case .overQuota: "Beyond Huawei IAM's policy size quota"
-        case .qualifierMismatch: "Set qualifier and key arity do not fit"
-        case .wildcardOnSensitiveKey: "Wildcard on a sensitive key"
-        case .duplicateValue: "Duplicate value"
-        case .policyVariable: "Policy variable matched literally"
-        case .resourceForUntypedAction: "Specific resource for an action without a resource type"
-        case .unusualSid: "Sid with characters other than letters and digits"
-        case .typeMismatch: "Operator of another type than the key's values"
-        case .shadowingIncomplete: "Shadowed statements not looked for in the whole document"
-        case .badRequest: "Invalid request"
-        case .badTestFile: "Invalid policy test file"
-        case .badDirectory: "Invalid directory seed"
-        case .badRouteCatalog: "Invalid route catalog"
-        case .badConfig: "Invalid gateway configuration"
-        }
-    }
+    public static func == (lhs: DiagnosticCode, rhs: DiagnosticCode) -> Bool { lhs.rawValue == rhs.rawValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+    public var description: String { rawValue }
+
+    public static let syntax = DiagnosticCode("GH1001", title: "JSON syntax error")
+    public static let documentTooLarge = DiagnosticCode("GH1002", title: "Document larger than the configured limit")
+    public static let nestingTooDeep = DiagnosticCode("GH1003", title: "Nesting deeper than the configured limit")
+    public static let tooManyStatements = DiagnosticCode("GH1004", title: "More statements than the configured limit")
+    public static let unreadableFile = DiagnosticCode("GH1005", title: "File cannot be read")
+    public static let notAnObject = DiagnosticCode("GH1010", title: "Policy document is not a JSON object")
+    public static let badVersion = DiagnosticCode("GH1011", title: "Missing or unsupported Version")
+    public static let unknownElement = DiagnosticCode("GH1012", title: "Unknown element")
+    public static let principalNotAllowed = DiagnosticCode("GH1013", title: "Principal in an identity policy")
+    public static let badStatementList = DiagnosticCode("GH1020", title: "Missing, empty or malformed Statement")
+    public static let badEffect = DiagnosticCode("GH1021", title: "Effect is not Allow or Deny")
+    public static let actionClause = DiagnosticCode("GH1022", title: "Action and NotAction: exactly one is required")
+    public static let resourceClause = DiagnosticCode("GH1023", title: "Resource and NotResource together")
+    public static let wrongType = DiagnosticCode("GH1024", title: "Value of the wrong type")
+    public static let emptyString = DiagnosticCode("GH1025", title: "Empty string where a name is needed")
+    public static let malformedAction = DiagnosticCode("GH1026", title: "Malformed action")
+    public static let malformedResource = DiagnosticCode("GH1027", title: "Malformed resource URN")
+    public static let badConditionBlock = DiagnosticCode("GH1030", title: "Malformed Condition block")
+    public static let unknownOperator = DiagnosticCode("GH1031", title: "Unknown condition operator")
+    public static let unknownQualifier = DiagnosticCode("GH1032", title: "Unknown condition qualifier")
+    public static let badConditionValue = DiagnosticCode("GH1033", title: "Value the operator cannot take")
+    public static let badConditionKey = DiagnosticCode("GH1034", title: "Malformed or unknown condition key")
+    public static let duplicateConditionKey = DiagnosticCode("GH1035", title: "Condition key repeated in one operator block")
+    public static let duplicateName = DiagnosticCode("GH1036", title: "Two policies with the same name")
+    public static let allowAllOnAll = DiagnosticCode("GH2001", severity: .securityWarning, title: "Allow of every action on every resource")
+    public static let permissiveNegation = DiagnosticCode("GH2002", severity: .securityWarning, title: "Allow with NotAction or NotResource")
+    public static let forAllValuesWithAllow = DiagnosticCode(
+        "GH2003", severity: .securityWarning, title: "ForAllValues with Allow holds when the key is absent")
+    public static let unknownAction = DiagnosticCode("GH2004", severity: .warning, title: "Action unknown to the service")
+    public static let keyNeverPresent = DiagnosticCode("GH2005", severity: .warning, title: "Condition key never present for these actions")
+    public static let duplicateSid = DiagnosticCode("GH2006", severity: .warning, title: "Duplicate Sid")
+    public static let shadowedStatement = DiagnosticCode("GH2007", severity: .warning, title: "Statement shadowed by another")
+    public static let emptyCondition = DiagnosticCode("GH2008", severity: .warning, title: "Empty condition")
+    public static let overQuota = DiagnosticCode("GH2009", severity: .warning, title: "Beyond Huawei IAM's policy size quota")
+    public static let qualifierMismatch = DiagnosticCode("GH2010", severity: .warning, title: "Set qualifier and key arity do not fit")
+    public static let wildcardOnSensitiveKey = DiagnosticCode("GH2011", severity: .securityWarning, title: "Wildcard on a sensitive key")
+    public static let duplicateValue = DiagnosticCode("GH2012", severity: .suggestion, title: "Duplicate value")
+    public static let policyVariable = DiagnosticCode("GH2013", severity: .warning, title: "Policy variable matched literally")
+    public static let resourceForUntypedAction = DiagnosticCode(
+        "GH2014", severity: .warning, title: "Specific resource for an action without a resource type")
+    public static let unusualSid = DiagnosticCode("GH2015", severity: .suggestion, title: "Sid with characters other than letters and digits")
+    public static let typeMismatch = DiagnosticCode("GH2016", severity: .warning, title: "Operator of another type than the key's values")
+    public static let shadowingIncomplete = DiagnosticCode(
+        "GH2017", severity: .suggestion, title: "Shadowed statements not looked for in the whole document")
+    public static let badRequest = DiagnosticCode("GH3001", title: "Invalid request")
+    public static let badTestFile = DiagnosticCode("GH3002", title: "Invalid policy test file")
+    public static let badBinding = DiagnosticCode("GH3003", title: "Request that cannot be decided as the given caller")
+
+    /// Every code the engine defines.
+    public static let engineCodes: [DiagnosticCode] = [
+        .syntax,
+        .documentTooLarge,
+        .nestingTooDeep,
+        .tooManyStatements,
+        .unreadableFile,
+        .notAnObject,
+        .badVersion,
+        .unknownElement,
+        .principalNotAllowed,
+        .badStatementList,
+        .badEffect,
+        .actionClause,
+        .resourceClause,
+        .wrongType,
+        .emptyString,
+        .malformedAction,
+        .malformedResource,
+        .badConditionBlock,
+        .unknownOperator,
+        .unknownQualifier,
+        .badConditionValue,
+        .badConditionKey,
+        .duplicateConditionKey,
+        .duplicateName,
+        .allowAllOnAll,
+        .permissiveNegation,
+        .forAllValuesWithAllow,
+        .unknownAction,
+        .keyNeverPresent,
+        .duplicateSid,
+        .shadowedStatement,
+        .emptyCondition,
+        .overQuota,
+        .qualifierMismatch,
+        .wildcardOnSensitiveKey,
+        .duplicateValue,
+        .policyVariable,
+        .resourceForUntypedAction,
+        .unusualSid,
+        .typeMismatch,
+        .shadowingIncomplete,
+        .badRequest,
+        .badTestFile,
+        .badBinding,
+    ]
 }

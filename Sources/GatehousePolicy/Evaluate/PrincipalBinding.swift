@@ -31,7 +31,7 @@ public struct PrincipalBinding: Sendable {
             } else {
                 problems.append(
                     Diagnostic(
-                        .badDirectory, "\(label) has the policy \(JSONWriter.quoted(name)) attached \(via), but it is not among \(among)",
+                        .badBinding, "\(label) has the policy \(JSONWriter.quoted(name)) attached \(via), but it is not among \(among)",
                         hint: "the gateway denies every call of a caller whose attached policy is missing",
                         at: SourceLocation(file: source)))
             }

@@ -5,7 +5,9 @@ import Testing
 
 @testable import GatehouseGateway
 
+/// The repository: this file is Tests/GatehouseGatewayTests/Routing/RouteCatalogTests.swift.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 let sampleCatalog = root.appendingPathComponent("samples/catalog.json").path
 let sampleDirectory = root.appendingPathComponent("samples/directory.json").path
 
@@ -30,8 +32,6 @@ func loadErrors(_ text: String, _ load: (String) throws -> Void) throws -> [Diag
 }
 
 func catalogErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { _ = try RouteCatalog.load($0) } }
-
-func seedErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { _ = try DirectorySeed.load($0) } }
 
 @Suite struct RouteCatalogTests {
     @Test func sampleCatalogMapsTheAccountAPIs() throws {
@@ -111,39 +111,6 @@ func seedErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text) { 
         #expect(ambiguous.first?.location.line == 1)
         // The same template under other parameter names is the same route.
         #expect(try catalogErrors(routes(["/a/{x}", "/a/{y}"])).first?.message.contains("listed twice") == true)
-    }
-}
-
-@Suite struct DirectorySeedTests {
-    @Test func sampleDirectoryAttachesPoliciesDirectlyAndThroughGroups() throws {
-        let seed = try DirectorySeed.load(sampleDirectory)
-        let admin = try #require(seed.users.first { $0.name == "admin" })
-        #expect(seed.policies(for: admin) == ["organizations-admin", "deny-protected-accounts"])
-        let devOnly = try #require(seed.user(urn: "iam::\(seed.organization.managementAccountId):user:dev_only"))
-        #expect(seed.policies(for: devOnly) == ["dev-accounts-update", "deny-protected-accounts", "require-mfa"])
-        #expect(seed.principal(for: devOnly).tags == ["team": "core"])
-        #expect(seed.accounts.contains { $0.tags == ["env": "dev"] } && seed.accounts.contains { $0.tags == ["env": "prod"] })
-    }
-
-    @Test func invalidSeedsReportEveryProblem() throws {
-        let errors = try seedErrors(
-            """
-            {"organization": {"id": "o-1", "name": "X", "management_account_id": "m", "owner": "nobody"},
-             "accounts": [{"id": "m", "name": "management"}, {"id": "bad id", "name": "x", "tags": {"env": null}}],
-             "delegated_administrators": ["m"],
-             "users": [{"id": "u1", "name": "a", "account_id": "missing", "role": "root"}],
-             "groups": [{"name": "g", "members": ["ghost"]}]}
-            """)
-        let messages = errors.map(\.message)
-        #expect(errors.allSatisfy { $0.code == .badDirectory })
-        #expect(messages.contains { $0.contains("owner nobody is not among the users") })
-        #expect(messages.contains { $0.contains("account IDs have 1 to 64") })
-        #expect(messages.contains { $0.contains("never null") })
-        #expect(messages.contains { $0.contains("delegated administrators are member accounts") })
-        #expect(messages.contains { $0.contains("account missing is not among the accounts") })
-        #expect(messages.contains { $0.contains("role is one of owner, admin, user") })
-        #expect(messages.contains { $0.contains("member ghost is not among the users") })
-        #expect(errors.allSatisfy { $0.location.line != nil })
     }
 }
 

@@ -1,0 +1,67 @@
+import Foundation
+import GatehousePolicy
+import Hummingbird
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// One upstream pool per event loop. Each pool is only ever touched on its own loop
+/// (`UpstreamPool.acquire` checks), which is what makes sharing the table safe.
+final class PoolTable: @unchecked Sendable {
+    private let pools: [ObjectIdentifier: UpstreamPool]
+
+    init(group: MultiThreadedEventLoopGroup, config: GatewayConfig, address: Upstream.Address) {
+        var pools: [ObjectIdentifier: UpstreamPool] = [:]
+        for loop in group.makeIterator() {
+            pools[ObjectIdentifier(loop)] = UpstreamPool(
+                eventLoop: loop, address: address, connectTimeout: .milliseconds(Int64(config.upstreamConnectTimeoutMs)),
+                maxIdle: config.upstreamMaxIdle, maxHeadBytes: config.maxHeadBytes)
+        }
+        self.pools = pools
+    }
+
+    func pool(for loop: EventLoop) -> UpstreamPool { pools[ObjectIdentifier(loop)]! }
+}
+
+/// The proxied API port on SwiftNIO.
+struct ProxyService: Service {
+    let runtime: GatewayRuntime
+    let group: MultiThreadedEventLoopGroup
+    let ready: @Sendable (Int) -> Void
+
+    func run() async throws {
+        let quiesce = ServerQuiescingHelper(group: group)
+        let pools = PoolTable(group: group, config: runtime.config, address: runtime.upstream)
+        let runtime = self.runtime
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // One handler reads and writes the bytes itself (see HTTP1 and ProxyHandler).
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(runtime: runtime, pool: pools.pool(for: channel.eventLoop)))
+                }
+            }
+            .bind(host: runtime.config.listenHost, port: runtime.config.listenPort).get()
+        ready(channel.localAddress?.port ?? 0)
+        let drained = group.next().makePromise(of: Void.self)
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+            try await drained.futureResult.get()
+        } onGracefulShutdown: {
+            runtime.logger.info("shutting down: no new connections; finishing calls in flight")
+            quiesce.initiateShutdown(promise: drained)
+        }
+    }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import GatehouseDirectory
+import GatehousePolicy
+import NIOCore
+import Testing
+
+@testable import GatehouseGateway
+
+@Suite struct AuthorizerTests {
+    /// A directory in a temporary SQLite file with one extra user in a member account that is
+    /// not a delegated administrator, and tokens for everyone.
+    struct World {
+        let view: DirectoryView
+        let tokens: [String: String]
+        let policies: PolicySnapshot
+        let authorizer: Authorizer
+    }
+
+    static func world(trusted: [String] = [], attach: [(String, String)] = [], organizationId: String? = nil) throws -> World {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-authz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var seed = try DirectorySeed.load(sampleDirectory)
+        var outsider = try #require(seed.users.first { $0.name == "member" })
+        outsider.id = "u-0005"
+        outsider.name = "prod_user"
+        outsider.accountId = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
+        seed.users.append(outsider)
+        if let organizationId { seed.organization.id = organizationId }
+        let store = try DirectoryStore(path: dir.appendingPathComponent("d.sqlite").path)
+        try store.importSeed(seed)
+        for (policy, user) in attach { try store.attach(policy: policy, to: .user(user)) }
+        var tokens: [String: String] = [:]
+        for user in seed.users { tokens[user.name] = try store.issueToken(user: user.name, validFor: 3600, mfa: true).token }
+        var config = GatewayConfig()
+        config.trustedProxies = trusted
+        return World(
+            view: try store.view(), tokens: tokens, policies: try PolicySnapshot.load(directory: root.appendingPathComponent("policies").path),
+            authorizer: Authorizer(catalog: try RouteCatalog.load(sampleCatalog), trustedProxies: config.trustedNetworks))
+    }
+
+    func authorize(
+        _ world: World, _ method: String, _ target: String, as user: String, body: String = "", peer: String = "127.0.0.1",
+        forwardedFor: String? = nil
+    )
+        -> AuthorizationResult
+    {
+        world.authorizer.authorize(
+            RequestAttributes(
+                method: method, target: target, token: world.tokens[user], forwardedFor: forwardedFor, peer: peer, body: Array(body.utf8)),
+            requestId: "r", policies: world.policies, directory: world.view)
+    }
+
+    /// The request context of a decided call. A pending one is recorded as a failure, so that
+    /// `requestContext(...)?.gatewayError == nil` cannot pass for a call that was never decided.
+    func requestContext(_ authorization: AuthorizationResult, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> RequestContext? {
+        if case .decided(let requestContext) = authorization { return requestContext }
+        Issue.record("the call waits for tags instead of being decided", sourceLocation: sourceLocation)
+        return nil
+    }
+
+    @Test func callerRulesComeFirst() throws {
+        let world = try Self.world()
+        let list = requestContext(authorize(world, "GET", "/v1/organizations/accounts", as: "prod_user"))
+        #expect(list?.gatewayError == .notDelegatedAdministrator)
+        #expect(list?.record.action == "organizations:accounts:list")
+        // The delegated administrator's account may list, not update.
+        #expect(requestContext(authorize(world, "GET", "/v1/organizations/accounts", as: "member"))?.gatewayError == nil)
+        #expect(
+            requestContext(authorize(world, "PATCH", "/v1/organizations/accounts/x", as: "member", body: "{}"))?.gatewayError == .notManagementAccount
+        )
+        // Any member account may read its organization (its policies allow it).
+        let organization = requestContext(authorize(world, "GET", "/v1/organizations", as: "prod_user"))
+        #expect(organization?.gatewayError == nil)
+        #expect(organization?.record.reason == "explicit_allow")
+    }
+
+    @Test func tagsAreFetchedOnlyWhenAStatementNeedsThem() throws {
+        let world = try Self.world()
+        let dev = "05261f923e80d3890f33c0056e9b3f80"
+        // The admin's statements test no tags when reading an account.
+        #expect(requestContext(authorize(world, "GET", "/v1/organizations/accounts/\(dev)", as: "admin"))?.gatewayError == nil)
+        // dev_only's Allow depends on g:ResourceTag/env.
+        guard case .needsTags(let account, let pending) = authorize(world, "PATCH", "/v1/organizations/accounts/\(dev)", as: "dev_only", body: "{}")
+        else {
+            Issue.record("expected a pending decision")
+            return
+        }
+        #expect(account == dev)
+        #expect(pending.finish(tags: ResourceTags(["env": "dev"])).gatewayError == nil)
+        #expect(pending.finish(tags: ResourceTags(["env": "prod"])).gatewayError?.reason == "implicit_deny")
+        // A lookup that fails denies, whatever the failure, and says why: never "no tags".
+        let missing = pending.finish(.failure(.notFound(path: "/v1/organizations/resources/\(dev)/tags")))
+        #expect(missing.gatewayError?.status == 403)
+        #expect(missing.gatewayError?.code == "Organizations.1007")
+        #expect(missing.record.reason == "tags_not_found: GET /v1/organizations/resources/\(dev)/tags answered 404")
+        #expect(missing.record.decision == "deny")
+        let broken = pending.finish(.failure(.unavailable("GET /x answered 500")))
+        #expect(broken.gatewayError?.status == 503)
+        #expect(broken.record.reason == "tags_unavailable: GET /x answered 500")
+        // Tags already at hand (the cache) decide at once; they are asked for only when needed.
+        var asked: [String] = []
+        func withKnown(_ user: String, _ method: String, _ tags: [String: String]) -> AuthorizationResult {
+            var memory = ConnectionCache()
+            let call = RequestAttributes(
+                method: method, target: "/v1/organizations/accounts/\(dev)", token: world.tokens[user], peer: "127.0.0.1", body: Array("{}".utf8))
+            return world.authorizer.authorize(call, requestId: "r", policies: world.policies, directory: world.view, remembering: &memory) {
+                asked.append($0)
+                return ResourceTags(tags)
+            }
+        }
+        #expect(requestContext(withKnown("dev_only", "PATCH", ["env": "dev"]))?.gatewayError == nil)
+        #expect(requestContext(withKnown("dev_only", "PATCH", ["env": "prod"]))?.gatewayError?.reason == "implicit_deny")
+        // Condition keys ignore case, the tag key in them too.
+        #expect(requestContext(withKnown("dev_only", "PATCH", ["Env": "dev"]))?.gatewayError == nil)
+        #expect(asked == [dev, dev, dev])
+        #expect(requestContext(withKnown("admin", "GET", ["env": "prod"]))?.gatewayError == nil)
+        #expect(asked.count == 3)
+    }
+
+    @Test func theContextASetTestsIsThereAndDecides() throws {
+        // office-network-only denies outside its networks (g:SourceIp, from a trusted proxy's
+        // X-Forwarded-For); require-mfa (dev_only's) tests g:MFAPresent.
+        let world = try Self.world(trusted: ["10.0.0.0/8"], attach: [("office-network-only", "admin")])
+        let list = "/v1/organizations/accounts"
+        #expect(requestContext(authorize(world, "GET", list, as: "admin", peer: "203.0.113.9"))?.gatewayError == nil)
+        let outside = requestContext(authorize(world, "GET", list, as: "admin", peer: "192.0.2.1"))
+        #expect(outside?.gatewayError?.reason == "explicit_deny")
+        #expect(outside?.record.line.contains(#""statements":["office-network-only:DenyOutsideOfficeNetworks"]"#) == true)
+        #expect(requestContext(authorize(world, "GET", list, as: "admin", peer: "10.1.2.3", forwardedFor: "198.51.100.7"))?.gatewayError == nil)
+        #expect(requestContext(authorize(world, "GET", list, as: "admin", peer: "10.1.2.3", forwardedFor: "192.0.2.1"))?.gatewayError != nil)
+        let policies = try #require(try? world.policies.policySet(for: world.view.authenticate(world.tokens["dev_only"]!).get().policies).get())
+        #expect(policies.tests("g:mfapresent") && !policies.tests("g:sourceip"))
+        let globals = GlobalKeys(testedBy: policies)
+        #expect(globals.contains(.mfaPresent) && !globals.contains(.sourceIp))
+        #expect(GlobalKeys.keys.count == 6 && Set(GlobalKeys.keys.map(\.1)).count == 6)
+    }
+
+    /// The sample policies with some files replaced, loaded as a reload would load them.
+    static func reloaded(_ replacements: [String: String]) throws -> PolicySnapshot {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-reload-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: root.appendingPathComponent("policies"), to: dir)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, text) in replacements { try text.write(to: dir.appendingPathComponent("\(name).json"), atomically: true, encoding: .utf8) }
+        return try PolicySnapshot.load(directory: dir.path)
+    }
+
+    /// A connection reuses its last policy set only while the snapshot it came from serves:
+    /// the same policy names in a reloaded snapshot decide by the reloaded files.
+    @Test func aConnectionsMemoryFollowsAReloadedPolicySet() throws {
+        let world = try Self.world()
+        let reloaded = try Self.reloaded([
+            "organizations-admin":
+                #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:get"], "Resource": ["*"]}]}"#
+        ])
+        var memory = ConnectionCache()
+        func list(_ policies: PolicySnapshot) -> RequestContext? {
+            let call = RequestAttributes(method: "GET", target: "/v1/organizations/accounts", token: world.tokens["admin"], peer: "127.0.0.1")
+            return requestContext(world.authorizer.authorize(call, requestId: "r", policies: policies, directory: world.view, remembering: &memory))
+        }
+        #expect(list(world.policies)?.gatewayError == nil)
+        #expect(list(world.policies)?.gatewayError == nil)
+        #expect(list(reloaded)?.gatewayError?.reason == "implicit_deny")
+        #expect(list(world.policies)?.gatewayError == nil)
+    }
+
+    /// Whether a call waits for tags is remembered per set: after a reload whose statements
+    /// no longer test tags, the same call on the same connection is decided at once.
+    @Test func aConnectionAsksAReloadedSetAboutTagsAgain() throws {
+        let world = try Self.world()
+        let reloaded = try Self.reloaded([
+            "dev-accounts-update":
+                #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:update"], "Resource": ["*"]}]}"#,
+            "deny-protected-accounts":
+                #"{"Version": "5.0", "Statement": [{"Effect": "Deny", "Action": ["organizations:accounts:delete"], "Resource": ["*"]}]}"#,
+        ])
+        var memory = ConnectionCache()
+        func update(_ policies: PolicySnapshot) -> AuthorizationResult {
+            let call = RequestAttributes(
+                method: "PATCH", target: "/v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80", token: world.tokens["dev_only"],
+                peer: "127.0.0.1", body: Array("{}".utf8))
+            return world.authorizer.authorize(call, requestId: "r", policies: policies, directory: world.view, remembering: &memory)
+        }
+        for _ in 0..<2 {
+            guard case .needsTags = update(world.policies) else {
+                Issue.record("dev_only's update depends on the account's tags")
+                return
+            }
+        }
+        let decided = try #require(requestContext(update(reloaded)), "decided at once: no statement of the reloaded set tests tags")
+        #expect(decided.gatewayError == nil)
+        guard case .needsTags = update(world.policies) else {
+            Issue.record("back on the first set, the update depends on tags again")
+            return
+        }
+    }
+
+    /// A connection reuses its last call's target, route and resource only for the same
+    /// method and target in the same directory view.
+    @Test func aConnectionsMemoryResolvesEachTargetInItsDirectoryView() throws {
+        let world = try Self.world()
+        let renamed = try Self.world(organizationId: "o-renamed")
+        let dev = "05261f923e80d3890f33c0056e9b3f80"
+        let prod = "9b3f8005261f923e80d3890f33c0056e"
+        var memory = ConnectionCache()
+        func authorize(_ method: String, _ target: String, in world: World) -> AuthorizationResult {
+            let call = RequestAttributes(method: method, target: target, token: world.tokens["admin"], peer: "127.0.0.1", body: Array("{}".utf8))
+            return world.authorizer.authorize(call, requestId: "r", policies: world.policies, directory: world.view, remembering: &memory)
+        }
+        func call(_ method: String, _ target: String, in world: World) -> RequestContext? { requestContext(authorize(method, target, in: world)) }
+        let first = call("GET", "/v1/organizations/accounts/\(dev)", in: world)
+        #expect(first?.gatewayError == nil)
+        #expect(first?.record.resource?.hasSuffix(":account:\(world.view.organization.id)/\(dev)") == true)
+        #expect(call("GET", "/v1/organizations/accounts/\(dev)", in: world)?.record.resource == first?.record.resource)
+        #expect(call("GET", "/v1/organizations/accounts/\(prod)", in: world)?.record.resource?.hasSuffix("/\(prod)") == true)
+        // Another method on the same target is another route (whose Deny reads the account's tags).
+        guard case .needsTags(let account, _) = authorize("PATCH", "/v1/organizations/accounts/\(prod)", in: world) else {
+            Issue.record("expected the update to wait for the account's tags")
+            return
+        }
+        #expect(account == prod)
+        #expect(call("GET", "/v1/organizations/accounts/\(prod)/..", in: world)?.gatewayError?.status == 400)
+        // Another view of the directory: the URN is built from its organization.
+        let moved = call("GET", "/v1/organizations/accounts/\(dev)", in: renamed)
+        #expect(moved?.record.resource?.hasSuffix(":account:o-renamed/\(dev)") == true)
+        #expect(call("GET", "/v1/organizations/accounts/\(dev)", in: world)?.record.resource == first?.record.resource)
+    }
+
+    @Test func aMissingAttachedPolicyDenies() throws {
+        let world = try Self.world(attach: [("no-such-policy", "admin")])
+        let refused = requestContext(authorize(world, "GET", "/v1/organizations/accounts", as: "admin"))
+        #expect(refused?.gatewayError?.status == 403)
+        #expect(refused?.gatewayError?.reason == "attached_policy_missing: no-such-policy")
+    }
+
+    @Test func sourceAddressTrustsOnlyConfiguredProxies() throws {
+        let untrusted = try Self.world()
+        let call = RequestAttributes(method: "GET", target: "/", forwardedFor: "203.0.113.9", peer: "10.1.2.3")
+        #expect(untrusted.authorizer.sourceAddress(of: call) == "10.1.2.3")
+        let trusted = try Self.world(trusted: ["10.0.0.0/8"])
+        #expect(trusted.authorizer.sourceAddress(of: call) == "203.0.113.9")
+        // The right-most address not itself a trusted proxy; a client cannot prepend its way in.
+        let chained = RequestAttributes(method: "GET", target: "/", forwardedFor: "198.51.100.1, 203.0.113.9, 10.0.0.5", peer: "10.1.2.3")
+        #expect(trusted.authorizer.sourceAddress(of: chained) == "203.0.113.9")
+    }
+
+    @Test func requestTagsFromTheBody() {
+        guard case .success(let (tags, keys)) = Authorizer.requestTags(Array(#"{"tags": [{"key": "env", "value": "dev"}, {"key": "team"}]}"#.utf8))
+        else {
+            Issue.record("expected tags")
+            return
+        }
+        #expect(tags.map(\.0) == ["env"])
+        #expect(keys == ["env", "team"])
+        if case .success(let (_, keys)) = Authorizer.requestTags(Array(#"{"tag_keys": ["protected"]}"#.utf8)) { #expect(keys == ["protected"]) }
+        // Anything the policy could not read as the account service does is refused: a value
+        // that is no string would otherwise never reach g:RequestTag/<k>.
+        for bad in [
+            "", "{", "[]", #"{"tags": [{"key": 1}]}"#, #"{"tag_keys": [1]}"#, "{}", #"{"tags": [{"key": "env", "value": ["prod"]}]}"#,
+            #"{"tags": [{"key": "env", "value": null}]}"#, #"{"tags": {"env": "prod"}, "tag_keys": ["x"]}"#, #"{"tags": [], "tag_keys": "x"}"#,
+            #""tags""#, #"{"tags": [{"key": "x", "value": "y"}], "Tags": [{"key": "env", "value": "prod"}]}"#,
+            #"{"tags": [{"key": "x", "value": "y", "Value": "prod"}]}"#, #"{"TAG_KEYS": ["protected"], "tag_keys": ["x"]}"#,
+        ] {
+            guard case .failure(let gatewayError) = Authorizer.requestTags(Array(bad.utf8)) else {
+                Issue.record("accepted \(bad)")
+                continue
+            }
+            #expect(gatewayError.status == 400)
+        }
+    }
+
+    /// The line is written into room reserved beforehand: values that all need escaping,
+    /// at their longest, must still fit (debug builds assert every write).
+}
