@@ -26,10 +26,12 @@ struct DiffCommand: ParsableCommand {
             2 when a policy set or any request line is invalid (the diff is still printed, with \
             the bad lines on standard error), else 0.
 
-            Examples:
-              gatehouse diff --old main/policies --new policies \\
-                  --requests samples/requests/batch.jsonl
-              gatehouse diff --old main/policies --new policies \\
+            Examples (the second after editing a copy of policies/):
+              gatehouse diff --old policies/dev-accounts-update.json \\
+                  --new policies/organizations-admin.json \\
+                  --requests samples/requests/updates.jsonl
+              cp -r policies /tmp/new-policies
+              gatehouse diff --old policies --new /tmp/new-policies \\
                   --catalog samples/catalog.json --directory samples/directory.json
             """
     )

@@ -31,8 +31,22 @@ struct DirectoryCommand: ParsableCommand {
         @Option(help: ArgumentHelp("The directory's SQLite file.", valueName: "path"))
         var db: String
 
-        /// Opens the store; any database failure becomes a directory error (exit 2).
-        func store() throws -> DirectoryStore {
+        /// Opens the store; any database failure becomes a directory error (exit 2). Only
+        /// `init` creates a directory (and the folders it goes in): every other command on a
+        /// path with no directory says how to make one, rather than creating an empty file
+        /// at a mistyped path.
+        func store(creating: Bool = false) throws -> DirectoryStore {
+            if creating {
+                let folder = URL(fileURLWithPath: db).deletingLastPathComponent().path
+                do {
+                    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                } catch {
+                    throw DirectoryError.invalid("cannot create the folder \(folder) for the directory: \(error.localizedDescription)")
+                }
+            } else if !FileManager.default.fileExists(atPath: db) {
+                throw DirectoryError.invalid(
+                    "no directory at \(db); create one with gatehouse directory init --db \(db) --seed samples/directory.json")
+            }
             do {
                 return try DirectoryStore(path: db)
             } catch {
@@ -43,7 +57,7 @@ struct DirectoryCommand: ParsableCommand {
 
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create the directory (if needed) and load a seed file into it, all or nothing.",
+            abstract: "Create the directory (and its folder, if needed) and load a seed file into it, all or nothing.",
             discussion: "Example:\n  gatehouse directory init --db data/directory.sqlite \\\n      --seed samples/directory.json")
 
         @OptionGroup var database: Database
@@ -54,7 +68,7 @@ struct DirectoryCommand: ParsableCommand {
 
         func run() throws {
             let seed = try DirectorySeed.load(seed)
-            try database.store().importSeed(seed, replace: replace, path: database.db)
+            try database.store(creating: true).importSeed(seed, replace: replace, path: database.db)
             Output.line("loaded \(seed.accounts.count) accounts, \(seed.users.count) users, \(seed.groups.count) groups into \(database.db)")
         }
     }

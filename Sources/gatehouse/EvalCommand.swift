@@ -26,8 +26,8 @@ struct EvalCommand: ParsableCommand {
             Examples:
               gatehouse eval --policies policies/ \\
                   --request samples/requests/dev-update-allowed.json
-              gatehouse eval --policies policies/ --requests samples/requests/batch.jsonl \\
-                  --format json
+              gatehouse eval --policies policies/ \\
+                  --requests samples/requests/updates.jsonl --format json
               echo '{"action": "organizations:accounts:list", "resource": "*"}' | \\
                   gatehouse eval --policies policies/ --request -
               gatehouse eval --policies policies/ --directory samples/directory.json \\
@@ -144,7 +144,7 @@ struct ExplainCommand: ParsableCommand {
 
             Examples:
               gatehouse explain --policies policies/ \\
-                  --request samples/requests/prod-update-denied.json
+                  --request samples/requests/protected-update-denied.json
               gatehouse explain --policies policies/ --directory samples/directory.json \\
                   --user dev_only --request samples/requests/prod-update-denied.json
             """

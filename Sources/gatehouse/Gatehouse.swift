@@ -17,8 +17,8 @@ struct Gatehouse: AsyncParsableCommand {
               gatehouse lint policies/
               gatehouse eval --policies policies/ \\
                   --request samples/requests/dev-update-allowed.json
-              gatehouse explain --policies policies/ \\
-                  --request samples/requests/prod-update-denied.json
+              gatehouse explain --policies policies/ --directory samples/directory.json \\
+                  --user dev_only --request samples/requests/prod-update-denied.json
             """,
         version: "0.1.0",
         subcommands: [

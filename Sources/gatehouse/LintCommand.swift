@@ -19,7 +19,7 @@ struct LintCommand: ParsableCommand {
             Examples:
               gatehouse lint policies/
               gatehouse lint --format sarif policies/ > lint.sarif
-              gatehouse lint --strict policies/admin.json
+              gatehouse lint --strict policies/organizations-admin.json
             """
     )
 

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import GatehouseDirectory
+import GatehouseGateway
 import GatehouseSampleService
 import Hummingbird
 
@@ -20,7 +22,7 @@ struct SampleServiceCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("The service's SQLite file (created if missing).", valueName: "path"))
+    @Option(help: ArgumentHelp("The service's SQLite file (created, with its folder, if missing).", valueName: "path"))
     var db: String
 
     @Option(help: ArgumentHelp("Directory seed whose accounts and tags fill an empty store.", valueName: "directory.json"))
@@ -37,8 +39,16 @@ struct SampleServiceCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try SampleAccountStore(path: db)
-        try store.seedIfEmpty(from: try DirectorySeed.load(seed))
+        let seed = try DirectorySeed.load(seed)
+        let store: SampleAccountStore
+        do {
+            try FileManager.default.createDirectory(
+                atPath: URL(fileURLWithPath: db).deletingLastPathComponent().path, withIntermediateDirectories: true)
+            store = try SampleAccountStore(path: db)
+            try store.seedIfEmpty(from: seed)
+        } catch {
+            throw GatewayStartError("cannot open the account service's store \(db): \(error)")
+        }
         let host = self.host
         let app = Application(
             router: SampleAccountService(store: store).router(),

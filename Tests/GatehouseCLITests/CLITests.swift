@@ -666,8 +666,14 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
 
     @Test func mistakesExitTwo() throws {
         let dir = try TempDir()
-        let db = dir.url.appendingPathComponent("directory.sqlite").path
-        #expect(try CLI.run(["directory", "show", "--db", db]).status == 2)
+        // The help's examples use data/directory.sqlite, a folder a fresh checkout lacks:
+        // init makes it; every other command on a path with no directory says how to make
+        // one and creates nothing.
+        let db = dir.url.appendingPathComponent("data/directory.sqlite").path
+        let missing = try CLI.run(["directory", "show", "--db", db])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no directory at \(db); create one with gatehouse directory init"))
+        #expect(!FileManager.default.fileExists(atPath: db))
         #expect(try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"]).status == 0)
         #expect(try CLI.run(["directory", "issue-token", "--db", db, "--user", "nobody"]).stderr.contains("no user named nobody"))
         #expect(try CLI.run(["directory", "issue-token", "--db", db, "--user", "admin", "--ttl", "-5m"]).status == 2)
@@ -733,6 +739,63 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(!process.isRunning)
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 0)
+    }
+}
+
+/// The README's examples, pasted as a reader would.
+@Suite struct ReadmeTests {
+    /// Every `$ ` line in the README's console blocks, run in bash from the checkout with
+    /// the built `gatehouse` first on `PATH`, prints what the README shows after it (`…`
+    /// stands for any text); `echo $?` lines see the status of the command before.
+    @Test func everyConsoleExamplePrintsWhatTheReadmeShows() throws {
+        let readme = try String(contentsOf: CLI.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let blocks = readme.components(separatedBy: "```console\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
+        var checked = 0
+        for block in blocks where block.contains("\n$ ") || block.hasPrefix("$ ") {
+            let lines = block.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            var steps: [(command: String, expected: [String])] = []
+            var index = 0
+            while index < lines.count {
+                if lines[index].hasPrefix("$ ") {
+                    var command = String(lines[index].dropFirst(2))
+                    while command.hasSuffix("\\"), index + 1 < lines.count {
+                        index += 1
+                        command += "\n" + lines[index]
+                    }
+                    steps.append((command, []))
+                } else if !steps.isEmpty {
+                    steps[steps.count - 1].expected.append(lines[index])
+                }
+                index += 1
+            }
+            var script = "exec 2>&1\nexport PATH=\"\(CLI.binary.deletingLastPathComponent().path):$PATH\"\n"
+            for (number, step) in steps.enumerated() {
+                script += step.command + "\nstatus=$?\necho \"@@step \(number)\"\n(exit $status)\n"
+            }
+            let result = try CLI.runProgram("/bin/bash", ["-c", script])
+            var outputs = result.stdout.components(separatedBy: "\n")
+            for (number, step) in steps.enumerated() {
+                let end = try #require(outputs.firstIndex(of: "@@step \(number)"), "no output for: \(step.command)")
+                let got = Array(outputs[..<end]).trimmingEmptyTail()
+                outputs.removeFirst(end + 1)
+                let expected = step.expected.trimmingEmptyTail()
+                #expect(got.count == expected.count, "\(step.command)\ngot:\n\(got.joined(separator: "\n"))")
+                for (line, pattern) in zip(got, expected) {
+                    let regex = "^" + NSRegularExpression.escapedPattern(for: pattern).replacingOccurrences(of: "…", with: ".*") + "$"
+                    #expect(line.range(of: regex, options: .regularExpression) != nil, "\(step.command)\n  got:      \(line)\n  expected: \(pattern)")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked >= 8)
+    }
+}
+
+extension Array where Element == String {
+    func trimmingEmptyTail() -> [String] {
+        var copy = self
+        while copy.last?.isEmpty == true { copy.removeLast() }
+        return copy
     }
 }
 
