@@ -47,10 +47,11 @@ demo: build
 demo-reset:
 	rm -rf $(DEMO_DIR)
 
-# A release build of gatehouse, with the Swift runtime linked in, to $(PREFIX)/bin
-# (DESTDIR for staging). `gatehouse demo` carries its files and runs from any directory.
+# A release build of gatehouse to $(PREFIX)/bin (DESTDIR for staging). `gatehouse demo`
+# carries its files and runs from any directory. The binary loads the Swift runtime from the
+# toolchain that built it (its RUNPATH), so that toolchain stays where it is.
 install: deps
-	$(SWIFT) build -c release --product gatehouse --static-swift-stdlib
+	$(SWIFT) build -c release --product gatehouse
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 .build/release/gatehouse $(DESTDIR)$(PREFIX)/bin/gatehouse
 

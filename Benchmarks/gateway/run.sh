@@ -8,7 +8,7 @@
 # Then each is driven at half of Gatehouse's saturation rate to compare p99 latency.
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light). DURATION= (default 10s),
-# CONNECTIONS= (default 64) tune the saturation runs.
+# CONNECTIONS= (default 64) tune the saturation runs; GATEHOUSE_BIN= names the binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,8 +18,13 @@ for tool in wrk nginx taskset python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)" >&2; exit 2; }
 done
 
-swift build -c release --product gatehouse >&2
-BIN="$(swift build -c release --show-bin-path)/gatehouse"
+# GATEHOUSE_BIN= runs another build (say, of an earlier commit) for a side-by-side comparison.
+if [ -n "${GATEHOUSE_BIN:-}" ]; then
+    BIN="$GATEHOUSE_BIN"
+else
+    swift build -c release --product gatehouse >&2
+    BIN="$(swift build -c release --show-bin-path)/gatehouse"
+fi
 T="$(mktemp -d)"
 pids=()
 cleanup() {
