@@ -19,8 +19,10 @@ for tool in wrk nginx taskset python3; do
 done
 
 # GATEHOUSE_BIN= runs another build (say, of an earlier commit) for a side-by-side comparison.
+# (Unset once read: `serve` refuses GATEHOUSE_* variables that are not its options.)
 if [ -n "${GATEHOUSE_BIN:-}" ]; then
     BIN="$GATEHOUSE_BIN"
+    unset GATEHOUSE_BIN
 else
     swift build -c release --product gatehouse >&2
     BIN="$(swift build -c release --show-bin-path)/gatehouse"

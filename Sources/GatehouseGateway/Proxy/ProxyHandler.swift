@@ -313,20 +313,22 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             readTimeout?.cancel()
             readTimeout = nil
             state = .deciding
-            decide()
+            authorize()
         }
     }
 
-    // MARK: deciding
+    // MARK: authenticate, route, caller rule, context, decide (the Authorizer)
 
-    private func decide() {
+    /// Asks the `Authorizer` for the call's decision; a decision that needs the target's tags
+    /// waits for their lookup over the upstream pool (the context stage's one I/O).
+    private func authorize() {
         guard let head, let context else { return }
         received = .now()
         let started = Date()
         guard let (policies, directory) = runtime.snapshot() else {
             let requestContext = RequestContext(
                 requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress, policyRevision: "", receivedAt: started)
-            return finish(requestContext.refuse(.notReady))
+            return answer(requestContext.refuse(.notReady))
         }
         // List fields are read across all their lines (RFC 9110 §5.3): a second
         // X-Forwarded-For line is a later hop, not a line to ignore.
@@ -345,40 +347,51 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             })
         switch authorization {
         case .decided(let requestContext):
-            proceed(requestContext)
+            enforce(requestContext)
         case .needsTags(let account, let pending):
-            runtime.metrics.tagMisses.increment()
-            let generation = runtime.tags.generation(account)
-            let path = runtime.config.tagsPath(for: account)
-            let loop = context.eventLoop
-            pool.acquire { [self] result in
-                let fetch = TagLookup(path: path) { [self] fetched in
-                    let lookup = fetched.map(ResourceTags.init)
-                    switch lookup {
-                    case .success(let tags): self.runtime.tags.store(tags, for: account, fetchedAt: generation)
-                    case .failure: self.runtime.metrics.tagFailures.increment()
-                    }
-                    // Answer on a later tick: the fetch's connection finishes its own bookkeeping first.
-                    loop.assumeIsolated().execute { self.proceed(pending.finish(lookup)) }
+            // Consumed by the lookup's answer, on a later tick of this loop.
+            lookUpTags(of: account, on: context.eventLoop) { [self] lookup in self.enforce(pending.finish(lookup)) }
+        }
+    }
+
+    /// Context: the account's tags from the account service (`GET` `tags.path`, over the
+    /// upstream pool), kept in the tag cache unless a tag change raced the lookup; `done`
+    /// runs on a later tick of `loop`, so the lookup's connection finishes its own
+    /// bookkeeping first.
+    private func lookUpTags(
+        of account: String, on loop: EventLoop, _ done: @escaping (Result<ResourceTags, TagLookupFailure>) -> Void
+    ) {
+        runtime.metrics.tagMisses.increment()
+        let generation = runtime.tags.generation(account)
+        let path = runtime.config.tagsPath(for: account)
+        pool.acquire { [self] result in
+            let lookup = TagLookup(path: path) { [self] fetched in
+                let tags = fetched.map(ResourceTags.init)
+                switch tags {
+                case .success(let found): self.runtime.tags.store(found, for: account, fetchedAt: generation)
+                case .failure: self.runtime.metrics.tagFailures.increment()
                 }
-                switch result {
-                case .success(let connection):
-                    connection.send(
-                        TagLookup.request(path: path, requestId: self.requestId, host: self.runtime.upstream.hostHeader), method: "GET", to: fetch,
-                        timeout: .milliseconds(Int64(self.runtime.config.upstreamTimeoutMs)))
-                case .failure(let failure):
-                    fetch.upstreamFailed(failure)
-                }
+                loop.assumeIsolated().execute { done(tags) }
+            }
+            switch result {
+            case .success(let connection):
+                connection.send(
+                    TagLookup.request(path: path, requestId: self.requestId, host: self.runtime.upstream.hostHeader), method: "GET", to: lookup,
+                    timeout: .milliseconds(Int64(self.runtime.config.upstreamTimeoutMs)))
+            case .failure(let failure):
+                lookup.upstreamFailed(failure)
             }
         }
     }
 
-    private func proceed(_ requestContext: RequestContext) {
+    /// Enforces the decision: an allowed call is forwarded (or answered by its built-in
+    /// endpoint) once the audit log can record it; anything else is answered as refused.
+    private func enforce(_ requestContext: RequestContext) {
         requestContext.record.authorizeMicros = micros(since: received)
         if requestContext.gatewayError == nil && runtime.config.auditRequired && !runtime.audit.isHealthy {
             requestContext.refuse(.auditUnavailable)
         }
-        guard requestContext.gatewayError == nil, channelOpen else { return finish(requestContext) }
+        guard requestContext.gatewayError == nil, channelOpen else { return answer(requestContext) }
         self.requestContext = requestContext
         state = .forwarding
         if let handler = requestContext.handler { return answerLocally(handler) }
@@ -401,12 +414,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 requestContext.answered(by: answer)
                 // The gateway's own writes do not move SQLite's data_version for its connection.
                 if !answer.changes.isEmpty { self.runtime.refreshDirectory(force: true) }
-                self.complete(requestContext)
+                self.audit(requestContext)
                 self.respond(status: answer.status, contentType: answer.contentType, body: answer.body)
             case .success(.failure(let gatewayError)):
-                self.finish(requestContext.refuse(gatewayError))
+                self.answer(requestContext.refuse(gatewayError))
             case .failure(let error):
-                self.finish(requestContext.refuse(.localFailure("\(error)")))
+                self.answer(requestContext.refuse(.localFailure("\(error)")))
             }
         }
     }
@@ -539,7 +552,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard let context, let requestContext = requestContext.take() else { return }
         requestContext.record.upstreamMicros = upstreamStart.map(micros(since:))
         if let account = requestContext.changesTagsOf, (200..<300).contains(requestContext.record.status) { runtime.tags.invalidate(account) }
-        complete(requestContext)
+        audit(requestContext)
         guard channelOpen else { return }
         if case .chunked = framing { context.write(wrapOutboundOut(ByteBuffer(staticString: "0\r\n\r\n")), promise: nil) }
         endAnswer(context)
@@ -559,34 +572,34 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             // Part of the answer is out: the only honest signal left is closing the connection.
             runtime.metrics.upstreamError("broken_answer")
             requestContext.markAnswerBroken()
-            complete(requestContext)
+            audit(requestContext)
             context?.close(promise: nil)
         case .timeout(receivedHead: false):
             runtime.metrics.upstreamError("timeout")
-            finish(requestContext.refuse(.upstreamTimeout))
+            answer(requestContext.refuse(.upstreamTimeout))
         case .closed(receivedHead: false):
             runtime.metrics.upstreamError("closed")
-            finish(requestContext.refuse(.upstreamUnavailable("connection closed before an answer")))
+            answer(requestContext.refuse(.upstreamUnavailable("connection closed before an answer")))
         case .malformed(let why, receivedHead: false):
             runtime.metrics.upstreamError("malformed")
-            finish(requestContext.refuse(.upstreamUnavailable("an answer that is not valid HTTP/1.1: \(why)")))
+            answer(requestContext.refuse(.upstreamUnavailable("an answer that is not valid HTTP/1.1: \(why)")))
         case .connect(let detail):
             runtime.metrics.upstreamError("connect")
-            finish(requestContext.refuse(.upstreamUnavailable(detail)))
+            answer(requestContext.refuse(.upstreamUnavailable(detail)))
         }
     }
 
-    // MARK: answering
+    // MARK: answering and auditing
 
     /// Answers a gateway error in the account service's error style, then records it.
-    private func finish(_ requestContext: RequestContext) {
-        guard let gatewayError = requestContext.gatewayError else { return complete(requestContext) }
-        complete(requestContext)
+    private func answer(_ requestContext: RequestContext) {
+        guard let gatewayError = requestContext.gatewayError else { return audit(requestContext) }
+        audit(requestContext)
         respond(gatewayError)
     }
 
     /// Records the call (audit line, metrics) and makes the connection ready for the next one.
-    private func complete(_ requestContext: RequestContext) {
+    private func audit(_ requestContext: RequestContext) {
         requestContext.record.totalMicros = micros(since: received)
         if let loop = context?.eventLoop {
             runtime.audit.write(&requestContext.record, flushingOn: loop)
@@ -659,7 +672,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             requestId: requestId, method: head?.method ?? "-", path: head?.target ?? "-", sourceIp: peerAddress,
             policyRevision: runtime.snapshot()?.0.revision ?? "", receivedAt: Date()
         ).refuse(gatewayError)
-        complete(requestContext)
+        audit(requestContext)
         state = .discarding
         closeAfterAnswer = true
         respond(gatewayError)
