@@ -5,6 +5,10 @@ import Synchronization
 
 /// One audit line: who asked for what, what was decided and why, and how it ended. Never
 /// the token or the body.
+///
+/// Written with our own byte writer rather than Foundation's `JSONEncoder` or the engine's
+/// `JSONWriter`: a line is written for every call, and writing it as bytes into memory
+/// reserved once was measured to matter (`docs/PERFORMANCE.md`, "fewer allocations").
 public struct AuditRecord: Sendable {
     /// Bumped when a field changes meaning or is removed, so readers can tell lines apart.
     public static let schemaVersion = 1

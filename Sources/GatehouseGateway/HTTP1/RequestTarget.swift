@@ -1,3 +1,5 @@
+import Foundation
+
 /// A request target (`/path?query`) checked for everything that could make the gateway
 /// authorize one path and the account service act on another.
 ///
@@ -115,19 +117,11 @@ public struct RequestTarget: Sendable, Equatable {
     /// line; every URL the gateway builds (tag lookups, confirmation links) takes its values
     /// through here.
     public static func percentEncoded(_ value: String) -> String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(value.utf8.count)
-        for byte in value.utf8 {
-            switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(byte)
-            default:
-                out.append(UInt8(ascii: "%"))
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 0xF)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        // Foundation encodes (UTF-8, uppercase hex); a String is always valid Unicode, so it
+        // never answers nil. Not on the per-call path: tag lookups on a cache miss and links.
+        value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
     }
+
+    /// RFC 3986's unreserved characters, the only ones a component keeps as they are.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import GatehouseGateway
@@ -55,5 +56,25 @@ import Testing
         #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/a%2Fb") == nil)
         #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/x/../a") == nil)
         #expect(catalog.match(method: "GET", path: "/v1/organizations/accounts?limit=5")?.route.action == "organizations:accounts:list")
+    }
+
+    /// Every value put into a URL the gateway builds: each UTF-8 byte but RFC 3986's
+    /// unreserved characters as `%XX`, uppercase, held to the rule written out byte by byte.
+    @Test func componentsArePercentEncodedByteByByte() {
+        func rule(_ value: String) -> String {
+            value.utf8.map { byte in
+                let unreserved =
+                    (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || "-._~".utf8.contains(byte)
+                return unreserved ? String(UnicodeScalar(byte)) : String(format: "%%%02X", byte)
+            }.joined()
+        }
+        let pool: [Character] = [
+            "a", "Z", "0", "-", ".", "_", "~", "?", "#", "/", "%", " ", "+", "&", "=", "\0", "\r", "\n", "ü", "€", "😀", "\u{7F}",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        let values =
+            ["a?b", "a%3Fb", "/../", "", "-._~"]
+            + (0..<500).map { _ in String((0..<Int.random(in: 0...12, using: &generator)).map { _ in pool.randomElement(using: &generator)! }) }
+        for value in values { #expect(RequestTarget.percentEncoded(value) == rule(value), "\(value.debugDescription)") }
     }
 }
