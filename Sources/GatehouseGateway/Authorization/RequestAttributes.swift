@@ -1,6 +1,4 @@
 import Foundation
-import GatehouseDirectory
-import GatehousePolicy
 
 /// What the gateway knows about a call once its request has been read.
 public struct RequestAttributes: Sendable {

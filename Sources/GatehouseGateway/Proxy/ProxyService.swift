@@ -1,13 +1,7 @@
-import Foundation
-import GatehousePolicy
-import Hummingbird
-import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
-import UnixSignals
 
 /// One upstream pool per event loop. Each pool is only ever touched on its own loop
 /// (`UpstreamPool.acquire` checks), which is what makes sharing the table safe.

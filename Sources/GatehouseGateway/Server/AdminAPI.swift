@@ -1,13 +1,8 @@
-import Foundation
 import GatehousePolicy
 import Hummingbird
 import Logging
 import NIOCore
-import NIOExtras
-import NIOPosix
 import ServiceLifecycle
-import Synchronization
-import UnixSignals
 
 /// `/healthz`, `/readyz` and `/metrics` on the admin port (Hummingbird).
 enum AdminAPI {

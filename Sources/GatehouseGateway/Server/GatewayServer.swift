@@ -1,13 +1,8 @@
-import Foundation
-import GatehousePolicy
-import Hummingbird
 import Logging
 import NIOCore
-import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
-import UnixSignals
 
 /// Where a running gateway listens, reported once both ports accept connections.
 public struct GatewayEndpoints: Sendable, Equatable {

@@ -1,12 +1,5 @@
-import Foundation
-import GatehousePolicy
-import Hummingbird
 import Logging
-import NIOCore
-import NIOExtras
-import NIOPosix
 import ServiceLifecycle
-import Synchronization
 import UnixSignals
 
 /// Policy reloads on change, directory refresh, and SIGHUP (reload policies, reopen the
