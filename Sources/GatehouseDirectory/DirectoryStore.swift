@@ -491,9 +491,11 @@ public final class DirectoryStore: Sendable {
     }
 
     /// Attaches a policy (by name) to a user or group; attaching twice changes nothing.
-    public func attach(policy: String, to target: AttachmentTarget) throws {
+    /// Attaches a policy (after those already attached); returns false when it already was.
+    @discardableResult
+    public func attach(policy: String, to target: AttachmentTarget) throws -> Bool {
         guard !policy.isEmpty else { throw DirectoryError.invalid("a policy name cannot be empty") }
-        try database.write { db in
+        return try database.write { db in
             let (kind, principal) = try Self.principal(db, target)
             let position = try Int.fetchOne(
                 db, sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM attachments WHERE principal_kind = ? AND principal = ?",
@@ -501,6 +503,7 @@ public final class DirectoryStore: Sendable {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO attachments (principal_kind, principal, policy, position) VALUES (?, ?, ?, ?)",
                 arguments: [kind, principal, policy, position])
+            return db.changesCount > 0
         }
     }
 

@@ -69,6 +69,9 @@ struct DemoCommand: AsyncParsableCommand {
             } ?? Self.temporaryDirectory()
         let root = URL(fileURLWithPath: dir).standardizedFileURL.path
         let reused = FileManager.default.fileExists(atPath: root + "/directory.sqlite")
+        // An earlier run's addresses and tokens are no longer true: gone until this run,
+        // once it answers, writes its own, so a script waiting for the files never reads them.
+        for stale in ["demo.json", "env"] { _ = unlink(root + "/" + stale) }
         // The catalog and seed are written on every start (the binary's own are the truth);
         // the policies only into a new directory, since they are there to be edited.
         let catalogPath = root + "/catalog.json"
@@ -91,7 +94,7 @@ struct DemoCommand: AsyncParsableCommand {
         if reused {
             Output.line(
                 "Reusing \(root) from an earlier run: edited policies, account changes and a completed ownership transfer carry over. "
-                    + "Start over with --fresh (make demo-reset).")
+                    + "Start over with --fresh.")
         }
         let directoryPath = root + "/directory.sqlite"
         let store = try DirectoryStore(path: directoryPath)
@@ -180,8 +183,8 @@ struct DemoCommand: AsyncParsableCommand {
               admin            \(endpoints.admin)/readyz  /metrics
               data directory   \(root)   (demo.json, env, audit.log, policies/, maildir/)
 
-            In another shell, `source \(root)/env` sets GATEWAY, DEV_ACCOUNT, PROD_ACCOUNT and the
-            tokens OWNER, ADMIN, DEV_ONLY and MEMBER for your own curl lines.
+            In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, DEV_ACCOUNT, PROD_ACCOUNT
+            and the tokens OWNER, ADMIN, DEV_ONLY and MEMBER for your own curl lines.
 
             Allowed: dev_only updates an account tagged env=dev
               \(patch("dev_only", accounts.dev, "updated through gatehouse"))

@@ -267,8 +267,11 @@ struct DirectoryCommand: ParsableCommand {
         @OptionGroup var target: Target
 
         func run() throws {
-            try database.store().attach(policy: target.policy, to: target.target)
-            Output.line("attached \(target.policy) to \(target.name)")
+            if try database.store().attach(policy: target.policy, to: target.target) {
+                Output.line("attached \(target.policy) to \(target.name)")
+            } else {
+                Output.line("\(target.policy) was already attached to \(target.name)")
+            }
         }
     }
 

@@ -28,7 +28,8 @@ struct EvalCommand: ParsableCommand {
                   --request samples/requests/dev-update-allowed.json
               gatehouse eval --policies policies/ \\
                   --requests samples/requests/updates.jsonl --format json
-              echo '{"action": "organizations:accounts:list", "resource": "*"}' | \\
+              echo '{"action": "organizations:accounts:list", "resource": "*",
+                    "context": {"g:SourceIp": "203.0.113.5"}}' |
                   gatehouse eval --policies policies/ --request -
               gatehouse eval --policies policies/ --directory samples/directory.json \\
                   --user dev_only --request samples/requests/prod-update-denied.json

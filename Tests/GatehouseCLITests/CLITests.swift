@@ -680,6 +680,8 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(try CLI.run(["directory", "attach", "--db", db, "--policy", "p"]).status == 2)
         #expect(try CLI.run(["directory", "detach", "--db", db, "--policy", "never-attached", "--user", "admin"]).status == 2)
         #expect(try CLI.run(["directory", "attach", "--db", db, "--policy", "require-mfa", "--group", "org-admins"]).status == 0)
+        let again = try CLI.run(["directory", "attach", "--db", db, "--policy", "require-mfa", "--group", "org-admins"])
+        #expect(again.status == 0 && again.stdout.contains("require-mfa was already attached to org-admins"))
         #expect(
             try CLI.run(["directory", "show", "--db", db]).stdout.contains(
                 "policies: organizations-admin, deny-protected-accounts, require-mfa"))

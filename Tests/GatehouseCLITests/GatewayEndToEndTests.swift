@@ -704,9 +704,12 @@ import Testing
         let data = dir.url.appendingPathComponent("demo").path
         let elsewhere = dir.url.appendingPathComponent("elsewhere")
         try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
-        func start(_ extra: [String] = []) async throws -> Spawned {
-            try? FileManager.default.removeItem(atPath: data + "/env")
+        func start(_ extra: [String] = [], whenReusing: () throws -> Void = {}) async throws -> Spawned {
             let demo = try Spawned(CLI.binary, ["demo", "--data-dir", data, "--port", "0"] + extra, cwd: elsewhere)
+            if extra.isEmpty, FileManager.default.fileExists(atPath: data + "/directory.sqlite") {
+                _ = try await demo.line(startingWith: "Reusing ")
+                try whenReusing()
+            }
             let deadline = Date().addingTimeInterval(60)
             while !demo.output.contains("Denied before any policy"), Date() < deadline, demo.process.isRunning {
                 try await Task.sleep(for: .milliseconds(50))
@@ -759,9 +762,18 @@ import Testing
         #expect(await demo.stop() == 0)
 
         // A second run reuses the directory and says so; --fresh starts over.
-        let again = try await start()
+        // The last run's env file names an address that is gone: from the moment the new run
+        // says it reuses the directory, the file is absent or the new run's.
+        let lastGateway = try #require(contract["gateway"] as? String)
+        let again = try await start {
+            let env = (try? String(contentsOfFile: data + "/env", encoding: .utf8)) ?? ""
+            #expect(!env.contains("export GATEWAY='\(lastGateway)'"))
+        }
         defer { kill(again.pid, SIGKILL) }
         #expect(again.output.contains("Reusing \(data) from an earlier run"))
+        let banner = try #require(again.output.split(separator: "\n").first { $0.contains("gateway          http") })
+        let address = try #require(banner.split(separator: " ").last)
+        #expect(try String(contentsOfFile: data + "/env", encoding: .utf8).contains("export GATEWAY='\(address)'"))
         #expect(await again.stop() == 0)
         let fresh = try await start(["--fresh"])
         defer { kill(fresh.pid, SIGKILL) }
