@@ -9,31 +9,21 @@ struct ReloadService: Service {
 
     func run() async throws {
         let runtime = self.runtime
-        await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
+        await runUntilShutdown([
+            {
                 guard runtime.config.policiesWatchIntervalMs > 0 else { return }
-                while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    try? await Task.sleep(for: .milliseconds(runtime.config.policiesWatchIntervalMs))
-                    runtime.reloadPolicies(force: false)
-                }
-            }
-            tasks.addTask {
-                while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    try? await Task.sleep(for: .milliseconds(runtime.config.directoryRefreshIntervalMs))
-                    runtime.refreshDirectory()
-                }
-            }
-            tasks.addTask {
+                await every(milliseconds: runtime.config.policiesWatchIntervalMs) { runtime.reloadPolicies(force: false) }
+            },
+            { await every(milliseconds: runtime.config.directoryRefreshIntervalMs) { runtime.refreshDirectory() } },
+            {
                 for await _ in (await UnixSignalsSequence(trapping: .sighup)).cancelOnGracefulShutdown() {
                     runtime.logger.info("SIGHUP: reloading policies, reopening the audit log, re-reading the directory")
                     runtime.reloadPolicies(force: true)
                     if !runtime.audit.reopen() { runtime.logger.error("cannot reopen the audit log \(runtime.config.auditPath)") }
                     runtime.refreshDirectory(force: true)
                 }
-            }
-            try? await gracefulShutdown()
-            tasks.cancelAll()
-        }
+            },
+        ])
     }
 }
 
@@ -43,15 +33,31 @@ struct OutboxService: Service {
 
     func run() async throws {
         let runtime = self.runtime
-        await withTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
+        await runUntilShutdown([
+            {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     await runtime.mail.deliverDue()
                     try? await Task.sleep(for: .milliseconds(runtime.config.mailPollIntervalMs))
                 }
             }
-            try? await gracefulShutdown()
-            tasks.cancelAll()
-        }
+        ])
+    }
+}
+
+/// Runs each loop as a child task until the service group shuts down gracefully, then
+/// cancels them.
+func runUntilShutdown(_ loops: [@Sendable () async -> Void]) async {
+    await withTaskGroup(of: Void.self) { tasks in
+        for loop in loops { tasks.addTask(operation: loop) }
+        try? await gracefulShutdown()
+        tasks.cancelAll()
+    }
+}
+
+/// Waits `milliseconds`, then runs `body`, until cancelled or shutting down.
+func every(milliseconds: Int, _ body: @Sendable () -> Void) async {
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        try? await Task.sleep(for: .milliseconds(milliseconds))
+        body()
     }
 }
