@@ -47,6 +47,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Huawei Cloud's AK/SK request signing (SDK-HMAC-SHA256, V11-HMAC-SHA256): verifying what
+        // clients sign, signing what the gateway forwards.
+        .target(
+            name: "GatehouseSigning",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Mail: the outbox worker that composes and delivers ownership-transfer emails, into a
         // maildir or through an SMTP relay (a SwiftNIO client, STARTTLS or TLS through NIOSSL).
         .target(
@@ -128,6 +134,10 @@ let package = Package(
                 "GatehouseSampleService",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
+        ),
+        .testTarget(
+            name: "GatehouseSigningTests",
+            dependencies: ["GatehouseSigning"]
         ),
         .testTarget(
             name: "GatehouseMailTests",
