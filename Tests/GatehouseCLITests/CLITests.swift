@@ -802,7 +802,14 @@ extension Array where Element == String {
 }
 
 @Suite struct HelpTests {
-    @Test(arguments: ["serve", "demo", "eval", "explain", "lint", "fmt", "test", "diff", "directory", "sample-account-service", "bench"])
+    /// Every command, and every subcommand of `directory`.
+    static let commands = ["serve", "demo", "eval", "explain", "lint", "fmt", "test", "diff", "directory", "sample-account-service", "bench"]
+    static let directoryCommands = [
+        "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "attach", "detach",
+        "disable", "enable",
+    ]
+
+    @Test(arguments: commands)
     func everyCommandHasHelpWithAnExample(command: String) throws {
         let result = try CLI.run([command, "--help"])
         #expect(result.status == 0)
@@ -812,15 +819,7 @@ extension Array where Element == String {
 
     /// Every example in every `--help`, at 80 columns, is whole: no line of it wrapped by the
     /// help renderer, so each can be pasted as it reads; a long one goes on after ` \`.
-    @Test(
-        arguments: [
-            [], ["serve"], ["demo"], ["eval"], ["explain"], ["lint"], ["fmt"], ["test"], ["diff"], ["directory"], ["sample-account-service"],
-            ["bench"],
-        ]
-            + [
-                "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "attach",
-                "detach", "disable", "enable",
-            ].map { ["directory", $0] })
+    @Test(arguments: [[]] + commands.map { [$0] } + directoryCommands.map { ["directory", $0] })
     func examplesAreWholeAt80Columns(command: [String]) throws {
         let result = try CLI.run(command + ["--help"], environment: ["COLUMNS": "80"])
         #expect(result.status == 0)
@@ -838,7 +837,7 @@ extension Array where Element == String {
     @Test func rootHelpListsCommands() throws {
         let result = try CLI.run(["--help"])
         #expect(result.status == 0)
-        for command in ["serve", "demo", "eval", "explain", "lint", "fmt", "test", "diff", "directory", "bench"] {
+        for command in Self.commands {
             #expect(result.stdout.contains(command))
         }
     }

@@ -11,9 +11,9 @@ enum TransferEndpoints {
         case .transferCreate:
             guard let json = try? JSONLoader.parse(call.body, limits: JSONLimits(maxBytes: max(call.body.count, 1), maxDepth: 4)),
                 case .object(let members) = json, case .string(let target)? = json["target_user_id"], !target.isEmpty
-            else { return .failure(bad("The body must be {\"target_user_id\": \"<user id>\"}.")) }
+            else { return .failure(.badTransfer("The body must be {\"target_user_id\": \"<user id>\"}.")) }
             if let extra = members.first(where: { $0.key != "target_user_id" }) {
-                return .failure(bad("\(JSONWriter.quoted(extra.key)) is not a field of a transfer; send target_user_id only."))
+                return .failure(.badTransfer("\(JSONWriter.quoted(extra.key)) is not a field of a transfer; send target_user_id only."))
             }
             let transfer = try store.startTransfer(by: session.user.name, to: target, validFor: validity, now: call.now)
             return .success(EndpointResponse(status: 201, json: Self.json(transfer)))
@@ -84,8 +84,6 @@ enum TransferEndpoints {
             )
         ])
     }
-
-    static func bad(_ message: String) -> GatewayError { .badTransfer(message) }
 
     /// `name=value` from a query or a form body (`application/x-www-form-urlencoded`, where
     /// `+` is a space), read by Foundation's `URLComponents`; nil when absent or when the text
