@@ -37,10 +37,14 @@ public struct IssuedToken: Sendable {
 /// migrations; every change is one transaction.
 public final class DirectoryStore: Sendable {
     let database: DatabaseQueue
+    /// Seals and opens access keys' secret keys; nil when none was given (creating keys then
+    /// fails, and the gateway cannot open existing ones: see `DirectoryView.unreadableAccessKeys`).
+    public let keyEncryptionKey: KeyEncryptionKey?
 
     /// Opens (creating if needed) the directory at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    public init(path: String, keyEncryptionKey: KeyEncryptionKey? = nil) throws {
         database = try SQLiteDatabase.open(path: path, migrations: Self.migrations)
+        self.keyEncryptionKey = keyEncryptionKey
     }
 
     static func migrations(_ migrator: inout DatabaseMigrator) {
@@ -133,6 +137,7 @@ public final class DirectoryStore: Sendable {
                         last_error TEXT);
                     """)
         }
+        accessKeyMigration(&migrator)
     }
 
     // MARK: seed
@@ -145,7 +150,7 @@ public final class DirectoryStore: Sendable {
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM organization")! > 0 {
                 guard replace else { throw DirectoryError.notEmpty(path) }
                 for table in [
-                    "outbox", "owner_transfers", "tokens", "attachments", "group_members", "groups", "user_tags", "users", "account_tags", "accounts",
+                    "outbox", "owner_transfers", "access_keys", "tokens", "attachments", "group_members", "groups", "user_tags", "users", "account_tags", "accounts",
                     "organization",
                 ] {
                     try db.execute(sql: "DELETE FROM \(table)")
@@ -383,7 +388,7 @@ public final class DirectoryStore: Sendable {
                         """, arguments: [Self.hash(token)])
             else { return .failure(.unknown) }
             let record = TokenRecord(
-                userName: row["name"], expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
+                userName: row["name"], issuedAt: 0, expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
                 generation: row["token_generation"], mfa: false)
             if let rejection = record.rejection(now: now, userGeneration: row["user_generation"], userDisabled: row["disabled"]) {
                 return .failure(rejection)
@@ -446,19 +451,21 @@ public final class DirectoryStore: Sendable {
             let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT tokens.hash, tokens.expires_at, tokens.revoked_at, tokens.session_generation, tokens.mfa, users.name
+                    SELECT tokens.hash, tokens.created_at, tokens.expires_at, tokens.revoked_at, tokens.session_generation, tokens.mfa, users.name
                     FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.expires_at > ?
                     """, arguments: [now.timeIntervalSince1970 - Self.expiredTokenMemory])
             while let row = try rows.next() {
                 tokens[row["hash"]] = TokenRecord(
-                    userName: row["name"], expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
+                    userName: row["name"], issuedAt: row["created_at"], expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
                     generation: row["session_generation"], mfa: row["mfa"])
             }
             var generations: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT name, session_generation FROM users") {
                 generations[row["name"]] = row["session_generation"]
             }
-            return DirectoryView(seed: seed, tokens: tokens, sessionGenerations: generations)
+            let (accessKeys, unreadable) = try Self.accessKeyRecords(db, now: now, keyEncryptionKey: keyEncryptionKey)
+            return DirectoryView(
+                seed: seed, tokens: tokens, sessionGenerations: generations, accessKeys: accessKeys, unreadableAccessKeys: unreadable)
         }
     }
 

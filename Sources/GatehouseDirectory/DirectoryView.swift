@@ -8,6 +8,7 @@ private let viewCount = Atomic<UInt64>(0)
 /// What the directory keeps about one token (never the token itself).
 struct TokenRecord: Sendable {
     var userName: String
+    var issuedAt: Double
     var expiresAt: Double
     var revoked: Bool
     var generation: Int
@@ -25,6 +26,16 @@ struct TokenRecord: Sendable {
     }
 }
 
+/// The kind of credential a call authenticated with (the audit line's `credential`).
+public enum CredentialKind: String, Sendable {
+    /// A Gatehouse token (`X-Auth-Token`, `Authorization: Bearer`).
+    case token
+    /// A permanent access key's AK/SK signature.
+    case accessKey = "access_key"
+    /// A temporary access key's AK/SK signature with its `X-Security-Token`.
+    case temporaryAccessKey = "temporary_access_key"
+}
+
 /// An authenticated caller: the user, the principal they act as, the policies attached to
 /// them (directly and through groups) and what the login proved.
 ///
@@ -36,13 +47,36 @@ public final class Session: Sendable {
     public let principal: Principal
     public let policies: [String]
     public let mfa: Bool
+    public let credential: CredentialKind
+    /// The access key ID, for calls signed with one.
+    public let accessKey: String?
+    /// When the credential was issued (seconds since 1970): the token's or the temporary
+    /// credentials' issue, a permanent access key's creation (`g:TokenIssueTime`).
+    public let issuedAt: Double
 
-    init(user: DirectorySeed.User, principal: Principal, policies: [String], mfa: Bool) {
+    init(
+        user: DirectorySeed.User, principal: Principal, policies: [String], mfa: Bool, credential: CredentialKind = .token,
+        accessKey: String? = nil, issuedAt: Double = 0
+    ) {
         self.user = user
         self.principal = principal
         self.policies = policies
         self.mfa = mfa
+        self.credential = credential
+        self.accessKey = accessKey
+        self.issuedAt = issuedAt
     }
+}
+
+/// An access key the directory knows and whose secret the gateway could open: enough to
+/// verify a signature, not yet a session (`DirectoryView.session(for:securityToken:now:)`).
+public struct AccessKeyCredential: Sendable {
+    public let accessKey: String
+    public let secretKey: String
+    /// Whether the key is temporary (and so needs its security token).
+    public var isTemporary: Bool { record.temporary != nil }
+    let record: AccessKeyRecord
+    let session: Session?
 }
 
 /// An immutable, in-memory copy of the directory: the gateway authenticates every call
@@ -57,8 +91,16 @@ public final class DirectoryView: Sendable {
     let users: [String: (user: DirectorySeed.User, principal: Principal, policies: [String])]
     let delegated: Set<String>
     let accounts: Set<String>
+    /// Access keys by ID, each with its session made once per view.
+    let accessKeys: [String: AccessKeyCredential]
+    /// How many access keys' secrets the key-encryption key at hand could not open (the
+    /// gateway warns; calls signed with them are refused).
+    public let unreadableAccessKeys: Int
 
-    init(seed: DirectorySeed, tokens: [String: TokenRecord], sessionGenerations: [String: Int]) {
+    init(
+        seed: DirectorySeed, tokens: [String: TokenRecord], sessionGenerations: [String: Int], accessKeys: [String: AccessKeyRecord] = [:],
+        unreadableAccessKeys: Int = 0
+    ) {
         self.seed = seed
         self.identity = viewCount.add(1, ordering: .relaxed).newValue
         self.tokens = tokens
@@ -68,6 +110,47 @@ public final class DirectoryView: Sendable {
         self.users = users
         self.delegated = Set(seed.delegatedAdministrators)
         self.accounts = Set(seed.accounts.map(\.id))
+        var credentials: [String: AccessKeyCredential] = [:]
+        for (accessKey, record) in accessKeys {
+            let session = users[record.userName].map { entry in
+                Session(
+                    user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.temporary?.mfa ?? false,
+                    credential: record.temporary == nil ? .accessKey : .temporaryAccessKey, accessKey: accessKey, issuedAt: record.createdAt)
+            }
+            credentials[accessKey] = AccessKeyCredential(accessKey: accessKey, secretKey: record.secretKey ?? "", record: record, session: session)
+        }
+        self.accessKeys = credentials
+        self.unreadableAccessKeys = unreadableAccessKeys
+    }
+
+    /// The access key a signed call names, with its secret, or why there is none to verify with.
+    public func accessKey(_ accessKey: String) -> Result<AccessKeyCredential, AccessKeyRejection> {
+        guard let credential = accessKeys[accessKey], credential.session != nil else { return .failure(.unknown) }
+        guard credential.record.secretKey != nil else { return .failure(.unreadable) }
+        return .success(credential)
+    }
+
+    /// The session of an access key whose signature held, or why it does not authenticate:
+    /// a temporary key needs its own security token (compared by hash) and a live session;
+    /// a permanent key takes no security token; either needs to be active and its user
+    /// enabled. Call only after the signature was verified, so a caller who lacks the
+    /// secret learns nothing about the key's state.
+    public func session(for credential: AccessKeyCredential, securityToken: String?, now: Date) -> Result<Session, AccessKeyRejection> {
+        let record = credential.record
+        guard let session = credential.session, let generation = sessionGenerations[record.userName] else { return .failure(.unknown) }
+        if let temporary = record.temporary {
+            guard let securityToken, !securityToken.isEmpty else { return .failure(.securityTokenMissing) }
+            guard RememberedSession.constantTimeEquals(Array(DirectoryStore.hash(securityToken).utf8), Array(temporary.securityTokenHash.utf8)) else {
+                return .failure(.securityTokenMismatch)
+            }
+            if temporary.generation != generation { return .failure(.sessionEnded) }
+        } else if securityToken != nil {
+            return .failure(.securityTokenUnexpected)
+        }
+        if !record.active { return .failure(.inactive) }
+        if session.user.disabled { return .failure(.userDisabled) }
+        if let temporary = record.temporary, now.timeIntervalSince1970 >= temporary.expiresAt { return .failure(.expired) }
+        return .success(session)
     }
 
     /// The session a token opens, or why it is refused.
@@ -87,7 +170,7 @@ public final class DirectoryView: Sendable {
         if let rejection = record.rejection(now: now, userGeneration: sessionGenerations[record.userName], userDisabled: entry.user.disabled) {
             return .failure(rejection)
         }
-        let session = Session(user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.mfa)
+        let session = Session(user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.mfa, issuedAt: record.issuedAt)
         remembered = RememberedSession(token: Array(token.utf8), view: identity, session: session, expiresAt: record.expiresAt)
         return .success(session)
     }
@@ -115,11 +198,14 @@ public struct RememberedSession: Sendable {
     /// may be someone else's.
     func matches(_ candidate: String) -> Bool {
         var candidate = candidate
-        return candidate.withUTF8 { bytes in
-            guard bytes.count == token.count else { return false }
-            var difference: UInt8 = 0
-            for index in 0..<bytes.count { difference |= bytes[index] ^ token[index] }
-            return difference == 0
-        }
+        return candidate.withUTF8 { bytes in Self.constantTimeEquals(bytes, token) }
+    }
+
+    /// Whether two byte strings are equal, in time that depends only on their lengths.
+    static func constantTimeEquals(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UInt8>) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        var difference: UInt8 = 0
+        for (left, right) in zip(lhs, rhs) { difference |= left ^ right }
+        return difference == 0
     }
 }

@@ -6,11 +6,13 @@ import GatehousePolicy
 struct DirectoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "directory",
-        abstract: "Manage the directory: users, groups, policy attachments, tokens and sessions.",
+        abstract: "Manage the directory: users, groups, policy attachments, tokens, access keys and sessions.",
         discussion: """
             The directory is a SQLite file. Tokens are random, shown once when issued, and \
             stored only as a SHA-256 hash; a token stops working when it expires, is revoked, \
-            its user is disabled, or the user's sessions are ended.
+            its user is disabled, or the user's sessions are ended. Access keys' secret keys \
+            are stored sealed (AES-256-GCM) under a key-encryption key given with --key-file \
+            or GATEHOUSE_DIRECTORY_KEY.
 
             Examples:
               gatehouse directory init --db data/directory.sqlite \\
@@ -23,13 +25,18 @@ struct DirectoryCommand: ParsableCommand {
             """,
         subcommands: [
             Init.self, Show.self, AddUser.self, AddGroup.self, AddMember.self, RemoveMember.self, IssueToken.self, RevokeToken.self,
-            EndSessions.self, Attach.self, Detach.self, Disable.self, Enable.self,
+            EndSessions.self, Attach.self, Detach.self, Disable.self, Enable.self, GenerateKey.self, CreateAccessKey.self, ListAccessKeys.self,
+            DeactivateAccessKey.self, ActivateAccessKey.self, DeleteAccessKey.self, IssueTemporaryCredentials.self, Rekey.self,
         ]
     )
 
     struct Database: ParsableArguments {
         @Option(help: ArgumentHelp("The directory's SQLite file.", valueName: "path"))
         var db: String
+        @Option(
+            help: ArgumentHelp(
+                "The key-encryption key for access keys' secrets (default: $GATEHOUSE_DIRECTORY_KEY).", valueName: "file"))
+        var keyFile: String?
 
         /// Opens the store; any database failure becomes a directory error (exit 2). Only
         /// `init` creates a directory (and the folders it goes in): every other command on a
@@ -47,8 +54,9 @@ struct DirectoryCommand: ParsableCommand {
                 throw DirectoryError.invalid(
                     "no directory at \(db); create one with gatehouse directory init --db \(db) --seed samples/directory.json")
             }
+            let keyEncryptionKey = try KeyEncryptionKey.resolve(file: keyFile)
             do {
-                return try DirectoryStore(path: db)
+                return try DirectoryStore(path: db, keyEncryptionKey: keyEncryptionKey)
             } catch {
                 throw DirectoryError.invalid("cannot open the directory \(db): \(error)")
             }

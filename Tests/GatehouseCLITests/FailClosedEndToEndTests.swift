@@ -202,10 +202,13 @@ import Testing
         #expect(both.status == 400)
         #expect(both.header("X-Echo") == nil)
         #expect(try gateway.auditLines().last?["reason"] as? String == "conflicting_credentials")
+        // A security token names temporary AK/SK credentials: beside a token it is refused.
+        let mixed = try gateway.call("GET", "/v1/organizations/accounts", token: admin, headers: [("X-Security-Token", "session")])
+        #expect(mixed.status == 401 && mixed.header("X-Echo") == nil)
+        #expect(try gateway.auditLines().last?["reason"] as? String == "security_token_without_signature")
         // A bearer token authenticates and is not forwarded; nor is anything else a credential could be.
         let bearer = try gateway.call(
-            "GET", "/v1/organizations/accounts",
-            headers: [("Authorization", "Bearer \(admin)"), ("X-Security-Token", "session"), ("Cookie", "session=abc"), ("X-Kept", "1")])
+            "GET", "/v1/organizations/accounts", headers: [("Authorization", "Bearer \(admin)"), ("Cookie", "session=abc"), ("X-Kept", "1")])
         #expect(bearer.status == 200)
         let forwarded = try #require(bearer.json["headers"] as? [[String]]).map { $0[0].lowercased() }
         #expect(forwarded.contains("x-kept"))

@@ -13,11 +13,11 @@ final class TemporaryDirectory {
     let path: String
     let store: DirectoryStore
 
-    init(seeded: Bool = true) throws {
+    init(seeded: Bool = true, keyEncryptionKey: KeyEncryptionKey? = nil) throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-dir-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         path = folder.appendingPathComponent("directory.sqlite").path
-        store = try DirectoryStore(path: path)
+        store = try DirectoryStore(path: path, keyEncryptionKey: keyEncryptionKey)
         if seeded { try store.importSeed(try DirectorySeed.load(sampleSeed)) }
     }
 

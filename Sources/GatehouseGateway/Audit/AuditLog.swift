@@ -21,6 +21,11 @@ public struct AuditRecord: Sendable {
     public var policyRevision: String
     public var user: String?
     public var principal: String?
+    /// The kind of credential the call presented (`CredentialKind`: `token`, `access_key`,
+    /// `temporary_access_key`), once known.
+    public var credential: String?
+    /// The access key ID of a signed call, even a refused one (never the secret or the signature).
+    public var accessKey: String?
     public var action: String?
     public var resource: String?
     public var decision = "deny"
@@ -70,6 +75,8 @@ public struct AuditRecord: Sendable {
             writer.string("source_ip", sourceIp)
             writer.string("user", user)
             writer.string("principal", principal)
+            writer.string("credential", credential)
+            writer.string("access_key", accessKey)
             writer.string("action", action)
             writer.string("resource", resource)
             writer.string("decision", decision)
@@ -93,7 +100,8 @@ public struct AuditRecord: Sendable {
     /// (`Statement[<index>]`, quotes, commas: under 40) and each change's (under 32).
     var maxLineBytes: Int {
         func length(_ text: String?) -> Int { text?.utf8.count ?? 4 }
-        var texts = length(requestId) + length(method) + length(path) + length(sourceIp) + length(user) + length(principal)
+        var texts = length(requestId) + length(method) + length(path) + length(sourceIp) + length(user) + length(principal) + length(credential)
+        texts += length(accessKey)
         texts += length(action) + length(resource) + length(decision) + length(reason) + length(policyRevision)
         for ref in statements { texts += length(ref.policy) + (ref.sid?.utf8.count ?? 0) }
         for change in changes { texts += length(change.field) + length(change.old) + length(change.new) }

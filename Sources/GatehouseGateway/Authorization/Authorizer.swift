@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseDirectory
 import GatehousePolicy
+import GatehouseSigning
 
 /// Either decided, or waiting for the target account's tags.
 public enum AuthorizationResult: Sendable {
@@ -35,21 +36,26 @@ public struct PendingDecision: Sendable {
 /// can change its decisions, so only those are worked out (each is an allocation or two);
 /// which they are is asked of the set once, not on every call.
 struct GlobalKeys: OptionSet {
-    let rawValue: UInt8
+    let rawValue: UInt16
     static let sourceIp = GlobalKeys(rawValue: 1 << 0)
     static let currentTime = GlobalKeys(rawValue: 1 << 1)
     static let epochTime = GlobalKeys(rawValue: 1 << 2)
     static let secureTransport = GlobalKeys(rawValue: 1 << 3)
     static let mfaPresent = GlobalKeys(rawValue: 1 << 4)
     static let userAgent = GlobalKeys(rawValue: 1 << 5)
+    static let principalType = GlobalKeys(rawValue: 1 << 6)
+    static let userId = GlobalKeys(rawValue: 1 << 7)
+    static let userName = GlobalKeys(rawValue: 1 << 8)
+    static let tokenIssueTime = GlobalKeys(rawValue: 1 << 9)
 
     /// Each flag's (lowercased) condition key.
     static let keys: [(GlobalKeys, String)] = [
         (.sourceIp, "g:sourceip"), (.currentTime, "g:currenttime"), (.epochTime, "g:epochtime"),
         (.secureTransport, "g:securetransport"), (.mfaPresent, "g:mfapresent"), (.userAgent, "g:useragent"),
+        (.principalType, "g:principaltype"), (.userId, "g:userid"), (.userName, "g:username"), (.tokenIssueTime, "g:tokenissuetime"),
     ]
 
-    init(rawValue: UInt8) { self.rawValue = rawValue }
+    init(rawValue: UInt16) { self.rawValue = rawValue }
 
     init(testedBy set: CompiledPolicySet) {
         self = []
@@ -120,13 +126,15 @@ public struct Authorizer: Sendable {
         }
 
         let session: Session
-        switch authenticate(attributes, in: directory, cache: &cache) {
+        switch authenticate(attributes, in: directory, cache: &cache, record: &requestContext.record) {
         case .failure(let error): return .decided(requestContext.refuse(error))
         case .success(let found): session = found
         }
         requestContext.session = session
         requestContext.record.user = session.user.name
         requestContext.record.principal = session.principal.urn
+        requestContext.record.credential = session.credential.rawValue
+        requestContext.record.accessKey = session.accessKey
 
         let route: Route
         switch self.route(match, method: attributes.method, target: target) {
@@ -170,13 +178,53 @@ public struct Authorizer: Sendable {
 
     // MARK: stages
 
-    /// Authenticate: the caller's one credential (`X-Auth-Token`, or `Authorization: Bearer`)
-    /// to a live session in the directory.
-    func authenticate(_ attributes: RequestAttributes, in directory: DirectoryView, cache: inout ConnectionCache) -> Result<Session, GatewayError> {
+    /// Authenticate: the caller's one credential (`X-Auth-Token` or `Authorization: Bearer`,
+    /// or an AK/SK signature) to a live session in the directory.
+    /// A refused credential is still named in the audit `record`: its kind, and a signed
+    /// call's access key ID.
+    func authenticate(
+        _ attributes: RequestAttributes, in directory: DirectoryView, cache: inout ConnectionCache, record: inout AuditRecord
+    ) -> Result<Session, GatewayError> {
         guard !attributes.conflictingCredentials else { return .failure(.conflictingCredentials) }
+        if attributes.securityTokenWithoutSignature { return .failure(.securityTokenWithoutSignature) }
+        if let signed = attributes.signed {
+            record.credential = signed.securityToken == nil ? CredentialKind.accessKey.rawValue : CredentialKind.temporaryAccessKey.rawValue
+            return Self.authenticate(signed, in: directory, now: attributes.now, accessKey: &record.accessKey)
+        }
+        if attributes.token != nil { record.credential = CredentialKind.token.rawValue }
         guard let token = attributes.token, !token.isEmpty else { return .failure(.credentialRefused(nil)) }
         switch directory.authenticate(token, now: attributes.now, remembering: &cache.session) {
         case .failure(let why): return .failure(.credentialRefused(why))
+        case .success(let session): return .success(session)
+        }
+    }
+
+    /// An AK/SK-signed call: the `Authorization` parsed, the access key found, the signature
+    /// verified with its secret (`RequestSigning.verify`: signed fields, date window, body),
+    /// and only then the key's state and security token checked.
+    static func authenticate(_ signed: SignedCredential, in directory: DirectoryView, now: Date, accessKey: inout String?) -> Result<Session, GatewayError> {
+        let authorization: RequestSigning.Authorization
+        switch RequestSigning.Authorization.parse(signed.authorization) {
+        case .failure(let rejection): return .failure(.signatureRefused(rejection))
+        case .success(let parsed): authorization = parsed
+        }
+        // Bounded and printable (the parser checks); shown to operators, not a secret.
+        accessKey = String(authorization.accessKey.prefix(128))
+        let credential: AccessKeyCredential
+        switch directory.accessKey(authorization.accessKey) {
+        case .failure(let why): return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
+        case .success(let found): credential = found
+        }
+        // A temporary key's call must carry its token, and the token must be signed (the
+        // signer checks the latter); said before verifying, as the cheaper refusal.
+        if credential.isTemporary && signed.securityToken == nil {
+            return .failure(.accessKeyRefused(.securityTokenMissing, accessKey: authorization.accessKey))
+        }
+        if let rejection = RequestSigning.verify(signed.request, authorization: authorization, secretKey: credential.secretKey, now: now) {
+            return .failure(.signatureRefused(rejection))
+        }
+        switch directory.session(for: credential, securityToken: signed.securityToken, now: now) {
+        case .failure(let why): return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
         case .success(let session): return .success(session)
         }
     }
@@ -227,6 +275,14 @@ public struct Authorizer: Sendable {
         }
         if globals.contains(.mfaPresent) { request.setContext(normalizedKey: "g:mfapresent", ContextValue.list(session.mfa)) }
         if globals.contains(.userAgent) { request.setContext(normalizedKey: "g:useragent", attributes.userAgent.map { [.string($0)] } ?? []) }
+        // The principal's keys, the same for every kind of credential (token, access key,
+        // temporary credentials): the session says who and since when.
+        if globals.contains(.principalType) { request.setContext(normalizedKey: "g:principaltype", [.string("User")]) }
+        if globals.contains(.userId) { request.setContext(normalizedKey: "g:userid", [.string(session.user.id)]) }
+        if globals.contains(.userName) { request.setContext(normalizedKey: "g:username", [.string(session.user.name)]) }
+        if globals.contains(.tokenIssueTime) {
+            request.setContext(normalizedKey: "g:tokenissuetime", [.string(Self.iso8601(Date(timeIntervalSince1970: session.issuedAt)))])
+        }
         if route.carriesRequestTags {
             switch Self.requestTags(attributes.body) {
             case .failure(let error): return .failure(error)
@@ -274,10 +330,12 @@ public struct Authorizer: Sendable {
         return trustedProxies.contains { $0.contains(ip) }
     }
 
-    /// Whether the client reached the trusted proxy over HTTPS: the peer is a trusted proxy
-    /// and every hop `X-Forwarded-Proto` lists says `https` (a proxy that appends its own
-    /// protocol to the client's is believed only when all agree).
+    /// Whether the client reached the gateway over TLS, directly, or through a trusted proxy
+    /// (the peer is one and every hop `X-Forwarded-Proto` lists says `https`: a proxy that
+    /// appends its own protocol to the client's is believed only when all agree). Behind a
+    /// proxy, the proxy's own connection to the gateway says nothing about the client's.
     func isSecureTransport(_ attributes: RequestAttributes) -> Bool {
+        if attributes.isTLS && !isTrusted(attributes.peer) { return true }
         guard isTrusted(attributes.peer), let proto = attributes.forwardedProto else { return false }
         let hops = proto.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         return !hops.isEmpty && hops.allSatisfy { $0.lowercased() == "https" }

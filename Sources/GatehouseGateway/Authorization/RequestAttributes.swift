@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseSigning
 
 /// What the gateway knows about a call once its request has been read.
 public struct RequestAttributes: Sendable {
@@ -6,9 +7,17 @@ public struct RequestAttributes: Sendable {
     /// The request target exactly as received.
     public var target: String
     public var token: String?
+    /// An AK/SK-signed call: the `Authorization` value, the `X-Security-Token` and the
+    /// request as signed (`RequestSigning.Request`).
+    public var signed: SignedCredential?
+    /// An `X-Security-Token` sent without an AK/SK signature: refused, since it names
+    /// temporary credentials the call does not use.
+    public var securityTokenWithoutSignature = false
     public var userAgent: String?
     public var forwardedFor: String?
     public var forwardedProto: String?
+    /// The client's connection to the gateway is TLS.
+    public var isTLS = false
     /// The address of the socket's peer.
     public var peer: String
     public var body: [UInt8]
@@ -30,5 +39,19 @@ public struct RequestAttributes: Sendable {
         self.peer = peer
         self.body = body
         self.now = now
+    }
+}
+
+/// What an AK/SK-signed call carries to authenticate it.
+public struct SignedCredential: Sendable {
+    /// The `Authorization` value as received.
+    public var authorization: String
+    public var securityToken: String?
+    public var request: RequestSigning.Request
+
+    public init(authorization: String, securityToken: String?, request: RequestSigning.Request) {
+        self.authorization = authorization
+        self.securityToken = securityToken
+        self.request = request
     }
 }

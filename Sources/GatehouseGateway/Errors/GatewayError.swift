@@ -1,5 +1,6 @@
 import GatehouseDirectory
 import GatehousePolicy
+import GatehouseSigning
 
 /// The stages of the request path, in order (`docs/ARCHITECTURE.md`): read the request,
 /// authenticate the caller, route the call to its API, apply the API's caller rule, gather
@@ -30,6 +31,8 @@ public struct GatewayError: Error, Sendable, Equatable {
         case credentialMissing = "token_missing"
         case credentialUnknown = "token_unknown"
         case sessionOver = "token_expired"
+        case signatureRefused = "signature_refused"
+        case accessKeyRefused = "access_key_refused"
         case noRoute = "no_route"
         case badParameter = "bad_parameter"
         case notManagementAccount = "not_management_account"
@@ -66,7 +69,7 @@ public struct GatewayError: Error, Sendable, Equatable {
             case .requestTimeout: (408, "Gatehouse.0408", .read)
             case .notReady: (503, "Gatehouse.0503", .authenticate)
             case .conflictingCredentials: (400, "Gatehouse.0400", .authenticate)
-            case .credentialMissing, .credentialUnknown: (401, "APIGW.0301", .authenticate)
+            case .credentialMissing, .credentialUnknown, .signatureRefused, .accessKeyRefused: (401, "APIGW.0301", .authenticate)
             case .sessionOver: (401, "Gatehouse.0401", .authenticate)
             case .noRoute: (404, "Gatehouse.0404", .route)
             case .badParameter: (400, "Gatehouse.0400", .route)
@@ -151,6 +154,38 @@ public struct GatewayError: Error, Sendable, Equatable {
         case .unknown?: GatewayError(.credentialUnknown, "Incorrect IAM authentication information: decrypt token fail")
         case let why?: GatewayError(.sessionOver, "login expired", reason: "token_" + why.rawValue)
         }
+    }
+
+    /// An AK/SK signature that does not hold, with Huawei API Gateway's message for it and
+    /// the signer's reason (`RequestSigning.Rejection.reason`) in the audit log.
+    public static func signatureRefused(_ rejection: RequestSigning.Rejection) -> GatewayError {
+        GatewayError(
+            .signatureRefused, "Incorrect IAM authentication information: verify aksk signature fail, \(rejection.description)",
+            reason: rejection.reason)
+    }
+
+    /// An `X-Security-Token` on a call that is not AK/SK-signed.
+    public static let securityTokenWithoutSignature = GatewayError(
+        .signatureRefused, "Incorrect IAM authentication information: X-Security-Token is sent only with an AK/SK-signed request",
+        reason: "security_token_without_signature")
+
+    /// An access key that does not authenticate the call. Unknown keys (and those whose
+    /// secret the gateway cannot open) get Huawei API Gateway's "Get secretKey failed"; the
+    /// rest are said only after the signature held. Ended credentials are "login expired".
+    public static func accessKeyRefused(_ why: AccessKeyRejection, accessKey: String) -> GatewayError {
+        if why.isEnded { return GatewayError(.sessionOver, "login expired", reason: why.rawValue) }
+        // The caller's own AK, as Huawei's gateway echoes it; bounded, and printable by the parser.
+        let shown = accessKey.count > 64 ? String(accessKey.prefix(64)) + "..." : accessKey
+        let message: String
+        switch why {
+        case .unknown, .unreadable, .expired, .sessionEnded, .userDisabled:
+            message = "Get secretKey failed,ak:\(shown),err:ak not exist"
+        case .inactive: message = "Get secretKey failed,ak:\(shown),err:ak is inactive"
+        case .securityTokenMissing: message = "the temporary access key \(shown) is used without its X-Security-Token"
+        case .securityTokenMismatch: message = "the X-Security-Token does not belong to the access key \(shown)"
+        case .securityTokenUnexpected: message = "X-Security-Token is sent only with temporary access keys"
+        }
+        return GatewayError(.accessKeyRefused, "Incorrect IAM authentication information: " + message, reason: why.rawValue)
     }
 
     // MARK: route

@@ -169,6 +169,14 @@ enum HTTP1 {
             return found
         }
 
+        /// Every field line as (name as received, trimmed value), in order: what an AK/SK
+        /// signature covers.
+        func fieldLines() -> [(name: String, value: String)] {
+            fields.map { field in
+                (bytes.getString(at: bytes.readerIndex + Int(field.nameStart), length: Int(field.nameEnd - field.nameStart)) ?? "", value(field))
+            }
+        }
+
         /// All lines of a field, in order.
         func allFields(_ known: Known) -> [Field] { fields.filter { $0.known == known } }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseDirectory
 import GatehousePolicy
+import GatehouseSigning
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -122,9 +123,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     // cycle; the other callbacks finish within the upstream timeout, and a call whose client
     // left is still recorded.
 
-    init(runtime: GatewayRuntime, pool: UpstreamPool) {
+    /// Whether the client connection is TLS (`g:SecureTransport`).
+    private let isTLS: Bool
+
+    init(runtime: GatewayRuntime, pool: UpstreamPool, isTLS: Bool = false) {
         self.runtime = runtime
         self.pool = pool
+        self.isTLS = isTLS
         decoder = HTTP1.Decoder(kind: .request, maxHeadBytes: runtime.config.maxHeadBytes)
     }
 
@@ -337,7 +342,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             forwardedFor: head.elements(.xForwardedFor)?.joined(separator: ", "),
             forwardedProto: head.elements(.xForwardedProto)?.joined(separator: ", "), peer: peerAddress,
             body: body.map { Array($0.readableBytesView) } ?? [], now: started)
-        attributes.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
+        attributes.isTLS = isTLS
+        Self.readCredentials(head, into: &attributes)
         let authorization = runtime.authorizer.authorize(
             attributes, requestId: requestId, policies: policies, directory: directory, remembering: &cache,
             knownTags: { [runtime] account in
@@ -388,6 +394,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// endpoint) once the audit log can record it; anything else is answered as refused.
     private func enforce(_ requestContext: RequestContext) {
         requestContext.record.authorizeMicros = micros(since: received)
+        if let accessKey = requestContext.session?.accessKey { runtime.noteAccessKeyUse(accessKey, at: requestContext.record.time) }
         if requestContext.gatewayError == nil && runtime.config.auditRequired && !runtime.audit.isHealthy {
             requestContext.refuse(.auditUnavailable)
         }
@@ -681,6 +688,25 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     // MARK: helpers
 
     private func micros(since start: NIODeadline) -> Int { Int((NIODeadline.now() - start).nanoseconds / 1000) }
+
+    /// The call's credential: a token, or an AK/SK signature (an `Authorization` that is not
+    /// `Bearer`) with its `X-Security-Token` and the request as signed. Two credentials
+    /// (`X-Auth-Token` beside `Authorization`) and a security token without a signature are
+    /// marked, to be refused before either is looked at.
+    static func readCredentials(_ head: HTTP1.Head, into attributes: inout RequestAttributes) {
+        attributes.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
+        let securityToken = head.first(.xSecurityToken)
+        if attributes.token == nil, let authorization = head.first(.authorization) {
+            let target = head.target
+            let query = target.firstIndex(of: "?")
+            let request = RequestSigning.Request(
+                method: head.method, rawPath: String(target[..<(query ?? target.endIndex)]),
+                rawQuery: query.map { String(target[target.index(after: $0)...]) }, fields: head.fieldLines(), body: attributes.body)
+            attributes.signed = SignedCredential(authorization: authorization, securityToken: securityToken, request: request)
+        } else if securityToken != nil {
+            attributes.securityTokenWithoutSignature = true
+        }
+    }
 
     /// The gateway's token: `X-Auth-Token`, else `Authorization: Bearer`. (A request with
     /// both is refused before either is looked at: `RequestAttributes.conflictingCredentials`.)

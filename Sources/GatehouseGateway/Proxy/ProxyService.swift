@@ -1,6 +1,7 @@
 import NIOCore
 import NIOExtras
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// One upstream pool per event loop. Each pool is only ever touched on its own loop
@@ -43,8 +44,12 @@ struct ProxyService: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // TLS, when configured, with the certificate current at accept time.
+                    let tls = runtime.serverTLS.map { NIOSSLServerHandler(context: $0.context) }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls) }
                     // One handler reads and writes the bytes itself (see HTTP1 and ProxyHandler).
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(runtime: runtime, pool: pools.pool(for: channel.eventLoop)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProxyHandler(runtime: runtime, pool: pools.pool(for: channel.eventLoop), isTLS: tls != nil))
                 }
             }
             .bind(host: runtime.config.listenHost, port: runtime.config.listenPort).get()

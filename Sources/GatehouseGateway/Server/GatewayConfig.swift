@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseDirectory
 import GatehouseMail
 import GatehousePolicy
 
@@ -20,6 +21,12 @@ public struct GatewayConfig: Sendable, Equatable {
     public var policiesWatchIntervalMs = 1000
     public var directoryPath = "data/directory.sqlite"
     public var directoryRefreshIntervalMs = 100
+    /// The key-encryption key that opens access keys' secrets (`KeyEncryptionKey`); empty:
+    /// `GATEHOUSE_DIRECTORY_KEY`, else none.
+    public var directoryKeyFile = ""
+    /// PEM certificate chain and private key for the API port; both empty: plain HTTP.
+    public var listenTLSCertFile = ""
+    public var listenTLSKeyFile = ""
     public var tagsCacheTTLMs = 5000
     public var tagsPath = "/v1/organizations/resources/{resource_id}/tags"
     public var trustedProxies: [String] = []
@@ -63,11 +70,20 @@ public struct GatewayConfig: Sendable, Equatable {
         var environmentName: String { "GATEHOUSE_" + name.uppercased().replacing(".", with: "_") }
     }
 
+    /// Variables read from the environment only, not options: the key-encryption key itself
+    /// (a secret has no place in a configuration file).
+    static let environmentOnly: Set<String> = [KeyEncryptionKey.environmentVariable]
+
     /// Every option; `docs/OPERATIONS.md` documents each (a test keeps the two in step).
     static var options: [Option] {
         [
             Option(name: "listen.host", binding: .string(\.listenHost), help: "address for API traffic"),
             Option(name: "listen.port", binding: .int(\.listenPort, 0...65535), help: "port for API traffic (0: a free port)"),
+            Option(
+                name: "listen.tls.cert_file", binding: .string(\.listenTLSCertFile),
+                help: "PEM certificate chain for HTTPS on the API port (empty: plain HTTP); reloaded on SIGHUP", allowsEmpty: true),
+            Option(
+                name: "listen.tls.key_file", binding: .string(\.listenTLSKeyFile), help: "PEM private key of that certificate", allowsEmpty: true),
             Option(name: "admin.host", binding: .string(\.adminHost), help: "address for /healthz, /readyz, /metrics"),
             Option(name: "admin.port", binding: .int(\.adminPort, 0...65535), help: "admin port (0: a free port)"),
             Option(name: "threads", binding: .int(\.threads, 0...256), help: "event-loop threads for API traffic (0: one per runtime)"),
@@ -81,6 +97,10 @@ public struct GatewayConfig: Sendable, Equatable {
                 name: "policies.watch_interval_ms", binding: .int(\.policiesWatchIntervalMs, 0...3_600_000),
                 help: "how often to look for changed policy files (0: only on SIGHUP)"),
             Option(name: "directory.path", binding: .string(\.directoryPath), help: "the directory's SQLite file"),
+            Option(
+                name: "directory.key_file", binding: .string(\.directoryKeyFile),
+                help: "file holding the key-encryption key for access keys' secrets (empty: GATEHOUSE_DIRECTORY_KEY, else none)",
+                allowsEmpty: true),
             Option(
                 name: "directory.refresh_interval_ms", binding: .int(\.directoryRefreshIntervalMs, 1...60_000),
                 help: "how often to look for directory changes made by other processes"),
@@ -145,7 +165,8 @@ public struct GatewayConfig: Sendable, Equatable {
                 problems.append(Diagnostic(.badConfig, message, at: SourceLocation(file: "environment variable \(option.environmentName)")))
             }
         }
-        for name in environment.keys.sorted() where name.hasPrefix("GATEHOUSE_") && !options.contains(where: { $0.environmentName == name }) {
+        for name in environment.keys.sorted()
+        where name.hasPrefix("GATEHOUSE_") && !options.contains(where: { $0.environmentName == name }) && !environmentOnly.contains(name) {
             problems.append(Diagnostic(.badConfig, "no option is named \(name)", at: SourceLocation(file: "environment variable \(name)")))
         }
         if let message = config.crossCheck() {
@@ -255,6 +276,9 @@ public struct GatewayConfig: Sendable, Equatable {
 
     func crossCheck() -> String? {
         if listenPort != 0 && listenPort == adminPort && listenHost == adminHost { return "listen.port and admin.port must differ" }
+        if listenTLSCertFile.isEmpty != listenTLSKeyFile.isEmpty {
+            return "listen.tls.cert_file and listen.tls.key_file go together: set both for HTTPS, or neither"
+        }
         if mailTransport == "smtp" {
             if smtpUsername.isEmpty != smtpPasswordFile.isEmpty {
                 return "mail.smtp.username and mail.smtp.password_file go together: set both for a login, or neither"

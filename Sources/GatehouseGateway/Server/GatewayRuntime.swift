@@ -20,6 +20,8 @@ public final class GatewayRuntime: Sendable {
     let local: BuiltInEndpoints
     let mail: MailSender
     let logger: Logger
+    /// HTTPS on the API port, when `listen.tls.*` is set.
+    let serverTLS: ServerTLS?
 
     struct State {
         var policies: PolicySnapshot?
@@ -42,6 +44,9 @@ public final class GatewayRuntime: Sendable {
         self.logger = logger
         guard let upstream = Upstream.Address(url: config.upstreamURL) else { throw GatewayStartError("bad upstream.url \(config.upstreamURL)") }
         self.upstream = upstream
+        serverTLS =
+            config.listenTLSCertFile.isEmpty
+            ? nil : try ServerTLS(certificateFile: config.listenTLSCertFile, keyFile: config.listenTLSKeyFile)
         let catalog = try RouteCatalog.load(config.catalog)
         authorizer = Authorizer(catalog: catalog, trustedProxies: config.trustedNetworks)
         audit = try AuditLog(path: config.auditPath)
@@ -50,7 +55,13 @@ public final class GatewayRuntime: Sendable {
         guard FileManager.default.fileExists(atPath: config.directoryPath) else {
             throw GatewayStartError("no directory at \(config.directoryPath); create one with gatehouse directory init")
         }
-        store = try DirectoryStore(path: config.directoryPath)
+        let keyEncryptionKey: KeyEncryptionKey?
+        do {
+            keyEncryptionKey = try KeyEncryptionKey.resolve(file: config.directoryKeyFile)
+        } catch {
+            throw GatewayStartError("directory.key_file: \(error)")
+        }
+        store = try DirectoryStore(path: config.directoryPath, keyEncryptionKey: keyEncryptionKey)
         local = BuiltInEndpoints(store: store, transferValidity: TimeInterval(config.transferValiditySeconds))
         let listening = ListeningURL()
         listeningURL = listening
@@ -71,6 +82,43 @@ public final class GatewayRuntime: Sendable {
             $0.directoryVersion = version
         }
         adopt(policies)
+        warnAboutUnreadableKeys(view)
+    }
+
+    /// Says loudly that signed calls with some access keys will be refused: the configured
+    /// key-encryption key (or its absence) cannot open their secrets.
+    private func warnAboutUnreadableKeys(_ view: DirectoryView, previous: DirectoryView? = nil) {
+        guard view.unreadableAccessKeys > 0, view.unreadableAccessKeys != previous?.unreadableAccessKeys else { return }
+        logger.error(
+            "access keys whose secret the key-encryption key cannot open; calls signed with them are refused",
+            metadata: [
+                "count": "\(view.unreadableAccessKeys)",
+                "key": "\(store.keyEncryptionKey?.id ?? "none: set directory.key_file or \(KeyEncryptionKey.environmentVariable)")",
+            ])
+    }
+
+    /// Access keys accepted since the last flush, with the time of their latest call: the
+    /// directory's last-used times are written in batches, off the request path.
+    private let accessKeyUses = Mutex<[String: Date]>([:])
+
+    /// Notes that a call authenticated with `accessKey` (one lock, no I/O).
+    func noteAccessKeyUse(_ accessKey: String, at time: Date) {
+        accessKeyUses.withLock { uses in
+            if uses[accessKey].map({ $0 < time }) ?? true { uses[accessKey] = time }
+        }
+    }
+
+    /// Writes the last-used times noted since the last flush (`ReloadService`, every 15 s).
+    func flushAccessKeyUses() {
+        let uses = accessKeyUses.withLock { uses in
+            defer { uses = [:] }
+            return uses
+        }
+        do {
+            try store.recordAccessKeyUse(uses)
+        } catch {
+            logger.warning("cannot record access keys' last use", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Puts a newly loaded, valid policy set in service.
@@ -140,11 +188,14 @@ public final class GatewayRuntime: Sendable {
             let version = try store.dataVersion()
             if !force, version == state.withLock({ $0.directoryVersion }) { return }
             let view = try store.view()
-            state.withLock {
-                $0.directory = view
-                $0.directoryVersion = version
-                $0.directoryError = nil
+            let previous = state.withLock { state in
+                let previous = state.directory
+                state.directory = view
+                state.directoryVersion = version
+                state.directoryError = nil
+                return previous
             }
+            warnAboutUnreadableKeys(view, previous: previous)
         } catch {
             state.withLock { $0.directoryError = "\(error)" }
             logger.error("cannot read the directory; the last good copy keeps serving", metadata: ["error": "\(error)"])

@@ -25,12 +25,13 @@ public struct GatewayServer: Sendable {
     public func run(onReady: @escaping @Sendable (GatewayEndpoints) -> Void) async throws {
         let threads = runtime.config.threads == 0 ? System.coreCount : runtime.config.threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let ports = ReadyPorts(host: runtime.config.listenHost, adminHost: runtime.config.adminHost, onReady: onReady)
+        let scheme = runtime.serverTLS == nil ? "http" : "https"
+        let ports = ReadyPorts(host: runtime.config.listenHost, adminHost: runtime.config.adminHost, scheme: scheme, onReady: onReady)
         let runtime = self.runtime
         let proxy = ProxyService(
             runtime: runtime, group: group,
             ready: { port in
-                runtime.listeningURL.value = "http://\(ReadyPorts.hostPart(runtime.config.listenHost)):\(port)"
+                runtime.listeningURL.value = "\(scheme)://\(ReadyPorts.hostPart(runtime.config.listenHost)):\(port)"
                 ports.set(gateway: port)
             })
         let admin = AdminAPI.application(runtime: runtime, logger: logger, ready: { ports.set(admin: $0) })
@@ -61,12 +62,15 @@ public struct GatewayServer: Sendable {
 final class ReadyPorts: Sendable {
     let host: String
     let adminHost: String
+    /// The API port's: `https` with `listen.tls`.
+    let scheme: String
     let onReady: @Sendable (GatewayEndpoints) -> Void
     private let ports = Mutex<(gateway: Int?, admin: Int?)>((nil, nil))
 
-    init(host: String, adminHost: String, onReady: @escaping @Sendable (GatewayEndpoints) -> Void) {
+    init(host: String, adminHost: String, scheme: String = "http", onReady: @escaping @Sendable (GatewayEndpoints) -> Void) {
         self.host = host
         self.adminHost = adminHost
+        self.scheme = scheme
         self.onReady = onReady
     }
 
@@ -78,7 +82,7 @@ final class ReadyPorts: Sendable {
             return (g, a)
         }
         if let (gateway, admin) = both {
-            onReady(GatewayEndpoints(gateway: "http://\(Self.hostPart(host)):\(gateway)", admin: "http://\(Self.hostPart(adminHost)):\(admin)"))
+            onReady(GatewayEndpoints(gateway: "\(scheme)://\(Self.hostPart(host)):\(gateway)", admin: "http://\(Self.hostPart(adminHost)):\(admin)"))
         }
     }
 

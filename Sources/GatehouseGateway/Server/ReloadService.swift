@@ -2,8 +2,8 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Policy reloads on change, directory refresh, and SIGHUP (reload policies, reopen the
-/// audit log, re-read the directory).
+/// Policy reloads on change, directory refresh, access keys' last use, and SIGHUP (reload
+/// policies, reopen the audit log, re-read the directory and the TLS certificate).
 struct ReloadService: Service {
     let runtime: GatewayRuntime
 
@@ -15,12 +15,14 @@ struct ReloadService: Service {
                 await every(milliseconds: runtime.config.policiesWatchIntervalMs) { runtime.reloadPolicies(force: false) }
             },
             { await every(milliseconds: runtime.config.directoryRefreshIntervalMs) { runtime.refreshDirectory() } },
+            { await every(milliseconds: 15_000) { runtime.flushAccessKeyUses() } },
             {
                 for await _ in (await UnixSignalsSequence(trapping: .sighup)).cancelOnGracefulShutdown() {
-                    runtime.logger.info("SIGHUP: reloading policies, reopening the audit log, re-reading the directory")
+                    runtime.logger.info("SIGHUP: reloading policies, reopening the audit log, re-reading the directory and TLS certificate")
                     runtime.reloadPolicies(force: true)
                     if !runtime.audit.reopen() { runtime.logger.error("cannot reopen the audit log \(runtime.config.auditPath)") }
                     runtime.refreshDirectory(force: true)
+                    runtime.serverTLS?.reload(logger: runtime.logger)
                 }
             },
         ])

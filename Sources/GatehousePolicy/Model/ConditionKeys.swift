@@ -8,7 +8,7 @@ public enum GlobalConditionKeys {
         uniqueKeysWithValues: [
             "g:TagKeys", "g:PrincipalUrn", "g:PrincipalId", "g:PrincipalAccount", "g:PrincipalType", "g:UserName",
             "g:DomainName", "g:SourceIp", "g:CurrentTime", "g:EpochTime", "g:SecureTransport", "g:UserAgent",
-            "g:MFAPresent", "g:RequestedRegion",
+            "g:MFAPresent", "g:RequestedRegion", "g:UserId", "g:TokenIssueTime",
         ].map { ($0.lowercased(), $0) })
 
     /// Canonical spellings of the tagged prefixes, for messages.
@@ -21,7 +21,7 @@ public enum GlobalConditionKeys {
     public static func valueKind(of normalizedKey: String) -> ConditionTest? {
         switch normalizedKey {
         case "g:sourceip": return .ipAddress
-        case "g:currenttime": return .date(.equals)
+        case "g:currenttime", "g:tokenissuetime": return .date(.equals)
         case "g:securetransport", "g:mfapresent": return .bool
         default: return nil
         }

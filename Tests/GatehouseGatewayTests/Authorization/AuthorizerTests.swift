@@ -133,7 +133,7 @@ import Testing
         #expect(policies.tests("g:mfapresent") && !policies.tests("g:sourceip"))
         let globals = GlobalKeys(testedBy: policies)
         #expect(globals.contains(.mfaPresent) && !globals.contains(.sourceIp))
-        #expect(GlobalKeys.keys.count == 6 && Set(GlobalKeys.keys.map(\.1)).count == 6)
+        #expect(GlobalKeys.keys.count == 10 && Set(GlobalKeys.keys.map(\.1)).count == 10 && Set(GlobalKeys.keys.map(\.0.rawValue)).count == 10)
     }
 
     /// The sample policies with some files replaced, loaded as a reload would load them.

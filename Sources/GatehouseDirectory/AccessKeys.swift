@@ -1,0 +1,299 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// An access key as `list-access-keys` shows it: never its secret.
+public struct AccessKeyInfo: Sendable, Equatable {
+    public var accessKey: String
+    public var userName: String
+    public var active: Bool
+    public var createdAt: Date
+    /// When the gateway last accepted a call signed with it (recorded within a minute or so), or nil.
+    public var lastUsedAt: Date?
+    public var description: String?
+    /// Temporary credentials only: when they stop working.
+    public var expiresAt: Date?
+}
+
+/// A permanent access key just created: the secret key is shown once.
+public struct IssuedAccessKey: Sendable {
+    public var accessKey: String
+    public var secretKey: String
+    public var userName: String
+    public var createdAt: Date
+}
+
+/// Temporary credentials just issued, in the shape of IAM's security-token API: the secret
+/// key and the security token are shown once.
+public struct IssuedTemporaryCredentials: Sendable {
+    public var accessKey: String
+    public var secretKey: String
+    public var securityToken: String
+    public var userName: String
+    public var expiresAt: Date
+}
+
+/// Why an access key does not authenticate a call. `expired`, `sessionEnded` and
+/// `userDisabled` are credentials that worked and ended, which the gateway answers with
+/// "login expired", as for tokens.
+public enum AccessKeyRejection: String, Error, Sendable, Equatable {
+    case unknown = "access_key_unknown"
+    case inactive = "access_key_inactive"
+    /// The directory holds the key but the gateway cannot open its secret (no or another
+    /// key-encryption key): a configuration fault, refused rather than guessed around.
+    case unreadable = "access_key_unreadable"
+    case securityTokenMissing = "security_token_missing"
+    case securityTokenMismatch = "security_token_mismatch"
+    /// A permanent key sent with an `X-Security-Token`, which only temporary keys carry.
+    case securityTokenUnexpected = "security_token_unexpected"
+    case expired = "access_key_expired"
+    case sessionEnded = "access_key_session_ended"
+    case userDisabled = "access_key_user_disabled"
+
+    /// Whether this is a credential that existed and is over ("login expired").
+    public var isEnded: Bool { self == .expired || self == .sessionEnded || self == .userDisabled }
+}
+
+/// What the gateway's view keeps about one access key: the secret opened in memory only.
+struct AccessKeyRecord: Sendable {
+    var userName: String
+    /// Nil when the key-encryption key at hand cannot open it.
+    var secretKey: String?
+    var active: Bool
+    var createdAt: Double
+    var temporary: Temporary?
+
+    struct Temporary: Sendable {
+        var securityTokenHash: String
+        var expiresAt: Double
+        var generation: Int
+        var mfa: Bool
+    }
+}
+
+extension DirectoryStore {
+    /// At most this many permanent access keys per user, as in IAM.
+    public static let maxAccessKeysPerUser = 2
+    /// Temporary credentials live between 15 minutes and 24 hours, as IAM's security tokens do.
+    public static let temporaryCredentialLifetimes: ClosedRange<TimeInterval> = 900...86_400
+
+    static func accessKeyMigration(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v5: access keys (secrets sealed under the key-encryption key) and temporary credentials") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE access_keys (
+                        access_key TEXT PRIMARY KEY NOT NULL,
+                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        sealed_secret BLOB NOT NULL,
+                        kek_id TEXT NOT NULL,
+                        active INTEGER NOT NULL DEFAULT 1,
+                        description TEXT,
+                        created_at REAL NOT NULL,
+                        last_used_at REAL,
+                        temporary INTEGER NOT NULL DEFAULT 0,
+                        security_token_hash TEXT UNIQUE,
+                        expires_at REAL,
+                        session_generation INTEGER,
+                        mfa INTEGER NOT NULL DEFAULT 0,
+                        CHECK (temporary = 0 OR (security_token_hash IS NOT NULL AND expires_at IS NOT NULL AND session_generation IS NOT NULL)));
+                    CREATE INDEX access_keys_by_user ON access_keys(user_id);
+                    """)
+        }
+    }
+
+    func requireKeyEncryptionKey() throws -> KeyEncryptionKey {
+        guard let keyEncryptionKey else {
+            throw DirectoryError.invalid(
+                "access keys are sealed under a key-encryption key, and none is given: pass --key-file (or set directory.key_file, or \(KeyEncryptionKey.environmentVariable)); make one with gatehouse directory generate-key"
+            )
+        }
+        return keyEncryptionKey
+    }
+
+    /// Random characters from `alphabet` (rejection sampling, so each is equally likely).
+    static func randomCharacters(_ count: Int, from alphabet: String) -> String {
+        let characters = Array(alphabet)
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<count).map { _ in characters[Int.random(in: 0..<characters.count, using: &generator)] })
+    }
+
+    static let upperAlphanumerics = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    static let alphanumerics = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+    /// A new access key ID in IAM's shape (20 upper-case letters and digits); temporary ones
+    /// start with `GT`, permanent ones with `GH`. The secret key has 40 letters and digits
+    /// (about 238 bits).
+    static func newKeyPair(temporary: Bool) -> (accessKey: String, secretKey: String) {
+        ((temporary ? "GT" : "GH") + randomCharacters(18, from: upperAlphanumerics), randomCharacters(40, from: alphanumerics))
+    }
+
+    /// Creates a permanent access key for a user (at most two each); the secret key is
+    /// returned once and stored sealed.
+    public func createAccessKey(user name: String, description: String? = nil, now: Date = Date()) throws -> IssuedAccessKey {
+        let kek = try requireKeyEncryptionKey()
+        let (accessKey, secretKey) = Self.newKeyPair(temporary: false)
+        let sealed = try kek.seal(secretKey, for: accessKey)
+        try database.write { db in
+            let (_, userId) = try Self.principal(db, .user(name))
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access_keys WHERE user_id = ? AND temporary = 0", arguments: [userId])!
+            guard count < Self.maxAccessKeysPerUser else {
+                throw DirectoryError.invalid(
+                    "\(name) already has \(count) access keys, the most a user may have; delete one first (gatehouse directory delete-access-key)")
+            }
+            try db.execute(
+                sql: "INSERT INTO access_keys (access_key, user_id, sealed_secret, kek_id, description, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [accessKey, userId, sealed, kek.id, description, now.timeIntervalSince1970])
+        }
+        return IssuedAccessKey(accessKey: accessKey, secretKey: secretKey, userName: name, createdAt: now)
+    }
+
+    /// Issues temporary credentials (AK, SK and security token) for a user. They end when
+    /// they expire, when the user's sessions are ended, or when the user is disabled; the
+    /// security token is stored as a hash, the SK sealed.
+    public func issueTemporaryCredentials(user name: String, validFor lifetime: TimeInterval, mfa: Bool = false, now: Date = Date()) throws
+        -> IssuedTemporaryCredentials
+    {
+        guard Self.temporaryCredentialLifetimes.contains(lifetime) else {
+            throw DirectoryError.invalid("temporary credentials last from 15 minutes to 24 hours (900 to 86400 seconds), not \(Int(lifetime)) seconds")
+        }
+        let kek = try requireKeyEncryptionKey()
+        let (accessKey, secretKey) = Self.newKeyPair(temporary: true)
+        let securityToken = Self.randomSecret(prefix: "ghst_")
+        let sealed = try kek.seal(secretKey, for: accessKey)
+        let expires = now.addingTimeInterval(lifetime)
+        try database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT id, session_generation FROM users WHERE name = ?", arguments: [name]) else {
+                throw DirectoryError.unknownUser(name)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO access_keys (access_key, user_id, sealed_secret, kek_id, created_at, temporary, security_token_hash, expires_at,
+                                             session_generation, mfa)
+                    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    accessKey, row["id"] as String, sealed, kek.id, now.timeIntervalSince1970, Self.hash(securityToken), expires.timeIntervalSince1970,
+                    row["session_generation"] as Int, mfa,
+                ])
+            // Expired temporary keys are of no further use; they go as new ones come.
+            try db.execute(
+                sql: "DELETE FROM access_keys WHERE temporary = 1 AND expires_at < ?",
+                arguments: [now.timeIntervalSince1970 - Self.expiredTokenMemory])
+        }
+        return IssuedTemporaryCredentials(
+            accessKey: accessKey, secretKey: secretKey, securityToken: securityToken, userName: name, expiresAt: expires)
+    }
+
+    /// The access keys of one user (or of everyone), oldest first; temporary ones only
+    /// while they have not expired.
+    public func listAccessKeys(user name: String? = nil, now: Date = Date()) throws -> [AccessKeyInfo] {
+        try database.read { db in
+            var sql = """
+                SELECT access_keys.*, users.name FROM access_keys JOIN users ON users.id = access_keys.user_id
+                WHERE (access_keys.temporary = 0 OR access_keys.expires_at > ?)
+                """
+            var arguments: StatementArguments = [now.timeIntervalSince1970]
+            if let name {
+                _ = try Self.principal(db, .user(name))
+                sql += " AND users.name = ?"
+                arguments += [name]
+            }
+            return try Row.fetchAll(db, sql: sql + " ORDER BY access_keys.created_at, access_keys.access_key", arguments: arguments).map { row in
+                AccessKeyInfo(
+                    accessKey: row["access_key"], userName: row["name"], active: row["active"],
+                    createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                    lastUsedAt: (row["last_used_at"] as Double?).map(Date.init(timeIntervalSince1970:)), description: row["description"],
+                    expiresAt: (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+            }
+        }
+    }
+
+    /// Activates or deactivates a key; returns false when it already was so.
+    @discardableResult
+    public func setAccessKeyActive(_ accessKey: String, _ active: Bool) throws -> Bool {
+        try database.write { db in
+            guard let current = try Bool.fetchOne(db, sql: "SELECT active FROM access_keys WHERE access_key = ?", arguments: [accessKey]) else {
+                throw DirectoryError.invalid("no access key \(accessKey)")
+            }
+            guard current != active else { return false }
+            try db.execute(sql: "UPDATE access_keys SET active = ? WHERE access_key = ?", arguments: [active, accessKey])
+            return true
+        }
+    }
+
+    public func deleteAccessKey(_ accessKey: String) throws {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM access_keys WHERE access_key = ?", arguments: [accessKey])
+            if db.changesCount == 0 { throw DirectoryError.invalid("no access key \(accessKey)") }
+        }
+    }
+
+    /// Records when the gateway last accepted each key (a batch, one transaction); an
+    /// earlier time than the one stored is ignored.
+    public func recordAccessKeyUse(_ uses: [String: Date]) throws {
+        guard !uses.isEmpty else { return }
+        try database.write { db in
+            for (accessKey, time) in uses {
+                try db.execute(
+                    sql: "UPDATE access_keys SET last_used_at = ? WHERE access_key = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+                    arguments: [time.timeIntervalSince1970, accessKey, time.timeIntervalSince1970])
+            }
+        }
+    }
+
+    /// Seals every secret key again under `newKey`, in one transaction: all or nothing.
+    /// The store's own key must open every one of them. Returns how many were resealed.
+    public func rekey(to newKey: KeyEncryptionKey) throws -> Int {
+        let kek = try requireKeyEncryptionKey()
+        return try database.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT access_key, sealed_secret, kek_id FROM access_keys")
+            for row in rows {
+                let accessKey: String = row["access_key"]
+                let sealedBy: String = row["kek_id"]
+                guard sealedBy == kek.id else {
+                    throw DirectoryError.invalid(
+                        "the secret of \(accessKey) is sealed under key \(sealedBy), not under the given current key \(kek.id); nothing was changed")
+                }
+                let secret: String
+                do {
+                    secret = try kek.open(row["sealed_secret"], for: accessKey)
+                } catch {
+                    throw DirectoryError.invalid("the secret of \(accessKey) does not open (altered record?); nothing was changed")
+                }
+                try db.execute(
+                    sql: "UPDATE access_keys SET sealed_secret = ?, kek_id = ? WHERE access_key = ?",
+                    arguments: [try newKey.seal(secret, for: accessKey), newKey.id, accessKey])
+            }
+            return rows.count
+        }
+    }
+
+    /// Every access key the gateway may be shown, with its secret opened under the store's
+    /// key (nil where it cannot be), by access key ID; and how many could not be opened.
+    static func accessKeyRecords(_ db: Database, now: Date, keyEncryptionKey: KeyEncryptionKey?) throws -> ([String: AccessKeyRecord], Int) {
+        var records: [String: AccessKeyRecord] = [:]
+        var unreadable = 0
+        let rows = try Row.fetchCursor(
+            db,
+            sql: """
+                SELECT access_keys.*, users.name FROM access_keys JOIN users ON users.id = access_keys.user_id
+                WHERE access_keys.temporary = 0 OR access_keys.expires_at > ?
+                """, arguments: [now.timeIntervalSince1970 - expiredTokenMemory])
+        while let row = try rows.next() {
+            let accessKey: String = row["access_key"]
+            var secret: String?
+            if let keyEncryptionKey, keyEncryptionKey.id == row["kek_id"] as String {
+                secret = try? keyEncryptionKey.open(row["sealed_secret"], for: accessKey)
+            }
+            if secret == nil { unreadable += 1 }
+            var temporary: AccessKeyRecord.Temporary?
+            if row["temporary"] as Bool {
+                temporary = AccessKeyRecord.Temporary(
+                    securityTokenHash: row["security_token_hash"], expiresAt: row["expires_at"], generation: row["session_generation"], mfa: row["mfa"])
+            }
+            records[accessKey] = AccessKeyRecord(
+                userName: row["name"], secretKey: secret, active: row["active"], createdAt: row["created_at"], temporary: temporary)
+        }
+        return (records, unreadable)
+    }
+}
