@@ -81,6 +81,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,6 +97,7 @@ let package = Package(
             dependencies: [
                 "GatehousePolicy",
                 "GatehouseDirectory",
+                "GatehouseSigning",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
@@ -107,6 +109,7 @@ let package = Package(
                 "GatehouseDirectory",
                 "GatehouseGateway",
                 "GatehouseSampleService",
+                "GatehouseSigning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // `gatehouse demo` carries its seed, catalog and example policies (symlinks to

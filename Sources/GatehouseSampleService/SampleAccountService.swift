@@ -1,5 +1,7 @@
+import Foundation
 import GatehouseDirectory
 import GatehousePolicy
+import GatehouseSigning
 import Hummingbird
 
 /// A stand-in for the Organizations account service, as its API reference describes it:
@@ -7,8 +9,14 @@ import Hummingbird
 /// `gatehouse demo` and in tests; it can also run alone (`gatehouse sample-account-service`).
 public struct SampleAccountService: Sendable {
     public let store: SampleAccountStore
+    /// When set, every call must be AK/SK-signed with these credentials (the management
+    /// account's, as the real endpoint wants them); anything else gets 401 `APIGW.0301`.
+    public let requiredSignature: SigningCredentials?
 
-    public init(store: SampleAccountStore) { self.store = store }
+    public init(store: SampleAccountStore, requiredSignature: SigningCredentials? = nil) {
+        self.store = store
+        self.requiredSignature = requiredSignature
+    }
 
     /// The service's answer to a call: a status and a JSON body (none for 204).
     struct Reply: ResponseGenerator, Error {
@@ -37,6 +45,7 @@ public struct SampleAccountService: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         let store = self.store
+        if let requiredSignature { router.add(middleware: SignatureMiddleware(credentials: requiredSignature)) }
         router.get("/v1/organizations/accounts") { request, _ -> Reply in
             let parameters = request.uri.queryParameters
             var limit = 200
@@ -186,5 +195,31 @@ public struct SampleAccountService: Sendable {
             ("email", .string(orNull: account.email)),
             ("description", .string(account.description)),
         ])
+    }
+}
+
+/// Refuses calls not AK/SK-signed with the service's credentials, in Huawei API Gateway's
+/// words ("Incorrect IAM authentication information: verify aksk signature fail, ...").
+struct SignatureMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let credentials: SigningCredentials
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: SampleAccountService.maxBody)
+        let target = request.head.path ?? "/"
+        let query = target.firstIndex(of: "?")
+        let signed = RequestSigning.Request(
+            method: request.method.rawValue, rawPath: String(target[..<(query ?? target.endIndex)]),
+            rawQuery: query.map { String(target[target.index(after: $0)...]) },
+            // HTTP/1's Host is the authority pseudo-field here, not among the fields.
+            fields: request.headers.map { ($0.name.rawName, $0.value) } + (request.head.authority.map { [("Host", $0)] } ?? []),
+            body: Array(body.readableBytesView))
+        if let rejection = credentials.verify(signed, authorization: request.headers[.authorization], now: Date()) {
+            return try SampleAccountService.Reply.error(
+                .unauthorized, "APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail, \(rejection.description)"
+            ).response(from: request, context: context)
+        }
+        return try await next(request, context)
     }
 }

@@ -338,7 +338,7 @@ public enum RequestSigning {
     }
 
     /// Compares two signatures in time that depends only on their length.
-    static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+    public static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
         let left = Array(lhs.utf8)
         let right = Array(rhs.utf8)
         guard left.count == right.count else { return false }

@@ -4,6 +4,7 @@ import GatehouseDirectory
 import GatehouseGateway
 import GatehousePolicy
 import GatehouseSampleService
+import GatehouseSigning
 import Hummingbird
 import Synchronization
 
@@ -71,7 +72,7 @@ struct DemoCommand: AsyncParsableCommand {
         let reused = FileManager.default.fileExists(atPath: root + "/directory.sqlite")
         // An earlier run's addresses and tokens are no longer true: gone until this run,
         // once it answers, writes its own, so a script waiting for the files never reads them.
-        for stale in ["demo.json", "env"] { _ = unlink(root + "/" + stale) }
+        for stale in ["demo.json", "env", "sdk_update_account.py"] { _ = unlink(root + "/" + stale) }
         // The catalog and seed are written on every start (the binary's own are the truth);
         // the policies only into a new directory, since they are there to be edited.
         let catalogPath = root + "/catalog.json"
@@ -97,7 +98,13 @@ struct DemoCommand: AsyncParsableCommand {
                     + "Start over with --fresh.")
         }
         let directoryPath = root + "/directory.sqlite"
-        let store = try DirectoryStore(path: directoryPath)
+        // The key-encryption key for access keys' secrets, made once per data directory. (A
+        // production directory keeps its key apart from the database: docs/OPERATIONS.md.)
+        let keyPath = root + "/directory.key"
+        if !FileManager.default.fileExists(atPath: keyPath) {
+            try DemoFiles.writePrivate(KeyEncryptionKey.generate() + "\n", to: keyPath)
+        }
+        let store = try DirectoryStore(path: directoryPath, keyEncryptionKey: try KeyEncryptionKey.load(file: keyPath))
         if (try? store.snapshot()) == nil { try store.importSeed(seedValue, path: directoryPath) }
         let organization = try store.snapshot().organization
         let demoUsers = ["owner", "admin", "dev_only", "member"]
@@ -106,14 +113,30 @@ struct DemoCommand: AsyncParsableCommand {
             // dev_only's policies deny writes without MFA: its demo login used a second factor.
             tokens[name] = try store.issueToken(user: name, validFor: 86_400, label: "gatehouse demo", mfa: name == "dev_only").token
         }
+        // One access key per demo user, replacing the last run's (a user may hold two), and
+        // temporary credentials for dev_only, whose policies want MFA for writes.
+        var accessKeys: [(String, IssuedAccessKey)] = []
+        for name in demoUsers {
+            for old in try store.listAccessKeys(user: name) where old.description == "gatehouse demo" { try store.deleteAccessKey(old.accessKey) }
+            accessKeys.append((name, try store.createAccessKey(user: name, description: "gatehouse demo")))
+        }
+        let temporary = [("dev_only", try store.issueTemporaryCredentials(user: "dev_only", validFor: 86_400, mfa: true))]
         let snapshot = try store.snapshot()
         let accounts = try Self.demoAccounts(snapshot)
 
+        // The management account's AK/SK: the gateway re-signs every forwarded call with
+        // them and the sample account service accepts nothing else, as the real endpoint.
+        let signingPath = root + "/management-signing.json"
+        if !FileManager.default.fileExists(atPath: signingPath) {
+            let (accessKey, secretKey) = (DemoFiles.randomKey(20, upper: true), DemoFiles.randomKey(40, upper: false))
+            try DemoFiles.writePrivate(SigningCredentials(accessKey: accessKey, secretKey: secretKey).fileText, to: signingPath)
+        }
+        let managementSigning = try SigningCredentials.load(file: signingPath)
         let accountStore = try SampleAccountStore(path: root + "/accounts.sqlite")
         try accountStore.seedIfEmpty(from: seedValue)
         let servicePort = Mutex<Int?>(nil)
         let service = Application(
-            router: SampleAccountService(store: accountStore).router(),
+            router: SampleAccountService(store: accountStore, requiredSignature: managementSigning).router(),
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "gatehouse-sample-account-service"),
             onServerRunning: { channel in servicePort.withLock { $0 = channel.localAddress?.port } })
         let serviceTask = Task { try await service.runService() }
@@ -133,18 +156,22 @@ struct DemoCommand: AsyncParsableCommand {
         config.catalog = catalogPath
         config.policiesDir = policyDir
         config.directoryPath = directoryPath
+        config.directoryKeyFile = keyPath
+        config.upstreamSigning = signingPath
         config.auditPath = root + "/audit.log"
         config.mailMaildir = root + "/maildir"
         let users = Dictionary(uniqueKeysWithValues: snapshot.users.map { ($0.name, $0.id) })
-        let (finalConfig, finalTokens) = (config, tokens)
+        let (finalConfig, finalTokens, finalKeys) = (config, tokens, accessKeys)
         try await ServeCommand.serve(config) { endpoints in
-            let (config, tokens) = (finalConfig, finalTokens)
+            let (config, tokens, accessKeys) = (finalConfig, finalTokens, finalKeys)
             let demo = DemoContract(
                 gateway: endpoints.gateway, admin: endpoints.admin, accountService: config.upstreamURL, organizationId: organization.id,
                 managementAccountId: organization.managementAccountId, devAccount: accounts.dev, prodAccount: accounts.prod,
-                users: demoUsers.map { ($0, users[$0] ?? "") }, tokens: demoUsers.map { ($0, tokens[$0]!) }, dataDirectory: root,
+                users: demoUsers.map { ($0, users[$0] ?? "") }, tokens: demoUsers.map { ($0, tokens[$0]!) }, accessKeys: accessKeys,
+                temporaryCredentials: temporary, dataDirectory: root,
                 policiesDirectory: policyDir, auditLog: config.auditPath, maildir: config.mailMaildir)
             do {
+                try DemoFiles.writePrivate(Self.pythonExample, to: root + "/sdk_update_account.py")
                 try DemoFiles.writePrivate(JSONWriter.pretty(demo.json) + "\n", to: root + "/demo.json")
                 try DemoFiles.writePrivate(demo.shellVariables, to: root + "/env")
             } catch {
@@ -153,6 +180,27 @@ struct DemoCommand: AsyncParsableCommand {
             Output.line(Self.banner(endpoints: endpoints, root: root, accounts: accounts, tokens: tokens))
         }
     }
+
+    /// A few lines of Python that update an account through the gateway with the official
+    /// SDK (`huaweicloudsdkorganizations`), signed with dev_only's temporary credentials
+    /// from demo.json: written to DIR/sdk_update_account.py and shown in the banner.
+    static let pythonExample = """
+        # Updates the demo's env=dev account through Gatehouse with the official Huawei Cloud SDK,
+        # AK/SK-signed with dev_only's temporary credentials (pip install huaweicloudsdkorganizations).
+        import json, os, sys
+        from huaweicloudsdkcore.auth.credentials import GlobalCredentials
+        from huaweicloudsdkorganizations.v1 import OrganizationsClient, UpdateAccountRequest, UpdateAccountReqBody
+
+        demo = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.json")))
+        key = demo["temporary_credentials"]["dev_only"]
+        credentials = GlobalCredentials(key["access_key"], key["secret_key"], demo["management_account_id"]).with_security_token(
+            key["security_token"])
+        client = OrganizationsClient.new_builder().with_credentials(credentials).with_endpoints([demo["gateway"]]).build()
+        description = sys.argv[1] if len(sys.argv) > 1 else "updated with the SDK"
+        request = UpdateAccountRequest(account_id=demo["accounts"]["dev"], body=UpdateAccountReqBody(description=description))
+        print(client.update_account(request))
+
+        """
 
     static func temporaryDirectory() throws -> String {
         var template = Array((NSTemporaryDirectory() + "/gatehouse-demo-XXXXXX").utf8CString)
@@ -192,6 +240,10 @@ struct DemoCommand: AsyncParsableCommand {
               \(patch("dev_only", accounts.prod, "not allowed"))
             Denied before any policy (401 Organizations.1001): member is not in the management account
               \(patch("member", accounts.dev, "not from the management account"))
+
+            The same update with the official Python SDK, AK/SK-signed with dev_only's temporary
+            credentials from demo.json (pip install huaweicloudsdkorganizations):
+              python3 \(root)/sdk_update_account.py
             """
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseDirectory
 import GatehouseGateway
 import GatehousePolicy
 
@@ -31,6 +32,13 @@ enum DemoFiles {
     }
 
     /// Writes a file only its owner may read (it holds the demo's tokens), whole, then renames.
+    /// Random letters and digits (upper-case only when `upper`), from the system generator.
+    static func randomKey(_ count: Int, upper: Bool) -> String {
+        let alphabet = Array(upper ? "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<count).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+    }
+
     static func writePrivate(_ text: String, to path: String) throws {
         let temporary = path + ".tmp"
         _ = unlink(temporary)
@@ -59,6 +67,10 @@ struct DemoContract {
     var gateway, admin, accountService, organizationId, managementAccountId, devAccount, prodAccount: String
     /// Demo user name -> user ID and token, in the banner's order.
     var users, tokens: [(String, String)]
+    /// Demo user name -> a permanent access key, in the banner's order.
+    var accessKeys: [(String, IssuedAccessKey)] = []
+    /// dev_only's temporary credentials.
+    var temporaryCredentials: [(String, IssuedTemporaryCredentials)] = []
     var dataDirectory, policiesDirectory, auditLog, maildir: String
 
     var json: JSONValue {
@@ -71,6 +83,23 @@ struct DemoContract {
             ("accounts", .object([("dev", .string(devAccount)), ("prod", .string(prodAccount))])),
             ("users", .object(users.map { ($0.0, .string($0.1)) })),
             ("tokens", .object(tokens.map { ($0.0, .string($0.1)) })),
+            (
+                "access_keys",
+                .object(accessKeys.map { ($0.0, .object([("access_key", .string($0.1.accessKey)), ("secret_key", .string($0.1.secretKey))])) })
+            ),
+            (
+                "temporary_credentials",
+                .object(
+                    temporaryCredentials.map {
+                        (
+                            $0.0,
+                            .object([
+                                ("access_key", .string($0.1.accessKey)), ("secret_key", .string($0.1.secretKey)),
+                                ("security_token", .string($0.1.securityToken)),
+                            ])
+                        )
+                    })
+            ),
             ("data_dir", .string(dataDirectory)),
             ("policies_dir", .string(policiesDirectory)),
             ("audit_log", .string(auditLog)),

@@ -3,6 +3,7 @@ import Foundation
 import GatehouseDirectory
 import GatehouseGateway
 import GatehouseSampleService
+import GatehouseSigning
 import Hummingbird
 
 struct SampleServiceCommand: AsyncParsableCommand {
@@ -34,6 +35,12 @@ struct SampleServiceCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on; 0 picks a free one.")
     var port: Int = 8081
 
+    @Option(
+        help: ArgumentHelp(
+            "Require every call to be AK/SK-signed with the credentials in this file (the gateway's upstream.signing file).",
+            valueName: "file"))
+    var requireSignature: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
     }
@@ -49,9 +56,17 @@ struct SampleServiceCommand: AsyncParsableCommand {
         } catch {
             throw GatewayStartError("cannot open the account service's store \(db): \(error)")
         }
+        var credentials: SigningCredentials?
+        if let requireSignature {
+            do {
+                credentials = try SigningCredentials.load(file: requireSignature)
+            } catch {
+                throw GatewayStartError("--require-signature \(error)")
+            }
+        }
         let host = self.host
         let app = Application(
-            router: SampleAccountService(store: store).router(),
+            router: SampleAccountService(store: store, requiredSignature: credentials).router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "gatehouse-sample-account-service"),
             onServerRunning: { channel in
                 Output.line("listening on http://\(host):\(channel.localAddress?.port ?? 0)")

@@ -13,6 +13,7 @@ public enum BuiltInEndpoint: String, Sendable, CaseIterable {
     case transferCancel = "transfer.cancel"
     case transferConfirmPage = "transfer.confirm-page"
     case transferAccept = "transfer.accept"
+    case temporaryCredentials = "credentials.temporary"
 
     /// The confirmation page and its form: the emailed link is the credential, so these
     /// skip the token, the caller rule and policies (the target may hold no token at all).
@@ -96,6 +97,8 @@ public struct BuiltInEndpoints: Sendable {
                 return try TransferEndpoints.handle(call, store: store, validity: transferValidity)
             case .transferConfirmPage, .transferAccept:
                 return .success(try TransferEndpoints.confirm(call, store: store))
+            case .temporaryCredentials:
+                return try SecurityTokenEndpoint.handle(call, store: store)
             }
         } catch let error as TransferError {
             return .failure(.transfer(error))

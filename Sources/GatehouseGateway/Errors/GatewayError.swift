@@ -47,6 +47,7 @@ public struct GatewayError: Error, Sendable, Equatable {
         case badProfile = "bad_profile"
         case notOwnerOrAdmin = "not_owner_or_admin"
         case badTransfer = "bad_transfer"
+        case badCredentialRequest = "bad_credential_request"
         case notOwner = "not_owner"
         case noSuchTransfer = "no_such_transfer"
         case transferConflict = "transfer_conflict"
@@ -81,7 +82,7 @@ public struct GatewayError: Error, Sendable, Equatable {
             case .tagsUnavailable: (503, "Gatehouse.0503", .context)
             case .attachedPolicyMissing, .policyDenied: (403, "Organizations.1007", .decide)
             case .auditUnavailable: (503, "Gatehouse.0503", .audit)
-            case .badProfile, .badTransfer: (400, "Gatehouse.0400", .forward)
+            case .badProfile, .badTransfer, .badCredentialRequest: (400, "Gatehouse.0400", .forward)
             case .notOwnerOrAdmin, .notOwner: (403, "Gatehouse.0403", .forward)
             case .noSuchTransfer, .linkUnknown: (404, "Gatehouse.0404", .forward)
             case .transferConflict, .linkUnusable: (409, "Gatehouse.0409", .forward)
@@ -257,6 +258,9 @@ public struct GatewayError: Error, Sendable, Equatable {
         .notOwnerOrAdmin, "Only the organization owner or an administrator may edit the organization profile.")
 
     public static func badTransfer(_ message: String) -> GatewayError { GatewayError(.badTransfer, message) }
+
+    /// A request for temporary credentials that cannot be granted as asked.
+    public static func badCredentialRequest(_ message: String) -> GatewayError { GatewayError(.badCredentialRequest, message) }
 
     /// The transfer API's answer to a transfer error.
     public static func transfer(_ error: TransferError) -> GatewayError {

@@ -45,7 +45,7 @@ enum HTTP1 {
     enum Known: UInt8 {
         case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, trailer, upgrade
         case proxyAuthenticate, proxyAuthorization, expect, xAuthToken, authorization, userAgent, xForwardedFor, xForwardedProto
-        case xRequestId, xGatehousePrincipal, xSdkDate, xSecurityToken, cookie
+        case xRequestId, xGatehousePrincipal, xSdkDate, xSecurityToken, cookie, contentType, xSdkContentSha256
 
         /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
         var isHopByHop: Bool {
@@ -85,7 +85,7 @@ enum HTTP1 {
                 ("x-auth-token", .xAuthToken), ("authorization", .authorization), ("user-agent", .userAgent),
                 ("x-forwarded-for", .xForwardedFor), ("x-forwarded-proto", .xForwardedProto), ("x-request-id", .xRequestId),
                 ("x-gatehouse-principal", .xGatehousePrincipal), ("x-sdk-date", .xSdkDate), ("x-security-token", .xSecurityToken),
-                ("cookie", .cookie),
+                ("cookie", .cookie), ("content-type", .contentType), ("x-sdk-content-sha256", .xSdkContentSha256),
             ] as [(String, Known)]).map { (Array($0.0.utf8), $0.1) }
 
         /// `names` by length: a field name is compared only with the known names as long.

@@ -382,7 +382,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             switch result {
             case .success(let connection):
                 connection.send(
-                    TagLookup.request(path: path, requestId: self.requestId, host: self.runtime.upstream.hostHeader), method: "GET", to: lookup,
+                    TagLookup.request(path: path, requestId: self.requestId, host: self.runtime.upstream.hostHeader, signer: self.runtime.upstreamSigner),
+                    method: "GET", to: lookup,
                     timeout: .milliseconds(Int64(self.runtime.config.upstreamTimeoutMs)))
             case .failure(let failure):
                 lookup.upstreamFailed(failure)
@@ -443,13 +444,25 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         let length = body?.readableBytes ?? 0
         let urn = requestContext?.session?.principal.urn
         let forwardedFor = head.allFields(.xForwardedFor)
-        let hasHost = head.contains(.host)
+        // Re-signed with the management account's AK/SK: the upstream's Host and the
+        // gateway's own date replace the client's, and the signature covers content-type,
+        // host, the principal, the request ID, the date, the path and query as forwarded, and
+        // the body.
+        let signature = runtime.upstreamSigner.map { signer in
+            var fields: [(name: String, value: String)] = [("host", runtime.upstream.hostHeader), ("x-request-id", requestId)]
+            if let contentType = head.first(.contentType) { fields.append(("content-type", contentType)) }
+            if let urn { fields.append(("x-gatehouse-principal", urn)) }
+            return signer.sign(
+                method: head.method, target: head.target, fields: fields, body: body.map { Array($0.readableBytesView) } ?? [], now: Date())
+        }
+        let hasHost = head.contains(.host) && signature == nil
         // What is copied from the request is no longer than it was; the rest is added here.
         var maxHead = head.bytes.readableBytes + ByteWriter.headerBytes("X-Request-Id", requestId) + 96
         maxHead += ByteWriter.headerBytes("X-Forwarded-For", peerAddress)
         for field in forwardedFor { maxHead += Int(field.valueEnd - field.valueStart) + 2 }
         if !hasHost { maxHead += ByteWriter.headerBytes("Host", runtime.upstream.hostHeader) }
         if let urn { maxHead += ByteWriter.headerBytes("X-Gatehouse-Principal", urn) }
+        for (name, value) in signature ?? [] { maxHead += ByteWriter.headerBytes(name, value) }
         var request = requestBuffer.take(capacity: maxHead + length, from: context.channel.allocator)
         request.write(atMost: maxHead) { out in
             out.string(head.method)
@@ -460,6 +473,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 switch field.known {
                 // The gateway's own, or rewritten below. Expect was answered here: the body is sent whole.
                 case .xRequestId, .xGatehousePrincipal, .contentLength, .xForwardedFor, .expect: continue
+                // Signing: the upstream's Host and the gateway's date and signature instead.
+                case .host, .xSdkDate, .xSdkContentSha256: if signature == nil && head.isEndToEnd(field) { out.field(field, of: head) }
                 default: if head.isEndToEnd(field) { out.field(field, of: head) }
                 }
             }
@@ -467,6 +482,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             // HTTP/1.1 requires Host; an HTTP/1.0 caller may not have sent one.
             if !hasHost { out.header("Host", runtime.upstream.hostHeader) }
             if let urn { out.header("X-Gatehouse-Principal", urn) }
+            for (name, value) in signature ?? [] { out.header(name, value) }
             out.raw("X-Forwarded-For: ")
             for field in forwardedFor where field.valueEnd > field.valueStart {
                 out.value(of: field, in: head)

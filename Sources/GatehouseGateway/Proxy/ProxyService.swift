@@ -9,12 +9,12 @@ import ServiceLifecycle
 final class PoolTable: @unchecked Sendable {
     private let pools: [ObjectIdentifier: UpstreamPool]
 
-    init(group: MultiThreadedEventLoopGroup, config: GatewayConfig, address: Upstream.Address) {
+    init(group: MultiThreadedEventLoopGroup, config: GatewayConfig, address: Upstream.Address, tls: NIOSSLContext?) {
         var pools: [ObjectIdentifier: UpstreamPool] = [:]
         for loop in group.makeIterator() {
             pools[ObjectIdentifier(loop)] = UpstreamPool(
                 eventLoop: loop, address: address, connectTimeout: .milliseconds(Int64(config.upstreamConnectTimeoutMs)),
-                maxIdle: config.upstreamMaxIdle, maxHeadBytes: config.maxHeadBytes)
+                maxIdle: config.upstreamMaxIdle, maxHeadBytes: config.maxHeadBytes, tls: tls)
         }
         self.pools = pools
     }
@@ -30,7 +30,7 @@ struct ProxyService: Service {
 
     func run() async throws {
         let quiesce = ServerQuiescingHelper(group: group)
-        let pools = PoolTable(group: group, config: runtime.config, address: runtime.upstream)
+        let pools = PoolTable(group: group, config: runtime.config, address: runtime.upstream, tls: runtime.upstreamTLS)
         let runtime = self.runtime
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)

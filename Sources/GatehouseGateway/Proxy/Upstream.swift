@@ -1,31 +1,56 @@
+import Foundation
 import GatehousePolicy
+import GatehouseSigning
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// The account service, and the connections the gateway keeps to it.
 public enum Upstream {
-    /// Where the account service listens (`upstream.url`).
+    /// Where the account service listens (`upstream.url`): `http://host:port` or
+    /// `https://host[:port]` (443 when left out).
     public struct Address: Sendable, Equatable {
         public var host: String
         public var port: Int
+        /// `https`: every connection is TLS, certificate and host name verified.
+        public var tls: Bool
 
-        /// Reads `http://host:port` (an optional trailing `/`); nil for anything else.
+        /// Reads `http://host:port` or `https://host[:port]` (an optional trailing `/`); nil
+        /// for anything else. Plain HTTP names its port: there is no guessing which one.
         public init?(url: String) {
-            guard url.hasPrefix("http://") else { return nil }
-            var rest = url.dropFirst("http://".count)
+            let tls = url.hasPrefix("https://")
+            guard tls || url.hasPrefix("http://") else { return nil }
+            var rest = url.dropFirst(tls ? "https://".count : "http://".count)
             if rest.hasSuffix("/") { rest = rest.dropLast() }
-            guard !rest.contains("/"), let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]),
-                (1...65535).contains(port)
-            else { return nil }
-            var host = String(rest[..<colon])
+            guard !rest.contains("/") else { return nil }
+            var host: String
+            var port: Int
+            if let colon = rest.lastIndex(of: ":"), !rest.hasSuffix("]") {
+                guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else { return nil }
+                host = String(rest[..<colon])
+                port = number
+            } else {
+                guard tls else { return nil }
+                host = String(rest)
+                port = 443
+            }
             if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-            guard !host.isEmpty else { return nil }
+            guard !host.isEmpty, !host.contains("[") && !host.contains("]") else { return nil }
             self.host = host
             self.port = port
+            self.tls = tls
         }
 
-        /// The `Host` header for calls the gateway makes itself.
-        public var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        /// The `Host` header for calls the gateway makes itself (and signs): without the port
+        /// when it is the scheme's default, as clients send it.
+        public var hostHeader: String {
+            let name = host.contains(":") ? "[\(host)]" : host
+            return tls && port == 443 ? name : "\(name):\(port)"
+        }
+
+        /// Whether the host is an IP address literal (no SNI; the certificate must name the address).
+        var isIPAddress: Bool { IPAddress(host) != nil }
     }
 
     /// Why an exchange with the account service failed.
@@ -208,11 +233,16 @@ final class UpstreamPool {
     let connectTimeout: TimeAmount
     let maxIdle: Int
     let maxHeadBytes: Int
+    /// TLS to the account service (`https` upstreams).
+    let tls: NIOSSLContext?
     private var idle: [UpstreamConnection] = []
 
-    init(eventLoop: EventLoop, address: Upstream.Address, connectTimeout: TimeAmount, maxIdle: Int, maxHeadBytes: Int) {
+    init(
+        eventLoop: EventLoop, address: Upstream.Address, connectTimeout: TimeAmount, maxIdle: Int, maxHeadBytes: Int, tls: NIOSSLContext? = nil
+    ) {
         self.eventLoop = eventLoop
         self.address = address
+        self.tls = tls
         self.connectTimeout = connectTimeout
         self.maxIdle = maxIdle
         self.maxHeadBytes = maxHeadBytes
@@ -223,11 +253,18 @@ final class UpstreamPool {
         if !fresh, let connection = idleConnection() { return done(.success(connection)) }
         let pool = NIOLoopBound(self, eventLoop: eventLoop)
         let maxHeadBytes = self.maxHeadBytes
+        let (tls, address) = (self.tls, self.address)
         let connect = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // SNI and the certificate's name check use the host name; an IP
+                        // address is checked against the certificate's IP addresses instead.
+                        let handler = try NIOSSLClientHandler(context: tls, serverHostname: address.isIPAddress ? nil : address.host)
+                        try channel.pipeline.syncOperations.addHandlers([handler, TLSHandshakeWatch()])
+                    }
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(pool: pool.value, maxHeadBytes: maxHeadBytes))
                 }
             }
@@ -236,7 +273,19 @@ final class UpstreamPool {
             switch result {
             case .success(let channel):
                 do {
-                    done(.success(try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)))
+                    let connection = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+                    guard tls != nil else { return done(.success(connection)) }
+                    // A connection is handed out only once TLS is up, so a refused
+                    // certificate is a connect failure with its reason.
+                    let watch = try channel.pipeline.syncOperations.handler(type: TLSHandshakeWatch.self)
+                    watch.whenDone { failure in
+                        if let failure {
+                            channel.close(promise: nil)
+                            done(.failure(.connect("TLS: \(failure)")))
+                        } else {
+                            done(.success(connection))
+                        }
+                    }
                 } catch {
                     channel.close(promise: nil)
                     done(.failure(.connect("\(error)")))
@@ -304,7 +353,7 @@ final class TagLookup: UpstreamSink {
     }
 
     /// The request line and head; `path` is built from percent-encoded parts (`tagsPath`).
-    static func request(path: String, requestId: String, host: String) -> ByteBuffer {
+    static func request(path: String, requestId: String, host: String, signer: SigningCredentials? = nil, now: Date = Date()) -> ByteBuffer {
         var request = ByteBuffer()
         request.writeStaticString("GET ")
         request.writeString(path)
@@ -313,6 +362,9 @@ final class TagLookup: UpstreamSink {
         request.writeHeader("Accept", "application/json")
         request.writeHeader("X-Request-Id", requestId)
         request.writeHeader("User-Agent", "gatehouse")
+        for (name, value) in signer?.sign(method: "GET", target: path, fields: [("host", host), ("x-request-id", requestId)], body: [], now: now) ?? [] {
+            request.writeHeader(name, value)
+        }
         request.writeStaticString("\r\n")
         return request
     }
@@ -380,5 +432,39 @@ final class TagLookup: UpstreamSink {
             tags.append(ResourceTags.Tag(key: key, value: value))
         }
         return .success(tags)
+    }
+}
+
+/// Reports the end of a TLS handshake with the account service: done, or the error that
+/// ended it (an unknown CA, a name mismatch, an old protocol).
+final class TLSHandshakeWatch: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private var result: String??
+    private var waiting: ((String?) -> Void)?
+
+    func whenDone(_ callback: @escaping (String?) -> Void) {
+        if let result { callback(result) } else { waiting = callback }
+    }
+
+    private func finish(_ failure: String?) {
+        guard result == nil else { return }
+        result = .some(failure)
+        waiting?(failure)
+        waiting = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event { finish(nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        finish("\(error)")
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish("the connection closed during the handshake")
+        context.fireChannelInactive()
     }
 }

@@ -13,6 +13,10 @@ public struct GatewayConfig: Sendable, Equatable {
     public var adminPort = 9090
     public var threads = 0
     public var upstreamURL = "http://127.0.0.1:8081"
+    /// PEM CA certificates for an `https` upstream (empty: the system's roots).
+    public var upstreamCAFile = ""
+    /// The management account's AK/SK file (`UpstreamSigner`); empty: forwarded unsigned.
+    public var upstreamSigning = ""
     public var upstreamConnectTimeoutMs = 1000
     public var upstreamTimeoutMs = 10_000
     public var upstreamMaxIdle = 64
@@ -87,7 +91,14 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(name: "admin.host", binding: .string(\.adminHost), help: "address for /healthz, /readyz, /metrics"),
             Option(name: "admin.port", binding: .int(\.adminPort, 0...65535), help: "admin port (0: a free port)"),
             Option(name: "threads", binding: .int(\.threads, 0...256), help: "event-loop threads for API traffic (0: one per runtime)"),
-            Option(name: "upstream.url", binding: .string(\.upstreamURL), help: "the account service, http://host:port"),
+            Option(name: "upstream.url", binding: .string(\.upstreamURL), help: "the account service, http://host:port or https://host[:port]"),
+            Option(
+                name: "upstream.ca_file", binding: .string(\.upstreamCAFile),
+                help: "PEM CA certificates an https upstream's certificate must chain to (empty: the system's roots)", allowsEmpty: true),
+            Option(
+                name: "upstream.signing", binding: .string(\.upstreamSigning),
+                help: "file with the management account's AK/SK: every forwarded call is re-signed with them (empty: not signed)",
+                allowsEmpty: true),
             Option(name: "upstream.connect_timeout_ms", binding: .int(\.upstreamConnectTimeoutMs, 1...600_000), help: "connect timeout"),
             Option(name: "upstream.timeout_ms", binding: .int(\.upstreamTimeoutMs, 1...3_600_000), help: "time for the whole upstream answer"),
             Option(name: "upstream.max_idle", binding: .int(\.upstreamMaxIdle, 0...100_000), help: "idle keep-alive connections kept per thread"),
@@ -249,7 +260,7 @@ public struct GatewayConfig: Sendable, Equatable {
     func check(_ option: Option) -> String? {
         switch option.name {
         case "upstream.url" where Upstream.Address(url: upstreamURL) == nil:
-            return "upstream.url must look like http://host:port (https is not supported yet), not \(JSONWriter.quoted(upstreamURL))"
+            return "upstream.url must look like http://host:port or https://host[:port], not \(JSONWriter.quoted(upstreamURL))"
         case "network.trusted_proxies":
             if let bad = trustedProxies.first(where: { CIDR($0) == nil && IPAddress($0) == nil }) {
                 return "network.trusted_proxies lists \(JSONWriter.quoted(bad)), which is neither an address nor a CIDR"

@@ -1,8 +1,10 @@
 import Foundation
 import GatehouseDirectory
 import GatehouseMail
+import GatehouseSigning
 import GatehousePolicy
 import Logging
+import NIOSSL
 import NIOCore
 import Synchronization
 
@@ -22,6 +24,12 @@ public final class GatewayRuntime: Sendable {
     let logger: Logger
     /// HTTPS on the API port, when `listen.tls.*` is set.
     let serverTLS: ServerTLS?
+    /// TLS to an `https` upstream.
+    let upstreamTLS: NIOSSLContext?
+    /// Re-signs forwarded calls and tag lookups with the management account's AK/SK
+    /// (`upstream.signing`): the Organizations API may be called only from the management
+    /// account, so callers' own credentials never go upstream; the gateway's signature does.
+    let upstreamSigner: SigningCredentials?
 
     struct State {
         var policies: PolicySnapshot?
@@ -47,6 +55,12 @@ public final class GatewayRuntime: Sendable {
         serverTLS =
             config.listenTLSCertFile.isEmpty
             ? nil : try ServerTLS(certificateFile: config.listenTLSCertFile, keyFile: config.listenTLSKeyFile)
+        upstreamTLS = upstream.tls ? try Self.upstreamTLS(caFile: config.upstreamCAFile) : nil
+        do {
+            upstreamSigner = config.upstreamSigning.isEmpty ? nil : try SigningCredentials.load(file: config.upstreamSigning)
+        } catch {
+            throw GatewayStartError("upstream.signing \(error)")
+        }
         let catalog = try RouteCatalog.load(config.catalog)
         authorizer = Authorizer(catalog: catalog, trustedProxies: config.trustedNetworks)
         audit = try AuditLog(path: config.auditPath)
@@ -118,6 +132,26 @@ public final class GatewayRuntime: Sendable {
             try store.recordAccessKeyUse(uses)
         } catch {
             logger.warning("cannot record access keys' last use", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Certificate and host-name verification always on, TLS 1.2 or later; the CA file's
+    /// certificates or the system's roots.
+    static func upstreamTLS(caFile: String) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        if !caFile.isEmpty {
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            } catch {
+                throw GatewayStartError("upstream.ca_file \(caFile): cannot read PEM certificates (\(error))")
+            }
+        }
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw GatewayStartError("cannot set up TLS to the upstream: \(error)")
         }
     }
 

@@ -55,7 +55,12 @@ import Testing
     @Test func upstreamAddresses() {
         #expect(Upstream.Address(url: "http://127.0.0.1:8081") == Upstream.Address(url: "http://127.0.0.1:8081/"))
         #expect(Upstream.Address(url: "http://[::1]:80")?.host == "::1")
-        for bad in ["https://a:1", "http://a", "http://a:0", "http://:80", "http://a:80/path", "ftp://a:1"] {
+        #expect(Upstream.Address(url: "https://organizations.myhuaweicloud.com")?.port == 443)
+        #expect(Upstream.Address(url: "https://organizations.myhuaweicloud.com/")?.hostHeader == "organizations.myhuaweicloud.com")
+        #expect(Upstream.Address(url: "https://127.0.0.1:8443")?.hostHeader == "127.0.0.1:8443")
+        #expect(Upstream.Address(url: "https://[::1]")?.hostHeader == "[::1]")
+        #expect(Upstream.Address(url: "http://127.0.0.1:8081")?.tls == false)
+        for bad in ["http://a", "http://a:0", "http://:80", "http://a:80/path", "ftp://a:1", "https://", "https://a:x", "https://[::1"] {
             #expect(Upstream.Address(url: bad) == nil, "\(bad)")
         }
     }
