@@ -3,10 +3,12 @@
 
 SWIFT ?= swift
 # python3 runs the test peers: the echo upstream the gateway's end-to-end tests forward to,
-# and the SMTP server (aiosmtpd, from PyPI) that receives its mail; openssl makes that
-# server's certificate; curl runs the README's examples (and a test that pastes them).
+# the SMTP server (aiosmtpd, from PyPI) that receives its mail, and the official Huawei Cloud
+# SDK (huaweicloudsdkorganizations, huaweicloudsdkcore) that signs calls to the gateway and
+# checks its re-signed forwarding; openssl makes the test CA and certificates; curl runs the
+# README's examples (and a test that pastes them).
 SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config python3 openssl curl
-PYTHON_PACKAGES := aiosmtpd==1.4.6
+PYTHON_PACKAGES := aiosmtpd==1.4.6 huaweicloudsdkcore==3.1.219 huaweicloudsdkorganizations==3.1.219
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
 
@@ -26,7 +28,7 @@ deps:
 
 # The PyPI packages of the test peers, for the python3 the tests run (`python3` on PATH).
 test-deps: deps
-	@python3 -c "import aiosmtpd" 2>/dev/null || { \
+	@python3 -c "import aiosmtpd, huaweicloudsdkcore, huaweicloudsdkorganizations" 2>/dev/null || { \
 		python3 -m pip --version >/dev/null 2>&1 || { \
 			sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 			$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y python3-pip; }; \

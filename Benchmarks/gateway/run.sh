@@ -3,11 +3,15 @@
 #   direct    wrk -> upstream
 #   nginx     wrk -> nginx (plain reverse proxy, no authorization) -> upstream
 #   gatehouse wrk -> gatehouse serve (authorization on, warm tag cache, audit log on) -> upstream
+#   then, side by side, the same call AK/SK-signed (SDK-HMAC-SHA256, signed by the official
+#   SDK's signer beforehand, 2,000 distinct requests within the 15-minute window) against the
+#   token path, both replayed by one wrk Lua script so the client does the same work
 # The proxy under test is pinned to core 1 (`taskset -c 1`); wrk and the upstream (a fixed
 # nginx answer, also for the tag API) share core 0, so nginx and Gatehouse get the same CPU.
 # Then each is driven at half of Gatehouse's saturation rate to compare p99 latency.
 #
-# Needs wrk and nginx (Debian: apt-get install wrk nginx-light). DURATION= (default 10s),
+# Needs wrk and nginx (Debian: apt-get install wrk nginx-light) and the SDK core for python3
+# (pip install huaweicloudsdkcore; make test-deps installs it). DURATION= (default 10s),
 # CONNECTIONS= (default 64) tune the saturation runs; GATEHOUSE_BIN= names the binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,8 +70,12 @@ taskset -c 1 nginx -c "$T/proxy.conf" & pids+=($!)
 
 "$BIN" directory init --db "$T/directory.sqlite" --seed samples/directory.json >/dev/null
 TOKEN=$("$BIN" directory issue-token --db "$T/directory.sqlite" --user dev_only --ttl 1d 2>/dev/null)
+"$BIN" directory generate-key --out "$T/directory.key" >/dev/null
+KEYS=$("$BIN" directory create-access-key --db "$T/directory.sqlite" --key-file "$T/directory.key" --user dev_only 2>/dev/null)
+AK=$(echo "$KEYS" | sed -n 1p); SK=$(echo "$KEYS" | sed -n 2p)
 GATEHOUSE_LISTEN_PORT=$GH GATEHOUSE_ADMIN_PORT=$ADMIN GATEHOUSE_THREADS=1 GATEHOUSE_UPSTREAM_URL="http://127.0.0.1:$UP" \
 GATEHOUSE_DIRECTORY_PATH="$T/directory.sqlite" GATEHOUSE_AUDIT_PATH="$T/audit.log" GATEHOUSE_TAGS_CACHE_TTL_MS=600000 \
+GATEHOUSE_DIRECTORY_KEY_FILE="$T/directory.key" \
     taskset -c 1 "$BIN" serve >"$T/serve.out" 2>"$T/serve.err" & pids+=($!)
 
 for _ in $(seq 100); do grep -q "gateway listening" "$T/serve.out" 2>/dev/null && break; sleep 0.1; done
@@ -115,3 +123,55 @@ added=$(awk -v g="$(to_ms "${P99[gatehouse]}")" -v d="$(to_ms "${P99[direct]}")"
 echo "  p99 added by gatehouse over direct: ${added} ms (target <= 1 ms)"
 lines=$(wc -l <"$T/audit.log")
 echo "audit lines written: $lines"
+
+# Signed against token, side by side: the same GET by the same user, replayed from a list of
+# prepared requests (token: one request; signed: 2,000, each signed by the SDK's signer at a
+# distinct X-Sdk-Date within the window), so wrk does the same work for both.
+python3 - "$AK" "$SK" "127.0.0.1:$GH" "$path" "$TOKEN" "$T" <<'PY'
+import datetime, sys
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.sdk_request import SdkRequest
+from huaweicloudsdkcore.signer.signer import Signer
+ak, sk, host, path, token, folder = sys.argv[1:]
+signer = Signer(BasicCredentials(ak, sk))
+now = datetime.datetime.utcnow()
+def lua(requests, name):
+    with open(f"{folder}/{name}.lua", "w") as out:
+        out.write("local requests = {}\n")
+        for headers in requests:
+            fields = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
+            out.write(f'requests[#requests + 1] = wrk.format("GET", "{path}", {{{fields}}})\n')
+        out.write("local i = 0\nrequest = function() i = i % #requests + 1; return requests[i] end\n")
+signed = []
+for n in range(2000):
+    date = (now - datetime.timedelta(seconds=n % 600)).strftime("%Y%m%dT%H%M%SZ")
+    request = SdkRequest(method="GET", schema="http", host=host, resource_path=path, query_params=[],
+                         header_params={"X-Sdk-Date": date, "Host": host}, body="")
+    headers = signer.sign(request).header_params
+    signed.append({"Host": host, "X-Sdk-Date": date, "Authorization": headers["Authorization"]})
+lua(signed, "signed")
+lua([{"Host": host, "X-Auth-Token": token}], "token")
+PY
+curl -fsS -o /dev/null "http://127.0.0.1:$GH$path" -H "Host: 127.0.0.1:$GH" \
+    -H "$(sed -n '2s/.*"X-Sdk-Date"\] = "\([^"]*\)".*/X-Sdk-Date: \1/p' "$T/signed.lua")" \
+    -H "$(sed -n '2s/.*"Authorization"\] = "\([^"]*\)".*/Authorization: \1/p' "$T/signed.lua")" \
+    || { echo "the signed request was refused" >&2; tail -1 "$T/audit.log" >&2; exit 1; }
+replay() { # script name
+    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$T/$1.lua" "http://127.0.0.1:$GH"
+}
+echo "signed against token, replayed by one Lua script ($CONNECTIONS connections, $DURATION each)"
+declare -A REPLAY
+for name in token signed; do
+    taskset -c 0 wrk -t1 -c4 -d2s -s "$T/$name.lua" "http://127.0.0.1:$GH" >/dev/null # warm up
+    REPLAY[$name]=$(replay "$name" | rate)
+    printf '  %-10s %8s req/s\n' "$name" "${REPLAY[$name]}"
+done
+echo "  signed / token = $(awk -v s="${REPLAY[signed]}" -v t="${REPLAY[token]}" 'BEGIN { printf "%.2f", s / t }') (target >= 0.9)"
+echo "  signed / nginx = $(awk -v s="${REPLAY[signed]}" -v n="${RPS[nginx]}" 'BEGIN { printf "%.2f", s / n }') (target >= 0.5)"
+# The authorize stage's time per call, from the audit lines of the two runs: the difference
+# is what verifying a signature costs.
+awk -F'"credential":"' '
+    { split($2, c, "\""); kind = c[1]; n = index($0, "\"authorize_us\":"); if (n == 0 || kind == "") next
+      v = substr($0, n + 15) + 0; sum[kind] += v; count[kind]++ }
+    END { for (k in sum) printf "  authorize stage, %s: %.1f us per call (%d calls)\n", k, sum[k] / count[k], count[k] }' "$T/audit.log"
+

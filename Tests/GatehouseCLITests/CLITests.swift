@@ -344,7 +344,8 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         let object = try jsonObject(result.stdout)
         #expect(object["decision"] as? String == "allow")
         let trace = try #require(object["trace"] as? [[String: Any]])
-        #expect(trace.count == 5)
+        // Every statement of the three policies, in order (dev-accounts-update has three).
+        #expect(trace.count == 6)
         let applying = trace.filter { $0["applies"] as? Bool == true }.map { $0["sid"] as? String }
         #expect(applying == ["UpdateDevAccounts"])
     }

@@ -759,6 +759,12 @@ import Testing
         let shell = try CLI.runProgram("/bin/bash", ["-euc", lines])
         #expect(shell.status == 0, "\(shell.stderr)")
         #expect(shell.stdout.contains(#""error_code":"Organizations.1007""#), "\(shell.stdout)")
+        // The official SDK's update, AK/SK-signed with dev_only's temporary credentials.
+        #expect(shell.stdout.contains(#""description": "updated with the official SDK""#), "\(shell.stdout)")
+        let keys = try #require(contract["access_keys"] as? [String: [String: String]])
+        #expect(Set(keys.keys) == ["owner", "admin", "dev_only", "member"] && keys.values.allSatisfy { $0["secret_key"]?.count == 40 })
+        let temporary = try #require((contract["temporary_credentials"] as? [String: [String: String]])?["dev_only"])
+        #expect(temporary["security_token"]?.hasPrefix("ghst_") == true)
         #expect(await demo.stop() == 0)
 
         // A second run reuses the directory and says so; --fresh starts over.

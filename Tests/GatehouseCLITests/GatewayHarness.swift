@@ -200,7 +200,11 @@ struct RawHTTP {
 /// `policies/`, an upstream process (the sample account service or an echo server), and
 /// `gatehouse serve` in front of it, all on free loopback ports in a temporary directory.
 final class GatewayFixture: @unchecked Sendable {
-    enum UpstreamKind { case sampleService, echo }
+    enum UpstreamKind {
+        case sampleService, echo
+        /// Any peer started by this command line that prints "listening on URL".
+        case command([String])
+    }
 
     /// A real SMTP server (Fixtures/smtp_peer.py, aiosmtpd) for the gateway to deliver to,
     /// with its own certificate and one login.
@@ -215,6 +219,8 @@ final class GatewayFixture: @unchecked Sendable {
 
     let dir: TempDir
     let db: String
+    /// The directory's key-encryption key (`directory.key_file`), for access keys.
+    let keyFile: String
     let policies: String
     let auditLog: String
     var upstream: Spawned
@@ -244,6 +250,9 @@ final class GatewayFixture: @unchecked Sendable {
         }
         let initialised = try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"])
         guard initialised.status == 0 else { throw HarnessError.http("directory init: \(initialised.stderr)") }
+        keyFile = dir.url.appendingPathComponent("directory.key").path
+        let generated = try CLI.run(["directory", "generate-key", "--out", keyFile])
+        guard generated.status == 0 else { throw HarnessError.http("generate-key: \(generated.stderr)") }
         var tokens: [String: String] = [:]
         for user in ["owner", "admin", "dev_only", "member"] {
             tokens[user] = try Self.issueToken(db: db, user, extra: user == "dev_only" ? ["--mfa"] : [])
@@ -261,6 +270,8 @@ final class GatewayFixture: @unchecked Sendable {
             upstream = try Spawned(
                 URL(fileURLWithPath: "/usr/bin/env"),
                 ["python3", CLI.packageRoot.appendingPathComponent("Tests/GatehouseCLITests/Fixtures/echo_upstream.py").path])
+        case .command(let arguments):
+            upstream = try Spawned(URL(fileURLWithPath: "/usr/bin/env"), arguments)
         }
         let upstreamURL = try await upstream.line(startingWith: "listening on ")
         var mail: [String: Any] = ["maildir": dir.url.appendingPathComponent("maildir").path, "poll_interval_ms": 50]
@@ -287,7 +298,7 @@ final class GatewayFixture: @unchecked Sendable {
         var config: [String: Any] = [
             "listen": ["port": 0], "admin": ["port": 0], "upstream": ["url": upstreamURL],
             "catalog": CLI.packageRoot.appendingPathComponent("samples/catalog.json").path,
-            "policies": ["dir": policies, "watch_interval_ms": 100], "directory": ["path": db, "refresh_interval_ms": 50],
+            "policies": ["dir": policies, "watch_interval_ms": 100], "directory": ["path": db, "refresh_interval_ms": 50, "key_file": keyFile],
             "audit": ["path": auditLog], "threads": 1, "mail": mail,
         ]
         for (key, value) in settings {

@@ -26,6 +26,8 @@ struct ReloadService: Service {
                 }
             },
         ])
+        // What was noted since the last flush is not lost on a graceful stop.
+        runtime.flushAccessKeyUses()
     }
 }
 

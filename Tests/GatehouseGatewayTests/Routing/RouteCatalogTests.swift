@@ -51,8 +51,12 @@ func catalogErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text)
         #expect(catalog.match(method: "DELETE", path: "/v1/organizations/accounts/a1") == nil)
         #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/") == nil)
         #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/a1/extra") == nil)
-        // Every action in the sample catalog is one the organizations service has.
-        for route in catalog.routes { #expect(!ServiceCatalog.organizations.actions(matching: route.action).isEmpty, "\(route.action)") }
+        // Every action in the sample catalog is one the organizations service has, but the
+        // security-token API Gatehouse answers itself, which is IAM's.
+        for route in catalog.routes where route.handler != .temporaryCredentials {
+            #expect(!ServiceCatalog.organizations.actions(matching: route.action).isEmpty, "\(route.action)")
+        }
+        #expect(catalog.routes.filter { $0.action.hasPrefix("iam:") }.map(\.handler) == [.temporaryCredentials])
     }
 
     @Test func whatARouteCarries() throws {

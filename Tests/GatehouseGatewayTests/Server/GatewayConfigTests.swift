@@ -34,7 +34,7 @@ import Testing
         let errors = try loadErrors(
             """
             {"listen": {"port": "8080"},
-             "upstream": {"url": "https://example.com"},
+             "upstream": {"url": "ftp://example.com"},
              "audit": {"requried": true}}
             """
         ) { _ = try GatewayConfig.load(file: $0, environment: [:]) }
