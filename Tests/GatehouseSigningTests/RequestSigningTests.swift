@@ -116,6 +116,34 @@ import Testing
         #expect(RequestSigning.formatDate(Self.signedAt) == "20261129T231416Z")
     }
 
+    /// The calendar arithmetic that replaced Foundation's calendar, against Foundation's
+    /// formatter, a day at a time across leap years and the turn of centuries.
+    @Test func datesReadAndWriteAsFoundationDoes() throws {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        var date = try #require(formatter.date(from: "18991225T235959Z"))
+        while date < formatter.date(from: "21010110T000000Z")! {
+            let text = formatter.string(from: date)
+            #expect(RequestSigning.formatDate(date) == text)
+            #expect(RequestSigning.parseDate(text) == date, "\(text)")
+            date = date.addingTimeInterval(86_400 * 3 + 3_599)
+        }
+        for bad in ["20240230T000000Z", "21000229T000000Z", "20231301T000000Z", "20230100T000000Z", "20230101T240000Z", "2023010AT000000Z"] {
+            #expect(RequestSigning.parseDate(bad) == nil, "\(bad)")
+        }
+        #expect(RequestSigning.parseDate("20000229T120000Z") != nil)
+    }
+
+    /// Header values and Authorization parts are trimmed as Python's `str.strip()` trims.
+    @Test func trimmingIsPythons() {
+        #expect(RequestSigning.trimmed(" \t a b \r\n") == "a b")
+        #expect(RequestSigning.trimmed("\u{00A0}x\u{2003}") == "x")
+        #expect(RequestSigning.trimmed("   ") == "")
+        #expect(RequestSigning.trimmed("é") == "é")
+    }
+
     @Test func hostDateAndSecurityTokenMustBeSigned() {
         let base = Self.answers[0]
         let withoutToken = base.authorization.replacingOccurrences(of: ";x-security-token", with: "")
@@ -124,6 +152,22 @@ import Testing
         #expect(Self.verify(base.request, withoutHost) == .unsignedField("host"))
         let withoutDate = base.authorization.replacingOccurrences(of: "x-sdk-date;", with: "")
         #expect(Self.verify(base.request, withoutDate) == .unsignedField("x-sdk-date"))
+    }
+
+    /// The memory of the last Authorization reads every value exactly as a full parse does.
+    @Test func rememberedAuthorizationsReadAsParsed() {
+        var memory = RequestSigning.AuthorizationMemory()
+        let prefix = "SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK0000001, SignedHeaders=host;x-sdk-date, Signature="
+        let values = [
+            prefix + String(repeating: "a", count: 64), prefix + String(repeating: "b", count: 64),
+            prefix + String(repeating: "B", count: 64), prefix + String(repeating: "c", count: 63),
+            prefix.replacingOccurrences(of: "host;", with: "") + String(repeating: "d", count: 64),
+            "V11-HMAC-SHA256 Credential=A/20261129/r/s, SignedHeaders=host, Signature=" + String(repeating: "e", count: 64),
+            prefix + String(repeating: "f", count: 64) + " ", prefix + String(repeating: "0", count: 64),
+        ]
+        for value in values + values.reversed() {
+            #expect(memory.parse(value) == RequestSigning.Authorization.parse(value), "\(value)")
+        }
     }
 
     @Test func malformedAuthorizationValuesAreRefused() {

@@ -189,7 +189,7 @@ public struct Authorizer: Sendable {
         if attributes.securityTokenWithoutSignature { return .failure(.securityTokenWithoutSignature) }
         if let signed = attributes.signed {
             record.credential = signed.securityToken == nil ? CredentialKind.accessKey.rawValue : CredentialKind.temporaryAccessKey.rawValue
-            return Self.authenticate(signed, in: directory, now: attributes.now, accessKey: &record.accessKey)
+            return Self.authenticate(signed, in: directory, now: attributes.now, cache: &cache, accessKey: &record.accessKey)
         }
         if attributes.token != nil { record.credential = CredentialKind.token.rawValue }
         guard let token = attributes.token, !token.isEmpty else { return .failure(.credentialRefused(nil)) }
@@ -202,9 +202,11 @@ public struct Authorizer: Sendable {
     /// An AK/SK-signed call: the `Authorization` parsed, the access key found, the signature
     /// verified with its secret (`RequestSigning.verify`: signed fields, date window, body),
     /// and only then the key's state and security token checked.
-    static func authenticate(_ signed: SignedCredential, in directory: DirectoryView, now: Date, accessKey: inout String?) -> Result<Session, GatewayError> {
+    static func authenticate(
+        _ signed: SignedCredential, in directory: DirectoryView, now: Date, cache: inout ConnectionCache, accessKey: inout String?
+    ) -> Result<Session, GatewayError> {
         let authorization: RequestSigning.Authorization
-        switch RequestSigning.Authorization.parse(signed.authorization) {
+        switch cache.authorizations.parse(signed.authorization) {
         case .failure(let rejection): return .failure(.signatureRefused(rejection))
         case .success(let parsed): authorization = parsed
         }
@@ -220,7 +222,8 @@ public struct Authorizer: Sendable {
         if credential.isTemporary && signed.securityToken == nil {
             return .failure(.accessKeyRefused(.securityTokenMissing, accessKey: authorization.accessKey))
         }
-        if let rejection = RequestSigning.verify(signed.request, authorization: authorization, secretKey: credential.secretKey, now: now) {
+        let key = cache.signingKey(for: credential, in: directory)
+        if let rejection = RequestSigning.verify(signed.request, authorization: authorization, key: key, now: now) {
             return .failure(.signatureRefused(rejection))
         }
         switch directory.session(for: credential, securityToken: signed.securityToken, now: now) {

@@ -713,11 +713,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         attributes.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
         let securityToken = head.first(.xSecurityToken)
         if attributes.token == nil, let authorization = head.first(.authorization) {
-            let target = head.target
-            let query = target.firstIndex(of: "?")
+            let target = head.target.utf8
+            let query = target.firstIndex(of: UInt8(ascii: "?"))
             let request = RequestSigning.Request(
-                method: head.method, rawPath: String(target[..<(query ?? target.endIndex)]),
-                rawQuery: query.map { String(target[target.index(after: $0)...]) }, fields: head.fieldLines(), body: attributes.body)
+                method: head.method, rawPath: String(Substring(target[..<(query ?? target.endIndex)])),
+                rawQuery: query.map { String(Substring(target[target.index(after: $0)...])) }, fields: head.fieldLines(), body: attributes.body)
             attributes.signed = SignedCredential(authorization: authorization, securityToken: securityToken, request: request)
         } else if securityToken != nil {
             attributes.securityTokenWithoutSignature = true
@@ -728,7 +728,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// both is refused before either is looked at: `RequestAttributes.conflictingCredentials`.)
     static func token(_ head: HTTP1.Head) -> String? {
         if let token = head.first(.xAuthToken) { return token }
-        guard let authorization = head.first(.authorization), authorization.lowercased().hasPrefix("bearer ") else { return nil }
+        // The scheme compared without case, and without lowercasing the whole value (an AK/SK
+        // Authorization is some 200 bytes, on every signed call).
+        guard let field = head.firstField(.authorization), field.valueEnd - field.valueStart > 7,
+            head.bytes.withUnsafeReadableBytes({ raw in
+                HTTP1.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueStart) + 7]), "bearer ".utf8)
+            })
+        else { return nil }
+        let authorization = head.value(field)
         return String(authorization.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
     }
 
