@@ -144,7 +144,7 @@ def lua(requests, name):
         out.write("local i = 0\nrequest = function() i = i % #requests + 1; return requests[i] end\n")
 signed = []
 for n in range(2000):
-    date = (now - datetime.timedelta(seconds=n % 600)).strftime("%Y%m%dT%H%M%SZ")
+    date = (now - datetime.timedelta(seconds=n % 120)).strftime("%Y%m%dT%H%M%SZ")
     request = SdkRequest(method="GET", schema="http", host=host, resource_path=path, query_params=[],
                          header_params={"X-Sdk-Date": date, "Host": host}, body="")
     headers = signer.sign(request).header_params
@@ -168,8 +168,12 @@ for name in token signed; do
 done
 echo "  signed / token = $(awk -v s="${REPLAY[signed]}" -v t="${REPLAY[token]}" 'BEGIN { printf "%.2f", s / t }') (target >= 0.9)"
 echo "  signed / nginx = $(awk -v s="${REPLAY[signed]}" -v n="${RPS[nginx]}" 'BEGIN { printf "%.2f", s / n }') (target >= 0.5)"
+# Every replayed signed call must have been accepted, or the comparison means nothing.
+refused=$(grep '"credential":"access_key"' "$T/audit.log" | grep -c '"decision":"deny"' || true)
+echo "  signed calls refused: $refused (must be 0)"
+[ "$refused" -eq 0 ] || { echo "signed calls were refused; the run is void" >&2; exit 1; }
 # The authorize stage's time per call, from the audit lines of the two runs: the difference
-# is what verifying a signature costs.
+# is what verifying a signature costs (gatehouse bench --signing gives it by part).
 awk -F'"credential":"' '
     { split($2, c, "\""); kind = c[1]; n = index($0, "\"authorize_us\":"); if (n == 0 || kind == "") next
       v = substr($0, n + 15) + 0; sum[kind] += v; count[kind]++ }

@@ -150,11 +150,14 @@ extension DirectoryStore {
     /// Issues temporary credentials (AK, SK and security token) for a user. They end when
     /// they expire, when the user's sessions are ended, or when the user is disabled; the
     /// security token is stored as a hash, the SK sealed.
-    public func issueTemporaryCredentials(user name: String, validFor lifetime: TimeInterval, mfa: Bool = false, now: Date = Date()) throws
+    public func issueTemporaryCredentials(
+        user name: String, validFor lifetime: TimeInterval, mfa: Bool = false, now: Date = Date()
+    ) throws
         -> IssuedTemporaryCredentials
     {
         guard Self.temporaryCredentialLifetimes.contains(lifetime) else {
-            throw DirectoryError.invalid("temporary credentials last from 15 minutes to 24 hours (900 to 86400 seconds), not \(Int(lifetime)) seconds")
+            throw DirectoryError.invalid(
+                "temporary credentials last from 15 minutes to 24 hours (900 to 86400 seconds), not \(Int(lifetime)) seconds")
         }
         let kek = try requireKeyEncryptionKey()
         let (accessKey, secretKey) = Self.newKeyPair(temporary: true)
@@ -172,7 +175,8 @@ extension DirectoryStore {
                     VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    accessKey, row["id"] as String, sealed, kek.id, now.timeIntervalSince1970, Self.hash(securityToken), expires.timeIntervalSince1970,
+                    accessKey, row["id"] as String, sealed, kek.id, now.timeIntervalSince1970, Self.hash(securityToken),
+                    expires.timeIntervalSince1970,
                     row["session_generation"] as Int, mfa,
                 ])
             // Expired temporary keys are of no further use; they go as new ones come.
@@ -289,7 +293,8 @@ extension DirectoryStore {
             var temporary: AccessKeyRecord.Temporary?
             if row["temporary"] as Bool {
                 temporary = AccessKeyRecord.Temporary(
-                    securityTokenHash: row["security_token_hash"], expiresAt: row["expires_at"], generation: row["session_generation"], mfa: row["mfa"])
+                    securityTokenHash: row["security_token_hash"], expiresAt: row["expires_at"], generation: row["session_generation"],
+                    mfa: row["mfa"])
             }
             records[accessKey] = AccessKeyRecord(
                 userName: row["name"], secretKey: secret, active: row["active"], createdAt: row["created_at"], temporary: temporary)

@@ -150,7 +150,8 @@ public final class DirectoryStore: Sendable {
             if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM organization")! > 0 {
                 guard replace else { throw DirectoryError.notEmpty(path) }
                 for table in [
-                    "outbox", "owner_transfers", "access_keys", "tokens", "attachments", "group_members", "groups", "user_tags", "users", "account_tags", "accounts",
+                    "outbox", "owner_transfers", "access_keys", "tokens", "attachments", "group_members", "groups", "user_tags", "users",
+                    "account_tags", "accounts",
                     "organization",
                 ] {
                     try db.execute(sql: "DELETE FROM \(table)")

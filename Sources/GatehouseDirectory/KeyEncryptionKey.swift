@@ -50,7 +50,9 @@ public struct KeyEncryptionKey: Sendable {
 
     /// The key from a file when one is named, else from `GATEHOUSE_DIRECTORY_KEY`, else nil
     /// (a directory without access keys needs none).
-    public static func resolve(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws
+    public static func resolve(
+        file: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws
         -> KeyEncryptionKey?
     {
         if let file, !file.isEmpty { return try load(file: file) }

@@ -37,12 +37,26 @@ public enum RequestSigning {
             self.body = body
         }
 
-        /// The values of every line of a field, by (lowercase) name in any case. Compared
-        /// byte by byte: this runs several times for every signed call.
+        /// The values of every line of a field, by (lowercase) name in any case.
         func values(_ name: String) -> [String] {
             var found: [String] = []
             for field in fields where RequestSigning.equalsIgnoringASCIICase(field.name, lowercased: name) { found.append(field.value) }
             return found
+        }
+
+        /// The value of a field given on exactly one line, with how many lines give it (so
+        /// a caller can tell none from several), without collecting them: this runs for each
+        /// signed field of every signed call.
+        func single(_ name: String) -> (value: String?, count: Int) {
+            var value: String?
+            var count = 0
+            fields.withUnsafeBufferPointer { fields in
+                for index in fields.indices where RequestSigning.equalsIgnoringASCIICase(fields[index].name, lowercased: name) {
+                    count += 1
+                    value = fields[index].value
+                }
+            }
+            return (count == 1 ? value : nil, count)
         }
     }
 
@@ -208,13 +222,12 @@ public enum RequestSigning {
 
     /// `verify` with a key made beforehand.
     public static func verify(_ request: Request, authorization: Authorization, key: SigningKey, now: Date) -> Rejection? {
-        for required in ["host", "x-sdk-date"] + (request.values("x-security-token").isEmpty ? [] : ["x-security-token"])
-        where !authorization.signedHeaders.contains(required) {
-            return .unsignedField(required)
+        for required in ["host", "x-sdk-date"] where !authorization.signedHeaders.contains(required) { return .unsignedField(required) }
+        if request.single("x-security-token").count > 0 && !authorization.signedHeaders.contains("x-security-token") {
+            return .unsignedField("x-security-token")
         }
-        let dates = request.values("x-sdk-date")
-        guard dates.count == 1 else { return .signedFieldNotOnce("x-sdk-date") }
-        let date = trimmed(dates[0][...])
+        guard let sdkDate = request.single("x-sdk-date").value else { return .signedFieldNotOnce("x-sdk-date") }
+        let date = trimmed(sdkDate[...])
         guard let signedAt = parseDate(date) else { return .badDate(String(date.prefix(40))) }
         guard abs(signedAt.timeIntervalSince(now)) <= maxClockSkew else { return .dateOutOfWindow }
         if let scope = authorization.scope, !scope.hasPrefix(String(date.prefix(8)) + "/") {
@@ -309,13 +322,7 @@ public enum RequestSigning {
         appendCanonicalQuery(request.rawQuery ?? "", to: &out)
         out.append(0x0A)
         for name in signedHeaders {
-            var value: String?
-            var count = 0
-            for field in request.fields where equalsIgnoringASCIICase(field.name, lowercased: name) {
-                count += 1
-                value = field.value
-            }
-            guard count == 1, let value else { return .failure(.signedFieldNotOnce(name)) }
+            guard let value = request.single(name).value else { return .failure(.signedFieldNotOnce(name)) }
             appendUTF8(name, to: &out)
             out.append(UInt8(ascii: ":"))
             appendUTF8(trimmedSlice(value[...]), to: &out)
@@ -692,4 +699,3 @@ extension RequestSigning {
         }
     }
 }
-

@@ -42,7 +42,9 @@ public struct SigningCredentials: Sendable, Equatable {
         func text(_ name: String) throws(FileError) -> String? {
             guard let value = object[name] else { return nil }
             guard let string = value as? String else { throw bad("\(name) must be a string") }
-            guard !string.isEmpty, string.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw bad("\(name) must be printable ASCII without spaces") }
+            guard !string.isEmpty, string.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw bad("\(name) must be printable ASCII without spaces")
+            }
             return string
         }
         guard let accessKey = try text("access_key"), let secretKey = try text("secret_key") else {

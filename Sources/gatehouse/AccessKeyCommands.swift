@@ -14,7 +14,9 @@ extension DirectoryCommand {
             guard !FileManager.default.fileExists(atPath: out) else { throw DirectoryError.invalid("\(out) exists; a key is never overwritten") }
             let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
             try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            guard FileManager.default.createFile(atPath: out, contents: Data((KeyEncryptionKey.generate() + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            guard
+                FileManager.default.createFile(
+                    atPath: out, contents: Data((KeyEncryptionKey.generate() + "\n").utf8), attributes: [.posixPermissions: 0o600])
             else { throw DirectoryError.invalid("cannot write \(out)") }
             Output.line("wrote a new key-encryption key to \(out) (key id \(try KeyEncryptionKey.load(file: out).id))")
         }
@@ -68,19 +70,24 @@ extension DirectoryCommand {
     struct AccessKeyArgument: ParsableArguments {
         @OptionGroup var database: Database
         @Option(name: .customLong("access-key"), help: ArgumentHelp("The access key ID.", valueName: "AK")) var accessKey: String
+
+        /// Activates or deactivates the key, saying whether anything changed.
+        func setActive(_ active: Bool) throws {
+            let word = active ? "active" : "inactive"
+            let changed = try database.store().setAccessKeyActive(accessKey, active)
+            Output.line(changed ? "\(active ? "activated" : "deactivated") \(accessKey)" : "\(accessKey) was already \(word)")
+        }
     }
 
     struct DeactivateAccessKey: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Deactivate an access key: calls signed with it are refused until it is activated again.",
-            discussion: "Example:\n  gatehouse directory deactivate-access-key --db data/directory.sqlite \\\n      --access-key GH2Y6QX9D0LJ4T7B1M3K")
+            discussion: "Example:\n  gatehouse directory deactivate-access-key --db data/directory.sqlite \\\n      --access-key GH2Y6QX9D0LJ4T7B1M3K"
+        )
 
         @OptionGroup var key: AccessKeyArgument
 
-        func run() throws {
-            let changed = try key.database.store().setAccessKeyActive(key.accessKey, false)
-            Output.line(changed ? "deactivated \(key.accessKey)" : "\(key.accessKey) was already inactive")
-        }
+        func run() throws { try key.setActive(false) }
     }
 
     struct ActivateAccessKey: ParsableCommand {
@@ -90,10 +97,7 @@ extension DirectoryCommand {
 
         @OptionGroup var key: AccessKeyArgument
 
-        func run() throws {
-            let changed = try key.database.store().setAccessKeyActive(key.accessKey, true)
-            Output.line(changed ? "activated \(key.accessKey)" : "\(key.accessKey) was already active")
-        }
+        func run() throws { try key.setActive(true) }
     }
 
     struct DeleteAccessKey: ParsableCommand {

@@ -31,8 +31,14 @@ struct SigningBenchmark {
             ("parse Authorization", measure { _ = RequestSigning.Authorization.parse(value) }),
             ("parse Authorization, remembered", measure { _ = memory.parse(value) }),
             ("canonical request", measure { _ = RequestSigning.canonicalRequest(request, signedHeaders: signedHeaders) }),
-            ("verify, key at hand", measure { precondition(RequestSigning.verify(request, authorization: authorization, key: key, now: now) == nil) }),
-            ("verify, key made per call", measure { _ = RequestSigning.verify(request, authorization: authorization, secretKey: secretKey, now: now) }),
+            (
+                "verify, key at hand",
+                measure { precondition(RequestSigning.verify(request, authorization: authorization, key: key, now: now) == nil) }
+            ),
+            (
+                "verify, key made per call",
+                measure { _ = RequestSigning.verify(request, authorization: authorization, secretKey: secretKey, now: now) }
+            ),
         ]
     }
 

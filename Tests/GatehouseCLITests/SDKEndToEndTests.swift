@@ -83,7 +83,9 @@ import Testing
 
     /// A gateway with HTTPS on its API port (a test CA's certificate) before the sample
     /// account service.
-    static func tlsGateway() async throws -> (GatewayFixture, caFile: String) {
+    /// A gateway with HTTPS on its API port, its certificate signed by a test CA, in a
+    /// folder that lives as long as the returned value (the SIGHUP test renews it there).
+    static func tlsGateway() async throws -> (GatewayFixture, caFile: String, certificates: TempDir) {
         try requireSDK()
         let certificates = try TempDir()
         try makeCertificates(in: certificates.url.path, names: ["gateway"])
@@ -91,16 +93,14 @@ import Testing
         let gateway = try await GatewayFixture(settings: [
             "listen": ["tls": ["cert_file": folder + "/gateway.pem", "key_file": folder + "/gateway-key.pem"]]
         ])
-        // The fixture's folder outlives this function; the certificates move there.
-        let caFile = gateway.dir.url.appendingPathComponent("ca.pem").path
-        try FileManager.default.copyItem(atPath: folder + "/ca.pem", toPath: caFile)
-        return (gateway, caFile)
+        return (gateway, folder + "/ca.pem", certificates)
     }
 
     static func endpoint(_ gateway: GatewayFixture) -> String { "https://127.0.0.1:\(gateway.port)" }
 
     @Test func theOfficialSDKCallsThroughTheGatewayWithPermanentAndTemporaryCredentials() async throws {
-        let (gateway, caFile) = try await Self.tlsGateway()
+        let (gateway, caFile, certificates) = try await Self.tlsGateway()
+        defer { withExtendedLifetime(certificates) {} }
         let admin = try Self.createAccessKey(gateway, user: "admin")
         let developer = try Self.temporaryCredentials(gateway, user: "dev_only", mfa: true)
         let dev = GatewayFixture.devAccount
@@ -143,7 +143,8 @@ import Testing
     }
 
     @Test func tamperedStaleAndEndedCredentialsAreRefusedAsTheSDKExpects() async throws {
-        let (gateway, caFile) = try await Self.tlsGateway()
+        let (gateway, caFile, certificates) = try await Self.tlsGateway()
+        defer { withExtendedLifetime(certificates) {} }
         let admin = try Self.createAccessKey(gateway, user: "admin")
         let developer = try Self.temporaryCredentials(gateway, user: "dev_only", mfa: true)
         let update: [String: Any] = ["account_id": GatewayFixture.devAccount, "description": "refused"]
@@ -200,7 +201,8 @@ import Testing
         let issued = try gateway.call("POST", "/v3.0/OS-CREDENTIAL/securitytokens", as: "dev_only", body: body)
         #expect(issued.status == 201, "\(issued.body)")
         let credential = try #require(issued.json["credential"] as? [String: String])
-        let keys = Keys(accessKey: try #require(credential["access"]), secretKey: try #require(credential["secret"]), securityToken: credential["securitytoken"])
+        let keys = Keys(
+            accessKey: try #require(credential["access"]), secretKey: try #require(credential["secret"]), securityToken: credential["securitytoken"])
         #expect(credential["expires_at"]?.hasSuffix("Z") == true)
         let line = try #require(try gateway.auditLines().last)
         #expect(line["action"] as? String == "iam:securitytokens:create" && line["decision"] as? String == "allow")
@@ -214,7 +216,10 @@ import Testing
             ], endpoint: "http://127.0.0.1:\(gateway.port)", caFile: nil)
         #expect(answers["update"]?["ok"] as? Bool == true, "\(answers)")
         // Bad requests are refused with the reason; nothing is issued.
-        for bad in [#"{"auth": {"identity": {"methods": ["password"]}}}"#, #"{"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 60}}}}"#] {
+        for bad in [
+            #"{"auth": {"identity": {"methods": ["password"]}}}"#,
+            #"{"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 60}}}}"#,
+        ] {
             let refused = try gateway.call("POST", "/v3.0/OS-CREDENTIAL/securitytokens", as: "dev_only", body: bad)
             #expect(refused.status == 400 && refused.errorCode == "Gatehouse.0400", "\(refused.body)")
         }
@@ -225,7 +230,8 @@ import Testing
         try Self.requireSDK()
         let folder = try TempDir()
         try Self.makeCertificates(in: folder.url.path, names: ["upstream"])
-        let signing = try folder.write("signing.json", #"{"access_key": "HPUAMANAGEMENT000001", "secret_key": "ManagementSecretKey00000000000000000000"}"#)
+        let signing = try folder.write(
+            "signing.json", #"{"access_key": "HPUAMANAGEMENT000001", "secret_key": "ManagementSecretKey00000000000000000000"}"#)
         chmod(signing, 0o600)
         let peer = [
             "python3", Self.fixtures.appendingPathComponent("signing_upstream.py").path, "--cert", folder.url.path + "/upstream.pem", "--key",
@@ -235,7 +241,8 @@ import Testing
             upstream: .command(peer), settings: ["upstream": ["ca_file": folder.url.path + "/ca.pem", "signing": signing]])
         let admin = try Self.createAccessKey(gateway, user: "admin")
         // A token caller and an AK/SK caller alike: the peer sees the gateway's signature only.
-        let byToken = try gateway.call("PATCH", "/v1/organizations/accounts/\(GatewayFixture.devAccount)?x=1&a=b%20c", as: "admin", body: #"{"description": "t"}"#)
+        let byToken = try gateway.call(
+            "PATCH", "/v1/organizations/accounts/\(GatewayFixture.devAccount)?x=1&a=b%20c", as: "admin", body: #"{"description": "t"}"#)
         #expect(byToken.status == 200 && byToken.json["verified"] as? Bool == true, "\(byToken.body)")
         let forwarded = try #require(byToken.json["headers"] as? [[String]])
         #expect(forwarded.contains { $0[0].lowercased() == "authorization" && $0[1].contains("Access=HPUAMANAGEMENT000001") })
@@ -272,5 +279,55 @@ import Testing
         let reason = try #require(try untrusting.auditLines().last?["reason"] as? String)
         #expect(reason.hasPrefix("upstream_unavailable: TLS:"), "\(reason)")
         #expect(await untrusting.stop() == 0)
+    }
+
+    /// A TLS connection sets g:SecureTransport: a policy that denies without it lets the
+    /// SDK's HTTPS calls through and stops the same call over plain HTTP. SIGHUP takes up a
+    /// renewed certificate for new connections.
+    @Test func httpsSetsSecureTransportAndSIGHUPReloadsTheCertificate() async throws {
+        let requireTLS = """
+            {"Version": "5.0", "Statement": [{"Sid": "DenyWithoutTLS", "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+              "Condition": {"BoolIfExists": {"g:SecureTransport": ["false"]}}}]}
+            """
+        let (gateway, caFile, certificates) = try await Self.tlsGateway()
+        defer { withExtendedLifetime(certificates) {} }
+        try gateway.attach("require-tls", requireTLS, to: "admin")
+        let admin = try Self.createAccessKey(gateway, user: "admin")
+        let endpoint = Self.endpoint(gateway)
+        #expect(
+            try await gateway.eventually {
+                try Self.run([Call(name: "x", keys: admin, operation: "list_accounts")], endpoint: endpoint, caFile: caFile)["x"]?["ok"] as? Bool
+                    == true
+            })
+        let plain = try await GatewayFixture()
+        try plain.attach("require-tls", requireTLS, to: "admin")
+        #expect(try await plain.eventually { try plain.call("GET", "/v1/organizations/accounts", as: "admin").status == 403 })
+        #expect(await plain.stop() == 0)
+
+        // A renewed certificate (another name, the same CA) written over the files, then SIGHUP.
+        func servedSubject() throws -> String {
+            let shown = try CLI.runProgram(
+                "/usr/bin/env", ["openssl", "s_client", "-connect", "127.0.0.1:\(gateway.port)", "-CAfile", caFile, "-verify_return_error"], stdin: ""
+            )
+            return shown.stdout.split(separator: "\n").first { $0.hasPrefix("subject=") }.map(String.init) ?? shown.stderr
+        }
+        #expect(try servedSubject().contains("gatehouse test gateway"))
+        let folder = certificates.url.path
+        try Self.makeCertificates(in: folder, names: ["renewed"])
+        for (from, to) in [("renewed.pem", "gateway.pem"), ("renewed-key.pem", "gateway-key.pem")] {
+            try Data(contentsOf: URL(fileURLWithPath: folder + "/" + from)).write(to: URL(fileURLWithPath: folder + "/" + to), options: .atomic)
+        }
+        kill(gateway.gateway.pid, SIGHUP)
+        #expect(try await gateway.eventually { try servedSubject().contains("gatehouse test renewed") })
+        // A pair that does not load is refused; the renewed one keeps serving.
+        try "not a certificate".write(toFile: folder + "/gateway.pem", atomically: true, encoding: .utf8)
+        kill(gateway.gateway.pid, SIGHUP)
+        #expect(
+            try await gateway.eventually {
+                let tls = try gateway.admin("/readyz").json["tls"] as? [String: Any]
+                return (tls?["last_refused"] as? String)?.contains("listen.tls.cert_file") == true
+            })
+        #expect(try servedSubject().contains("gatehouse test renewed"))
+        #expect(await gateway.stop() == 0)
     }
 }

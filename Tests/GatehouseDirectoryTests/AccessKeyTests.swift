@@ -136,7 +136,9 @@ import Testing
         #expect(key.id.count == 16)
         #expect(throws: DirectoryError.self) { try KeyEncryptionKey(base64: "c2hvcnQ=", source: "test") }
         #expect(try KeyEncryptionKey.resolve(file: nil, environment: [:]) == nil)
-        #expect(try KeyEncryptionKey.resolve(file: nil, environment: [KeyEncryptionKey.environmentVariable: try String(contentsOfFile: file, encoding: .utf8)])?.id == key.id)
+        #expect(
+            try KeyEncryptionKey.resolve(
+                file: nil, environment: [KeyEncryptionKey.environmentVariable: try String(contentsOfFile: file, encoding: .utf8)])?.id == key.id)
     }
 }
 

@@ -32,7 +32,8 @@ enum SecurityTokenEndpoint {
                 (
                     "credential",
                     .object([
-                        ("access", .string(issued.accessKey)), ("secret", .string(issued.secretKey)), ("securitytoken", .string(issued.securityToken)),
+                        ("access", .string(issued.accessKey)), ("secret", .string(issued.secretKey)),
+                        ("securitytoken", .string(issued.securityToken)),
                         ("expires_at", .string(UTCTime.string(issued.expiresAt, milliseconds: true))),
                     ])
                 )

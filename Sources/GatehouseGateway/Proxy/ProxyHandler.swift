@@ -382,7 +382,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             switch result {
             case .success(let connection):
                 connection.send(
-                    TagLookup.request(path: path, requestId: self.requestId, host: self.runtime.upstream.hostHeader, signer: self.runtime.upstreamSigner),
+                    TagLookup.request(
+                        path: path, requestId: self.requestId, host: self.runtime.upstream.hostHeader, signer: self.runtime.upstreamSigner),
                     method: "GET", to: lookup,
                     timeout: .milliseconds(Int64(self.runtime.config.upstreamTimeoutMs)))
             case .failure(let failure):

@@ -362,7 +362,9 @@ final class TagLookup: UpstreamSink {
         request.writeHeader("Accept", "application/json")
         request.writeHeader("X-Request-Id", requestId)
         request.writeHeader("User-Agent", "gatehouse")
-        for (name, value) in signer?.sign(method: "GET", target: path, fields: [("host", host), ("x-request-id", requestId)], body: [], now: now) ?? [] {
+        for (name, value) in signer?.sign(method: "GET", target: path, fields: [("host", host), ("x-request-id", requestId)], body: [], now: now)
+            ?? []
+        {
             request.writeHeader(name, value)
         }
         request.writeStaticString("\r\n")

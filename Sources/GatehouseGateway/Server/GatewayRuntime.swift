@@ -1,11 +1,11 @@
 import Foundation
 import GatehouseDirectory
 import GatehouseMail
-import GatehouseSigning
 import GatehousePolicy
+import GatehouseSigning
 import Logging
-import NIOSSL
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// The gateway's shared state: the current policy set and directory view (swapped whole,
@@ -259,6 +259,12 @@ public final class GatewayRuntime: Sendable {
                 .object([("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", .string(orNull: state.directoryError))])
             ),
             ("audit", .object([("healthy", .bool(auditHealthy)), ("required", .bool(config.auditRequired))])),
+            (
+                "tls",
+                serverTLS.map { tls in
+                    .object([("cert_file", .string(tls.certificateFile)), ("last_refused", .string(orNull: tls.lastRefused))])
+                } ?? .null
+            ),
             ("mail", mailDetail()),
         ])
         return (ready, detail)

@@ -10,27 +10,32 @@ import Synchronization
 final class ServerTLS: Sendable {
     let certificateFile: String
     let keyFile: String
-    private let current: Mutex<NIOSSLContext>
+    private let current: Mutex<(context: NIOSSLContext, lastRefused: String?)>
 
     init(certificateFile: String, keyFile: String) throws {
         self.certificateFile = certificateFile
         self.keyFile = keyFile
-        current = Mutex(try Self.context(certificateFile: certificateFile, keyFile: keyFile))
+        current = Mutex((try Self.context(certificateFile: certificateFile, keyFile: keyFile), nil))
     }
 
-    var context: NIOSSLContext { current.withLock { $0 } }
+    var context: NIOSSLContext { current.withLock { $0.context } }
+
+    /// Why the last reload was refused, or nil when it was not (for `/readyz`).
+    var lastRefused: String? { current.withLock { $0.lastRefused } }
 
     /// Reads the files again; on failure keeps the pair in use and says why.
     @discardableResult
     func reload(logger: Logger) -> Bool {
         do {
             let context = try Self.context(certificateFile: certificateFile, keyFile: keyFile)
-            current.withLock { $0 = context }
+            current.withLock { $0 = (context, nil) }
             logger.info("TLS certificate reloaded", metadata: ["cert_file": "\(certificateFile)"])
             return true
         } catch {
+            current.withLock { $0.lastRefused = "\(error)" }
             logger.error(
-                "cannot reload the TLS certificate; the current one keeps serving", metadata: ["cert_file": "\(certificateFile)", "error": "\(error)"])
+                "cannot reload the TLS certificate; the current one keeps serving",
+                metadata: ["cert_file": "\(certificateFile)", "error": "\(error)"])
             return false
         }
     }

@@ -48,7 +48,8 @@ import Testing
         if let securityToken { fields.append(("X-Security-Token", securityToken)) }
         let query = target.firstIndex(of: "?")
         var request = RequestSigning.Request(
-            method: method, rawPath: String(target[..<(query ?? target.endIndex)]), rawQuery: query.map { String(target[target.index(after: $0)...]) },
+            method: method, rawPath: String(target[..<(query ?? target.endIndex)]),
+            rawQuery: query.map { String(target[target.index(after: $0)...]) },
             fields: fields, body: Array(body.utf8))
         let signedHeaders = fields.map { $0.name.lowercased() }.sorted()
         let date = RequestSigning.formatDate(signedAt)
@@ -69,7 +70,8 @@ import Testing
         let admin = try world.store.createAccessKey(user: "admin")
         for algorithm in RequestSigning.Algorithm.allCases {
             let call = try world.authorize(
-                Self.signed("GET", "/v1/organizations/accounts?limit=10", accessKey: admin.accessKey, secretKey: admin.secretKey, algorithm: algorithm))
+                Self.signed(
+                    "GET", "/v1/organizations/accounts?limit=10", accessKey: admin.accessKey, secretKey: admin.secretKey, algorithm: algorithm))
             #expect(call.gatewayError == nil, "\(algorithm)")
             #expect(call.record.decision == "allow")
             #expect(call.record.user == "admin" && call.record.credential == "access_key" && call.record.accessKey == admin.accessKey)
@@ -109,7 +111,10 @@ import Testing
             ("wrong secret key", signed(secretKey: String(key.secretKey.reversed())), "signature_mismatch", "APIGW.0301"),
             ("stale date", signed(signedAt: Self.now.addingTimeInterval(-16 * 60)), "signature_date_out_of_window", "APIGW.0301"),
             ("unknown access key", signed(accessKey: "GHUNKNOWN00000000000"), "access_key_unknown", "APIGW.0301"),
-            ("temporary key without its token", signed(accessKey: temporary.accessKey, secretKey: temporary.secretKey), "security_token_missing", "APIGW.0301"),
+            (
+                "temporary key without its token", signed(accessKey: temporary.accessKey, secretKey: temporary.secretKey), "security_token_missing",
+                "APIGW.0301"
+            ),
             (
                 "temporary key with another token",
                 signed(accessKey: temporary.accessKey, secretKey: temporary.secretKey, securityToken: "ghst_other"), "security_token_mismatch",
@@ -172,12 +177,15 @@ import Testing
             RequestAttributes(method: "GET", target: "/v1/organizations/profile", token: token, peer: "127.0.0.1", now: Self.now),
             Self.signed("GET", "/v1/organizations/profile", accessKey: key.accessKey, secretKey: key.secretKey),
             Self.signed(
-                "GET", "/v1/organizations/profile", accessKey: temporary.accessKey, secretKey: temporary.secretKey, securityToken: temporary.securityToken),
+                "GET", "/v1/organizations/profile", accessKey: temporary.accessKey, secretKey: temporary.secretKey,
+                securityToken: temporary.securityToken),
         ]
         for call in calls {
             let result = world.authorizer.authorize(call, requestId: "r", policies: policies, directory: try world.store.view())
             guard case .decided(let decided) = result else { Issue.record("pending"); continue }
-            #expect(decided.record.decision == "allow" && decided.record.statements.map(\.policy) == ["principal-keys"], "\(decided.record.credential ?? "-")")
+            #expect(
+                decided.record.decision == "allow" && decided.record.statements.map(\.policy) == ["principal-keys"],
+                "\(decided.record.credential ?? "-")")
         }
     }
 }
