@@ -210,13 +210,16 @@ public struct Authorizer: Sendable {
         case .failure(let rejection): return .failure(.signatureRefused(rejection))
         case .success(let parsed): authorization = parsed
         }
-        // Bounded and printable (the parser checks); shown to operators, not a secret.
-        accessKey = String(authorization.accessKey.prefix(128))
         let credential: AccessKeyCredential
         switch directory.accessKey(authorization.accessKey) {
-        case .failure(let why): return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
+        case .failure(let why):
+            // Bounded and printable (the parser checks); shown to operators, not a secret.
+            accessKey = authorization.accessKey.utf8.count > 128 ? String(authorization.accessKey.prefix(128)) : authorization.accessKey
+            return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
         case .success(let found): credential = found
         }
+        // The directory's own copy: no new string per call.
+        accessKey = credential.accessKey
         // A temporary key's call must carry its token, and the token must be signed (the
         // signer checks the latter); said before verifying, as the cheaper refusal.
         if credential.isTemporary && signed.securityToken == nil {
