@@ -104,10 +104,23 @@ extension DirectoryStore {
     func requireKeyEncryptionKey() throws -> KeyEncryptionKey {
         guard let keyEncryptionKey else {
             throw DirectoryError.invalid(
-                "access keys are sealed under a key-encryption key, and none is given: pass --key-file (or set directory.key_file, or \(KeyEncryptionKey.environmentVariable)); make one with gatehouse directory generate-key"
+                "access keys are sealed under a key-encryption key, and none is given: --key-file or \(KeyEncryptionKey.environmentVariable) (for gatehouse serve, directory.key_file); make one with gatehouse directory generate-key"
             )
         }
         return keyEncryptionKey
+    }
+
+    /// The key new secrets are sealed under: the store's, and only when it is the one every
+    /// secret already there is sealed under. Secrets under two keys would leave the gateway
+    /// unable to open some of them and every later `rekey` refused.
+    func sealingKey(_ db: Database) throws -> KeyEncryptionKey {
+        let kek = try requireKeyEncryptionKey()
+        if let other = try String.fetchOne(db, sql: "SELECT kek_id FROM access_keys WHERE kek_id != ? LIMIT 1", arguments: [kek.id]) {
+            throw DirectoryError.invalid(
+                "the directory's secrets are sealed under key \(other), not under the given key \(kek.id); give that key (or rekey to this one first)"
+            )
+        }
+        return kek
     }
 
     /// Random characters from `alphabet` (rejection sampling, so each is equally likely).
@@ -130,10 +143,10 @@ extension DirectoryStore {
     /// Creates a permanent access key for a user (at most two each); the secret key is
     /// returned once and stored sealed.
     public func createAccessKey(user name: String, description: String? = nil, now: Date = Date()) throws -> IssuedAccessKey {
-        let kek = try requireKeyEncryptionKey()
         let (accessKey, secretKey) = Self.newKeyPair(temporary: false)
-        let sealed = try kek.seal(secretKey, for: accessKey)
         try database.write { db in
+            let kek = try sealingKey(db)
+            let sealed = try kek.seal(secretKey, for: accessKey)
             let (_, userId) = try Self.principal(db, .user(name))
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access_keys WHERE user_id = ? AND temporary = 0", arguments: [userId])!
             guard count < Self.maxAccessKeysPerUser else {
@@ -159,12 +172,12 @@ extension DirectoryStore {
             throw DirectoryError.invalid(
                 "temporary credentials last from 15 minutes to 24 hours (900 to 86400 seconds), not \(Int(lifetime)) seconds")
         }
-        let kek = try requireKeyEncryptionKey()
         let (accessKey, secretKey) = Self.newKeyPair(temporary: true)
         let securityToken = Self.randomSecret(prefix: "ghst_")
-        let sealed = try kek.seal(secretKey, for: accessKey)
         let expires = now.addingTimeInterval(lifetime)
         try database.write { db in
+            let kek = try sealingKey(db)
+            let sealed = try kek.seal(secretKey, for: accessKey)
             guard let row = try Row.fetchOne(db, sql: "SELECT id, session_generation FROM users WHERE name = ?", arguments: [name]) else {
                 throw DirectoryError.unknownUser(name)
             }

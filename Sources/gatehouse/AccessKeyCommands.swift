@@ -26,7 +26,7 @@ extension DirectoryCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a permanent access key (at most two per user); the AK and SK are printed once.",
             discussion: """
-                The first line is the access key ID (AK), the second the secret key (SK). The SK is \\
+                The first line is the access key ID (AK), the second the secret key (SK). The SK is \
                 stored sealed under the key-encryption key and is never shown again.
 
                 Example:
@@ -48,7 +48,7 @@ extension DirectoryCommand {
     struct ListAccessKeys: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List access keys (never their secrets): status, creation, last use.",
-            discussion: "Example:\n  gatehouse directory list-access-keys --db data/directory.sqlite --user dev_only")
+            discussion: "Example:\n  gatehouse directory list-access-keys --db data/directory.sqlite \\\n      --user dev_only")
 
         @OptionGroup var database: Database
         @Option(help: "Only this user's keys.") var user: String?
@@ -117,8 +117,8 @@ extension DirectoryCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue temporary credentials (AK, SK, security token) for a user, like IAM's security-token API.",
             discussion: """
-                Prints the AK, the SK and the security token, one per line. A call signed with the \\
-                temporary AK must carry the token in X-Security-Token, signed. The credentials end \\
+                Prints the AK, the SK and the security token, one per line. A call signed with the \
+                temporary AK must carry the token in X-Security-Token, signed. The credentials end \
                 when they expire, when the user's sessions are ended, or when the user is disabled.
 
                 Example:
@@ -131,8 +131,12 @@ extension DirectoryCommand {
         @Option(help: "How long they are valid, 15m to 24h: seconds, or a number with s, m, h or d.") var ttl: String = "1h"
         @Flag(help: "Record that the login used a second factor (g:MFAPresent).") var mfa = false
 
+        func validate() throws {
+            guard IssueToken.duration(ttl) != nil else { throw ValidationError("--ttl takes 15m to 24h: seconds, or 30m, 8h") }
+        }
+
         func run() throws {
-            guard let seconds = IssueToken.duration(ttl) else { throw ValidationError("--ttl takes 15m to 24h: seconds, or 30m, 8h") }
+            let seconds = IssueToken.duration(ttl)!
             let issued = try database.store().issueTemporaryCredentials(user: user, validFor: seconds, mfa: mfa)
             Output.line("\(issued.accessKey)\n\(issued.secretKey)\n\(issued.securityToken)")
             Output.error("temporary credentials for \(issued.userName), valid until \(ISO8601DateFormatter().string(from: issued.expiresAt))")
@@ -143,9 +147,10 @@ extension DirectoryCommand {
         static let configuration = CommandConfiguration(
             abstract: "Seal every access key's secret under a new key-encryption key, all or nothing.",
             discussion: """
-                --key-file (or GATEHOUSE_DIRECTORY_KEY) names the current key, --new-key-file the \\
-                new one. Then point directory.key_file at the new key and restart (or SIGHUP) the \\
-                gateways; until they have it, calls signed with access keys are refused.
+                --key-file (or GATEHOUSE_DIRECTORY_KEY) names the current key, --new-key-file the \
+                new one. Then point directory.key_file at the new key and restart the gateways (the \
+                key is read at start); until they run with it, calls signed with access keys are \
+                refused.
 
                 Example:
                   gatehouse directory generate-key --out data/directory.key.new

@@ -231,8 +231,8 @@ struct DemoCommand: AsyncParsableCommand {
               admin            \(endpoints.admin)/readyz  /metrics
               data directory   \(root)   (demo.json, env, audit.log, policies/, maildir/)
 
-            In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, DEV_ACCOUNT, PROD_ACCOUNT
-            and the tokens OWNER, ADMIN, DEV_ONLY and MEMBER for your own curl lines.
+            In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, DEV_ACCOUNT, PROD_ACCOUNT,
+            DEMO_DIR and the tokens OWNER, ADMIN, DEV_ONLY and MEMBER for your own curl lines.
 
             Allowed: dev_only updates an account tagged env=dev
               \(patch("dev_only", accounts.dev, "updated through gatehouse"))

@@ -96,6 +96,7 @@ struct DemoContract {
                             .object([
                                 ("access_key", .string($0.1.accessKey)), ("secret_key", .string($0.1.secretKey)),
                                 ("security_token", .string($0.1.securityToken)),
+                                ("expires_at", .string(ISO8601DateFormatter().string(from: $0.1.expiresAt))),
                             ])
                         )
                     })

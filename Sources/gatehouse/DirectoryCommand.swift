@@ -125,8 +125,12 @@ struct DirectoryCommand: ParsableCommand {
         @Option(help: "A note stored with the token (not secret).") var label: String?
         @Flag(help: "Record that the login used a second factor (g:MFAPresent is true for calls with this token).") var mfa = false
 
+        func validate() throws {
+            guard Self.duration(ttl) != nil else { throw ValidationError("--ttl takes a positive number of seconds, or 30m, 8h, 7d") }
+        }
+
         func run() throws {
-            guard let seconds = Self.duration(ttl) else { throw ValidationError("--ttl takes a positive number of seconds, or 30m, 8h, 7d") }
+            let seconds = Self.duration(ttl)!
             let issued = try database.store().issueToken(user: user, validFor: seconds, label: label, mfa: mfa)
             Output.line(issued.token)
             Output.error("token for \(issued.userName), valid until \(ISO8601DateFormatter().string(from: issued.expiresAt))")
@@ -159,7 +163,7 @@ struct DirectoryCommand: ParsableCommand {
 
     struct EndSessions: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "End every session of a user: all their tokens stop working at once.",
+            abstract: "End every session of a user: all their tokens and temporary credentials stop working at once.",
             discussion: "Example:\n  gatehouse directory end-sessions --db data/directory.sqlite --user admin")
 
         @OptionGroup var database: Database
@@ -301,7 +305,7 @@ struct DirectoryCommand: ParsableCommand {
 
     struct Disable: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Disable a user: their tokens stop working until the user is enabled again.",
+            abstract: "Disable a user: their tokens and access keys stop working until the user is enabled again.",
             discussion: "Example:\n  gatehouse directory disable --db data/directory.sqlite --user member")
 
         @OptionGroup var database: Database

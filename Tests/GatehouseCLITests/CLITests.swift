@@ -807,8 +807,27 @@ extension Array where Element == String {
     static let commands = ["serve", "demo", "eval", "explain", "lint", "fmt", "test", "diff", "directory", "sample-account-service", "bench"]
     static let directoryCommands = [
         "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "attach", "detach",
-        "disable", "enable",
+        "disable", "enable", "generate-key", "create-access-key", "list-access-keys", "deactivate-access-key", "activate-access-key",
+        "delete-access-key", "issue-temporary-credentials", "rekey",
     ]
+
+    /// The lists above are the binary's own: a new command or subcommand without a place in
+    /// them (and so without its help checked) fails here.
+    @Test func theCommandListsAreTheBinarys() throws {
+        func subcommands(_ arguments: [String]) throws -> [String] {
+            let help = try CLI.run(arguments + ["--help"], environment: ["COLUMNS": "200"]).stdout
+            let section = try #require(help.components(separatedBy: "SUBCOMMANDS:").last)
+            // "  name   abstract" lines; not the closing "See 'gatehouse help <subcommand>' ...".
+            return section.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("  "), !line.hasPrefix("   "), let word = line.split(separator: " ").first,
+                    word.allSatisfy({ $0.isLowercase || $0 == "-" })
+                else { return nil }
+                return String(word)
+            }.filter { $0 != "help" }
+        }
+        #expect(Set(try subcommands([])) == Set(Self.commands))
+        #expect(Set(try subcommands(["directory"])) == Set(Self.directoryCommands))
+    }
 
     @Test(arguments: commands)
     func everyCommandHasHelpWithAnExample(command: String) throws {

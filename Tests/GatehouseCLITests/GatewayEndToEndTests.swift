@@ -764,7 +764,7 @@ import Testing
         let keys = try #require(contract["access_keys"] as? [String: [String: String]])
         #expect(Set(keys.keys) == ["owner", "admin", "dev_only", "member"] && keys.values.allSatisfy { $0["secret_key"]?.count == 40 })
         let temporary = try #require((contract["temporary_credentials"] as? [String: [String: String]])?["dev_only"])
-        #expect(temporary["security_token"]?.hasPrefix("ghst_") == true)
+        #expect(temporary["security_token"]?.hasPrefix("ghst_") == true && temporary["expires_at"]?.hasSuffix("Z") == true)
         #expect(await demo.stop() == 0)
 
         // A second run reuses the directory and says so; --fresh starts over.

@@ -85,6 +85,13 @@ import Testing
         #expect(try DirectoryStore(path: directory.path, keyEncryptionKey: old).view().unreadableAccessKeys == 2)
         #expect(throws: DirectoryError.self) { try DirectoryStore(path: directory.path, keyEncryptionKey: old).rekey(to: try Self.newKey()) }
         #expect(try DirectoryStore(path: directory.path, keyEncryptionKey: new).view().unreadableAccessKeys == 0)
+        // Nothing new is sealed under the old key once the secrets are under the new one:
+        // secrets under two keys would block every later rekey.
+        #expect(throws: DirectoryError.self) { try DirectoryStore(path: directory.path, keyEncryptionKey: old).createAccessKey(user: "owner") }
+        #expect(throws: DirectoryError.self) {
+            try DirectoryStore(path: directory.path, keyEncryptionKey: old).issueTemporaryCredentials(user: "owner", validFor: 900)
+        }
+        #expect(try DirectoryStore(path: directory.path, keyEncryptionKey: new).rekey(to: try Self.newKey()) == 2)
     }
 
     @Test func aSealedSecretMovedToAnotherKeyDoesNotOpen() throws {

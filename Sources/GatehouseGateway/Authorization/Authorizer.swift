@@ -188,8 +188,7 @@ public struct Authorizer: Sendable {
         guard !attributes.conflictingCredentials else { return .failure(.conflictingCredentials) }
         if attributes.securityTokenWithoutSignature { return .failure(.securityTokenWithoutSignature) }
         if let signed = attributes.signed {
-            record.credential = signed.securityToken == nil ? CredentialKind.accessKey.rawValue : CredentialKind.temporaryAccessKey.rawValue
-            return Self.authenticate(signed, in: directory, now: attributes.now, cache: &cache, accessKey: &record.accessKey)
+            return Self.authenticate(signed, in: directory, now: attributes.now, cache: &cache, record: &record)
         }
         if attributes.token != nil { record.credential = CredentialKind.token.rawValue }
         guard let token = attributes.token, !token.isEmpty else { return .failure(.credentialRefused(nil)) }
@@ -202,9 +201,13 @@ public struct Authorizer: Sendable {
     /// An AK/SK-signed call: the `Authorization` parsed, the access key found, the signature
     /// verified with its secret (`RequestSigning.verify`: signed fields, date window, body),
     /// and only then the key's state and security token checked.
+    /// The audit `record` gets the access key ID and the credential kind: the key's own,
+    /// or for a key the directory does not know, what the call presents (with or without
+    /// `X-Security-Token`).
     static func authenticate(
-        _ signed: SignedCredential, in directory: DirectoryView, now: Date, cache: inout ConnectionCache, accessKey: inout String?
+        _ signed: SignedCredential, in directory: DirectoryView, now: Date, cache: inout ConnectionCache, record: inout AuditRecord
     ) -> Result<Session, GatewayError> {
+        record.credential = (signed.securityToken == nil ? CredentialKind.accessKey : .temporaryAccessKey).rawValue
         let authorization: RequestSigning.Authorization
         switch cache.authorizations.parse(signed.authorization) {
         case .failure(let rejection): return .failure(.signatureRefused(rejection))
@@ -214,12 +217,13 @@ public struct Authorizer: Sendable {
         switch directory.accessKey(authorization.accessKey) {
         case .failure(let why):
             // Bounded and printable (the parser checks); shown to operators, not a secret.
-            accessKey = authorization.accessKey.utf8.count > 128 ? String(authorization.accessKey.prefix(128)) : authorization.accessKey
+            record.accessKey = authorization.accessKey.utf8.count > 128 ? String(authorization.accessKey.prefix(128)) : authorization.accessKey
             return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
         case .success(let found): credential = found
         }
         // The directory's own copy: no new string per call.
-        accessKey = credential.accessKey
+        record.accessKey = credential.accessKey
+        record.credential = (credential.isTemporary ? CredentialKind.temporaryAccessKey : .accessKey).rawValue
         // A temporary key's call must carry its token, and the token must be signed (the
         // signer checks the latter); said before verifying, as the cheaper refusal.
         if credential.isTemporary && signed.securityToken == nil {

@@ -131,6 +131,10 @@ import Testing
             #expect(got?.0 == reason, "\(name)")
             #expect(got?.1 == 401 && got?.2 == code, "\(name)")
         }
+        // The audit names the key's own kind, whatever headers came with it.
+        let tokenless = try world.authorize(signed(accessKey: temporary.accessKey, secretKey: temporary.secretKey))
+        #expect(tokenless.record.credential == "temporary_access_key" && tokenless.record.accessKey == temporary.accessKey)
+        #expect(try world.authorize(signed(securityToken: temporary.securityToken)).record.credential == "access_key")
         var malformed = signed()
         malformed.signed?.authorization = "SDK-HMAC-SHA256 Access=\(key.accessKey), Signature=00"
         #expect(try refusal(malformed)?.0 == "signature_malformed")
