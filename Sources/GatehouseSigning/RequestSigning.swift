@@ -677,6 +677,17 @@ extension RequestSigning {
 
         public init() {}
 
+        /// Byte equality by `memcmp` on the strings' contiguous UTF-8 (a `UTF8View`'s
+        /// `elementsEqual` goes byte by byte through its iterator).
+        static func sameBytes(_ lhs: Substring, _ rhs: Substring) -> Bool {
+            var lhs = lhs
+            var rhs = rhs
+            return lhs.withUTF8 { left in
+                rhs.withUTF8 { right in left.count == right.count && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
+                }
+            }
+        }
+
         public mutating func parse(_ value: String) -> Result<Authorization, Rejection> {
             let utf8 = value.utf8
             var split: String.Index?
@@ -689,7 +700,7 @@ extension RequestSigning {
                 }
             }
             if let split, let last, last.prefix.utf8.count == utf8.distance(from: utf8.startIndex, to: split),
-                last.prefix.utf8.elementsEqual(utf8[..<split])
+                Self.sameBytes(last.prefix, value[..<split])
             {
                 return .success(last.authorization.with(signature: String(value[split...])))
             }
