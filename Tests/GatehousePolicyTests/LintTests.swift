@@ -157,6 +157,32 @@ import Testing
             codes(
                 statements(#"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:SourceIp": "10.0.0.1"}}}"#))
                 == [.typeMismatch])
+        // Documented types: a date operator on a string key, a string operator on a boolean one.
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"DateGreaterThan": {"g:PrincipalType": "2026-01-01T00:00:00Z"}}}"#
+                )) == [.typeMismatch])
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:PrincipalIsRootUser": "true"}}}"#))
+                == [.typeMismatch])
+        // Documented keys load and lint clean; undocumented ones warn, in a Deny as a security matter.
+        for key in ["g:UserId", "g:DomainId", "g:PrincipalOrgId", "g:SourceVpce", "g:EnterpriseProjectId", "g:ProjectName", "g:SourceAccount"] {
+            #expect(
+                codes(statements(#"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"\#(key)": "x"}}}"#))
+                    .isEmpty, "\(key)")
+        }
+        let undocumented = findings(
+            statements(#"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:SourceVpcId": "vpc-1"}}}"#))
+        #expect(undocumented.map(\.code) == [.undocumentedKeyInDeny])
+        #expect(undocumented.first?.hint?.contains("g:SourceVpc") == true)
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*", "Condition": {"StringEquals": {"g:SourceVpcId": "vpc-1"}}}"#
+                )) == [.undocumentedGlobalKey])
         #expect(
             codes(
                 statements(

@@ -159,6 +159,9 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
     public static let typeMismatch = DiagnosticCode("GH2016", severity: .warning, title: "Operator of another type than the key's values")
     public static let shadowingIncomplete = DiagnosticCode(
         "GH2017", severity: .suggestion, title: "Shadowed statements not looked for in the whole document")
+    public static let undocumentedGlobalKey = DiagnosticCode("GH2018", severity: .warning, title: "Global condition key on no documented list")
+    public static let undocumentedKeyInDeny = DiagnosticCode(
+        "GH2019", severity: .securityWarning, title: "Deny on an undocumented global key, which no request may carry")
     public static let badRequest = DiagnosticCode("GH3001", title: "Invalid request")
     public static let badTestFile = DiagnosticCode("GH3002", title: "Invalid policy test file")
     public static let badBinding = DiagnosticCode("GH3003", title: "Request that cannot be decided as the given caller")
@@ -206,6 +209,8 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         .unusualSid,
         .typeMismatch,
         .shadowingIncomplete,
+        .undocumentedGlobalKey,
+        .undocumentedKeyInDeny,
         .badRequest,
         .badTestFile,
         .badBinding,

@@ -224,6 +224,18 @@ struct DocumentChecks {
                     "\(condition.key) carries one value; the \(condition.op.qualifier!.rawValue): qualifier changes how absence is treated and nothing else",
                     hint: "drop the qualifier", at: path, atKey: true)
             }
+            if key.hasPrefix("g:") && !GlobalConditionKeys.isKnown(key) {
+                let candidates = Array(GlobalConditionKeys.plain.values) + GlobalConditionKeys.taggedSpellings.map { $0 + "<tag-key>" }
+                let hint = closest(to: condition.key, among: candidates).map { "did you mean \(JSONWriter.quoted($0))?" }
+                if statement.effect == .deny {
+                    report(
+                        .undocumentedKeyInDeny,
+                        "\(condition.key) is on no documented list of global keys: a request that does not carry it leaves this Deny's condition unmet, so the Deny does not apply",
+                        hint: hint, at: path, atKey: true)
+                } else {
+                    report(.undocumentedGlobalKey, "\(condition.key) is on no documented list of global keys", hint: hint, at: path, atKey: true)
+                }
+            }
             if let kind = GlobalConditionKeys.valueKind(of: key), condition.op.test != .null, !Self.sameFamily(kind, condition.op.test) {
                 report(
                     .typeMismatch,
