@@ -91,6 +91,7 @@ public final class DirectoryView: Sendable {
     let users: [String: (user: DirectorySeed.User, principal: Principal, policies: [String])]
     let delegated: Set<String>
     let accounts: Set<String>
+    let accountNames: [String: String]
     /// Access keys by ID, each with its session made once per view.
     let accessKeys: [String: AccessKeyCredential]
     /// How many access keys' secrets the key-encryption key at hand could not open (the
@@ -110,6 +111,7 @@ public final class DirectoryView: Sendable {
         self.users = users
         self.delegated = Set(seed.delegatedAdministrators)
         self.accounts = Set(seed.accounts.map(\.id))
+        self.accountNames = Dictionary(seed.accounts.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         var credentials: [String: AccessKeyCredential] = [:]
         for (accessKey, record) in accessKeys {
             let session = users[record.userName].map { entry in
@@ -182,6 +184,9 @@ public final class DirectoryView: Sendable {
 
     /// Whether an account belongs to the organization.
     public func isMember(_ accountId: String) -> Bool { accounts.contains(accountId) }
+
+    /// An account's name, when the organization has the account.
+    public func accountName(_ accountId: String) -> String? { accountNames[accountId] }
 }
 
 /// The last token one connection authenticated and the session it opened, valid only with

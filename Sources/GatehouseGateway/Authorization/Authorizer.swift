@@ -36,7 +36,7 @@ public struct PendingDecision: Sendable {
 /// can change its decisions, so only those are worked out (each is an allocation or two);
 /// which they are is asked of the set once, not on every call.
 struct GlobalKeys: OptionSet {
-    let rawValue: UInt16
+    let rawValue: UInt32
     static let sourceIp = GlobalKeys(rawValue: 1 << 0)
     static let currentTime = GlobalKeys(rawValue: 1 << 1)
     static let epochTime = GlobalKeys(rawValue: 1 << 2)
@@ -47,15 +47,24 @@ struct GlobalKeys: OptionSet {
     static let userId = GlobalKeys(rawValue: 1 << 7)
     static let userName = GlobalKeys(rawValue: 1 << 8)
     static let tokenIssueTime = GlobalKeys(rawValue: 1 << 9)
+    static let domainId = GlobalKeys(rawValue: 1 << 10)
+    static let domainName = GlobalKeys(rawValue: 1 << 11)
+    static let principalOrgId = GlobalKeys(rawValue: 1 << 12)
+    static let principalOrgManagementAccountId = GlobalKeys(rawValue: 1 << 13)
+    static let principalIsRootUser = GlobalKeys(rawValue: 1 << 14)
+    static let resourceOrgId = GlobalKeys(rawValue: 1 << 15)
 
     /// Each flag's (lowercased) condition key.
     static let keys: [(GlobalKeys, String)] = [
         (.sourceIp, "g:sourceip"), (.currentTime, "g:currenttime"), (.epochTime, "g:epochtime"),
         (.secureTransport, "g:securetransport"), (.mfaPresent, "g:mfapresent"), (.userAgent, "g:useragent"),
         (.principalType, "g:principaltype"), (.userId, "g:userid"), (.userName, "g:username"), (.tokenIssueTime, "g:tokenissuetime"),
+        (.domainId, "g:domainid"), (.domainName, "g:domainname"), (.principalOrgId, "g:principalorgid"),
+        (.principalOrgManagementAccountId, "g:principalorgmanagementaccountid"), (.principalIsRootUser, "g:principalisrootuser"),
+        (.resourceOrgId, "g:resourceorgid"),
     ]
 
-    init(rawValue: UInt16) { self.rawValue = rawValue }
+    init(rawValue: UInt32) { self.rawValue = rawValue }
 
     init(testedBy set: CompiledPolicySet) {
         self = []
@@ -159,7 +168,9 @@ public struct Authorizer: Sendable {
         case .success(let found): (policySet, globals) = found
         }
         var request: AuthorizationRequest
-        switch context(attributes, session: session, route: route, resource: match.resource, sourceIp: sourceIp, globals: globals) {
+        switch context(
+            attributes, session: session, route: route, resource: match.resource, sourceIp: sourceIp, globals: globals, directory: directory)
+        {
         case .failure(let error): return .decided(requestContext.refuse(error))
         case .success(let built): request = built
         }
@@ -271,7 +282,8 @@ public struct Authorizer: Sendable {
     /// tests (`globals`), the principal's keys (read from the principal when asked), and
     /// `g:RequestTag/<k>` and `g:TagKeys` from a tag-changing body.
     func context(
-        _ attributes: RequestAttributes, session: Session, route: Route, resource: String, sourceIp: String, globals: GlobalKeys
+        _ attributes: RequestAttributes, session: Session, route: Route, resource: String, sourceIp: String, globals: GlobalKeys,
+        directory: DirectoryView
     ) -> Result<AuthorizationRequest, GatewayError> {
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
         request.reserveContext(8)
@@ -293,6 +305,19 @@ public struct Authorizer: Sendable {
         if globals.contains(.tokenIssueTime) {
             request.setContext(normalizedKey: "g:tokenissuetime", [.string(Self.iso8601(Date(timeIntervalSince1970: session.issuedAt)))])
         }
+        // The principal's account (Huawei's "domain") and organization. Directory users are
+        // IAM users, never an account's root user.
+        if globals.contains(.domainId) { request.setContext(normalizedKey: "g:domainid", [.string(session.user.accountId)]) }
+        if globals.contains(.domainName) {
+            request.setContext(normalizedKey: "g:domainname", directory.accountName(session.user.accountId).map { [.string($0)] } ?? [])
+        }
+        if globals.contains(.principalOrgId) { request.setContext(normalizedKey: "g:principalorgid", [.string(directory.organization.id)]) }
+        if globals.contains(.principalOrgManagementAccountId) {
+            request.setContext(normalizedKey: "g:principalorgmanagementaccountid", [.string(directory.organization.managementAccountId)])
+        }
+        if globals.contains(.principalIsRootUser) { request.setContext(normalizedKey: "g:principalisrootuser", ContextValue.list(false)) }
+        // Every resource the catalog names is the organization's.
+        if globals.contains(.resourceOrgId) { request.setContext(normalizedKey: "g:resourceorgid", [.string(directory.organization.id)]) }
         if route.carriesRequestTags {
             switch Self.requestTags(attributes.body) {
             case .failure(let error): return .failure(error)

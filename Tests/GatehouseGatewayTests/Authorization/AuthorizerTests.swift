@@ -133,7 +133,9 @@ import Testing
         #expect(policies.tests("g:mfapresent") && !policies.tests("g:sourceip"))
         let globals = GlobalKeys(testedBy: policies)
         #expect(globals.contains(.mfaPresent) && !globals.contains(.sourceIp))
-        #expect(GlobalKeys.keys.count == 10 && Set(GlobalKeys.keys.map(\.1)).count == 10 && Set(GlobalKeys.keys.map(\.0.rawValue)).count == 10)
+        #expect(GlobalKeys.keys.count == 16 && Set(GlobalKeys.keys.map(\.1)).count == 16 && Set(GlobalKeys.keys.map(\.0.rawValue)).count == 16)
+        // Every key the gateway fills is a known global key.
+        #expect(GlobalKeys.keys.allSatisfy { GlobalConditionKeys.isKnown($0.1) })
     }
 
     /// The sample policies with some files replaced, loaded as a reload would load them.

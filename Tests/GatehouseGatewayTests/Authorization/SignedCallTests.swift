@@ -167,7 +167,12 @@ import Testing
         try world.store.attach(policy: "principal-keys", to: .user("member"))
         let document = """
             {"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:profile:get"], "Resource": ["*"],
-              "Condition": {"StringEquals": {"g:UserName": ["member"], "g:UserId": ["u-0004"], "g:PrincipalType": ["User"]},
+              "Condition": {"StringEquals": {"g:UserName": ["member"], "g:UserId": ["u-0004"], "g:PrincipalType": ["User"],
+                                             "g:DomainId": ["5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"], "g:DomainName": ["security-tools"],
+                                             "g:PrincipalOrgId": ["o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv"],
+                                             "g:PrincipalOrgManagementAccountId": ["0a6d25d23900d45c0faac010e0fb4de0"],
+                                             "g:ResourceOrgId": ["o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv"]},
+                            "Bool": {"g:PrincipalIsRootUser": ["false"]},
                             "DateGreaterThan": {"g:TokenIssueTime": ["2026-01-01T00:00:00Z"]}}}]}
             """
         let policyFolder = world.folder.appendingPathComponent("policies")
