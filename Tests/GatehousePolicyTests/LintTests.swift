@@ -168,6 +168,7 @@ import Testing
                 statements(
                     #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:PrincipalIsRootUser": "true"}}}"#))
                 == [.typeMismatch])
+        #expect(codes(statements(#"{"Sid": "", "Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*"}"#)) == [.emptySid])
         // Documented keys load and lint clean; undocumented ones warn, in a Deny as a security matter.
         for key in ["g:UserId", "g:DomainId", "g:PrincipalOrgId", "g:SourceVpce", "g:EnterpriseProjectId", "g:ProjectName", "g:SourceAccount"] {
             #expect(

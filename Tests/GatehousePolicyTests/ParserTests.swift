@@ -71,7 +71,7 @@ import Testing
         #expect(hint?.contains("\"Allow\"") == true)
     }
 
-    @Test func actionAndResourceClauses() {
+    @Test func actionAndResourceClauses() throws {
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "NotAction": "a:b:d""#), code: .actionClause)
         expectRejected(statementPolicy(#""Effect": "Allow""#), code: .actionClause, messageContains: "missing")
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Resource": "*", "NotResource": "x::1:t:p""#), code: .resourceClause)
@@ -79,7 +79,10 @@ import Testing
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": ["a:b:c", 7]"#), code: .wrongType, path: "/Statement/0/Action/1")
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": """#), code: .emptyString)
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Resource": {"x": 1}"#), code: .wrongType)
-        expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Sid": """#), code: .emptyString)
+        // An empty Sid is valid (lint: GH2020); the statement is named by its index.
+        let emptySid = try policy(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Resource": "*", "Sid": """#))
+        #expect(emptySid.statements[0].sid == "" && emptySid.statements[0].displayName == "Statement[0]")
+        #expect(decide([emptySid], request("a:b:c", resource: "*")).statements.map(\.displayName) == ["Statement[0]"])
         expectRejected(statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Sid": 3"#), code: .wrongType)
         expectRejected(
             statementPolicy(#""Effect": "Allow", "Action": "a:b:c", "Principal": "*""#), code: .principalNotAllowed, path: "/Statement/0/Principal")

@@ -105,7 +105,7 @@ public struct CompiledPolicySet: Sendable {
                 }
                 statements.append(
                     CompiledStatement(
-                        ref: StatementRef(policy: document.name, sid: statement.sid, index: statement.index, effect: statement.effect),
+                        ref: StatementRef(policy: document.name, sid: statement.namingSid, index: statement.index, effect: statement.effect),
                         actionPatterns: patterns, notAction: notAction, resources: resources, conditions: statement.conditions))
             }
         }

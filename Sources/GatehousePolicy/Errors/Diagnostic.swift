@@ -159,6 +159,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
     public static let typeMismatch = DiagnosticCode("GH2016", severity: .warning, title: "Operator of another type than the key's values")
     public static let shadowingIncomplete = DiagnosticCode(
         "GH2017", severity: .suggestion, title: "Shadowed statements not looked for in the whole document")
+    public static let emptySid = DiagnosticCode("GH2020", severity: .suggestion, title: "Empty Sid")
     public static let undocumentedGlobalKey = DiagnosticCode("GH2018", severity: .warning, title: "Global condition key on no documented list")
     public static let undocumentedKeyInDeny = DiagnosticCode(
         "GH2019", severity: .securityWarning, title: "Deny on an undocumented global key, which no request may carry")
@@ -211,6 +212,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         .shadowingIncomplete,
         .undocumentedGlobalKey,
         .undocumentedKeyInDeny,
+        .emptySid,
         .badRequest,
         .badTestFile,
         .badBinding,

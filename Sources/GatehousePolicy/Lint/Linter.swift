@@ -86,7 +86,12 @@ struct DocumentChecks {
         }
         var sids: [String: Int] = [:]
         for statement in document.statements {
-            if let sid = statement.sid {
+            if statement.sid == "" {
+                report(
+                    .emptySid, "Sid is empty; decisions and audit logs name this statement Statement[\(statement.index)]",
+                    hint: "give the statement a name, or leave Sid out", at: statement.path.appending("Sid"))
+            }
+            if let sid = statement.namingSid {
                 if let first = sids[sid] {
                     report(
                         .duplicateSid,

@@ -63,7 +63,10 @@ public struct Statement: Sendable {
     public var path: JSONPath { JSONPath([.key("Statement"), .index(index)]) }
 
     /// The Sid, or `Statement[i]` for a statement without one: how decisions name it.
-    public var displayName: String { sid ?? "Statement[\(index)]" }
+    public var displayName: String { namingSid ?? "Statement[\(index)]" }
+
+    /// The Sid when it names the statement: not when absent or empty.
+    public var namingSid: String? { sid.flatMap { $0.isEmpty ? nil : $0 } }
 }
 
 /// One `operator: { key: values }` pair of a statement's `Condition`.

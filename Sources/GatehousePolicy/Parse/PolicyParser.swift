@@ -176,7 +176,8 @@ struct DocumentBuilder {
             switch key {
             case "Sid":
                 if case .string(let text) = member {
-                    if text.isEmpty { report(.emptyString, "Sid is empty; leave it out or give the statement a name", at: memberPath()) }
+                    // An empty Sid is valid in the language (lint: GH2020); decisions then
+                    // name the statement by its index.
                     sid = text
                 } else {
                     report(.wrongType, "Sid must be a string, found \(member.kindName)", at: memberPath())
