@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseSigning
 
 /// ISO 8601 times in UTC written as bytes, for the audit line and `g:CurrentTime` on every
 /// call: the civil date is worked out directly, without a formatter or `gmtime`.
@@ -24,7 +25,7 @@ enum UTCTime {
             secondOfDay += 86_400
             days -= 1
         }
-        let (year, month, day) = civil(daysSinceEpoch: days)
+        let (year, month, day) = UTCCalendar.civilDate(daysSince1970: Int(days))
         var count = 0
         func byte(_ byte: UInt8) {
             out[count] = byte
@@ -57,18 +58,5 @@ enum UTCTime {
         }
         byte(UInt8(ascii: "Z"))
         return count
-    }
-
-    /// Year, month and day of a day count from 1970-01-01 (Howard Hinnant's days-to-civil).
-    static func civil(daysSinceEpoch: Int64) -> (year: Int, month: Int, day: Int) {
-        let z = daysSinceEpoch + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0)), Int(month), Int(day))
     }
 }
