@@ -90,10 +90,7 @@ public struct SMTPTransport: MailTransport {
         if settings.security == .none {
             tls = nil
         } else {
-            var configuration = TLSConfiguration.makeClientConfiguration()
-            configuration.minimumTLSVersion = .tlsv12
-            if !settings.caFile.isEmpty { configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(settings.caFile)) }
-            tls = try NIOSSLContext(configuration: configuration)
+            tls = try ClientTLS.context(caFile: settings.caFile)
         }
     }
 

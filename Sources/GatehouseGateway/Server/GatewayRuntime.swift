@@ -135,22 +135,13 @@ public final class GatewayRuntime: Sendable {
         }
     }
 
-    /// Certificate and host-name verification always on, TLS 1.2 or later; the CA file's
-    /// certificates or the system's roots.
+    /// `ClientTLS` (the SMTP relay's too), its failures said in the upstream's words.
     static func upstreamTLS(caFile: String) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.certificateVerification = .fullVerification
-        if !caFile.isEmpty {
-            do {
-                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-            } catch {
-                throw GatewayStartError("upstream.ca_file \(caFile): cannot read PEM certificates (\(error))")
-            }
-        }
         do {
-            return try NIOSSLContext(configuration: configuration)
-        } catch {
+            return try ClientTLS.context(caFile: caFile)
+        } catch .caFile(let error) {
+            throw GatewayStartError("upstream.ca_file \(caFile): cannot read PEM certificates (\(error))")
+        } catch .context(let error) {
             throw GatewayStartError("cannot set up TLS to the upstream: \(error)")
         }
     }
