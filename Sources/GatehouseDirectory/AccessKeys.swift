@@ -135,8 +135,8 @@ extension DirectoryStore {
 
     /// A new access key ID in IAM's shape (20 upper-case letters and digits); temporary ones
     /// start with `GT`, permanent ones with `GH`. The secret key has 40 letters and digits
-    /// (about 238 bits).
-    static func newKeyPair(temporary: Bool) -> (accessKey: String, secretKey: String) {
+    /// (about 238 bits). Also what the demo makes its management account's signing keys with.
+    public static func newKeyPair(temporary: Bool = false) -> (accessKey: String, secretKey: String) {
         ((temporary ? "GT" : "GH") + randomCharacters(18, from: upperAlphanumerics), randomCharacters(40, from: alphanumerics))
     }
 

@@ -72,7 +72,8 @@ public final class Session: Sendable {
 /// verify a signature, not yet a session (`DirectoryView.session(for:securityToken:now:)`).
 public struct AccessKeyCredential: Sendable {
     public let accessKey: String
-    public let secretKey: String
+    /// The opened secret (`DirectoryView.accessKey` hands out only keys whose secret opened).
+    public var secretKey: String { record.secretKey ?? "" }
     /// Whether the key is temporary (and so needs its security token).
     public var isTemporary: Bool { record.temporary != nil }
     let record: AccessKeyRecord
@@ -119,7 +120,7 @@ public final class DirectoryView: Sendable {
                     user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.temporary?.mfa ?? false,
                     credential: record.temporary == nil ? .accessKey : .temporaryAccessKey, accessKey: accessKey, issuedAt: record.createdAt)
             }
-            credentials[accessKey] = AccessKeyCredential(accessKey: accessKey, secretKey: record.secretKey ?? "", record: record, session: session)
+            credentials[accessKey] = AccessKeyCredential(accessKey: accessKey, record: record, session: session)
         }
         self.accessKeys = credentials
         self.unreadableAccessKeys = unreadableAccessKeys

@@ -207,11 +207,8 @@ struct SignatureMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: SampleAccountService.maxBody)
-        let target = request.head.path ?? "/"
-        let query = target.firstIndex(of: "?")
         let signed = RequestSigning.Request(
-            method: request.method.rawValue, rawPath: String(target[..<(query ?? target.endIndex)]),
-            rawQuery: query.map { String(target[target.index(after: $0)...]) },
+            method: request.method.rawValue, target: request.head.path ?? "/",
             // HTTP/1's Host is the authority pseudo-field here, not among the fields.
             fields: request.headers.map { ($0.name.rawName, $0.value) } + (request.head.authority.map { [("Host", $0)] } ?? []),
             body: Array(body.readableBytesView))

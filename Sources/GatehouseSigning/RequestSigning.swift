@@ -37,6 +37,16 @@ public enum RequestSigning {
             self.body = body
         }
 
+        /// A request from its target as on the request line: the path before the first `?`,
+        /// the query after it.
+        public init(method: String, target: String, fields: [(name: String, value: String)], body: [UInt8]) {
+            let utf8 = target.utf8
+            let query = utf8.firstIndex(of: UInt8(ascii: "?"))
+            self.init(
+                method: method, rawPath: String(Substring(utf8[..<(query ?? utf8.endIndex)])),
+                rawQuery: query.map { String(Substring(utf8[utf8.index(after: $0)...])) }, fields: fields, body: body)
+        }
+
         /// The values of every line of a field, by (lowercase) name in any case.
         func values(_ name: String) -> [String] {
             var found: [String] = []
@@ -280,7 +290,9 @@ public enum RequestSigning {
             let derived = HKDF<SHA256>.deriveKey(
                 inputKeyMaterial: SymmetricKey(data: Array(key.secretKey.utf8)), salt: Array(accessKey.utf8), info: Array(scope.utf8),
                 outputByteCount: 32)
-            mac = HMAC<SHA256>(key: SymmetricKey(data: derived.withUnsafeBytes { hexBytes($0) }))
+            var derivedHex: [UInt8] = []
+            appendDigestHex(derived, to: &derivedHex)
+            mac = HMAC<SHA256>(key: SymmetricKey(data: derivedHex))
             appendUTF8(scope, to: &stringToSign)
             stringToSign.append(0x0A)
         }
@@ -339,53 +351,22 @@ public enum RequestSigning {
     }
 
     /// The path percent-decoded, split at `/`, each segment encoded again (everything but
-    /// RFC 3986's unreserved characters), ending in `/`. Nil when the decoded bytes are not
-    /// UTF-8 (the SDK would have replaced them).
-    static func canonicalURI(_ rawPath: String) -> String? {
-        var out: [UInt8] = []
-        guard appendCanonicalURI(rawPath, to: &out) else { return nil }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// `canonicalURI`, appended as bytes; false when the decoded path is not UTF-8. `/`
-    /// never occurs inside a UTF-8 sequence, so splitting the bytes splits the text.
+    /// RFC 3986's unreserved characters), ending in `/`, appended as bytes; false when the
+    /// decoded bytes are not UTF-8 (the SDK would have replaced them). `/` never occurs
+    /// inside a UTF-8 sequence, so splitting the bytes splits the text.
     static func appendCanonicalURI(_ rawPath: String, to out: inout [UInt8]) -> Bool {
         let decoded = percentDecoded(rawPath)
         if !decoded.allSatisfy({ $0 < 0x80 }) && String(validating: decoded, as: UTF8.self) == nil { return false }
-        // Written into memory sized for the worst case (every byte %XX, and a final `/`).
-        out.append(
-            contentsOf: [UInt8](unsafeUninitializedCapacity: decoded.count * 3 + 1) { buffer, count in
-                var at = 0
-                for byte in decoded {
-                    switch byte {
-                    case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"),
-                        UInt8(ascii: "/"):
-                        buffer[at] = byte
-                        at += 1
-                    default:
-                        buffer[at] = UInt8(ascii: "%")
-                        buffer[at + 1] = upperHexDigit(byte >> 4)
-                        buffer[at + 2] = upperHexDigit(byte & 0xF)
-                        at += 3
-                    }
-                }
-                if at == 0 || buffer[at - 1] != UInt8(ascii: "/") {
-                    buffer[at] = UInt8(ascii: "/")
-                    at += 1
-                }
-                count = at
-            })
+        let start = out.count
+        for byte in decoded {
+            if byte == UInt8(ascii: "/") { out.append(byte) } else { appendPercentEncoded(byte, to: &out) }
+        }
+        if out.count == start || out.last != UInt8(ascii: "/") { out.append(UInt8(ascii: "/")) }
         return true
     }
 
     /// The query's `name=value` pairs percent-decoded, sorted by name, then value, and
     /// encoded again; a name without `=` has the value "".
-    static func canonicalQuery(_ rawQuery: String) -> String {
-        var out: [UInt8] = []
-        appendCanonicalQuery(rawQuery, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
     static func appendCanonicalQuery(_ rawQuery: String, to out: inout [UInt8]) {
         guard !rawQuery.isEmpty else { return }
         let pairs = Array(rawQuery.utf8).split(separator: UInt8(ascii: "&")).map { part -> (name: [UInt8], value: [UInt8]) in
@@ -429,13 +410,6 @@ public enum RequestSigning {
         return out
     }
 
-    static func percentEncoded(_ bytes: some Collection<UInt8>) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        for byte in bytes { appendPercentEncoded(byte, to: &out) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// A byte as is when RFC 3986 leaves it unreserved, else `%XX` (upper-case hex).
     @inline(__always)
     static func appendPercentEncoded(_ byte: UInt8, to out: inout [UInt8]) {
@@ -465,7 +439,7 @@ public enum RequestSigning {
         text.withUTF8 { out.append(contentsOf: $0) }
     }
 
-    /// Lower-case hex of a digest's bytes, appended.
+    /// Lower-case hex of a digest's (or key's) bytes, appended.
     static func appendDigestHex(_ digest: some ContiguousBytes, to out: inout [UInt8]) {
         digest.withUnsafeBytes { bytes in
             out.append(
@@ -477,21 +451,6 @@ public enum RequestSigning {
                     count = bytes.count * 2
                 })
         }
-    }
-
-    /// Lower-case hex of `bytes`, appended.
-    static func appendHex<Bytes: Sequence>(_ bytes: Bytes, to out: inout [UInt8]) where Bytes.Element == UInt8 {
-        for byte in bytes {
-            out.append(lowerHexDigit(byte >> 4))
-            out.append(lowerHexDigit(byte & 0xF))
-        }
-    }
-
-    static func hexBytes<Bytes: Sequence>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        appendHex(bytes, to: &out)
-        return out
     }
 
     static func hexValue(_ byte: UInt8) -> UInt8? {

@@ -82,11 +82,7 @@ public struct SigningCredentials: Sendable, Equatable {
         var signed = fields
         signed.append(("x-sdk-date", date))
         signed.sort { $0.name < $1.name }
-        let utf8 = target.utf8
-        let query = utf8.firstIndex(of: UInt8(ascii: "?"))
-        let request = RequestSigning.Request(
-            method: method, rawPath: String(Substring(utf8[..<(query ?? utf8.endIndex)])),
-            rawQuery: query.map { String(Substring(utf8[utf8.index(after: $0)...])) }, fields: signed, body: body)
+        let request = RequestSigning.Request(method: method, target: target, fields: signed, body: body)
         let names = signed.map(\.name)
         let scope = scopeSuffix.map { String(date.prefix(8)) + "/" + $0 }
         // The fields are the signer's own and each is given once, so signing cannot be refused.

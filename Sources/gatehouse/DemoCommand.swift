@@ -128,7 +128,7 @@ struct DemoCommand: AsyncParsableCommand {
         // them and the sample account service accepts nothing else, as the real endpoint.
         let signingPath = root + "/management-signing.json"
         if !FileManager.default.fileExists(atPath: signingPath) {
-            let (accessKey, secretKey) = (DemoFiles.randomKey(20, upper: true), DemoFiles.randomKey(40, upper: false))
+            let (accessKey, secretKey) = DirectoryStore.newKeyPair()
             try DemoFiles.writePrivate(SigningCredentials(accessKey: accessKey, secretKey: secretKey).fileText, to: signingPath)
         }
         let managementSigning = try SigningCredentials.load(file: signingPath)

@@ -32,13 +32,6 @@ enum DemoFiles {
     }
 
     /// Writes a file only its owner may read (it holds the demo's tokens), whole, then renames.
-    /// Random letters and digits (upper-case only when `upper`), from the system generator.
-    static func randomKey(_ count: Int, upper: Bool) -> String {
-        let alphabet = Array(upper ? "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<count).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
-    }
-
     static func writePrivate(_ text: String, to path: String) throws {
         let temporary = path + ".tmp"
         _ = unlink(temporary)

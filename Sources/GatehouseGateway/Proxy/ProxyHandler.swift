@@ -714,11 +714,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         attributes.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
         let securityToken = head.first(.xSecurityToken)
         if attributes.token == nil, let authorization = head.first(.authorization) {
-            let target = head.target.utf8
-            let query = target.firstIndex(of: UInt8(ascii: "?"))
-            let request = RequestSigning.Request(
-                method: head.method, rawPath: String(Substring(target[..<(query ?? target.endIndex)])),
-                rawQuery: query.map { String(Substring(target[target.index(after: $0)...])) }, fields: head.fieldLines(), body: attributes.body)
+            let request = RequestSigning.Request(method: head.method, target: head.target, fields: head.fieldLines(), body: attributes.body)
             attributes.signed = SignedCredential(authorization: authorization, securityToken: securityToken, request: request)
         } else if securityToken != nil {
             attributes.securityTokenWithoutSignature = true

@@ -46,11 +46,7 @@ import Testing
         var fields: [(name: String, value: String)] = [("Host", host), ("X-Sdk-Date", RequestSigning.formatDate(signedAt))]
         if !body.isEmpty { fields.append(("Content-Type", "application/json")) }
         if let securityToken { fields.append(("X-Security-Token", securityToken)) }
-        let query = target.firstIndex(of: "?")
-        var request = RequestSigning.Request(
-            method: method, rawPath: String(target[..<(query ?? target.endIndex)]),
-            rawQuery: query.map { String(target[target.index(after: $0)...]) },
-            fields: fields, body: Array(body.utf8))
+        var request = RequestSigning.Request(method: method, target: target, fields: fields, body: Array(body.utf8))
         let signedHeaders = fields.map { $0.name.lowercased() }.sorted()
         let date = RequestSigning.formatDate(signedAt)
         let scope = algorithm == .v11HmacSha256 ? String(date.prefix(8)) + "/cn-north-4/organizations" : nil
