@@ -7,7 +7,7 @@ SWIFT ?= swift
 # SDK (huaweicloudsdkorganizations, huaweicloudsdkcore) that signs calls to the gateway and
 # checks its re-signed forwarding; openssl makes the test CA and certificates; curl runs the
 # README's examples (and a test that pastes them).
-SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev pkg-config python3 openssl curl
+SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev libssl-dev pkg-config python3 openssl curl
 PYTHON_PACKAGES := aiosmtpd==1.4.6 huaweicloudsdkcore==3.1.219 huaweicloudsdkorganizations==3.1.219
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json

@@ -43,15 +43,23 @@ let package = Package(
             name: "GatehouseDirectory",
             dependencies: [
                 "GatehousePolicy",
+                "GatehouseSigning",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        // OpenSSL's libcrypto from the system (Debian: libssl-dev): SHA-256 for request signing.
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
         ),
         // Huawei Cloud's AK/SK request signing (SDK-HMAC-SHA256, V11-HMAC-SHA256): verifying what
         // clients sign, signing what the gateway forwards.
         .target(
             name: "GatehouseSigning",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CLibCrypto", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: hotPathSettings
         ),
         // Mail: the outbox worker that composes and delivers ownership-transfer emails, into a
         // maildir or through an SMTP relay (a SwiftNIO client, STARTTLS or TLS through NIOSSL).
@@ -142,7 +150,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseSigningTests",
-            dependencies: ["GatehouseSigning"]
+            dependencies: ["GatehouseSigning", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "GatehouseMailTests",

@@ -12,12 +12,15 @@
 #
 # Needs wrk and nginx (Debian: apt-get install wrk nginx-light) and the SDK core for python3
 # (pip install huaweicloudsdkcore; make test-deps installs it). DURATION= (default 10s),
-# CONNECTIONS= (default 64) tune the saturation runs; GATEHOUSE_BIN= names the binary.
+# CONNECTIONS= (default 64) tune the saturation runs; ROUNDS= (default 5) and ROUND= (default
+# 4s) the alternating signed/token/nginx rounds; GATEHOUSE_BIN= names the binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
+ROUNDS="${ROUNDS:-5}"
+ROUND="${ROUND:-4s}"
 for tool in wrk nginx taskset python3; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)" >&2; exit 2; }
 done
@@ -157,17 +160,36 @@ curl -fsS -o /dev/null "http://127.0.0.1:$GH$path" -H "Host: 127.0.0.1:$GH" \
     -H "$(sed -n '2s/.*"Authorization"\] = "\([^"]*\)".*/Authorization: \1/p' "$T/signed.lua")" \
     || { echo "the signed request was refused" >&2; tail -1 "$T/audit.log" >&2; exit 1; }
 replay() { # script name
-    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$T/$1.lua" "http://127.0.0.1:$GH"
+    taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"$ROUND" -s "$T/$1.lua" "http://127.0.0.1:$GH"
 }
-echo "signed against token, replayed by one Lua script ($CONNECTIONS connections, $DURATION each)"
-declare -A REPLAY
-for name in token signed; do
-    taskset -c 0 wrk -t1 -c4 -d2s -s "$T/$name.lua" "http://127.0.0.1:$GH" >/dev/null # warm up
-    REPLAY[$name]=$(replay "$name" | rate)
-    printf '  %-10s %8s req/s\n' "$name" "${REPLAY[$name]}"
+gateway_pid=${pids[-1]}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$gateway_pid/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+# Rounds alternate token, signed and nginx (plain proxy), so the machine's drift falls on all
+# three alike; each round gives throughput and, for the gateway, its own CPU per call (from
+# /proc/<pid>/stat over the replay, divided by the calls answered), which drift moves less.
+echo "signed against token and nginx, replayed by one Lua script, $ROUNDS rounds ($CONNECTIONS connections, $ROUND each)"
+for name in token signed; do taskset -c 0 wrk -t1 -c4 -d2s -s "$T/$name.lua" "http://127.0.0.1:$GH" >/dev/null; done # warm up
+signed_token=(); signed_nginx=(); cpu_ratio=()
+for round in $(seq "$ROUNDS"); do
+    declare -A R C
+    for name in token signed; do
+        before=$(cpu_ticks)
+        out=$(replay "$name")
+        after=$(cpu_ticks)
+        R[$name]=$(echo "$out" | rate)
+        C[$name]=$(echo "$out" | awk -v t=$((after - before)) -v hz="$ticks_per_second" '/requests in/ { printf "%.1f", t * 1e6 / hz / $1 }')
+    done
+    R[nginx]=$(run "http://127.0.0.1:$NGX" -t1 -c"$CONNECTIONS" -d"$ROUND" | rate)
+    signed_token+=("$(awk -v s="${R[signed]}" -v t="${R[token]}" 'BEGIN { printf "%.3f", s / t }')")
+    signed_nginx+=("$(awk -v s="${R[signed]}" -v n="${R[nginx]}" 'BEGIN { printf "%.3f", s / n }')")
+    cpu_ratio+=("$(awk -v s="${C[signed]}" -v t="${C[token]}" 'BEGIN { printf "%.3f", t / s }')")
+    printf '  round %d: token %6s req/s (%s us CPU a call), signed %6s req/s (%s us), nginx %6s req/s; signed/token %s, signed/nginx %s\n' \
+        "$round" "${R[token]}" "${C[token]}" "${R[signed]}" "${C[signed]}" "${R[nginx]}" "${signed_token[-1]}" "${signed_nginx[-1]}"
 done
-echo "  signed / token = $(awk -v s="${REPLAY[signed]}" -v t="${REPLAY[token]}" 'BEGIN { printf "%.2f", s / t }') (target >= 0.9)"
-echo "  signed / nginx = $(awk -v s="${REPLAY[signed]}" -v n="${RPS[nginx]}" 'BEGIN { printf "%.2f", s / n }') (target >= 0.5)"
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "  signed / token = $(median "${signed_token[@]}") median of $ROUNDS (target >= 0.9); by CPU a call $(median "${cpu_ratio[@]}")"
+echo "  signed / nginx = $(median "${signed_nginx[@]}") median of $ROUNDS (target >= 0.5)"
 # Every replayed signed call must have been accepted, or the comparison means nothing.
 refused=$(grep '"credential":"access_key"' "$T/audit.log" | grep -c '"decision":"deny"' || true)
 echo "  signed calls refused: $refused (must be 0)"

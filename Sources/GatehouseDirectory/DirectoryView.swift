@@ -1,5 +1,6 @@
 import Foundation
 import GatehousePolicy
+import GatehouseSigning
 import Synchronization
 
 /// Numbers views, so what was learnt from one is never used with another.
@@ -70,14 +71,26 @@ public final class Session: Sendable {
 
 /// An access key the directory knows and whose secret the gateway could open: enough to
 /// verify a signature, not yet a session (`DirectoryView.session(for:securityToken:now:)`).
-public struct AccessKeyCredential: Sendable {
+/// Immutable, and a class: it is looked up on every signed call, and as a struct each
+/// lookup retained its record's strings and the session one by one.
+public final class AccessKeyCredential: Sendable {
     public let accessKey: String
     /// The opened secret (`DirectoryView.accessKey` hands out only keys whose secret opened).
     public var secretKey: String { record.secretKey ?? "" }
     /// Whether the key is temporary (and so needs its security token).
     public var isTemporary: Bool { record.temporary != nil }
+    /// The secret ready to verify with, made once per view and shared by every connection
+    /// and thread (its keyed states stay warm, instead of one copy per connection).
+    public let signingKey: RequestSigning.SigningKey
     let record: AccessKeyRecord
     let session: Session?
+
+    init(accessKey: String, record: AccessKeyRecord, session: Session?) {
+        self.accessKey = accessKey
+        self.record = record
+        self.session = session
+        signingKey = RequestSigning.SigningKey(secretKey: record.secretKey ?? "")
+    }
 }
 
 /// An immutable, in-memory copy of the directory: the gateway authenticates every call

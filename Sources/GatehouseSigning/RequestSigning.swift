@@ -21,52 +21,156 @@ public enum RequestSigning {
     public static let maxClockSkew: TimeInterval = 15 * 60
 
     /// A request as received: the raw path and query (as on the request line), every field
-    /// line in order, and the body.
+    /// line in order, and the body. The field lines are kept as bytes with the offsets of
+    /// each name and value (`fieldBytes`, `fieldSpans`), so a gateway hands over the head it
+    /// received without a string per field; `fields` reads and writes them as strings.
     public struct Request: Sendable {
         public var method: String
         public var rawPath: String
         public var rawQuery: String?
-        public var fields: [(name: String, value: String)]
         public var body: [UInt8]
+        /// The bytes the field lines' names and values lie in.
+        public private(set) var fieldBytes: [UInt8]
+        /// Each field line's name and value in `fieldBytes`, in order.
+        public private(set) var fieldSpans: [FieldSpan]
+
+        /// Where one field line's name and value lie: offsets into `fieldBytes`, end exclusive.
+        public struct FieldSpan: Sendable, Equatable {
+            public var nameStart: Int32
+            public var nameEnd: Int32
+            public var valueStart: Int32
+            public var valueEnd: Int32
+
+            public init(nameStart: Int32, nameEnd: Int32, valueStart: Int32, valueEnd: Int32) {
+                self.nameStart = nameStart
+                self.nameEnd = nameEnd
+                self.valueStart = valueStart
+                self.valueEnd = valueEnd
+            }
+        }
 
         public init(method: String, rawPath: String, rawQuery: String?, fields: [(name: String, value: String)], body: [UInt8]) {
             self.method = method
             self.rawPath = rawPath
             self.rawQuery = rawQuery
-            self.fields = fields
             self.body = body
+            (fieldBytes, fieldSpans) = Self.serialized(fields)
         }
 
         /// A request from its target as on the request line: the path before the first `?`,
         /// the query after it.
         public init(method: String, target: String, fields: [(name: String, value: String)], body: [UInt8]) {
-            let utf8 = target.utf8
-            let query = utf8.firstIndex(of: UInt8(ascii: "?"))
-            self.init(
-                method: method, rawPath: String(Substring(utf8[..<(query ?? utf8.endIndex)])),
-                rawQuery: query.map { String(Substring(utf8[utf8.index(after: $0)...])) }, fields: fields, body: body)
+            let (fieldBytes, fieldSpans) = Self.serialized(fields)
+            self.init(method: method, target: target, fieldBytes: fieldBytes, fieldSpans: fieldSpans, body: body)
         }
 
-        /// The values of every line of a field, by (lowercase) name in any case.
-        func values(_ name: String) -> [String] {
-            var found: [String] = []
-            for field in fields where RequestSigning.equalsIgnoringASCIICase(field.name, lowercased: name) { found.append(field.value) }
-            return found
+        /// A request whose field lines are given as bytes and spans (a received head): names
+        /// as received, values as received or already trimmed. Each span must lie within
+        /// `fieldBytes` (checked).
+        public init(method: String, target: String, fieldBytes: [UInt8], fieldSpans: [FieldSpan], body: [UInt8]) {
+            let count = Int32(clamping: fieldBytes.count)
+            for span in fieldSpans {
+                precondition(
+                    0 <= span.nameStart && span.nameStart <= span.nameEnd && span.nameEnd <= count && 0 <= span.valueStart
+                        && span.valueStart <= span.valueEnd && span.valueEnd <= count, "a field span outside the field bytes")
+            }
+            // The whole target when there is no query: its storage is shared, not copied.
+            var target = target
+            let query = target.withUTF8 { bytes in bytes.firstIndex(of: UInt8(ascii: "?")) }
+            self.method = method
+            rawPath = target
+            rawQuery = nil
+            if let query {
+                let utf8 = target.utf8
+                rawPath = String(Substring(utf8[..<utf8.index(utf8.startIndex, offsetBy: query)]))
+                rawQuery = String(Substring(utf8[utf8.index(utf8.startIndex, offsetBy: query + 1)...]))
+            }
+            self.fieldBytes = fieldBytes
+            self.fieldSpans = fieldSpans
+            self.body = body
         }
 
-        /// The value of a field given on exactly one line, with how many lines give it (so
-        /// a caller can tell none from several), without collecting them: this runs for each
-        /// signed field of every signed call.
-        func single(_ name: String) -> (value: String?, count: Int) {
-            var value: String?
-            var count = 0
-            fields.withUnsafeBufferPointer { fields in
-                for index in fields.indices where RequestSigning.equalsIgnoringASCIICase(fields[index].name, lowercased: name) {
-                    count += 1
-                    value = fields[index].value
+        /// Every field line as (name, value), in order.
+        public var fields: [(name: String, value: String)] {
+            get {
+                fieldSpans.map { span in
+                    (
+                        String(decoding: fieldBytes[Int(span.nameStart)..<Int(span.nameEnd)], as: UTF8.self),
+                        String(decoding: fieldBytes[Int(span.valueStart)..<Int(span.valueEnd)], as: UTF8.self)
+                    )
                 }
             }
-            return (count == 1 ? value : nil, count)
+            set { (fieldBytes, fieldSpans) = Self.serialized(newValue) }
+        }
+
+        static func serialized(_ fields: [(name: String, value: String)]) -> ([UInt8], [FieldSpan]) {
+            var bytes: [UInt8] = []
+            var spans: [FieldSpan] = []
+            spans.reserveCapacity(fields.count)
+            for (name, value) in fields {
+                let nameStart = Int32(bytes.count)
+                bytes.append(contentsOf: name.utf8)
+                let valueStart = Int32(bytes.count)
+                bytes.append(contentsOf: value.utf8)
+                spans.append(FieldSpan(nameStart: nameStart, nameEnd: valueStart, valueStart: valueStart, valueEnd: Int32(bytes.count)))
+            }
+            return (bytes, spans)
+        }
+
+        /// Runs `body` with the bytes of the first line's value of a field (by lowercase name,
+        /// in any case), or nil when the request has none: a credential read without a copy.
+        public func withValue<R>(of lowercasedName: StaticString, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+            withFields { fields in
+                let name = UnsafeRawBufferPointer(staticName: lowercasedName)
+                for span in fields.spans where RequestSigning.equalsIgnoringASCIICase(fields.name(span), lowercased: name) {
+                    return body(fields.value(span))
+                }
+                return body(nil)
+            }
+        }
+
+        /// The first line's value of a field (by lowercase name, in any case).
+        public func value(of lowercasedName: StaticString) -> String? {
+            withValue(of: lowercasedName) { $0.map { String(decoding: $0, as: UTF8.self) } }
+        }
+
+        /// The field lines as bytes, for as long as `body` runs.
+        func withFields<R>(_ body: (FieldTable) -> R) -> R {
+            fieldBytes.withUnsafeBytes { bytes in fieldSpans.withUnsafeBufferPointer { spans in body(FieldTable(bytes: bytes, spans: spans)) } }
+        }
+    }
+
+    /// A request's field lines, looked up by name on their bytes: no string per field.
+    struct FieldTable {
+        let bytes: UnsafeRawBufferPointer
+        let spans: UnsafeBufferPointer<Request.FieldSpan>
+
+        func name(_ span: Request.FieldSpan) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: bytes[Int(span.nameStart)..<Int(span.nameEnd)])
+        }
+
+        func value(_ span: Request.FieldSpan) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: bytes[Int(span.valueStart)..<Int(span.valueEnd)])
+        }
+
+        /// The value of the only line named `lowercased` (in any case), and how many lines
+        /// have that name.
+        func single(_ lowercased: UnsafeRawBufferPointer) -> (value: UnsafeRawBufferPointer?, count: Int) {
+            var found: UnsafeRawBufferPointer?
+            var count = 0
+            for span in spans where RequestSigning.equalsIgnoringASCIICase(name(span), lowercased: lowercased) {
+                count += 1
+                found = value(span)
+            }
+            return (count == 1 ? found : nil, count)
+        }
+
+        func forEach(named lowercased: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+            for span in spans where RequestSigning.equalsIgnoringASCIICase(name(span), lowercased: lowercased) { body(value(span)) }
+        }
+
+        func contains(_ lowercased: UnsafeRawBufferPointer) -> Bool {
+            spans.contains { RequestSigning.equalsIgnoringASCIICase(name($0), lowercased: lowercased) }
         }
     }
 
@@ -87,6 +191,8 @@ public enum RequestSigning {
         case payloadNotSigned
         case unreadablePath
         case signatureMismatch
+        /// OpenSSL refused to compute a digest: nothing can be verified.
+        case digestUnavailable
 
         public var reason: String {
             switch self {
@@ -99,6 +205,7 @@ public enum RequestSigning {
             case .payloadNotSigned: "signature_payload_not_signed"
             case .unreadablePath: "signature_unreadable_path"
             case .signatureMismatch: "signature_mismatch"
+            case .digestUnavailable: "signature_digest_unavailable"
             }
         }
 
@@ -113,6 +220,7 @@ public enum RequestSigning {
             case .payloadNotSigned: "X-Sdk-Content-Sha256 is not the body's SHA-256"
             case .unreadablePath: "the path cannot be read as UTF-8"
             case .signatureMismatch: "the signature does not match"
+            case .digestUnavailable: "the gateway cannot compute SHA-256 (OpenSSL)"
             }
         }
     }
@@ -124,14 +232,96 @@ public enum RequestSigning {
 
     /// A parsed `Authorization` value.
     public struct Authorization: Sendable, Equatable {
-        public var algorithm: Algorithm
-        public var accessKey: String
-        /// `V11-HMAC-SHA256`'s `yyyymmdd/region/service`; nil for `SDK-HMAC-SHA256`.
-        public var scope: String?
-        /// Lowercase field names, in the order signed.
-        public var signedHeaders: [String]
+        /// What stays the same call after call (shared by the copies `AuthorizationMemory`
+        /// hands out: one reference to retain, not five).
+        final class Parts: Sendable {
+            let algorithm: Algorithm
+            let accessKey: String
+            let scope: String?
+            let signedHeaders: [String]
+            let signedHeaderList: [UInt8]
+            /// Whether the fields a signature must cover are among `signedHeaders`: worked out
+            /// once, not on every call.
+            let signsHost: Bool
+            let signsSdkDate: Bool
+            let signsSecurityToken: Bool
+
+            init(algorithm: Algorithm, accessKey: String, scope: String?, signedHeaders: [String], signedHeaderList: [UInt8]) {
+                self.algorithm = algorithm
+                self.accessKey = accessKey
+                self.scope = scope
+                self.signedHeaders = signedHeaders
+                self.signedHeaderList = signedHeaderList
+                signsHost = signedHeaders.contains("host")
+                signsSdkDate = signedHeaders.contains("x-sdk-date")
+                signsSecurityToken = signedHeaders.contains("x-security-token")
+            }
+        }
+
+        private let parts: Parts
+        /// The signature's 32 bytes: its 64 lowercase hex digits, decoded (no string per call).
+        let signatureBytes: SIMD32<UInt8>
+
         /// 64 lowercase hex digits.
-        public var signature: String
+        public var signature: String { withUnsafeBytes(of: signatureBytes) { RequestSigning.hex($0) } }
+
+        public var algorithm: Algorithm { parts.algorithm }
+        public var accessKey: String { parts.accessKey }
+        /// `V11-HMAC-SHA256`'s `yyyymmdd/region/service`; nil for `SDK-HMAC-SHA256`.
+        public var scope: String? { parts.scope }
+        /// Lowercase field names, in the order signed.
+        public var signedHeaders: [String] { parts.signedHeaders }
+        /// `signedHeaders` joined by `;`: the canonical request's signed-headers line, and
+        /// the names the verifier looks up, as bytes.
+        var signedHeaderList: [UInt8] { parts.signedHeaderList }
+        var signsHost: Bool { parts.signsHost }
+        var signsSdkDate: Bool { parts.signsSdkDate }
+        var signsSecurityToken: Bool { parts.signsSecurityToken }
+
+        init(
+            algorithm: Algorithm, accessKey: String, scope: String?, signedHeaders: [String], signedHeaderList: [UInt8], signatureBytes: SIMD32<UInt8>
+        ) {
+            self.init(
+                parts: Parts(
+                    algorithm: algorithm, accessKey: accessKey, scope: scope, signedHeaders: signedHeaders, signedHeaderList: signedHeaderList),
+                signatureBytes: signatureBytes)
+        }
+
+        private init(parts: Parts, signatureBytes: SIMD32<UInt8>) {
+            self.parts = parts
+            self.signatureBytes = signatureBytes
+        }
+
+        /// 64 lowercase hex digits (checked beforehand) as 32 bytes.
+        static func decodedSignature(_ hex: UnsafeRawBufferPointer) -> SIMD32<UInt8> {
+            var bytes = SIMD32<UInt8>()
+            // Through its memory: SIMD's element subscript measured as a third of reading a
+            // remembered Authorization.
+            withUnsafeMutableBytes(of: &bytes) { out in
+                for index in 0..<32 { out[index] = hexDigitValue(hex[2 * index]) << 4 | hexDigitValue(hex[2 * index + 1]) }
+            }
+            return bytes
+        }
+
+        /// A lowercase hex digit's value (the caller checked it is one).
+        @inline(__always)
+        static func hexDigitValue(_ byte: UInt8) -> UInt8 { byte <= 0x39 ? byte &- 0x30 : byte &- 0x61 &+ 10 }
+
+        /// Whether `digest` (32 bytes) is the signature, compared in time that does not
+        /// depend on where they differ.
+        func signatureMatches(_ digest: UnsafeRawBufferPointer) -> Bool {
+            guard digest.count == 32 else { return false }
+            return withUnsafeBytes(of: signatureBytes) { signature in
+                var difference: UInt8 = 0
+                for index in 0..<32 { difference |= digest[index] ^ signature[index] }
+                return difference == 0
+            }
+        }
+
+        public static func == (lhs: Authorization, rhs: Authorization) -> Bool {
+            lhs.algorithm == rhs.algorithm && lhs.accessKey == rhs.accessKey && lhs.scope == rhs.scope && lhs.signedHeaders == rhs.signedHeaders
+                && lhs.signatureBytes == rhs.signatureBytes
+        }
 
         /// `SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=a;b, Signature=<hex>`, or
         /// `V11-HMAC-SHA256 Credential=<AK>/<scope>, SignedHeaders=..., Signature=...`, and
@@ -192,35 +382,80 @@ public enum RequestSigning {
             guard !signedHeaders.isEmpty, signedHeaders.allSatisfy(isFieldName), distinct else {
                 return .failure(.malformedAuthorization("SignedHeaders is a list of lowercase field names, each once"))
             }
-            guard signature.utf8.count == 64, signature.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            guard signature.utf8.count == 64, signature.utf8.allSatisfy(AuthorizationMemory.isLowerHex) else {
                 return .failure(.malformedAuthorization("Signature is 64 lowercase hex digits"))
             }
+            var signatureDigits = signature
             return .success(
-                Authorization(algorithm: algorithm, accessKey: accessKey, scope: scope, signedHeaders: signedHeaders, signature: signature))
+                Authorization(
+                    algorithm: algorithm, accessKey: accessKey, scope: scope, signedHeaders: signedHeaders,
+                    signedHeaderList: Array(signedHeadersText.utf8),
+                    signatureBytes: signatureDigits.withUTF8 { decodedSignature(UnsafeRawBufferPointer($0)) }))
         }
 
         /// This authorization with another signature.
-        func with(signature: String) -> Authorization {
-            var copy = self
-            copy.signature = signature
-            return copy
-        }
+        func with(signatureBytes: SIMD32<UInt8>) -> Authorization { Authorization(parts: parts, signatureBytes: signatureBytes) }
+
+        static func joined(_ names: [String]) -> [UInt8] { Array(names.joined(separator: ";").utf8) }
 
         static func isFieldName(_ name: String) -> Bool {
             !name.isEmpty && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "-") }
         }
     }
 
-    /// A secret key ready to verify and sign with: for `SDK-HMAC-SHA256`, the HMAC state after
-    /// the key is made once, and each signature copies it (a verifier keeps one per access
-    /// key). Confined to one thread at a time, like the digest contexts inside it.
-    public struct SigningKey: @unchecked Sendable {
+    /// A secret key ready to verify and sign with: HMAC-SHA256 (RFC 2104) with the SHA-256
+    /// states after the key's inner and outer pads absorbed once, so each signature costs
+    /// two copies of a state and no key schedule. The hash is OpenSSL's (`DigestContext`);
+    /// only HMAC's two-line construction is written here, since neither swift-crypto's
+    /// `HMAC` nor OpenSSL's non-deprecated `EVP_MAC` keeps a keyed state to copy. Made once
+    /// per access key and shared by every connection and thread: the keyed states are only
+    /// read, and each hash runs in the calling thread's own context.
+    public struct SigningKey: Sendable {
         public let secretKey: String
-        let keyed: HMAC<SHA256>
+        private let state: State
 
-        public init(secretKey: String) {
+        final class State: @unchecked Sendable {
+            // Only ever copied from once made, which OpenSSL allows from several threads.
+            let inner = DigestContext()
+            let outer = DigestContext()
+            var ready = false
+        }
+
+        public init(secretKey: String) { self.init(secretKey: secretKey, keyBytes: Array(secretKey.utf8)) }
+
+        /// A key from other bytes than the secret's (V11's derived key).
+        init(secretKey: String, keyBytes: [UInt8]) {
             self.secretKey = secretKey
-            keyed = HMAC<SHA256>(key: SymmetricKey(data: Array(secretKey.utf8)))
+            state = State()
+            // RFC 2104 §2: a key longer than the block is hashed first; then zero-padded.
+            var block = [UInt8](repeating: 0, count: 64)
+            var ready = true
+            if keyBytes.count > 64 {
+                ready = block.withUnsafeMutableBufferPointer { block in
+                    keyBytes.withUnsafeBytes { DigestContext().hash($0, into: block.baseAddress!) }
+                }
+            } else {
+                for index in keyBytes.indices { block[index] = keyBytes[index] }
+            }
+            let innerPad = block.map { $0 ^ 0x36 }
+            let outerPad = block.map { $0 ^ 0x5C }
+            ready =
+                ready && state.inner.start() && innerPad.withUnsafeBytes { state.inner.update($0) } && state.outer.start()
+                && outerPad.withUnsafeBytes { state.outer.update($0) }
+            state.ready = ready
+        }
+
+        /// SHA-256 of `bytes` into `out` (32 bytes), in the calling thread's context.
+        func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
+            ThreadDigestContext.current.hash(bytes, into: out)
+        }
+
+        /// HMAC-SHA256 of `message` with this key into `out` (32 bytes).
+        func authenticationCode(_ message: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
+            guard state.ready else { return false }
+            let work = ThreadDigestContext.current
+            return work.start(from: state.inner) && work.update(message) && work.finish(into: out) && work.start(from: state.outer)
+                && work.update(UnsafeRawBufferPointer(start: out, count: DigestContext.digestCount)) && work.finish(into: out)
         }
     }
 
@@ -230,26 +465,34 @@ public enum RequestSigning {
         verify(request, authorization: authorization, key: SigningKey(secretKey: secretKey), now: now)
     }
 
-    /// `verify` with a key made beforehand.
+    /// `verify` with a key made beforehand. On the bytes the request holds throughout: this
+    /// runs for every signed call.
     public static func verify(_ request: Request, authorization: Authorization, key: SigningKey, now: Date) -> Rejection? {
-        for required in ["host", "x-sdk-date"] where !authorization.signedHeaders.contains(required) { return .unsignedField(required) }
-        if request.single("x-security-token").count > 0 && !authorization.signedHeaders.contains("x-security-token") {
-            return .unsignedField("x-security-token")
-        }
-        guard let sdkDate = request.single("x-sdk-date").value else { return .signedFieldNotOnce("x-sdk-date") }
-        let date = trimmed(sdkDate[...])
-        guard let signedAt = parseDate(date) else { return .badDate(String(date.prefix(40))) }
-        guard abs(signedAt.timeIntervalSince(now)) <= maxClockSkew else { return .dateOutOfWindow }
-        if let scope = authorization.scope, !scope.hasPrefix(String(date.prefix(8)) + "/") {
-            return .malformedAuthorization("the scope's date is not X-Sdk-Date's")
-        }
-        switch signatureHex(
-            of: request, signedHeaders: authorization.signedHeaders, date: date, algorithm: authorization.algorithm,
-            accessKey: authorization.accessKey, scope: authorization.scope, key: key)
-        {
-        case .failure(let rejection): return rejection
-        case .success(let expected):
-            return constantTimeEquals(expected, authorization.signature.utf8) ? nil : .signatureMismatch
+        authorization.signedHeaderList.withUnsafeBytes { list in
+            request.withFields { fields in
+                if !authorization.signsHost { return .unsignedField("host") }
+                if !authorization.signsSdkDate { return .unsignedField("x-sdk-date") }
+                if !authorization.signsSecurityToken && fields.contains(UnsafeRawBufferPointer(staticName: "x-security-token")) {
+                    return .unsignedField("x-security-token")
+                }
+                guard let sdkDate = fields.single(UnsafeRawBufferPointer(staticName: "x-sdk-date")).value else {
+                    return .signedFieldNotOnce("x-sdk-date")
+                }
+                return withTrimmed(sdkDate) { date -> Rejection? in
+                    guard let signedAt = parseDate(date) else { return .badDate(String(String(decoding: date, as: UTF8.self).prefix(40))) }
+                    guard abs(signedAt.timeIntervalSince(now)) <= maxClockSkew else { return .dateOutOfWindow }
+                    if let scope = authorization.scope, !scope.utf8.starts(with: date.prefix(8)) || scope.utf8.dropFirst(8).first != UInt8(ascii: "/")
+                    {
+                        return .malformedAuthorization("the scope's date is not X-Sdk-Date's")
+                    }
+                    return withSignature(
+                        of: request, fields: fields, signedHeaderList: list, date: date, algorithm: authorization.algorithm,
+                        accessKey: authorization.accessKey, scope: authorization.scope, key: key
+                    ) { expected in
+                        authorization.signatureMatches(expected) ? nil : .signatureMismatch
+                    }
+                }
+            }
         }
     }
 
@@ -258,50 +501,70 @@ public enum RequestSigning {
     public static func signature(
         of request: Request, signedHeaders: [String], date: String, algorithm: Algorithm, accessKey: String, scope: String?, secretKey: String
     ) -> Result<String, Rejection> {
-        signatureHex(
-            of: request, signedHeaders: signedHeaders, date: date, algorithm: algorithm, accessKey: accessKey, scope: scope,
-            key: SigningKey(secretKey: secretKey)
-        ).map { String(decoding: $0, as: UTF8.self) }
+        let key = SigningKey(secretKey: secretKey)
+        var date = date
+        return Authorization.joined(signedHeaders).withUnsafeBytes { list in
+            request.withFields { fields in
+                date.withUTF8 { date in
+                    var signature = ""
+                    let rejection = withSignature(
+                        of: request, fields: fields, signedHeaderList: list, date: UnsafeRawBufferPointer(date), algorithm: algorithm,
+                        accessKey: accessKey, scope: scope, key: key
+                    ) { digest -> Rejection? in
+                        signature = hex(digest)
+                        return nil
+                    }
+                    return rejection.map { .failure($0) } ?? .success(signature)
+                }
+            }
+        }
     }
 
-    /// The signature as hex bytes. Everything on the way is bytes: this runs for every signed
-    /// call, and building the canonical request out of Strings was most of its cost.
-    static func signatureHex(
-        of request: Request, signedHeaders: [String], date: String, algorithm: Algorithm, accessKey: String, scope: String?, key: SigningKey
-    ) -> Result<[UInt8], Rejection> {
-        let canonical: [UInt8]
-        switch canonicalRequestBytes(request, signedHeaders: signedHeaders) {
-        case .failure(let rejection): return .failure(rejection)
-        case .success(let bytes): canonical = bytes
+    /// Runs `body` with the signature's 32 bytes (the HMAC before hex), or returns why there
+    /// is none.
+    static func withSignature(
+        of request: Request, fields: FieldTable, signedHeaderList: UnsafeRawBufferPointer, date: UnsafeRawBufferPointer, algorithm: Algorithm,
+        accessKey: String, scope: String?, key: SigningKey, _ body: (UnsafeRawBufferPointer) -> Rejection?
+    ) -> Rejection? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DigestContext.digestCount) { digest in
+            let out = digest.baseAddress!
+            return ByteWriter.with(capacity: 128 + date.count + (scope?.utf8.count ?? 0)) { stringToSign in
+                var hashed = true
+                let canonicalRejection = withCanonicalRequest(request, fields: fields, signedHeaderList: signedHeaderList, hash: key.hash) {
+                    canonical in
+                    stringToSign.append(algorithm.rawValue)
+                    stringToSign.append(0x0A)
+                    stringToSign.append(date)
+                    stringToSign.append(0x0A)
+                    if algorithm == .v11HmacSha256, let scope {
+                        stringToSign.append(scope)
+                        stringToSign.append(0x0A)
+                    }
+                    hashed = key.hash(canonical, into: out)
+                    stringToSign.appendHex(UnsafeRawBufferPointer(digest))
+                }
+                if let canonicalRejection { return canonicalRejection }
+                guard hashed else { return .digestUnavailable }
+                let signingKey: SigningKey
+                switch algorithm {
+                case .sdkHmacSha256:
+                    signingKey = key
+                case .v11HmacSha256:
+                    // The derived key depends on the scope's date: made per call.
+                    guard let scope else { return .malformedAuthorization("V11-HMAC-SHA256 needs a scope") }
+                    let derived = HKDF<SHA256>.deriveKey(
+                        inputKeyMaterial: SymmetricKey(data: Array(key.secretKey.utf8)), salt: Array(accessKey.utf8), info: Array(scope.utf8),
+                        outputByteCount: 32)
+                    let derivedHex = ByteWriter.with(capacity: 64) { hex in
+                        derived.withUnsafeBytes { hex.appendHex($0) }
+                        return hex.withBytes { Array($0) }
+                    }
+                    signingKey = SigningKey(secretKey: key.secretKey, keyBytes: derivedHex)
+                }
+                guard stringToSign.withBytes({ signingKey.authenticationCode($0, into: out) }) else { return .digestUnavailable }
+                return body(UnsafeRawBufferPointer(digest))
+            }
         }
-        var stringToSign: [UInt8] = []
-        stringToSign.reserveCapacity(160)
-        appendUTF8(algorithm.rawValue, to: &stringToSign)
-        stringToSign.append(0x0A)
-        appendUTF8(date, to: &stringToSign)
-        stringToSign.append(0x0A)
-        var mac: HMAC<SHA256>
-        switch algorithm {
-        case .sdkHmacSha256:
-            mac = key.keyed
-        case .v11HmacSha256:
-            // The derived key depends on the scope's date: made per call.
-            guard let scope else { return .failure(.malformedAuthorization("V11-HMAC-SHA256 needs a scope")) }
-            let derived = HKDF<SHA256>.deriveKey(
-                inputKeyMaterial: SymmetricKey(data: Array(key.secretKey.utf8)), salt: Array(accessKey.utf8), info: Array(scope.utf8),
-                outputByteCount: 32)
-            var derivedHex: [UInt8] = []
-            appendDigestHex(derived, to: &derivedHex)
-            mac = HMAC<SHA256>(key: SymmetricKey(data: derivedHex))
-            appendUTF8(scope, to: &stringToSign)
-            stringToSign.append(0x0A)
-        }
-        appendDigestHex(SHA256.hash(data: canonical), to: &stringToSign)
-        mac.update(data: stringToSign)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        appendDigestHex(mac.finalize(), to: &hex)
-        return .success(hex)
     }
 
     /// Hex SHA-256 of no bytes (most calls are GETs).
@@ -311,63 +574,171 @@ public enum RequestSigning {
     /// an `X-Sdk-Content-Sha256` that says otherwise (`UNSIGNED-PAYLOAD` included) is refused,
     /// since the gateway decides on the body.
     public static func canonicalRequest(_ request: Request, signedHeaders: [String]) -> Result<String, Rejection> {
-        canonicalRequestBytes(request, signedHeaders: signedHeaders).map { String(decoding: $0, as: UTF8.self) }
+        var text = ""
+        let rejection = Authorization.joined(signedHeaders).withUnsafeBytes { list in
+            request.withFields { fields in
+                let context = DigestContext()
+                return withCanonicalRequest(request, fields: fields, signedHeaderList: list, hash: context.hash) {
+                    text = String(decoding: $0, as: UTF8.self)
+                }
+            }
+        }
+        return rejection.map { .failure($0) } ?? .success(text)
     }
 
-    static func canonicalRequestBytes(_ request: Request, signedHeaders: [String]) -> Result<[UInt8], Rejection> {
-        var payloadHash: [UInt8]
-        if request.body.isEmpty {
-            payloadHash = emptyBodyHash
-        } else {
-            payloadHash = []
-            appendDigestHex(SHA256.hash(data: request.body), to: &payloadHash)
+    /// Runs `body` with the canonical request's bytes, written once into scratch memory
+    /// sized for the longest it can be; or returns why there is none.
+    static func withCanonicalRequest(
+        _ request: Request, fields: FieldTable, signedHeaderList: UnsafeRawBufferPointer,
+        hash: (UnsafeRawBufferPointer, UnsafeMutablePointer<UInt8>) -> Bool, _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Rejection? {
+        ByteWriter.with(capacity: 64) { payloadHash in
+            if request.body.isEmpty {
+                payloadHash.append(emptyBodyHash)
+            } else {
+                let hashed = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DigestContext.digestCount) { digest in
+                    guard request.body.withUnsafeBytes({ hash($0, digest.baseAddress!) }) else { return false }
+                    payloadHash.appendHex(UnsafeRawBufferPointer(digest))
+                    return true
+                }
+                guard hashed else { return .digestUnavailable }
+                var claimedOther = false
+                fields.forEach(named: UnsafeRawBufferPointer(staticName: "x-sdk-content-sha256")) { claimed in
+                    withTrimmed(claimed) { claimed in payloadHash.withBytes { if !claimed.elementsEqual($0) { claimedOther = true } } }
+                }
+                if claimedOther { return .payloadNotSigned }
+            }
+            // Each part's longest form: a path or query byte is at most three once encoded (a
+            // query's name without `=` gains one), a value at most three per byte once trimmed
+            // (the Unicode path decodes invalid bytes to U+FFFD), each name twice, separators.
+            let capacity =
+                request.method.utf8.count + 3 * request.rawPath.utf8.count + 4 * (request.rawQuery?.utf8.count ?? 0) + 3 * fields.bytes.count
+                + 5 * (signedHeaderList.count + 1) + 64 + 16
+            return ByteWriter.with(capacity: capacity) { out -> Rejection? in
+                for byte in request.method.utf8 { out.append((0x61...0x7A).contains(byte) ? byte - 0x20 : byte) }
+                out.append(0x0A)
+                guard appendCanonicalURI(request.rawPath, to: &out) else { return .unreadablePath }
+                out.append(0x0A)
+                if let rawQuery = request.rawQuery { appendCanonicalQuery(rawQuery, to: &out) }
+                out.append(0x0A)
+                var missing: UnsafeRawBufferPointer?
+                forEachName(in: signedHeaderList) { name in
+                    guard missing == nil else { return }
+                    guard let value = fields.single(name).value else {
+                        missing = name
+                        return
+                    }
+                    out.append(name)
+                    out.append(UInt8(ascii: ":"))
+                    withTrimmed(value) { out.append($0) }
+                    out.append(0x0A)
+                }
+                if let missing { return .signedFieldNotOnce(String(decoding: missing, as: UTF8.self)) }
+                out.append(0x0A)
+                out.append(signedHeaderList)
+                out.append(0x0A)
+                payloadHash.withBytes { out.append($0) }
+                out.withBytes(body)
+                return nil
+            }
         }
-        for claimed in request.values("x-sdk-content-sha256") where !request.body.isEmpty && !trimmed(claimed[...]).utf8.elementsEqual(payloadHash) {
-            return .failure(.payloadNotSigned)
+    }
+
+    /// Calls `body` with each `;`-separated name of a signed-headers list.
+    static func forEachName(in list: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        for index in 0...list.count where index == list.count || list[index] == UInt8(ascii: ";") {
+            body(UnsafeRawBufferPointer(rebasing: list[start..<index]))
+            start = index + 1
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(256 + request.rawPath.utf8.count * 3 + (request.rawQuery?.utf8.count ?? 0) * 3)
-        for byte in request.method.utf8 { out.append((0x61...0x7A).contains(byte) ? byte - 0x20 : byte) }
-        out.append(0x0A)
-        guard appendCanonicalURI(request.rawPath, to: &out) else { return .failure(.unreadablePath) }
-        out.append(0x0A)
-        appendCanonicalQuery(request.rawQuery ?? "", to: &out)
-        out.append(0x0A)
-        for name in signedHeaders {
-            guard let value = request.single(name).value else { return .failure(.signedFieldNotOnce(name)) }
-            appendUTF8(name, to: &out)
-            out.append(UInt8(ascii: ":"))
-            appendUTF8(trimmedSlice(value[...]), to: &out)
-            out.append(0x0A)
-        }
-        out.append(0x0A)
-        for (index, name) in signedHeaders.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ";")) }
-            appendUTF8(name, to: &out)
-        }
-        out.append(0x0A)
-        out.append(contentsOf: payloadHash)
-        return .success(out)
     }
 
     /// The path percent-decoded, split at `/`, each segment encoded again (everything but
     /// RFC 3986's unreserved characters), ending in `/`, appended as bytes; false when the
     /// decoded bytes are not UTF-8 (the SDK would have replaced them). `/` never occurs
-    /// inside a UTF-8 sequence, so splitting the bytes splits the text.
-    static func appendCanonicalURI(_ rawPath: String, to out: inout [UInt8]) -> Bool {
-        let decoded = percentDecoded(rawPath)
-        if !decoded.allSatisfy({ $0 < 0x80 }) && String(validating: decoded, as: UTF8.self) == nil { return false }
-        let start = out.count
-        for byte in decoded {
-            if byte == UInt8(ascii: "/") { out.append(byte) } else { appendPercentEncoded(byte, to: &out) }
+    /// inside a UTF-8 sequence, so splitting the bytes splits the text. In one pass, with
+    /// the UTF-8 check only for a path that decodes to bytes beyond ASCII.
+    static func appendCanonicalURI(_ rawPath: String, to out: inout ByteWriter) -> Bool {
+        var rawPath = rawPath
+        return rawPath.withUTF8 { bytes in
+            var beyondASCII = false
+            out.appendUnchecked(maxCount: 3 * bytes.count + 1) { tail in
+                var written = 0
+                var index = 0
+                while index < bytes.count {
+                    var byte = bytes[index]
+                    if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+                    {
+                        byte = high << 4 | low
+                        index += 3
+                    } else {
+                        index += 1
+                    }
+                    if byte >= 0x80 { beyondASCII = true }
+                    if byte == UInt8(ascii: "/") || isUnreserved(byte) {
+                        tail[written] = byte
+                        written += 1
+                    } else {
+                        tail[written] = UInt8(ascii: "%")
+                        tail[written + 1] = upperHexDigit(byte >> 4)
+                        tail[written + 2] = upperHexDigit(byte & 0xF)
+                        written += 3
+                    }
+                }
+                if written == 0 || tail[written - 1] != UInt8(ascii: "/") {
+                    tail[written] = UInt8(ascii: "/")
+                    written += 1
+                }
+                return written
+            }
+            return !beyondASCII || String(validating: percentDecoded(bytes), as: UTF8.self) != nil
         }
-        if out.count == start || out.last != UInt8(ascii: "/") { out.append(UInt8(ascii: "/")) }
-        return true
+    }
+
+    /// RFC 3986's unreserved characters: what percent-encoding leaves as it is.
+    @inline(__always)
+    static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
+        default: false
+        }
+    }
+
+    /// Runs `body` with `value` trimmed as Python's `str.strip()` takes it (`trimmedSlice`):
+    /// a slice of the bytes when both ends are ASCII, else through a string.
+    static func withTrimmed<R>(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        var start = 0
+        var end = value.count
+        while start < end, isSpace(value[start]) { start += 1 }
+        while end > start, isSpace(value[end - 1]) { end -= 1 }
+        if start == end || (value[start] < 0x80 && value[end - 1] < 0x80) {
+            return body(UnsafeRawBufferPointer(rebasing: value[start..<end]))
+        }
+        var text = String(trimmedSlice(Substring(String(decoding: value, as: UTF8.self))))
+        return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Lower-case hex of `bytes`.
+    static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: 2 * bytes.count) { out in
+            writeHex(bytes, to: out.baseAddress!)
+            return 2 * bytes.count
+        }
+    }
+
+    /// Lower-case hex of `bytes`, written to `hex` (twice as many bytes).
+    @inline(__always)
+    static func writeHex(_ bytes: UnsafeRawBufferPointer, to hex: UnsafeMutablePointer<UInt8>) {
+        for index in 0..<bytes.count {
+            hex[2 * index] = lowerHexDigit(bytes[index] >> 4)
+            hex[2 * index + 1] = lowerHexDigit(bytes[index] & 0xF)
+        }
     }
 
     /// The query's `name=value` pairs percent-decoded, sorted by name, then value, and
     /// encoded again; a name without `=` has the value "".
-    static func appendCanonicalQuery(_ rawQuery: String, to out: inout [UInt8]) {
+    static func appendCanonicalQuery(_ rawQuery: String, to out: inout ByteWriter) {
         guard !rawQuery.isEmpty else { return }
         let pairs = Array(rawQuery.utf8).split(separator: UInt8(ascii: "&")).map { part -> (name: [UInt8], value: [UInt8]) in
             let pieces = part.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
@@ -378,9 +749,9 @@ public enum RequestSigning {
         }
         for (index, pair) in sorted.enumerated() {
             if index > 0 { out.append(UInt8(ascii: "&")) }
-            for byte in pair.name { appendPercentEncoded(byte, to: &out) }
+            for byte in pair.name { out.appendPercentEncoded(byte) }
             out.append(UInt8(ascii: "="))
-            for byte in pair.value { appendPercentEncoded(byte, to: &out) }
+            for byte in pair.value { out.appendPercentEncoded(byte) }
         }
     }
 
@@ -410,48 +781,8 @@ public enum RequestSigning {
         return out
     }
 
-    /// A byte as is when RFC 3986 leaves it unreserved, else `%XX` (upper-case hex).
-    @inline(__always)
-    static func appendPercentEncoded(_ byte: UInt8, to out: inout [UInt8]) {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-            out.append(byte)
-        default:
-            out.append(UInt8(ascii: "%"))
-            out.append(upperHexDigit(byte >> 4))
-            out.append(upperHexDigit(byte & 0xF))
-        }
-    }
-
     @inline(__always) static func upperHexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x41 + value - 10 }
     @inline(__always) static func lowerHexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x61 + value - 10 }
-
-    /// A string's UTF-8, appended in one copy (appending a `UTF8View` goes byte by byte).
-    @inline(__always)
-    static func appendUTF8(_ text: String, to out: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { out.append(contentsOf: $0) }
-    }
-
-    @inline(__always)
-    static func appendUTF8(_ text: Substring, to out: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { out.append(contentsOf: $0) }
-    }
-
-    /// Lower-case hex of a digest's (or key's) bytes, appended.
-    static func appendDigestHex(_ digest: some ContiguousBytes, to out: inout [UInt8]) {
-        digest.withUnsafeBytes { bytes in
-            out.append(
-                contentsOf: [UInt8](unsafeUninitializedCapacity: bytes.count * 2) { hex, count in
-                    for (index, byte) in bytes.enumerated() {
-                        hex[2 * index] = lowerHexDigit(byte >> 4)
-                        hex[2 * index + 1] = lowerHexDigit(byte & 0xF)
-                    }
-                    count = bytes.count * 2
-                })
-        }
-    }
 
     static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
@@ -466,24 +797,26 @@ public enum RequestSigning {
     /// calendar, which was a large share of verifying a signature.
     public static func parseDate(_ text: String) -> Date? {
         var text = text
-        return text.withUTF8 { bytes -> Date? in
-            guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
-            func number(_ range: Range<Int>) -> Int? {
-                var value = 0
-                for index in range {
-                    let byte = bytes[index]
-                    guard (0x30...0x39).contains(byte) else { return nil }
-                    value = value * 10 + Int(byte - 0x30)
-                }
-                return value
+        return text.withUTF8 { parseDate(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func parseDate(_ bytes: UnsafeRawBufferPointer) -> Date? {
+        guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for index in range {
+                let byte = bytes[index]
+                guard (0x30...0x39).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 0x30)
             }
-            guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
-                let minute = number(11..<13), let second = number(13..<15), (1...12).contains(month), day >= 1,
-                day <= daysInMonth(year: year, month: month), hour < 24, minute < 60, second < 60
-            else { return nil }
-            let seconds = UTCCalendar.daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
-            return Date(timeIntervalSince1970: TimeInterval(seconds))
+            return value
         }
+        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
+            let minute = number(11..<13), let second = number(13..<15), (1...12).contains(month), day >= 1,
+            day <= daysInMonth(year: year, month: month), hour < 24, minute < 60, second < 60
+        else { return nil }
+        let seconds = UTCCalendar.daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
+        return Date(timeIntervalSince1970: TimeInterval(seconds))
     }
 
     /// `yyyyMMddTHHmmssZ` for a date, in UTC (whole seconds, rounded down).
@@ -564,41 +897,115 @@ public enum RequestSigning {
     }
 
     /// Whether `name` is `lowercased` in any ASCII case.
-    static func equalsIgnoringASCIICase(_ name: String, lowercased: String) -> Bool {
-        let left = name.utf8
-        let right = lowercased.utf8
-        guard left.count == right.count else { return false }
-        // Native strings are contiguous: compared in place, without copies or iterators.
-        if let answer = left.withContiguousStorageIfAvailable({ left in
-            right.withContiguousStorageIfAvailable { right in
-                for index in 0..<left.count {
-                    let a = left[index]
-                    if a != right[index] && !((0x41...0x5A).contains(a) && a | 0x20 == right[index]) { return false }
-                }
-                return true
-            }
-        }), let answer {
-            return answer
+    @inline(__always)
+    static func equalsIgnoringASCIICase(_ name: UnsafeRawBufferPointer, lowercased: UnsafeRawBufferPointer) -> Bool {
+        guard name.count == lowercased.count else { return false }
+        for index in 0..<name.count {
+            let a = name[index]
+            if a != lowercased[index] && !((0x41...0x5A).contains(a) && a | 0x20 == lowercased[index]) { return false }
         }
-        for (a, b) in zip(left, right) where a != b && !((0x41...0x5A).contains(a) && a | 0x20 == b) { return false }
         return true
     }
 
     /// Compares two signatures in time that depends only on their length.
     public static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-        constantTimeEquals(Array(lhs.utf8), rhs.utf8)
+        var lhs = lhs
+        return lhs.withUTF8 { constantTimeEquals(UnsafeRawBufferPointer($0), rhs) }
     }
 
-    static func constantTimeEquals(_ lhs: [UInt8], _ rhs: String.UTF8View) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var rhs = String(rhs)
+    static func constantTimeEquals(_ lhs: UnsafeRawBufferPointer, _ rhs: String) -> Bool {
+        var rhs = rhs
         return rhs.withUTF8 { right in
-            lhs.withUnsafeBufferPointer { left in
-                var difference: UInt8 = 0
-                for index in 0..<left.count { difference |= left[index] ^ right[index] }
-                return difference == 0
-            }
+            guard lhs.count == right.count else { return false }
+            var difference: UInt8 = 0
+            for index in 0..<right.count { difference |= lhs[index] ^ right[index] }
+            return difference == 0
         }
+    }
+}
+
+/// Bytes written into scratch memory the caller sizes beforehand (on the stack when small):
+/// the canonical request and the string to sign, without growing an array byte by byte.
+/// Writing past the capacity stops the process rather than the memory next to it.
+struct ByteWriter {
+    private let base: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
+    private(set) var count = 0
+
+    /// Runs `body` with a writer of `capacity` bytes, valid only inside it.
+    static func with<R>(capacity: Int, _ body: (inout ByteWriter) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(capacity, 1)) { buffer in
+            var writer = ByteWriter(base: buffer.baseAddress!, capacity: buffer.count)
+            return body(&writer)
+        }
+    }
+
+    private init(base: UnsafeMutablePointer<UInt8>, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
+    }
+
+    var last: UInt8? { count > 0 ? base[count - 1] : nil }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        precondition(count < capacity, "ByteWriter overflow")
+        base[count] = byte
+        count += 1
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count <= capacity - count, "ByteWriter overflow")
+        if let source = bytes.baseAddress, !bytes.isEmpty {
+            (base + count).initialize(from: source.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+        }
+        count += bytes.count
+    }
+
+    mutating func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { append($0) } }
+
+    mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A byte as is when RFC 3986 leaves it unreserved, else `%XX` (upper-case hex).
+    @inline(__always)
+    mutating func appendPercentEncoded(_ byte: UInt8) {
+        if RequestSigning.isUnreserved(byte) {
+            append(byte)
+        } else {
+            append(UInt8(ascii: "%"))
+            append(RequestSigning.upperHexDigit(byte >> 4))
+            append(RequestSigning.upperHexDigit(byte & 0xF))
+        }
+    }
+
+    /// Lets `write` fill up to `maxCount` bytes at the end directly (checked once, not per
+    /// byte) and returns how many it wrote.
+    @discardableResult
+    mutating func appendUnchecked(maxCount: Int, _ write: (UnsafeMutablePointer<UInt8>) -> Int) -> Int {
+        precondition(maxCount <= capacity - count, "ByteWriter overflow")
+        let written = write(base + count)
+        precondition(written <= maxCount, "ByteWriter overflow")
+        count += written
+        return written
+    }
+
+    /// Lower-case hex of `bytes` (a digest).
+    mutating func appendHex(_ bytes: UnsafeRawBufferPointer) {
+        precondition(2 * bytes.count <= capacity - count, "ByteWriter overflow")
+        RequestSigning.writeHex(bytes, to: base + count)
+        count += 2 * bytes.count
+    }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { body(UnsafeRawBufferPointer(start: base, count: count)) }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The bytes of a static string (a field name), without a copy.
+    init(staticName: StaticString) {
+        self.init(start: staticName.utf8Start, count: staticName.utf8CodeUnitCount)
     }
 }
 
@@ -609,41 +1016,34 @@ extension RequestSigning {
     /// 64 lowercase hex digits parses to the last result with that signature, exactly as
     /// `Authorization.parse` would read it; anything else is parsed in full.
     public struct AuthorizationMemory: Sendable {
-        private var last: (prefix: Substring, authorization: Authorization)?
+        private var last: (prefix: [UInt8], authorization: Authorization)?
 
         public init() {}
 
-        /// Byte equality by `memcmp` on the strings' contiguous UTF-8 (a `UTF8View`'s
-        /// `elementsEqual` goes byte by byte through its iterator).
-        static func sameBytes(_ lhs: Substring, _ rhs: Substring) -> Bool {
-            var lhs = lhs
-            var rhs = rhs
-            return lhs.withUTF8 { left in
-                rhs.withUTF8 { right in left.count == right.count && (left.isEmpty || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
-                }
-            }
+        public mutating func parse(_ value: String) -> Result<Authorization, Rejection> {
+            var value = value
+            return value.withUTF8 { parse(UnsafeRawBufferPointer($0)) }
         }
 
-        public mutating func parse(_ value: String) -> Result<Authorization, Rejection> {
-            let utf8 = value.utf8
-            var split: String.Index?
-            if utf8.count > 74 {
-                let start = utf8.index(utf8.endIndex, offsetBy: -64)
-                if utf8[start...].allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }),
-                    utf8[utf8.index(start, offsetBy: -10)..<start].elementsEqual("Signature=".utf8)
-                {
-                    split = start
-                }
-            }
-            if let split, let last, last.prefix.utf8.count == utf8.distance(from: utf8.startIndex, to: split),
-                Self.sameBytes(last.prefix, value[..<split])
+        /// `parse` on the value's bytes as received (a field of a `Request`): a string is
+        /// made only when the value is not the remembered one's.
+        public mutating func parse(_ bytes: UnsafeRawBufferPointer) -> Result<Authorization, Rejection> {
+            let split = bytes.count - 64
+            let signed =
+                bytes.count > 74 && (split..<bytes.count).allSatisfy({ Self.isLowerHex(bytes[$0]) })
+                && UnsafeRawBufferPointer(rebasing: bytes[(split - 10)..<split]).elementsEqual(UnsafeRawBufferPointer(staticName: "Signature="))
+            if signed, let last, last.prefix.count == split, last.prefix.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, split) == 0 })
             {
-                return .success(last.authorization.with(signature: String(value[split...])))
+                return .success(
+                    last.authorization.with(signatureBytes: Authorization.decodedSignature(UnsafeRawBufferPointer(rebasing: bytes[split...]))))
             }
-            let parsed = Authorization.parse(value)
-            if case .success(let authorization) = parsed, let split { self.last = (value[..<split], authorization) }
+            let parsed = Authorization.parse(String(decoding: bytes, as: UTF8.self))
+            if case .success(let authorization) = parsed, signed { last = (Array(bytes[..<split]), authorization) }
             return parsed
         }
+
+        @inline(__always)
+        static func isLowerHex(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
     }
 }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -193,5 +194,114 @@ import Testing
                 continue
             }
         }
+    }
+
+    /// `SigningKey`'s HMAC (RFC 2104 over OpenSSL's SHA-256) against swift-crypto's own
+    /// `HMAC<SHA256>`, and its SHA-256 against swift-crypto's, for keys shorter, as long as
+    /// and longer than the 64-byte block and messages across the block and padding
+    /// boundaries; one key used from several threads at once gives the same answers.
+    @Test func theDigestsAreSwiftCryptos() async {
+        var generator = SystemRandomNumberGenerator()
+        for keyLength in [0, 1, 32, 63, 64, 65, 100, 200] {
+            let key = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let signingKey = RequestSigning.SigningKey(secretKey: "", keyBytes: key)
+            for messageLength in [0, 1, 55, 56, 63, 64, 65, 119, 120, 200, 1000] {
+                let message = (0..<messageLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+                var code = [UInt8](repeating: 0, count: 32)
+                let made = code.withUnsafeMutableBufferPointer { code in
+                    message.withUnsafeBytes { signingKey.authenticationCode($0, into: code.baseAddress!) }
+                }
+                #expect(made && code == expected, "key \(keyLength) bytes, message \(messageLength) bytes")
+                var digest = [UInt8](repeating: 0, count: 32)
+                let hashed = digest.withUnsafeMutableBufferPointer { digest in
+                    message.withUnsafeBytes { signingKey.hash($0, into: digest.baseAddress!) }
+                }
+                #expect(hashed && digest == Array(SHA256.hash(data: message)), "message \(messageLength) bytes")
+            }
+        }
+        let key = RequestSigning.SigningKey(secretKey: "shared")
+        let message = Array("the same message".utf8)
+        let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array("shared".utf8))))
+        let answers = await withTaskGroup(of: [UInt8].self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var last: [UInt8] = []
+                    for _ in 0..<2_000 {
+                        var code = [UInt8](repeating: 0, count: 32)
+                        let made = code.withUnsafeMutableBufferPointer { code in
+                            message.withUnsafeBytes { key.authenticationCode($0, into: code.baseAddress!) }
+                        }
+                        if !made || (!last.isEmpty && code != last) { return [] }
+                        last = code
+                    }
+                    return last
+                }
+            }
+            return await group.reduce(into: [[UInt8]]()) { $0.append($1) }
+        }
+        #expect(answers.count == 8 && answers.allSatisfy { $0 == expected })
+    }
+
+    /// A request handed over as the bytes of a received head, with the offsets of each name
+    /// and value, verifies exactly as the same request given as strings.
+    @Test func fieldsAsBytesAndSpansReadAsStrings() throws {
+        let base = Self.answers[0]
+        var head = Array("PATCH /v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80 HTTP/1.1\r\n".utf8)
+        var spans: [RequestSigning.Request.FieldSpan] = []
+        for (name, value) in base.request.fields {
+            let nameStart = Int32(head.count)
+            head += Array(name.utf8)
+            let nameEnd = Int32(head.count)
+            head += Array(": ".utf8)
+            let valueStart = Int32(head.count)
+            head += Array(value.utf8)
+            spans.append(.init(nameStart: nameStart, nameEnd: nameEnd, valueStart: valueStart, valueEnd: Int32(head.count)))
+            head += Array("  \r\n".utf8)
+        }
+        let request = RequestSigning.Request(
+            method: "PATCH", target: "/v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80", fieldBytes: head, fieldSpans: spans,
+            body: base.request.body)
+        #expect(request.fields.map(\.name) == base.request.fields.map(\.name))
+        #expect(request.fields.map(\.value) == base.request.fields.map(\.value))
+        #expect(Self.verify(request, base.authorization) == nil)
+        // A value with trailing white space inside its span is trimmed as the SDK trims.
+        var padded = spans
+        padded[2].valueEnd += 2
+        let paddedRequest = RequestSigning.Request(
+            method: "PATCH", target: "/v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80", fieldBytes: head, fieldSpans: padded,
+            body: base.request.body)
+        #expect(Self.verify(paddedRequest, base.authorization) == nil)
+        let queried = RequestSigning.Request(method: "GET", target: "/a?b=1&a=2", fields: [], body: [])
+        #expect(queried.rawPath == "/a" && queried.rawQuery == "b=1&a=2")
+    }
+
+    /// The canonical request is written into memory sized beforehand for its longest form:
+    /// values and paths that grow the most once encoded or decoded fit, and read as the
+    /// string-based reading would.
+    @Test func theLongestCanonicalFormsFit() throws {
+        // Invalid UTF-8 between non-ASCII ends: each byte becomes U+FFFD (three bytes).
+        let value = [0xC2, 0xA0] + [UInt8](repeating: 0xFF, count: 300) + [0xC2, 0xA0]
+        let name = Array("x-odd".utf8)
+        let request = RequestSigning.Request(
+            method: "GET",
+            target: "/" + String(repeating: "%20", count: 100) + String(repeating: " ", count: 100) + "?" + String(repeating: "a&", count: 100)
+                + "b=%3D=",
+            fieldBytes: name + value + Array("hostgw".utf8),
+            fieldSpans: [
+                .init(nameStart: 0, nameEnd: 5, valueStart: 5, valueEnd: Int32(5 + value.count)),
+                .init(
+                    nameStart: Int32(5 + value.count), nameEnd: Int32(9 + value.count), valueStart: Int32(9 + value.count),
+                    valueEnd: Int32(11 + value.count)),
+            ],
+            body: [])
+        let canonical = try RequestSigning.canonicalRequest(request, signedHeaders: ["host", "x-odd"]).get()
+        let lines = canonical.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[1] == "/" + String(repeating: "%20", count: 200) + "/")
+        #expect(lines[2] == String(repeating: "a=&", count: 100) + "b=%3D%3D")
+        #expect(lines[4] == "x-odd:" + String(repeating: "\u{FFFD}", count: 300))
+        // A path that decodes to bytes that are not UTF-8 is refused, not signed over.
+        let unreadable = RequestSigning.Request(method: "GET", target: "/%FF", fields: [("Host", "gw")], body: [])
+        #expect(RequestSigning.canonicalRequest(unreadable, signedHeaders: ["host"]) == .failure(.unreadablePath))
     }
 }

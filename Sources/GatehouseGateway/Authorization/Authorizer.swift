@@ -220,7 +220,8 @@ public struct Authorizer: Sendable {
     ) -> Result<Session, GatewayError> {
         record.credential = (signed.securityToken == nil ? CredentialKind.accessKey : .temporaryAccessKey).rawValue
         let authorization: RequestSigning.Authorization
-        switch cache.authorizations.parse(signed.authorization) {
+        let parsed = signed.request.withValue(of: "authorization") { cache.authorizations.parse($0 ?? UnsafeRawBufferPointer(start: nil, count: 0)) }
+        switch parsed {
         case .failure(let rejection): return .failure(.signatureRefused(rejection))
         case .success(let parsed): authorization = parsed
         }
@@ -240,8 +241,7 @@ public struct Authorizer: Sendable {
         if credential.isTemporary && signed.securityToken == nil {
             return .failure(.accessKeyRefused(.securityTokenMissing, accessKey: authorization.accessKey))
         }
-        let key = cache.signingKey(for: credential, in: directory)
-        if let rejection = RequestSigning.verify(signed.request, authorization: authorization, key: key, now: now) {
+        if let rejection = RequestSigning.verify(signed.request, authorization: authorization, key: credential.signingKey, now: now) {
             return .failure(.signatureRefused(rejection))
         }
         switch directory.session(for: credential, securityToken: signed.securityToken, now: now) {

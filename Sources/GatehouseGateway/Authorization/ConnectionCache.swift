@@ -18,9 +18,6 @@ public struct ConnectionCache: Sendable {
     /// keys it tests. The snapshot is held (and compared by identity) so a reloaded set is
     /// never mistaken for it.
     private var lastSet: (snapshot: PolicySnapshot, names: [String], set: CompiledPolicySet, globals: GlobalKeys)?
-    /// The last access key's signing key (its HMAC state after the secret), for this view: a
-    /// client signs call after call with one key.
-    private var lastSigningKey: (accessKey: String, view: UInt64, key: RequestSigning.SigningKey)?
     /// The last `Authorization` up to its signature, parsed.
     var authorizations = RequestSigning.AuthorizationMemory()
 
@@ -41,15 +38,6 @@ public struct ConnectionCache: Sendable {
 }
 
 extension ConnectionCache {
-    /// The signing key of an access key found in `view`, made once while the connection's
-    /// calls keep to it.
-    mutating func signingKey(for credential: AccessKeyCredential, in view: DirectoryView) -> RequestSigning.SigningKey {
-        if let last = lastSigningKey, last.view == view.identity, last.accessKey == credential.accessKey { return last.key }
-        let key = RequestSigning.SigningKey(secretKey: credential.secretKey)
-        lastSigningKey = (credential.accessKey, view.identity, key)
-        return key
-    }
-
     /// The route match of this method and target in this directory view: the last call's when
     /// it had the same, else `match()`'s, remembered for the next.
     mutating func routeMatch(method: String, target: String, in directory: DirectoryView, _ match: () -> RouteMatch) -> RouteMatch {

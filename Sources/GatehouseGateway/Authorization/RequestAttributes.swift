@@ -42,16 +42,32 @@ public struct RequestAttributes: Sendable {
     }
 }
 
-/// What an AK/SK-signed call carries to authenticate it.
+/// What an AK/SK-signed call carries to authenticate it: the request as signed, whose
+/// field lines include its `Authorization` (read from there as bytes, not copied out).
 public struct SignedCredential: Sendable {
-    /// The `Authorization` value as received.
-    public var authorization: String
     public var securityToken: String?
     public var request: RequestSigning.Request
 
-    public init(authorization: String, securityToken: String?, request: RequestSigning.Request) {
-        self.authorization = authorization
+    /// A signed call as received: `request`'s fields carry the `Authorization`.
+    public init(securityToken: String?, request: RequestSigning.Request) {
         self.securityToken = securityToken
         self.request = request
+    }
+
+    /// A signed call with its `Authorization` given apart from `request`'s fields (set as
+    /// that field).
+    public init(authorization: String, securityToken: String?, request: RequestSigning.Request) {
+        self.init(securityToken: securityToken, request: request)
+        self.authorization = authorization
+    }
+
+    /// The `Authorization` value as received ("" when the request has none).
+    public var authorization: String {
+        get { request.value(of: "authorization") ?? "" }
+        set {
+            var fields = request.fields.filter { $0.name.lowercased() != "authorization" }
+            fields.append(("Authorization", newValue))
+            request.fields = fields
+        }
     }
 }

@@ -1,3 +1,4 @@
+import GatehouseSigning
 import NIOCore
 
 /// A strict HTTP/1.1 reader (RFC 9112) for the proxied path, on the bytes as they arrive.
@@ -169,11 +170,11 @@ enum HTTP1 {
             return found
         }
 
-        /// Every field line as (name as received, trimmed value), in order: what an AK/SK
-        /// signature covers.
-        func fieldLines() -> [(name: String, value: String)] {
-            fields.map { field in
-                (bytes.getString(at: bytes.readerIndex + Int(field.nameStart), length: Int(field.nameEnd - field.nameStart)) ?? "", value(field))
+        /// Where every field line's name and (trimmed) value lie in `bytes`' readable bytes,
+        /// in order: what an AK/SK signature covers, handed over without a string per field.
+        func signingFieldSpans() -> [RequestSigning.Request.FieldSpan] {
+            fields.map {
+                RequestSigning.Request.FieldSpan(nameStart: $0.nameStart, nameEnd: $0.nameEnd, valueStart: $0.valueStart, valueEnd: $0.valueEnd)
             }
         }
 

@@ -100,6 +100,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var peerAddress = "unknown"
     /// What this connection's last call found (see `ConnectionCache`).
     private var cache = ConnectionCache()
+    /// The access key and whole second of the last use this connection noted: the directory
+    /// keeps last use to the second, so a client's many calls within one second take the
+    /// runtime's lock once.
+    private var lastNotedUse: (accessKey: String, second: Int64)?
     private var decisionCounter = DecisionCounterCache()
     /// The forwarded request's and the answer's heads are written into these.
     private var requestBuffer = ReusableBuffer()
@@ -396,7 +400,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// endpoint) once the audit log can record it; anything else is answered as refused.
     private func enforce(_ requestContext: RequestContext) {
         requestContext.record.authorizeMicros = micros(since: received)
-        if let accessKey = requestContext.session?.accessKey { runtime.noteAccessKeyUse(accessKey, at: requestContext.record.time) }
+        if let accessKey = requestContext.session?.accessKey {
+            let second = Int64(requestContext.record.time.timeIntervalSince1970.rounded(.down))
+            if lastNotedUse.map({ $0.second != second || $0.accessKey != accessKey }) ?? true {
+                runtime.noteAccessKeyUse(accessKey, at: requestContext.record.time)
+                lastNotedUse = (accessKey, second)
+            }
+        }
         if requestContext.gatewayError == nil && runtime.config.auditRequired && !runtime.audit.isHealthy {
             requestContext.refuse(.auditUnavailable)
         }
@@ -713,9 +723,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     static func readCredentials(_ head: HTTP1.Head, into attributes: inout RequestAttributes) {
         attributes.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
         let securityToken = head.first(.xSecurityToken)
-        if attributes.token == nil, let authorization = head.first(.authorization) {
-            let request = RequestSigning.Request(method: head.method, target: head.target, fields: head.fieldLines(), body: attributes.body)
-            attributes.signed = SignedCredential(authorization: authorization, securityToken: securityToken, request: request)
+        if attributes.token == nil, head.contains(.authorization) {
+            let request = RequestSigning.Request(
+                method: head.method, target: head.target, fieldBytes: Array(head.bytes.readableBytesView), fieldSpans: head.signingFieldSpans(),
+                body: attributes.body)
+            attributes.signed = SignedCredential(securityToken: securityToken, request: request)
         } else if securityToken != nil {
             attributes.securityTokenWithoutSignature = true
         }
