@@ -757,11 +757,6 @@ public enum RequestSigning {
 
     /// `%XX` to bytes; a `%` not followed by two hex digits stays as it is (as Python's
     /// `unquote` leaves it).
-    static func percentDecoded(_ text: String) -> [UInt8] {
-        var text = text
-        return text.withUTF8 { percentDecoded($0) }
-    }
-
     static func percentDecoded(_ bytes: ArraySlice<UInt8>) -> [UInt8] { bytes.withUnsafeBufferPointer { percentDecoded($0) } }
 
     static func percentDecoded(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
@@ -944,8 +939,6 @@ struct ByteWriter {
         self.base = base
         self.capacity = capacity
     }
-
-    var last: UInt8? { count > 0 ? base[count - 1] : nil }
 
     @inline(__always)
     mutating func append(_ byte: UInt8) {

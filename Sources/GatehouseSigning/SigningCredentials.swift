@@ -85,7 +85,8 @@ public struct SigningCredentials: Sendable, Equatable {
         let request = RequestSigning.Request(method: method, target: target, fields: signed, body: body)
         let names = signed.map(\.name)
         let scope = scopeSuffix.map { String(date.prefix(8)) + "/" + $0 }
-        // The fields are the signer's own and each is given once, so signing cannot be refused.
+        // The fields are the signer's own and each is given once, so only OpenSSL failing to
+        // hash could refuse; the empty signature is then refused upstream (fail closed).
         let signature =
             (try? RequestSigning.signature(
                 of: request, signedHeaders: names, date: date, algorithm: algorithm, accessKey: accessKey, scope: scope, secretKey: secretKey

@@ -1,4 +1,3 @@
-import GatehouseSigning
 import NIOCore
 
 /// A strict HTTP/1.1 reader (RFC 9112) for the proxied path, on the bytes as they arrive.
@@ -168,14 +167,6 @@ enum HTTP1 {
                 }
             }
             return found
-        }
-
-        /// Where every field line's name and (trimmed) value lie in `bytes`' readable bytes,
-        /// in order: what an AK/SK signature covers, handed over without a string per field.
-        func signingFieldSpans() -> [RequestSigning.Request.FieldSpan] {
-            fields.map {
-                RequestSigning.Request.FieldSpan(nameStart: $0.nameStart, nameEnd: $0.nameEnd, valueStart: $0.valueStart, valueEnd: $0.valueEnd)
-            }
         }
 
         /// All lines of a field, in order.
