@@ -86,7 +86,10 @@ enum TextRendering {
                     requestText =
                         "in \(spellings.count) spellings (\(each.joined(separator: "; ")); \(trace.statement.effect == .deny ? "any" : "every") one counts)"
                 }
-                let policyText = "[" + condition.policyValues.map(JSONWriter.quoted).joined(separator: ", ") + "]"
+                var policyText = "[" + condition.policyValues.map(JSONWriter.quoted).joined(separator: ", ") + "]"
+                if let substituted = condition.substitutedValues {
+                    policyText += " = [" + substituted.map(JSONWriter.quoted).joined(separator: ", ") + "]"
+                }
                 lines.append(
                     "  condition  \(mark(condition.outcome == .satisfied)) \(condition.operatorName) \(condition.key): request \(requestText) vs policy \(policyText) -> \(condition.outcome.rawValue.replacingOccurrences(of: "_", with: " "))"
                 )

@@ -203,11 +203,54 @@ import Testing
                     #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "*", "Condition": {"StringLike": {"g:PrincipalUrn": "iam::1:user:alice"}}}"#
                 )
             ).isEmpty)
+        // Policy variables are substituted: a known key is no finding, an unknown one is.
         #expect(
             codes(
                 statements(
-                    #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:UserName": "${g:UserName}"}}}"#))
-                == [.policyVariable])
+                    #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:ResourceTag/owner": "${g:UserName}"}}}"#
+                )
+            ).isEmpty)
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "organizations::*:account:o-1/${g:UserNam}"}"#
+                )) == [.unknownVariableKey])
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:ResourceTag/owner": ["x", "${owner, 'a'}"]}}}"#
+                )) == [.unknownVariableKey])
+    }
+
+    /// A `${` that does not start a well-formed variable is a load error with its place, and
+    /// a variable stands only in a resource's path.
+    @Test func malformedPolicyVariablesAreLoadErrors() {
+        func problems(_ statement: String) -> [Diagnostic] {
+            do {
+                _ = try PolicyParser.parse(bytes: Array(#"{"Version": "5.0", "Statement": [\#(statement)]}"#.utf8), name: "p", file: "p.json")
+                return []
+            } catch {
+                return error.diagnostics
+            }
+        }
+        for (value, expected) in [
+            ("organizations::*:account:${g:UserName", "without its closing }"),
+            ("organizations::*:account:${}", "without a key"),
+            ("organizations::*:account:${g:UserName, anonymous}", "in single quotes"),
+            ("organizations::*:account:${g:UserName, 'anonymous}", "closing quote"),
+            ("organizations::*:${g:UserName}:x", "only in the URN's path"),
+        ] {
+            let found = problems(#"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "\#(value)"}"#)
+            #expect(found.count == 1 && found[0].message.contains(expected), "\(value): \(found)")
+            #expect(found.first?.location.path?.description.contains("Resource") == true, "\(value): \(found)")
+        }
+        let found = problems(
+            #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:ResourceTag/a": ["ok", "${g:UserName"]}}}"#
+        )
+        #expect(found.map(\.code) == [.malformedPolicyVariable])
+        #expect(
+            found.first?.location.path
+                == JSONPath([.key("Statement"), .index(0), .key("Condition"), .key("StringEquals"), .key("g:ResourceTag/a"), .index(1)]), "\(found)")
     }
 
     @Test func resourceForActionsWithoutResourceType() {

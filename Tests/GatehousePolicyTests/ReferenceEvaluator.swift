@@ -56,17 +56,38 @@ enum ReferenceEvaluator {
         let resourceMatch: Bool
         switch statement.resources {
         case .all: resourceMatch = true
-        case .resource(let patterns): resourceMatch = patterns.contains { glob($0, request.resource) }
-        case .notResource(let patterns): resourceMatch = !patterns.contains { glob($0, request.resource) }
+        case .resource(let patterns):
+            resourceMatch = patterns.contains { pattern in substitute(pattern, request, context).map { glob(pieces: $0, request.resource) } ?? false }
+        case .notResource(let patterns):
+            let substituted = patterns.map { substitute($0, request, context) }
+            if substituted.contains(where: { $0.map { glob(pieces: $0, request.resource) } ?? false }) {
+                resourceMatch = false
+            } else {
+                // A pattern that cannot be substituted would widen the statement: fail closed.
+                resourceMatch = substituted.contains { $0 == nil } ? statement.effect == .deny : true
+            }
         }
         guard actionMatch && resourceMatch else { return false }
         // nil is "indeterminate".
         var all: Bool? = true
-        for condition in statement.conditions {
-            let each = readings(condition.key, request, context).map { holds(condition, $0) }
+        for written in statement.conditions {
+            var condition = written
+            var pieces: [[Piece]]?
+            if case .string = written.op.test, written.rawValues.contains(where: { $0.contains("${") }) {
+                // Policy variables: each value substituted; a value that cannot be is left
+                // out, unless the operator is negated (then the condition is indeterminate).
+                let substituted = written.rawValues.map { substitute($0, request, context) }
+                if written.op.negated && substituted.contains(where: { $0 == nil }) {
+                    if all == true { all = nil }
+                    continue
+                }
+                pieces = substituted.compactMap { $0 }
+                condition.rawValues = pieces!.map { $0.map(\.text).joined() }
+            }
+            let each = readings(condition.key, request, context).map { holds(condition, $0, pieces: pieces) }
             let result: Bool?
             if each.isEmpty {
-                result = holds(condition, nil)
+                result = holds(condition, nil, pieces: pieces)
             } else if statement.effect == .deny {
                 result = each.contains(true) ? true : (each.contains(nil) ? nil : false)
             } else {
@@ -76,6 +97,79 @@ enum ReferenceEvaluator {
             if result == nil { all = nil }
         }
         return statement.effect == .allow ? all == true : all != false
+    }
+
+    /// A piece of a substituted value: text as written (its `*` and `?` are wildcards) or a
+    /// literal (an escape or a substituted value, matching only itself).
+    struct Piece: Equatable {
+        var text: String
+        var literal: Bool
+    }
+
+    /// Policy variables, written again from Huawei IAM's "Policy Variables" rules with a
+    /// regular expression (the engine scans bytes): `${key}` is the key's one value (any
+    /// reading with exactly one value), else `${key, 'default'}`'s default; `${*}`, `${?}`
+    /// and `${$}` are those characters; nil when a variable has neither value nor default.
+    static func substitute(_ value: String, _ request: AuthorizationRequest, _ context: [(key: String, values: [ContextValue])]) -> [Piece]? {
+        let expression = try! NSRegularExpression(pattern: #"\$\{\s*([^,}]*?)\s*(?:,\s*'([^']*)'\s*)?\}"#)
+        let text = value as NSString
+        var pieces: [Piece] = []
+        var last = 0
+        for match in expression.matches(in: value, range: NSRange(location: 0, length: text.length)) {
+            if match.range.location > last {
+                pieces.append(Piece(text: text.substring(with: NSRange(location: last, length: match.range.location - last)), literal: false))
+            }
+            last = match.range.location + match.range.length
+            let key = text.substring(with: match.range(at: 1))
+            let fallback = match.range(at: 2).location == NSNotFound ? nil : text.substring(with: match.range(at: 2))
+            if fallback == nil, ["*", "?", "$"].contains(key) {
+                pieces.append(Piece(text: key, literal: true))
+                continue
+            }
+            let found = readings(key, request, context)
+            if found.count == 1, found[0].count == 1 {
+                let one: String
+                switch found[0][0] {
+                case .string(let s): one = s
+                case .bool(let b): one = b ? "true" : "false"
+                case .number(let n): one = n.description
+                }
+                pieces.append(Piece(text: one, literal: true))
+            } else if let fallback {
+                pieces.append(Piece(text: fallback, literal: true))
+            } else {
+                return nil
+            }
+        }
+        if last < text.length { pieces.append(Piece(text: text.substring(from: last), literal: false)) }
+        return pieces
+    }
+
+    /// `glob` over pieces: wildcards only in written text.
+    static func glob(pieces: [Piece], _ text: String) -> Bool {
+        enum Token: Equatable {
+            case star, one
+            case scalar(Unicode.Scalar)
+        }
+        var tokens: [Token] = []
+        for piece in pieces {
+            for scalar in piece.text.unicodeScalars {
+                if !piece.literal && scalar == "*" {
+                    tokens.append(.star)
+                } else if !piece.literal && scalar == "?" {
+                    tokens.append(.one)
+                } else {
+                    tokens.append(.scalar(scalar))
+                }
+            }
+        }
+        func go(_ p: ArraySlice<Token>, _ t: Substring.UnicodeScalarView) -> Bool {
+            guard let first = p.first else { return t.isEmpty }
+            if first == .star { return go(p.dropFirst(), t) || (!t.isEmpty && go(p, t.dropFirst())) }
+            guard let head = t.first else { return false }
+            return (first == .one || first == .scalar(head)) && go(p.dropFirst(), t.dropFirst())
+        }
+        return go(tokens[...], Substring(text).unicodeScalars)
     }
 
     /// Recursive glob on Characters: `*` any run, `?` one character.
@@ -89,7 +183,7 @@ enum ReferenceEvaluator {
         return go(Substring(pattern).unicodeScalars, Substring(text).unicodeScalars)
     }
 
-    static func holds(_ condition: Condition, _ values: [ContextValue]?) -> Bool? {
+    static func holds(_ condition: Condition, _ values: [ContextValue]?, pieces: [[Piece]]? = nil) -> Bool? {
         let op = condition.op
         if op.test == .null {
             guard case .bools(let wanted) = condition.values else { return false }
@@ -102,7 +196,7 @@ enum ReferenceEvaluator {
             return op.negated
         }
         // m(r): does r match some policy value (positive form)? nil: unreadable.
-        let matches: [Bool?] = values.map { matchesAny(condition, $0) }
+        let matches: [Bool?] = values.map { matchesAny(condition, $0, pieces: pieces) }
         func not(_ b: Bool?) -> Bool? { b.map { !$0 } }
         func any(_ list: [Bool?]) -> Bool? { list.contains(true) ? true : (list.contains(nil) ? nil : false) }
         func every(_ list: [Bool?]) -> Bool? { list.contains(false) ? false : (list.contains(nil) ? nil : true) }
@@ -113,7 +207,7 @@ enum ReferenceEvaluator {
         }
     }
 
-    static func matchesAny(_ condition: Condition, _ value: ContextValue) -> Bool? {
+    static func matchesAny(_ condition: Condition, _ value: ContextValue, pieces: [[Piece]]? = nil) -> Bool? {
         let text: String
         switch value {
         case .string(let s): text = s
@@ -123,7 +217,9 @@ enum ReferenceEvaluator {
         switch condition.op.test {
         case .string(.equals): return condition.rawValues.contains { Array($0.unicodeScalars) == Array(text.unicodeScalars) }
         case .string(.equalsIgnoreCase): return condition.rawValues.contains { $0.lowercased() == text.lowercased() }
-        case .string(.like): return condition.rawValues.contains { glob($0, text) }
+        case .string(.like):
+            if let pieces { return pieces.contains { glob(pieces: $0, text) } }
+            return condition.rawValues.contains { glob($0, text) }
         case .string(.startWith): return condition.rawValues.contains { Array(text.utf8).starts(with: Array($0.utf8)) }
         case .string(.endWith): return condition.rawValues.contains { Array(text.utf8.reversed()).starts(with: Array($0.utf8.reversed())) }
         case .number(let ordering):

@@ -17,18 +17,79 @@ public struct CompiledPolicySet: Sendable {
         case all
         case any([Wildcard])
         case none([Wildcard])
+        /// `Resource` or `NotResource` with policy variables in some pattern: substituted
+        /// from each request (off the common path).
+        case anySubstituted([ResourcePattern])
+        case noneSubstituted([ResourcePattern])
 
-        /// Whether the resource is covered, without naming the pattern (the hot path).
+        enum ResourcePattern: Sendable {
+            case fixed(Wildcard)
+            case template(PolicyTemplate)
+
+            /// The pattern for this request; nil when a variable cannot be substituted.
+            func wildcard(_ request: AuthorizationRequest) -> Wildcard? {
+                switch self {
+                case .fixed(let wildcard): wildcard
+                case .template(let template): template.substitutedPattern { request.value(normalizedKey: $0) }
+                }
+            }
+        }
+
+        init(_ clause: ResourceClause) {
+            switch clause {
+            case .all: self = .all
+            case .resource(let list) where list.contains("*"): self = .all
+            case .resource(let list):
+                let patterns = Self.patterns(list)
+                self =
+                    patterns.contains { if case .template = $0 { true } else { false } } ? .anySubstituted(patterns) : .any(list.map { Wildcard($0) })
+            case .notResource(let list):
+                let patterns = Self.patterns(list)
+                self =
+                    patterns.contains { if case .template = $0 { true } else { false } }
+                    ? .noneSubstituted(patterns) : .none(list.map { Wildcard($0) })
+            }
+        }
+
+        static func patterns(_ list: [String]) -> [ResourcePattern] {
+            // The parser refused malformed variables, so a failure here cannot happen; were it
+            // to, the text is matched as written.
+            list.map { text in (try? PolicyTemplate.parse(text).get()).flatMap { $0 }.map(ResourcePattern.template) ?? .fixed(Wildcard(text)) }
+        }
+
+        /// Whether the resource is covered, without naming the pattern (the hot path). A
+        /// variable that cannot be substituted matches nothing under `Resource`; under
+        /// `NotResource`, where that would widen the statement, it makes the statement
+        /// apply only if it is a Deny (fail closed).
         @inline(__always)
-        func covers(_ resource: UnsafeBufferPointer<UInt8>) -> Bool {
+        func covers(_ resource: UnsafeBufferPointer<UInt8>, _ request: AuthorizationRequest, _ effect: Effect) -> Bool {
             switch self {
             case .all: return true
+            case .any(let patterns): return patterns.contains { $0.matches(utf8: resource) }
+            case .none(let patterns): return !patterns.contains { $0.matches(utf8: resource) }
+            case .anySubstituted, .noneSubstituted: return substitutedCovers(resource, request, effect)
+            }
+        }
+
+        /// `covers` for patterns with variables, kept out of line: it would otherwise be
+        /// inlined into every evaluation's loop, which measured slower for sets without them.
+        @inline(never)
+        func substitutedCovers(_ resource: UnsafeBufferPointer<UInt8>, _ request: AuthorizationRequest, _ effect: Effect) -> Bool {
+            matches(resource, request, effect).0
+        }
+
+        /// Whether the resource may be covered before the context is complete: patterns with
+        /// variables may match once their keys are known (a tag, say), so they count.
+        func mayCover(_ resource: UnsafeBufferPointer<UInt8>) -> Bool {
+            switch self {
+            case .all, .anySubstituted, .noneSubstituted: return true
             case .any(let patterns): return patterns.contains { $0.matches(utf8: resource) }
             case .none(let patterns): return !patterns.contains { $0.matches(utf8: resource) }
             }
         }
 
-        func matches(_ resource: UnsafeBufferPointer<UInt8>) -> (Bool, Wildcard?) {
+        /// `covers`, with the pattern that decided (substituted, for an explanation).
+        func matches(_ resource: UnsafeBufferPointer<UInt8>, _ request: AuthorizationRequest, _ effect: Effect) -> (Bool, Wildcard?) {
             switch self {
             case .all: return (true, nil)
             case .any(let patterns):
@@ -37,6 +98,32 @@ public struct CompiledPolicySet: Sendable {
             case .none(let patterns):
                 let hit = patterns.first { $0.matches(utf8: resource) }
                 return (hit == nil, hit)
+            case .anySubstituted(let patterns):
+                for pattern in patterns {
+                    if let wildcard = pattern.wildcard(request), wildcard.matches(utf8: resource) { return (true, wildcard) }
+                }
+                return (false, nil)
+            case .noneSubstituted(let patterns):
+                var unsubstituted = false
+                for pattern in patterns {
+                    guard let wildcard = pattern.wildcard(request) else {
+                        unsubstituted = true
+                        continue
+                    }
+                    if wildcard.matches(utf8: resource) { return (false, wildcard) }
+                }
+                return (unsubstituted ? effect == .deny : true, nil)
+            }
+        }
+
+        /// The keys (folded) the patterns' variables name.
+        var variableKeys: [String] {
+            switch self {
+            case .anySubstituted(let patterns), .noneSubstituted(let patterns):
+                var keys: [String] = []
+                for case .template(let template) in patterns { keys += template.normalizedKeys }
+                return keys
+            default: return []
             }
         }
     }
@@ -97,12 +184,7 @@ public struct CompiledPolicySet: Sendable {
                     notAction = true
                     unindexed.append(id)
                 }
-                let resources: ResourceMatcher
-                switch statement.resources {
-                case .all: resources = .all
-                case .resource(let list): resources = list.contains("*") ? .all : .any(list.map { Wildcard($0) })
-                case .notResource(let list): resources = .none(list.map { Wildcard($0) })
-                }
+                let resources = ResourceMatcher(statement.resources)
                 statements.append(
                     CompiledStatement(
                         ref: StatementRef(policy: document.name, sid: statement.namingSid, index: statement.index, effect: statement.effect),
@@ -111,7 +193,12 @@ public struct CompiledPolicySet: Sendable {
         }
         storage = Storage(
             statements: statements, trie: trie.freeze(), unindexed: unindexed, policyNames: documents.map(\.name),
-            testedKeys: Set(statements.flatMap { $0.conditions.map(\.normalizedKey) }))
+            // Keys policy variables name count as tested: the gateway fills only tested keys.
+            testedKeys: Set(
+                statements.flatMap { statement in
+                    statement.conditions.flatMap { [$0.normalizedKey] + ($0.templates ?? []).flatMap { $0?.normalizedKeys ?? [] } }
+                        + statement.resources.variableKeys
+                }))
     }
 
     /// Whether any statement tests this condition key (lowercased). A key none tests cannot
@@ -169,7 +256,7 @@ public struct CompiledPolicySet: Sendable {
                         for id in candidates {
                             let effect = statements[Int(id)].ref.effect
                             if effect == .allow, denies > 0 { continue }  // cannot change the outcome
-                            guard statements[Int(id)].resources.covers(resourceBytes) else { continue }
+                            guard statements[Int(id)].resources.covers(resourceBytes, request, effect) else { continue }
                             let outcome = Self.conditionsOutcome(statements[Int(id)].conditions, request, effect)
                             switch effect {
                             case .deny where outcome != .notSatisfied:
@@ -226,8 +313,13 @@ public struct CompiledPolicySet: Sendable {
         var resource = request.resource
         return withCandidates(forAction: request.normalizedAction) { candidates in
             resource.withUTF8 { resourceBytes in
-                for id in candidates where statements[Int(id)].resources.covers(resourceBytes) {
-                    for condition in statements[Int(id)].conditions where predicate(condition.normalizedKey) { return true }
+                for id in candidates where statements[Int(id)].resources.mayCover(resourceBytes) {
+                    for condition in statements[Int(id)].conditions {
+                        if predicate(condition.normalizedKey) { return true }
+                        // Keys policy variables name are read too (`${g:ResourceTag/owner}`).
+                        for case let template? in condition.templates ?? [] where template.normalizedKeys.contains(where: predicate) { return true }
+                    }
+                    if statements[Int(id)].resources.variableKeys.contains(where: predicate) { return true }
                 }
                 return false
             }

@@ -139,6 +139,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
     public static let badConditionKey = DiagnosticCode("GH1034", title: "Malformed or unknown condition key")
     public static let duplicateConditionKey = DiagnosticCode("GH1035", title: "Condition key repeated in one operator block")
     public static let duplicateName = DiagnosticCode("GH1036", title: "Two policies with the same name")
+    public static let malformedPolicyVariable = DiagnosticCode("GH1037", title: "Malformed policy variable")
     public static let allowAllOnAll = DiagnosticCode("GH2001", severity: .securityWarning, title: "Allow of every action on every resource")
     public static let permissiveNegation = DiagnosticCode("GH2002", severity: .securityWarning, title: "Allow with NotAction or NotResource")
     public static let forAllValuesWithAllow = DiagnosticCode(
@@ -152,7 +153,8 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
     public static let qualifierMismatch = DiagnosticCode("GH2010", severity: .warning, title: "Set qualifier and key arity do not fit")
     public static let wildcardOnSensitiveKey = DiagnosticCode("GH2011", severity: .securityWarning, title: "Wildcard on a sensitive key")
     public static let duplicateValue = DiagnosticCode("GH2012", severity: .suggestion, title: "Duplicate value")
-    public static let policyVariable = DiagnosticCode("GH2013", severity: .warning, title: "Policy variable matched literally")
+    public static let unknownVariableKey = DiagnosticCode(
+        "GH2021", severity: .warning, title: "Policy variable naming a key no request carries")
     public static let resourceForUntypedAction = DiagnosticCode(
         "GH2014", severity: .warning, title: "Specific resource for an action without a resource type")
     public static let unusualSid = DiagnosticCode("GH2015", severity: .suggestion, title: "Sid with characters other than letters and digits")
@@ -193,6 +195,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         .badConditionKey,
         .duplicateConditionKey,
         .duplicateName,
+        .malformedPolicyVariable,
         .allowAllOnAll,
         .permissiveNegation,
         .forAllValuesWithAllow,
@@ -205,7 +208,6 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         .qualifierMismatch,
         .wildcardOnSensitiveKey,
         .duplicateValue,
-        .policyVariable,
         .resourceForUntypedAction,
         .unusualSid,
         .typeMismatch,
@@ -213,6 +215,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         .undocumentedGlobalKey,
         .undocumentedKeyInDeny,
         .emptySid,
+        .unknownVariableKey,
         .badRequest,
         .badTestFile,
         .badBinding,

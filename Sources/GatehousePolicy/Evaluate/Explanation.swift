@@ -8,6 +8,9 @@ public struct Explanation: Sendable {
         /// The request's values for the key; nil when the key is absent.
         public var requestValues: [String]?
         public var policyValues: [String]
+        /// The policy values with their policy variables substituted from the request (a
+        /// value that could not be is left out); nil when no value has a variable.
+        public var substitutedValues: [String]?
         /// For a key the request carries in several spellings: each spelling with its values
         /// and outcome; `outcome` combines them (any for a Deny, all for an Allow). Nil otherwise.
         public var spellings: [SpellingTrace]?
@@ -50,7 +53,7 @@ extension CompiledPolicySet {
                 for statement in statements {
                     let hit = statement.actionPatterns.first { $0.matches(utf8: actionBytes) }
                     let actionMatched = statement.notAction ? hit == nil : hit != nil
-                    let (resourceMatched, resourcePattern) = statement.resources.matches(resourceBytes)
+                    let (resourceMatched, resourcePattern) = statement.resources.matches(resourceBytes, request, statement.ref.effect)
                     var outcome = ConditionOutcome.satisfied
                     let conditions = statement.conditions.map { condition in
                         let values = request.value(normalizedKey: condition.normalizedKey)
@@ -62,14 +65,15 @@ extension CompiledPolicySet {
                         return Explanation.ConditionTrace(
                             operatorName: condition.op.description, key: condition.key,
                             requestValues: values.flatMap { $0.isEmpty ? nil : $0.map(\.text) },
-                            policyValues: condition.rawValues, spellings: spellings, outcome: result)
+                            policyValues: condition.rawValues, substitutedValues: condition.substitutedValues(in: request), spellings: spellings,
+                            outcome: result)
                     }
                     let conditionsHold = statement.ref.effect == .deny ? outcome != .notSatisfied : outcome == .satisfied
                     let clause: String
                     switch statement.resources {
                     case .all: clause = "Resource"
-                    case .any: clause = "Resource"
-                    case .none: clause = "NotResource"
+                    case .any, .anySubstituted: clause = "Resource"
+                    case .none, .noneSubstituted: clause = "NotResource"
                     }
                     traces.append(
                         Explanation.StatementTrace(

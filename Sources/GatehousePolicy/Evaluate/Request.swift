@@ -189,10 +189,19 @@ public struct AuthorizationRequest: Sendable {
     /// Deny, every one for an Allow; see the type's documentation).
     @inline(__always)
     public func outcome(of condition: Condition, for effect: Effect) -> ConditionOutcome {
+        if condition.templates != nil { return outcomeWithVariables(of: condition, for: effect) }
         guard let spellings = spellings(normalizedKey: condition.normalizedKey) else {
             return condition.evaluate(value(normalizedKey: condition.normalizedKey))
         }
         return Self.combine(spellings.map { condition.evaluate($0.values) }, for: effect)
+    }
+
+    /// `outcome(of:for:)` for a condition with policy variables: substituted from this
+    /// request first. Out of line, to keep the common path's inlined code small.
+    @inline(never)
+    func outcomeWithVariables(of condition: Condition, for effect: Effect) -> ConditionOutcome {
+        guard let substituted = condition.substituted(in: self) else { return .indeterminate }
+        return outcome(of: substituted, for: effect)
     }
 
     /// Kleene OR of the readings' outcomes for a Deny (it applies unless a condition is

@@ -255,11 +255,9 @@ struct DocumentChecks {
                     .wildcardOnSensitiveKey, "a wildcard on \(condition.key) in an Allow can admit principals nobody meant to name",
                     hint: "list the principals with StringEquals", at: path, atKey: true)
             }
-            for (offset, value) in condition.rawValues.enumerated() where value.contains("${") {
-                report(
-                    .policyVariable,
-                    "\(JSONWriter.quoted(value)) looks like a policy variable; Gatehouse does not substitute variables and matches the text literally",
-                    at: condition.rawValues.count > 1 ? path.appending(offset) : path)
+            for (offset, template) in (condition.templates ?? []).enumerated() {
+                guard let template else { continue }
+                checkVariableKeys(template, at: condition.rawValues.count > 1 ? path.appending(offset) : path)
             }
         }
         let resources: [String]
@@ -267,11 +265,26 @@ struct DocumentChecks {
         case .all: resources = []
         case .resource(let list), .notResource(let list): resources = list
         }
-        for value in resources where value.contains("${") {
+        for value in resources {
+            guard let template = (try? PolicyTemplate.parse(value).get()).flatMap({ $0 }) else { continue }
+            checkVariableKeys(template, at: statement.path)
+        }
+    }
+
+    /// A policy variable whose key no request carries can never be substituted: without a
+    /// default, its value matches nothing.
+    mutating func checkVariableKeys(_ template: PolicyTemplate, at path: JSONPath) {
+        for case .variable(let key, let normalizedKey, let defaultValue) in template.parts {
+            let known = normalizedKey.hasPrefix("g:") ? GlobalConditionKeys.isKnown(normalizedKey) : normalizedKey.contains(":")
+            guard !known else { continue }
+            let candidates = Array(GlobalConditionKeys.plain.values) + GlobalConditionKeys.taggedSpellings.map { $0 + "<tag-key>" }
+            let hint = closest(to: key, among: candidates).map { "did you mean ${\($0)}?" }
             report(
-                .policyVariable,
-                "\(JSONWriter.quoted(value)) looks like a policy variable; Gatehouse does not substitute variables and matches the text literally",
-                at: statement.path)
+                .unknownVariableKey,
+                defaultValue == nil
+                    ? "${\(key)} names a key no documented list has: no request carries it, so the value holding it matches nothing"
+                    : "${\(key)} names a key no documented list has: the variable is always its default \(JSONWriter.quoted(defaultValue!))",
+                hint: hint, at: path)
         }
     }
 

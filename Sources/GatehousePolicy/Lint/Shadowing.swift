@@ -88,8 +88,17 @@ struct ShadowFinder {
         var groups: [GroupKey: Group] = [:]
         for (id, statement) in statements.enumerated() {
             let signature = Self.conditionSignature(statement)
+            // A statement with policy variables in its resources is left out on both sides:
+            // what its patterns cover depends on each request, so nothing is proved about it.
+            let variables: Bool
+            switch statement.resources {
+            case .all: variables = false
+            case .resource(let list), .notResource(let list): variables = list.contains { $0.contains("${") }
+            }
             let actions: Patterns? =
-                if case .action(let patterns) = statement.actions { Patterns(patterns.map { Wildcard($0, caseInsensitive: true) }) } else { nil }
+                if !variables, case .action(let patterns) = statement.actions {
+                    Patterns(patterns.map { Wildcard($0, caseInsensitive: true) })
+                } else { nil }
             let resourcePatterns: [Wildcard]
             switch statement.resources {
             case .all: resourcePatterns = []

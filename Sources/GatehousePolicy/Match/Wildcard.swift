@@ -35,33 +35,43 @@ public struct Wildcard: Sendable, Hashable, CustomStringConvertible {
     /// Compiles `pattern`; with `caseInsensitive` the pattern is lowercased, and subjects
     /// must then be lowercased by the caller (once per request, not once per pattern).
     public init(_ pattern: String, caseInsensitive: Bool = false) {
-        // Lowercasing allocates; skip it for the usual all-lowercase ASCII pattern.
-        let needsLowering = caseInsensitive && pattern.utf8.contains { $0 >= 0x80 || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
-        let text = needsLowering ? pattern.lowercased() : pattern
-        self.pattern = text
+        self.init(segments: [(pattern, false)], caseInsensitive: caseInsensitive)
+    }
+
+    /// Compiles a pattern given in pieces: in a piece marked literal, `*` and `?` match only
+    /// themselves (a policy variable's substituted value, or its `${*}`/`${?}` escape).
+    public init(segments: [(text: String, literal: Bool)], caseInsensitive: Bool = false) {
+        var pattern = ""
         var tokens: [Token] = []
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
         var literalStart = 0
         func closeLiteral() {
             if bytes.count > literalStart {
                 tokens.append(Token(kind: .literal, start: Int32(literalStart), count: Int32(bytes.count - literalStart)))
             }
         }
-        for byte in text.utf8 {
-            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") {
-                closeLiteral()
-                literalStart = bytes.count
-                if byte == UInt8(ascii: "*") {
-                    if tokens.last?.kind != .star { tokens.append(Token(kind: .star)) }
+        for (segment, literal) in segments {
+            // Lowercasing allocates; skip it for the usual all-lowercase ASCII pattern.
+            let needsLowering = caseInsensitive && segment.utf8.contains { $0 >= 0x80 || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
+            let text = needsLowering ? segment.lowercased() : segment
+            pattern += text
+            bytes.reserveCapacity(bytes.count + text.utf8.count)
+            for byte in text.utf8 {
+                if !literal && (byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?")) {
+                    closeLiteral()
+                    literalStart = bytes.count
+                    if byte == UInt8(ascii: "*") {
+                        if tokens.last?.kind != .star { tokens.append(Token(kind: .star)) }
+                    } else {
+                        tokens.append(Token(kind: .one))
+                    }
                 } else {
-                    tokens.append(Token(kind: .one))
+                    bytes.append(byte)
                 }
-            } else {
-                bytes.append(byte)
             }
         }
         closeLiteral()
+        self.pattern = pattern
         self.bytes = bytes
         switch (tokens.count, tokens.first?.kind, tokens.last?.kind) {
         case (0, _, _): shape = .exact

@@ -78,17 +78,74 @@ public struct Condition: Sendable {
     public var values: ConditionValues
     /// The values as written, for explanations and messages.
     public var rawValues: [String]
+    /// For a string operator whose values hold policy variables: each value's variables (nil
+    /// for a value without), aligned with `rawValues`; nil when no value has any. `values`
+    /// then holds the values as written, and evaluation substitutes (`substituted(in:)`).
+    public var templates: [PolicyTemplate?]?
 
-    public init(op: ConditionOperator, key: String, values: ConditionValues, rawValues: [String]) {
-        self.init(op: op, key: key, normalizedKey: ConditionKeyFolding.fold(key), values: values, rawValues: rawValues)
+    public init(op: ConditionOperator, key: String, values: ConditionValues, rawValues: [String], templates: [PolicyTemplate?]? = nil) {
+        self.init(op: op, key: key, normalizedKey: ConditionKeyFolding.fold(key), values: values, rawValues: rawValues, templates: templates)
     }
 
-    init(op: ConditionOperator, key: String, normalizedKey: String, values: ConditionValues, rawValues: [String]) {
+    init(op: ConditionOperator, key: String, normalizedKey: String, values: ConditionValues, rawValues: [String], templates: [PolicyTemplate?]? = nil)
+    {
         self.op = op
         self.key = key
         self.normalizedKey = normalizedKey
         self.values = values
         self.rawValues = rawValues
+        self.templates = templates
+    }
+
+    /// This condition with its policy variables substituted from `request`: a value whose
+    /// variable cannot be substituted is left out (it matches nothing); nil when leaving it
+    /// out would widen the condition (a negated operator), which evaluation takes as
+    /// indeterminate (fail closed).
+    public func substituted(in request: AuthorizationRequest) -> Condition? {
+        guard let templates else { return self }
+        var kept: [Int] = []
+        var texts: [String] = []
+        var patterns: [Wildcard] = []
+        for (index, template) in templates.enumerated() {
+            guard let template else {
+                kept.append(index)
+                continue
+            }
+            let lookup = { (key: String) in request.value(normalizedKey: key) }
+            switch values {
+            case .patterns:
+                guard let pattern = template.substitutedPattern(lookup) else {
+                    if op.negated { return nil }
+                    continue
+                }
+                patterns.append(pattern)
+            default:
+                guard let text = template.substitutedText(lookup) else {
+                    if op.negated { return nil }
+                    continue
+                }
+                texts.append(text)
+            }
+        }
+        let substitutedValues: ConditionValues
+        switch values {
+        case .strings(let written): substitutedValues = .strings(kept.map { written[$0] } + texts)
+        case .foldedStrings(let written): substitutedValues = .foldedStrings(kept.map { written[$0] } + texts.map { $0.lowercased() })
+        case .patterns(let written): substitutedValues = .patterns(kept.map { written[$0] } + patterns)
+        default: return self
+        }
+        return Condition(op: op, key: key, normalizedKey: normalizedKey, values: substitutedValues, rawValues: rawValues)
+    }
+
+    /// The policy values after substitution, as text, for explanations; nil without variables.
+    public func substitutedValues(in request: AuthorizationRequest) -> [String]? {
+        guard templates != nil else { return nil }
+        guard let substituted = substituted(in: request) else { return [] }
+        switch substituted.values {
+        case .strings(let texts), .foldedStrings(let texts): return texts
+        case .patterns(let patterns): return patterns.map(\.pattern)
+        default: return nil
+        }
     }
 }
 

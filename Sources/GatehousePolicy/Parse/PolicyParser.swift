@@ -299,6 +299,38 @@ struct DocumentBuilder {
 
     mutating func checkResource(_ text: String, at path: @autoclosure () -> JSONPath) {
         guard !text.isEmpty, text != "*" else { return }
+        switch PolicyTemplate.parse(text) {
+        case .failure(let error):
+            report(
+                .malformedPolicyVariable, "resource \(JSONWriter.quoted(text)): \(error)", hint: "e.g. ${g:UserName} or ${g:UserName, 'anonymous'}",
+                at: path())
+            return
+        case .success(let template?):
+            // Huawei IAM: a variable in a resource only in its fifth part, the path.
+            let before = text.utf8.prefix { $0 != UInt8(ascii: "$") }
+            if before.filter({ $0 == UInt8(ascii: ":") }).count < 4 {
+                report(
+                    .malformedResource,
+                    "resource \(JSONWriter.quoted(text)): a policy variable may stand only in the URN's path, after the fourth colon",
+                    hint: "e.g. \"organizations::*:account:${g:UserName}\"", at: path())
+                return
+            }
+            // The URN's shape, with each variable as one placeholder character.
+            let shape = template.parts.map {
+                switch $0 {
+                case .text(let part), .literal(let part): part
+                case .variable: "x"
+                }
+            }.joined()
+            checkURN(shape, as: text, at: path())
+        case .success(nil):
+            checkURN(text, as: text, at: path())
+        }
+    }
+
+    /// The URN checks of `checkResource` on `text` (a resource, its variables replaced),
+    /// reported as `written`.
+    mutating func checkURN(_ text: String, as written: String, at path: @autoclosure () -> JSONPath) {
         // service:region:account-id:type:path, counted in one pass over the bytes; the path
         // may hold further colons.
         var lengths = (service: 0, type: 0, path: 0)
@@ -320,10 +352,11 @@ struct DocumentBuilder {
         }
         let whitespace = text.utf8.contains(0x20) || (nonASCII && text.unicodeScalars.contains { $0.properties.isWhitespace })
         if control || whitespace {
-            report(.malformedResource, "resource \(JSONWriter.quoted(text)) contains \(control ? "a control character" : "white space")", at: path())
+            report(
+                .malformedResource, "resource \(JSONWriter.quoted(written)) contains \(control ? "a control character" : "white space")", at: path())
         } else if colons < 4 || lengths.service == 0 || lengths.type == 0 || lengths.path == 0 {
             report(
-                .malformedResource, "malformed resource URN \(JSONWriter.quoted(text)): URNs are service:region:account-id:type:path",
+                .malformedResource, "malformed resource URN \(JSONWriter.quoted(written)): URNs are service:region:account-id:type:path",
                 hint: #"e.g. "organizations::*:account:*", or "*" for every resource"#, at: path())
         }
     }
@@ -459,6 +492,22 @@ struct DocumentBuilder {
             }
             return problems.count == before ? values : nil
         }
+        // Policy variables, in the string operators' values (Huawei IAM: "Policy Variables").
+        var templates: [PolicyTemplate?]?
+        if case .string = op.test, texts.contains(where: { $0.contains("${") }) {
+            var parsed: [PolicyTemplate?] = []
+            for (offset, text) in texts.enumerated() {
+                switch PolicyTemplate.parse(text) {
+                case .success(let template): parsed.append(template)
+                case .failure(let error):
+                    report(
+                        .malformedPolicyVariable, "\(JSONWriter.quoted(text)): \(error)", hint: "e.g. ${g:UserName} or ${g:UserName, 'anonymous'}",
+                        at: itemPath(items[offset].1))
+                }
+            }
+            guard problems.count == before else { return nil }
+            templates = parsed
+        }
         let values: ConditionValues?
         switch op.test {
         case .string(.equalsIgnoreCase): values = .foldedStrings(texts.map { $0.lowercased() })
@@ -489,7 +538,7 @@ struct DocumentBuilder {
             }.map(ConditionValues.networks)
         }
         guard let values else { return nil }
-        return Condition(op: op, key: key, normalizedKey: normalizedKey, values: values, rawValues: texts)
+        return Condition(op: op, key: key, normalizedKey: normalizedKey, values: values, rawValues: texts, templates: templates)
     }
 
     func suggestion(_ word: String, _ candidates: [String]) -> String? {

@@ -46,7 +46,8 @@ extension Explanation.StatementTrace {
 }
 
 extension Explanation.ConditionTrace {
-    /// `{"operator", "key", "request_values", "policy_values", "spellings"?, "outcome"}`;
+    /// `{"operator", "key", "request_values", "policy_values", "substituted_values"?,
+    /// "spellings"?, "outcome"}`; `substituted_values` only when a value has policy variables,
     /// `spellings` (`[{"key", "values", "outcome"}]`) only for a key carried in several.
     public var json: JSONValue {
         var members: [(key: String, value: JSONValue)] = [
@@ -55,6 +56,7 @@ extension Explanation.ConditionTrace {
             ("request_values", requestValues.map { .array($0.map(JSONValue.string)) } ?? .null),
             ("policy_values", .array(policyValues.map(JSONValue.string))),
         ]
+        if let substitutedValues { members.append(("substituted_values", .array(substitutedValues.map(JSONValue.string)))) }
         if let spellings {
             members.append(
                 (

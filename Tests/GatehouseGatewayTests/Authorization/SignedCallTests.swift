@@ -159,9 +159,8 @@ import Testing
     }
 
     @Test func theCredentialFillsThePrincipalKeysForEveryKind() throws {
-        let world = try World()
-        try world.store.attach(policy: "principal-keys", to: .user("member"))
-        let document = """
+        try Self.expectAllowedForEveryKind(
+            """
             {"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:profile:get"], "Resource": ["*"],
               "Condition": {"StringEquals": {"g:UserName": ["member"], "g:UserId": ["u-0004"], "g:PrincipalType": ["User"],
                                              "g:DomainId": ["5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"], "g:DomainName": ["security-tools"],
@@ -170,7 +169,26 @@ import Testing
                                              "g:ResourceOrgId": ["o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv"]},
                             "Bool": {"g:PrincipalIsRootUser": ["false"]},
                             "DateGreaterThan": {"g:TokenIssueTime": ["2026-01-01T00:00:00Z"]}}}]}
+            """)
+    }
+
+    /// A key named only inside a policy variable is filled like a key a condition tests: a
+    /// policy that says "each user, only what carries their name" decides for every kind
+    /// of credential.
+    @Test func keysNamedByPolicyVariablesAreFilledForEveryKind() throws {
+        try Self.expectAllowedForEveryKind(
             """
+            {"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:profile:get"], "Resource": ["*"],
+              "Condition": {"StringLike": {"g:PrincipalUrn": ["iam::*:user:${g:UserName}"]},
+                            "StringEquals": {"g:PrincipalType": ["${g:PrincipalType, 'none'}"]}}}]}
+            """)
+    }
+
+    /// `document`, attached to `member`, allows a call with a token, a permanent access key and
+    /// temporary credentials alike.
+    static func expectAllowedForEveryKind(_ document: String) throws {
+        let world = try World()
+        try world.store.attach(policy: "principal-keys", to: .user("member"))
         let policyFolder = world.folder.appendingPathComponent("policies")
         try FileManager.default.copyItem(at: root.appendingPathComponent("policies"), to: policyFolder)
         try Data(document.utf8).write(to: policyFolder.appendingPathComponent("principal-keys.json"))
