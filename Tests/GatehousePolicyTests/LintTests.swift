@@ -310,9 +310,17 @@ import Testing
             default: return false
             }
         }
+        // Statements with policy variables in their resources take no part: what they cover
+        // depends on each request.
+        func hasVariables(_ statement: Statement) -> Bool {
+            switch statement.resources {
+            case .all: false
+            case .resource(let list), .notResource(let list): list.contains { $0.contains("${") }
+            }
+        }
         return statements.enumerated().map { i, statement -> Int? in
-            guard case .action(let actions) = statement.actions else { return nil }
-            for (j, other) in statements.enumerated() where i != j && other.effect == statement.effect {
+            guard case .action(let actions) = statement.actions, !hasVariables(statement) else { return nil }
+            for (j, other) in statements.enumerated() where i != j && other.effect == statement.effect && !hasVariables(other) {
                 guard case .action(let otherActions) = other.actions else { continue }
                 let sameConditions = ShadowFinder.conditionSignature(other) == ShadowFinder.conditionSignature(statement)
                 guard other.conditions.isEmpty || sameConditions, covers(otherActions, actions, true),

@@ -29,6 +29,8 @@ struct Generator {
     static let resourcePatterns = [
         "*", "organizations::1:account:o-1/a-1", "organizations::1:account:*", "organizations::*:account:o-1/a-?", "organizations::1:ou:*",
         "organizations::*:*:*a-2?",
+        // Policy variables: substituted per request, or matching nothing.
+        "organizations::1:account:o-1/${g:UserName}", "organizations::*:account:o-1/${g:UserName, 'a-1'}?",
     ]
     static let resources = ["organizations::1:account:o-1/a-1", "organizations::1:account:o-1/a-22", "organizations::1:ou:o-1/ou-1", "*"]
     static let conditions = [
@@ -58,6 +60,12 @@ struct Generator {
         #""IpAddress": {"g:SourceIp": ["10.1.2.3", "2001:db8::5/128", "::ffff:192.168.0.0/120"]}"#,
         #""StringEquals": {"g:PrincipalTag/team": "core"}"#,
         #""StringNotEqualsIfExists": {"g:PrincipalTag/Team": ["ops", "core"]}"#,
+        // Policy variables in string values: substituted, defaulted, or missing.
+        #""StringEquals": {"g:ResourceTag/env": "${g:UserName}"}"#,
+        #""StringNotEqualsIgnoreCase": {"g:ResourceTag/env": ["${g:UserName}", "prod"]}"#,
+        #""StringLike": {"g:ResourceTag/env": "${g:UserName, 'd'}*"}"#,
+        #""StringNotLike": {"g:PrincipalUrn": "iam::1:user:${g:UserName}${*}"}"#,
+        #""StringStartWith": {"g:ResourceTag/env": "${G:USERNAME, 'de'}"}"#,
     ]
     static let contextChoices: [(String, [[ContextValue]?])] = [
         ("g:ResourceTag/env", [nil, [.string("dev")], [.string("prod")], [.string("DEV")], [.string("dev"), .string("prod")], []]),
@@ -68,6 +76,10 @@ struct Generator {
             [nil, [.string("10.1.2.3")], [.string("192.168.0.1")], [.string("2001:db8::5")], [.string("::ffff:10.9.9.9")], [.string("bad")]]
         ),
         ("g:TagKeys", [nil, [], [.string("env")], [.string("env"), .string("owner")], [.string("protected"), .string("env")]]),
+        (
+            "g:UserName",
+            [nil, [.string("a-1")], [.string("a-2")], [.string("dev")], [.string("dev"), .string("a-1")], [.string("*")], [.string("DEV")]]
+        ),
         (
             "g:CurrentTime",
             [

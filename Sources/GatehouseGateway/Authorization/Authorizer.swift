@@ -53,6 +53,8 @@ struct GlobalKeys: OptionSet {
     static let principalOrgManagementAccountId = GlobalKeys(rawValue: 1 << 13)
     static let principalIsRootUser = GlobalKeys(rawValue: 1 << 14)
     static let resourceOrgId = GlobalKeys(rawValue: 1 << 15)
+    static let referer = GlobalKeys(rawValue: 1 << 16)
+    static let mfaAge = GlobalKeys(rawValue: 1 << 17)
 
     /// Each flag's (lowercased) condition key.
     static let keys: [(GlobalKeys, String)] = [
@@ -61,7 +63,7 @@ struct GlobalKeys: OptionSet {
         (.principalType, "g:principaltype"), (.userId, "g:userid"), (.userName, "g:username"), (.tokenIssueTime, "g:tokenissuetime"),
         (.domainId, "g:domainid"), (.domainName, "g:domainname"), (.principalOrgId, "g:principalorgid"),
         (.principalOrgManagementAccountId, "g:principalorgmanagementaccountid"), (.principalIsRootUser, "g:principalisrootuser"),
-        (.resourceOrgId, "g:resourceorgid"),
+        (.resourceOrgId, "g:resourceorgid"), (.referer, "g:referer"), (.mfaAge, "g:mfaage"),
     ]
 
     init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -297,6 +299,13 @@ public struct Authorizer: Sendable {
         }
         if globals.contains(.mfaPresent) { request.setContext(normalizedKey: "g:mfapresent", ContextValue.list(session.mfa)) }
         if globals.contains(.userAgent) { request.setContext(normalizedKey: "g:useragent", attributes.userAgent.map { [.string($0)] } ?? []) }
+        if globals.contains(.referer) { request.setContext(normalizedKey: "g:referer", attributes.referer.map { [.string($0)] } ?? []) }
+        // Seconds since the caller proved MFA: when the credential was issued on an MFA login
+        // (a token's or temporary credentials' issue); absent without MFA, as documented.
+        if globals.contains(.mfaAge) {
+            let age = Int64((attributes.now.timeIntervalSince1970 - session.issuedAt).rounded(.down))
+            request.setContext(normalizedKey: "g:mfaage", session.mfa ? [.number(.integer(max(0, age)))] : [])
+        }
         // The principal's keys, the same for every kind of credential (token, access key,
         // temporary credentials): the session says who and since when.
         if globals.contains(.principalType) { request.setContext(normalizedKey: "g:principaltype", [.string("User")]) }

@@ -14,6 +14,8 @@ public struct RequestAttributes: Sendable {
     /// temporary credentials the call does not use.
     public var securityTokenWithoutSignature = false
     public var userAgent: String?
+    /// The `Referer` field (`g:Referer`).
+    public var referer: String?
     public var forwardedFor: String?
     public var forwardedProto: String?
     /// The client's connection to the gateway is TLS.

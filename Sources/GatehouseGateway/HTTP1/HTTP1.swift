@@ -45,7 +45,7 @@ enum HTTP1 {
     enum Known: UInt8 {
         case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, trailer, upgrade
         case proxyAuthenticate, proxyAuthorization, expect, xAuthToken, authorization, userAgent, xForwardedFor, xForwardedProto
-        case xRequestId, xGatehousePrincipal, xSdkDate, xSecurityToken, cookie, contentType, xSdkContentSha256
+        case xRequestId, xGatehousePrincipal, xSdkDate, xSecurityToken, cookie, contentType, xSdkContentSha256, referer
 
         /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
         var isHopByHop: Bool {
@@ -62,7 +62,7 @@ enum HTTP1 {
         /// the same value it is still one length.
         var isSingleton: Bool {
             switch self {
-            case .host, .xAuthToken, .authorization, .xSdkDate, .xSecurityToken, .userAgent, .xRequestId: true
+            case .host, .xAuthToken, .authorization, .xSdkDate, .xSecurityToken, .userAgent, .referer, .xRequestId: true
             default: false
             }
         }
@@ -85,7 +85,7 @@ enum HTTP1 {
                 ("x-auth-token", .xAuthToken), ("authorization", .authorization), ("user-agent", .userAgent),
                 ("x-forwarded-for", .xForwardedFor), ("x-forwarded-proto", .xForwardedProto), ("x-request-id", .xRequestId),
                 ("x-gatehouse-principal", .xGatehousePrincipal), ("x-sdk-date", .xSdkDate), ("x-security-token", .xSecurityToken),
-                ("cookie", .cookie), ("content-type", .contentType), ("x-sdk-content-sha256", .xSdkContentSha256),
+                ("cookie", .cookie), ("content-type", .contentType), ("x-sdk-content-sha256", .xSdkContentSha256), ("referer", .referer),
             ] as [(String, Known)]).map { (Array($0.0.utf8), $0.1) }
 
         /// `names` by length: a field name is compared only with the known names as long.

@@ -347,6 +347,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             forwardedProto: head.elements(.xForwardedProto)?.joined(separator: ", "), peer: peerAddress,
             body: body.map { Array($0.readableBytesView) } ?? [], now: started)
         attributes.isTLS = isTLS
+        attributes.referer = head.first(.referer)
         Self.readCredentials(head, into: &attributes)
         let authorization = runtime.authorizer.authorize(
             attributes, requestId: requestId, policies: policies, directory: directory, remembering: &cache,

@@ -133,9 +133,33 @@ import Testing
         #expect(policies.tests("g:mfapresent") && !policies.tests("g:sourceip"))
         let globals = GlobalKeys(testedBy: policies)
         #expect(globals.contains(.mfaPresent) && !globals.contains(.sourceIp))
-        #expect(GlobalKeys.keys.count == 16 && Set(GlobalKeys.keys.map(\.1)).count == 16 && Set(GlobalKeys.keys.map(\.0.rawValue)).count == 16)
+        #expect(GlobalKeys.keys.count == 18 && Set(GlobalKeys.keys.map(\.1)).count == 18 && Set(GlobalKeys.keys.map(\.0.rawValue)).count == 18)
         // Every key the gateway fills is a known global key.
         #expect(GlobalKeys.keys.allSatisfy { GlobalConditionKeys.isKnown($0.1) })
+    }
+
+    /// `g:Referer` is the call's `Referer`; `g:MFAAge` the seconds since the MFA login that
+    /// issued the credential (every world token here is issued on one).
+    @Test func refererAndMFAAgeComeFromTheCallAndItsCredential() throws {
+        let world = try Self.world()
+        let policies = try Self.reloaded([
+            "organizations-admin": """
+            {"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:list"], "Resource": ["*"],
+              "Condition": {"StringLike": {"g:Referer": "https://console.example.com/*"}, "NumberLessThan": {"g:MFAAge": 900}}}]}
+            """
+        ])
+        func list(referer: String?, after seconds: TimeInterval = 0) -> RequestContext? {
+            var call = RequestAttributes(
+                method: "GET", target: "/v1/organizations/accounts", token: world.tokens["admin"], peer: "127.0.0.1",
+                now: Date().addingTimeInterval(seconds))
+            call.referer = referer
+            return requestContext(world.authorizer.authorize(call, requestId: "r", policies: policies, directory: world.view))
+        }
+        #expect(list(referer: "https://console.example.com/org")?.gatewayError == nil)
+        #expect(list(referer: "https://evil.example.com/")?.gatewayError?.reason == "implicit_deny")
+        #expect(list(referer: nil)?.gatewayError?.reason == "implicit_deny")
+        // Half an hour after the login: the token is still valid, the MFA too old.
+        #expect(list(referer: "https://console.example.com/org", after: 1800)?.gatewayError?.reason == "implicit_deny")
     }
 
     /// The sample policies with some files replaced, loaded as a reload would load them.
