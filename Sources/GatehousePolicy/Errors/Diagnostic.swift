@@ -144,7 +144,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
     public static let permissiveNegation = DiagnosticCode("GH2002", severity: .securityWarning, title: "Allow with NotAction or NotResource")
     public static let forAllValuesWithAllow = DiagnosticCode(
         "GH2003", severity: .securityWarning, title: "ForAllValues with Allow holds when the key is absent")
-    public static let unknownAction = DiagnosticCode("GH2004", severity: .warning, title: "Action unknown to the service")
+    public static let unknownAction = DiagnosticCode("GH2004", severity: .error, title: "Action unknown to the service")
     public static let keyNeverPresent = DiagnosticCode("GH2005", severity: .warning, title: "Condition key never present for these actions")
     public static let duplicateSid = DiagnosticCode("GH2006", severity: .warning, title: "Duplicate Sid")
     public static let shadowedStatement = DiagnosticCode("GH2007", severity: .warning, title: "Statement shadowed by another")
@@ -153,6 +153,8 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
     public static let qualifierMismatch = DiagnosticCode("GH2010", severity: .warning, title: "Set qualifier and key arity do not fit")
     public static let wildcardOnSensitiveKey = DiagnosticCode("GH2011", severity: .securityWarning, title: "Wildcard on a sensitive key")
     public static let duplicateValue = DiagnosticCode("GH2012", severity: .suggestion, title: "Duplicate value")
+    public static let resourceOfWrongType = DiagnosticCode(
+        "GH2022", severity: .warning, title: "Resource of a type none of the statement's actions acts on")
     public static let unknownVariableKey = DiagnosticCode(
         "GH2021", severity: .warning, title: "Policy variable naming a key no request carries")
     public static let resourceForUntypedAction = DiagnosticCode(
@@ -216,6 +218,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         .undocumentedKeyInDeny,
         .emptySid,
         .unknownVariableKey,
+        .resourceOfWrongType,
         .badRequest,
         .badTestFile,
         .badBinding,

@@ -175,13 +175,29 @@ struct DocumentChecks {
                     at: elementPath(statement, element, offset))
             }
         }
-        guard let actions = knownActions(statement), !actions.isEmpty, case .resource = statement.resources,
-            !ShadowFinder.coversAllResources(statement.resources), actions.allSatisfy({ $0.resourceTypes.isEmpty })
+        guard let actions = knownActions(statement), !actions.isEmpty, case .resource(let resources) = statement.resources,
+            !ShadowFinder.coversAllResources(statement.resources)
         else { return }
-        report(
-            .resourceForUntypedAction,
-            "\(actions.map(\.name).joined(separator: ", ")) \(actions.count == 1 ? "has" : "have") no resource type, so its requests are for resource \"*\", which this Resource does not cover",
-            hint: #"use "Resource": "*" for these actions"#, at: statement.path.appending("Resource"))
+        if actions.allSatisfy({ $0.resourceTypes.isEmpty }) {
+            report(
+                .resourceForUntypedAction,
+                "\(actions.map(\.name).joined(separator: ", ")) \(actions.count == 1 ? "has" : "have") no resource type, so its requests are for resource \"*\", which this Resource does not cover",
+                hint: #"use "Resource": "*" for these actions"#, at: statement.path.appending("Resource"))
+            return
+        }
+        // A URN's type (its fourth part) that no action of the statement acts on: the
+        // pattern can match none of their requests.
+        let types = Set(actions.flatMap(\.resourceTypes))
+        for (offset, resource) in resources.enumerated() {
+            let parts = resource.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
+            guard parts.count == 5, !Wildcard.hasWildcard(String(parts[3])), !parts[3].contains("${"), !types.contains(String(parts[3])) else {
+                continue
+            }
+            report(
+                .resourceOfWrongType,
+                "\(JSONWriter.quoted(resource)) is a resource of type \(parts[3]), which none of \(Self.summarize(actions.map(\.name))) acts on",
+                hint: "their resource types: \(types.sorted().joined(separator: ", "))", at: elementPath(statement, "Resource", offset))
+        }
     }
 
     /// The statement's JSON as written, for checks about its shape (lists, empty blocks).
