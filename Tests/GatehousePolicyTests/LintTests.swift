@@ -239,11 +239,14 @@ import Testing
             ("organizations::*:account:${g:UserName, anonymous}", "in single quotes"),
             ("organizations::*:account:${g:UserName, 'anonymous}", "closing quote"),
             ("organizations::*:${g:UserName}:x", "only in the URN's path"),
+            ("organizations::*:${*}:${g:UserName}", "only in the URN's path"),
         ] {
             let found = problems(#"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "\#(value)"}"#)
             #expect(found.count == 1 && found[0].message.contains(expected), "\(value): \(found)")
             #expect(found.first?.location.path?.description.contains("Resource") == true, "\(value): \(found)")
         }
+        // A literal `$` before the path is not a variable.
+        #expect(problems(#"{"Effect": "Allow", "Action": "organizations:accounts:get", "Resource": "organizations::*:acc$:${g:UserName}"}"#).isEmpty)
         let found = problems(
             #"{"Effect": "Allow", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:ResourceTag/a": ["ok", "${g:UserName"]}}}"#
         )

@@ -307,8 +307,8 @@ struct DocumentBuilder {
             return
         case .success(let template?):
             // Huawei IAM: a variable in a resource only in its fifth part, the path.
-            let before = text.utf8.prefix { $0 != UInt8(ascii: "$") }
-            if before.filter({ $0 == UInt8(ascii: ":") }).count < 4 {
+            let before = text.range(of: "${").map { text[..<$0.lowerBound] } ?? Substring(text)
+            if before.utf8.filter({ $0 == UInt8(ascii: ":") }).count < 4 {
                 report(
                     .malformedResource,
                     "resource \(JSONWriter.quoted(text)): a policy variable may stand only in the URN's path, after the fourth colon",
