@@ -124,3 +124,20 @@ func resourceCase(_ testCase: ResourceCase) throws {
     // Guards against the resource silently failing to load and the table running no cases.
     #expect(try ConditionCase.all().count >= 100)
 }
+
+/// `explain` shows the resource pattern as substituted and each condition's values after
+/// substitution, in the order written (a value that cannot be substituted left out).
+@Test func explainShowsSubstitutedValuesInOrder() throws {
+    let document = try policy(
+        #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": "organizations:accounts:update", "Resource": "organizations::*:account:o-1/${g:UserName}", "Condition": {"StringEquals": {"g:ResourceTag/owner": ["${g:UserName}", "ops", "${g:UserId}"]}}}]}"#
+    )
+    let request = AuthorizationRequest(
+        principal: Principal(), action: "organizations:accounts:update", resource: "organizations::1:account:o-1/alice",
+        context: ["g:UserName": [.string("alice")], "g:ResourceTag/owner": [.string("alice")]])
+    let explanation = CompiledPolicySet([document]).explain(request)
+    let trace = try #require(explanation.statements.first)
+    #expect(trace.resourcePattern == "organizations::*:account:o-1/alice")
+    #expect(trace.conditions.first?.policyValues == ["${g:UserName}", "ops", "${g:UserId}"])
+    #expect(trace.conditions.first?.substitutedValues == ["alice", "ops"])
+    #expect(explanation.decision.reason == .explicitAllow)
+}

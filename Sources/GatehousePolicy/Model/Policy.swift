@@ -103,38 +103,42 @@ public struct Condition: Sendable {
     /// indeterminate (fail closed).
     public func substituted(in request: AuthorizationRequest) -> Condition? {
         guard let templates else { return self }
-        var kept: [Int] = []
-        var texts: [String] = []
-        var patterns: [Wildcard] = []
-        for (index, template) in templates.enumerated() {
-            guard let template else {
-                kept.append(index)
-                continue
+        let lookup = { (key: String) in request.value(normalizedKey: key) }
+        // In the values' order, so an explanation reads them as written.
+        switch values {
+        case .strings(let written), .foldedStrings(let written):
+            var texts: [String] = []
+            for (index, template) in templates.enumerated() {
+                guard let template else {
+                    texts.append(written[index])
+                    continue
+                }
+                guard let text = template.substitutedText(lookup) else {
+                    if op.negated { return nil }
+                    continue
+                }
+                if case .foldedStrings = values { texts.append(text.lowercased()) } else { texts.append(text) }
             }
-            let lookup = { (key: String) in request.value(normalizedKey: key) }
-            switch values {
-            case .patterns:
+            let substituted: ConditionValues = if case .foldedStrings = values { .foldedStrings(texts) } else { .strings(texts) }
+            return Condition(op: op, key: key, normalizedKey: normalizedKey, values: substituted, rawValues: rawValues)
+        case .patterns(let written):
+            var patterns: [Wildcard] = []
+            for (index, template) in templates.enumerated() {
+                guard let template else {
+                    patterns.append(written[index])
+                    continue
+                }
                 guard let pattern = template.substitutedPattern(lookup) else {
                     if op.negated { return nil }
                     continue
                 }
                 patterns.append(pattern)
-            default:
-                guard let text = template.substitutedText(lookup) else {
-                    if op.negated { return nil }
-                    continue
-                }
-                texts.append(text)
             }
+            return Condition(op: op, key: key, normalizedKey: normalizedKey, values: .patterns(patterns), rawValues: rawValues)
+        default:
+            // Only string operators take variables (the parser); never hand back `templates`.
+            return Condition(op: op, key: key, normalizedKey: normalizedKey, values: values, rawValues: rawValues)
         }
-        let substitutedValues: ConditionValues
-        switch values {
-        case .strings(let written): substitutedValues = .strings(kept.map { written[$0] } + texts)
-        case .foldedStrings(let written): substitutedValues = .foldedStrings(kept.map { written[$0] } + texts.map { $0.lowercased() })
-        case .patterns(let written): substitutedValues = .patterns(kept.map { written[$0] } + patterns)
-        default: return self
-        }
-        return Condition(op: op, key: key, normalizedKey: normalizedKey, values: substitutedValues, rawValues: rawValues)
     }
 
     /// The policy values after substitution, as text, for explanations; nil without variables.
