@@ -172,16 +172,8 @@ enum ReferenceEvaluator {
         return go(tokens[...], Substring(text).unicodeScalars)
     }
 
-    /// Recursive glob on Characters: `*` any run, `?` one character.
-    static func glob(_ pattern: String, _ text: String) -> Bool {
-        func go(_ p: Substring.UnicodeScalarView, _ t: Substring.UnicodeScalarView) -> Bool {
-            guard let first = p.first else { return t.isEmpty }
-            if first == "*" { return go(p.dropFirst(), t) || (!t.isEmpty && go(p, t.dropFirst())) }
-            guard let head = t.first else { return false }
-            return (first == "?" || first == head) && go(p.dropFirst(), t.dropFirst())
-        }
-        return go(Substring(pattern).unicodeScalars, Substring(text).unicodeScalars)
-    }
+    /// Recursive glob on Unicode scalars: `*` any run, `?` one character.
+    static func glob(_ pattern: String, _ text: String) -> Bool { glob(pieces: [Piece(text: pattern, literal: false)], text) }
 
     static func holds(_ condition: Condition, _ values: [ContextValue]?, pieces: [[Piece]]? = nil) -> Bool? {
         let op = condition.op

@@ -26,6 +26,8 @@ public struct CompiledPolicySet: Sendable {
             case fixed(Wildcard)
             case template(PolicyTemplate)
 
+            var isTemplate: Bool { if case .template = self { true } else { false } }
+
             /// The pattern for this request; nil when a variable cannot be substituted.
             func wildcard(_ request: AuthorizationRequest) -> Wildcard? {
                 switch self {
@@ -41,13 +43,10 @@ public struct CompiledPolicySet: Sendable {
             case .resource(let list) where list.contains("*"): self = .all
             case .resource(let list):
                 let patterns = Self.patterns(list)
-                self =
-                    patterns.contains { if case .template = $0 { true } else { false } } ? .anySubstituted(patterns) : .any(list.map { Wildcard($0) })
+                self = patterns.contains(where: \.isTemplate) ? .anySubstituted(patterns) : .any(list.map { Wildcard($0) })
             case .notResource(let list):
                 let patterns = Self.patterns(list)
-                self =
-                    patterns.contains { if case .template = $0 { true } else { false } }
-                    ? .noneSubstituted(patterns) : .none(list.map { Wildcard($0) })
+                self = patterns.contains(where: \.isTemplate) ? .noneSubstituted(patterns) : .none(list.map { Wildcard($0) })
             }
         }
 

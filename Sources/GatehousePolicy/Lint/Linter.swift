@@ -246,8 +246,7 @@ struct DocumentChecks {
                     hint: "drop the qualifier", at: path, atKey: true)
             }
             if key.hasPrefix("g:") && !GlobalConditionKeys.isKnown(key) {
-                let candidates = Array(GlobalConditionKeys.plain.values) + GlobalConditionKeys.taggedSpellings.map { $0 + "<tag-key>" }
-                let hint = closest(to: condition.key, among: candidates).map { "did you mean \(JSONWriter.quoted($0))?" }
+                let hint = closest(to: condition.key, among: Self.globalKeyNames).map { "did you mean \(JSONWriter.quoted($0))?" }
                 if statement.effect == .deny {
                     report(
                         .undocumentedKeyInDeny,
@@ -293,8 +292,7 @@ struct DocumentChecks {
         for case .variable(let key, let normalizedKey, let defaultValue) in template.parts {
             let known = normalizedKey.hasPrefix("g:") ? GlobalConditionKeys.isKnown(normalizedKey) : normalizedKey.contains(":")
             guard !known else { continue }
-            let candidates = Array(GlobalConditionKeys.plain.values) + GlobalConditionKeys.taggedSpellings.map { $0 + "<tag-key>" }
-            let hint = closest(to: key, among: candidates).map { "did you mean ${\($0)}?" }
+            let hint = closest(to: key, among: Self.globalKeyNames).map { "did you mean ${\($0)}?" }
             report(
                 .unknownVariableKey,
                 defaultValue == nil
@@ -303,6 +301,10 @@ struct DocumentChecks {
                 hint: hint, at: path)
         }
     }
+
+    /// Every documented global key as written, tagged ones as `g:ResourceTag/<tag-key>`: what
+    /// a misspelt key is compared with for a suggestion.
+    static let globalKeyNames = Array(GlobalConditionKeys.plain.values) + GlobalConditionKeys.taggedSpellings.map { $0 + "<tag-key>" }
 
     static func sameFamily(_ a: ConditionTest, _ b: ConditionTest) -> Bool {
         switch (a, b) {

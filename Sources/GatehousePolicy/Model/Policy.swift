@@ -104,41 +104,39 @@ public struct Condition: Sendable {
     public func substituted(in request: AuthorizationRequest) -> Condition? {
         guard let templates else { return self }
         let lookup = { (key: String) in request.value(normalizedKey: key) }
-        // In the values' order, so an explanation reads them as written.
+        /// The written values with each variable's value substituted, in the order written
+        /// (so an explanation reads them as written); nil as above.
+        func substitute<Value>(_ written: [Value], _ value: (PolicyTemplate) -> Value?) -> [Value]? {
+            var result: [Value] = []
+            for (index, template) in templates.enumerated() {
+                guard let template else {
+                    result.append(written[index])
+                    continue
+                }
+                if let substituted = value(template) {
+                    result.append(substituted)
+                } else if op.negated {
+                    return nil
+                }
+            }
+            return result
+        }
+        let substituted: ConditionValues
         switch values {
-        case .strings(let written), .foldedStrings(let written):
-            var texts: [String] = []
-            for (index, template) in templates.enumerated() {
-                guard let template else {
-                    texts.append(written[index])
-                    continue
-                }
-                guard let text = template.substitutedText(lookup) else {
-                    if op.negated { return nil }
-                    continue
-                }
-                if case .foldedStrings = values { texts.append(text.lowercased()) } else { texts.append(text) }
-            }
-            let substituted: ConditionValues = if case .foldedStrings = values { .foldedStrings(texts) } else { .strings(texts) }
-            return Condition(op: op, key: key, normalizedKey: normalizedKey, values: substituted, rawValues: rawValues)
+        case .strings(let written):
+            guard let texts = substitute(written, { $0.substitutedText(lookup) }) else { return nil }
+            substituted = .strings(texts)
+        case .foldedStrings(let written):
+            guard let texts = substitute(written, { $0.substitutedText(lookup)?.lowercased() }) else { return nil }
+            substituted = .foldedStrings(texts)
         case .patterns(let written):
-            var patterns: [Wildcard] = []
-            for (index, template) in templates.enumerated() {
-                guard let template else {
-                    patterns.append(written[index])
-                    continue
-                }
-                guard let pattern = template.substitutedPattern(lookup) else {
-                    if op.negated { return nil }
-                    continue
-                }
-                patterns.append(pattern)
-            }
-            return Condition(op: op, key: key, normalizedKey: normalizedKey, values: .patterns(patterns), rawValues: rawValues)
+            guard let patterns = substitute(written, { $0.substitutedPattern(lookup) }) else { return nil }
+            substituted = .patterns(patterns)
         default:
             // Only string operators take variables (the parser); never hand back `templates`.
-            return Condition(op: op, key: key, normalizedKey: normalizedKey, values: values, rawValues: rawValues)
+            substituted = values
         }
+        return Condition(op: op, key: key, normalizedKey: normalizedKey, values: substituted, rawValues: rawValues)
     }
 
     /// The policy values after substitution, as text, for explanations; nil without variables.

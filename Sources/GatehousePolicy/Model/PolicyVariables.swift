@@ -26,6 +26,17 @@ public struct PolicyTemplate: Sendable, Hashable {
     /// The value as written.
     public let text: String
     public let parts: [Part]
+    /// The keys the variables name, folded, in order: made once, since the gateway asks on
+    /// every call which keys a set's statements read.
+    public let normalizedKeys: [String]
+
+    init(text: String, parts: [Part]) {
+        self.text = text
+        self.parts = parts
+        normalizedKeys = parts.compactMap {
+            if case .variable(_, let key, _) = $0 { key } else { nil }
+        }
+    }
 
     /// Why a `${` does not start a policy variable; `offset` is in UTF-8 bytes from the
     /// value's start.
@@ -91,13 +102,6 @@ public struct PolicyTemplate: Sendable, Hashable {
         }
         if literalStart < bytes.count { parts.append(.text(string(literalStart..<bytes.count))) }
         return .success(PolicyTemplate(text: text, parts: parts))
-    }
-
-    /// The keys the variables name, folded, in order.
-    public var normalizedKeys: [String] {
-        parts.compactMap {
-            if case .variable(_, let key, _) = $0 { key } else { nil }
-        }
     }
 
     /// The keys the variables name, as written.
