@@ -404,58 +404,55 @@ public enum RequestSigning {
     }
 
     /// A secret key ready to verify and sign with: HMAC-SHA256 (RFC 2104) with the SHA-256
-    /// states after the key's inner and outer pads absorbed once, so each signature costs
-    /// two copies of a state and no key schedule. The hash is OpenSSL's (`DigestContext`);
-    /// only HMAC's two-line construction is written here, since neither swift-crypto's
-    /// `HMAC` nor OpenSSL's non-deprecated `EVP_MAC` keeps a keyed state to copy. Made once
-    /// per access key and shared by every connection and thread: the keyed states are only
-    /// read, and each hash runs in the calling thread's own context.
+    /// states after the key's inner and outer pads absorbed once, so each signature starts
+    /// from copies of two states and does no key schedule. The hash is OpenSSL's
+    /// (`SHA256State`); only HMAC's two-line construction is written here, since neither
+    /// swift-crypto's `HMAC` nor OpenSSL's `EVP_MAC` keeps a keyed state to copy. Made once
+    /// per access key and shared by every connection and thread: the keyed states are values,
+    /// only ever copied.
     public struct SigningKey: Sendable {
         public let secretKey: String
-        private let state: State
-
-        final class State: @unchecked Sendable {
-            // Only ever copied from once made, which OpenSSL allows from several threads.
-            let inner = DigestContext()
-            let outer = DigestContext()
-            var ready = false
-        }
+        private let inner: SHA256State
+        private let outer: SHA256State
 
         public init(secretKey: String) { self.init(secretKey: secretKey, keyBytes: Array(secretKey.utf8)) }
 
         /// A key from other bytes than the secret's (V11's derived key).
         init(secretKey: String, keyBytes: [UInt8]) {
             self.secretKey = secretKey
-            state = State()
             // RFC 2104 §2: a key longer than the block is hashed first; then zero-padded.
             var block = [UInt8](repeating: 0, count: 64)
-            var ready = true
+            var hashedKey = true
             if keyBytes.count > 64 {
-                ready = block.withUnsafeMutableBufferPointer { block in
-                    keyBytes.withUnsafeBytes { DigestContext().hash($0, into: block.baseAddress!) }
+                hashedKey = block.withUnsafeMutableBufferPointer { block in
+                    keyBytes.withUnsafeBytes { SHA256State.hash($0, into: block.baseAddress!) }
                 }
             } else {
                 for index in keyBytes.indices { block[index] = keyBytes[index] }
             }
-            let innerPad = block.map { $0 ^ 0x36 }
-            let outerPad = block.map { $0 ^ 0x5C }
-            ready =
-                ready && state.inner.start() && innerPad.withUnsafeBytes { state.inner.update($0) } && state.outer.start()
-                && outerPad.withUnsafeBytes { state.outer.update($0) }
-            state.ready = ready
+            var inner = SHA256State()
+            var outer = SHA256State()
+            block.map { $0 ^ 0x36 }.withUnsafeBytes { inner.update($0) }
+            block.map { $0 ^ 0x5C }.withUnsafeBytes { outer.update($0) }
+            // A key whose long form could not be hashed must never sign: its states fail.
+            if !hashedKey { inner = SHA256State.failed }
+            self.inner = inner
+            self.outer = outer
         }
 
-        /// SHA-256 of `bytes` into `out` (32 bytes), in the calling thread's context.
+        /// SHA-256 of `bytes` into `out` (32 bytes).
         func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
-            ThreadDigestContext.current.hash(bytes, into: out)
+            SHA256State.hash(bytes, into: out)
         }
 
         /// HMAC-SHA256 of `message` with this key into `out` (32 bytes).
         func authenticationCode(_ message: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
-            guard state.ready else { return false }
-            let work = ThreadDigestContext.current
-            return work.start(from: state.inner) && work.update(message) && work.finish(into: out) && work.start(from: state.outer)
-                && work.update(UnsafeRawBufferPointer(start: out, count: DigestContext.digestCount)) && work.finish(into: out)
+            var work = inner
+            work.update(message)
+            guard work.finish(into: out) else { return false }
+            work = outer
+            work.update(UnsafeRawBufferPointer(start: out, count: SHA256State.digestCount))
+            return work.finish(into: out)
         }
     }
 
@@ -526,7 +523,7 @@ public enum RequestSigning {
         of request: Request, fields: FieldTable, signedHeaderList: UnsafeRawBufferPointer, date: UnsafeRawBufferPointer, algorithm: Algorithm,
         accessKey: String, scope: String?, key: SigningKey, _ body: (UnsafeRawBufferPointer) -> Rejection?
     ) -> Rejection? {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DigestContext.digestCount) { digest in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA256State.digestCount) { digest in
             let out = digest.baseAddress!
             return ByteWriter.with(capacity: 128 + date.count + (scope?.utf8.count ?? 0)) { stringToSign in
                 var hashed = true
@@ -545,10 +542,10 @@ public enum RequestSigning {
                 }
                 if let canonicalRejection { return canonicalRejection }
                 guard hashed else { return .digestUnavailable }
-                let signingKey: SigningKey
+                let signed: Bool
                 switch algorithm {
                 case .sdkHmacSha256:
-                    signingKey = key
+                    signed = stringToSign.withBytes { key.authenticationCode($0, into: out) }
                 case .v11HmacSha256:
                     // The derived key depends on the scope's date: made per call.
                     guard let scope else { return .malformedAuthorization("V11-HMAC-SHA256 needs a scope") }
@@ -559,9 +556,10 @@ public enum RequestSigning {
                         derived.withUnsafeBytes { hex.appendHex($0) }
                         return hex.withBytes { Array($0) }
                     }
-                    signingKey = SigningKey(secretKey: key.secretKey, keyBytes: derivedHex)
+                    let derivedKey = SigningKey(secretKey: key.secretKey, keyBytes: derivedHex)
+                    signed = stringToSign.withBytes { derivedKey.authenticationCode($0, into: out) }
                 }
-                guard stringToSign.withBytes({ signingKey.authenticationCode($0, into: out) }) else { return .digestUnavailable }
+                guard signed else { return .digestUnavailable }
                 return body(UnsafeRawBufferPointer(digest))
             }
         }
@@ -577,8 +575,7 @@ public enum RequestSigning {
         var text = ""
         let rejection = Authorization.joined(signedHeaders).withUnsafeBytes { list in
             request.withFields { fields in
-                let context = DigestContext()
-                return withCanonicalRequest(request, fields: fields, signedHeaderList: list, hash: context.hash) {
+                withCanonicalRequest(request, fields: fields, signedHeaderList: list, hash: SHA256State.hash) {
                     text = String(decoding: $0, as: UTF8.self)
                 }
             }
@@ -596,7 +593,7 @@ public enum RequestSigning {
             if request.body.isEmpty {
                 payloadHash.append(emptyBodyHash)
             } else {
-                let hashed = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: DigestContext.digestCount) { digest in
+                let hashed = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA256State.digestCount) { digest in
                     guard request.body.withUnsafeBytes({ hash($0, digest.baseAddress!) }) else { return false }
                     payloadHash.appendHex(UnsafeRawBufferPointer(digest))
                     return true
