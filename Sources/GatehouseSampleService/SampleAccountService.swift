@@ -46,6 +46,7 @@ public struct SampleAccountService: Sendable {
         let router = Router()
         let store = self.store
         if let requiredSignature { router.add(middleware: SignatureMiddleware(credentials: requiredSignature)) }
+        router.add(middleware: NotImplementedMiddleware())
         router.get("/v1/organizations/accounts") { request, _ -> Reply in
             let parameters = request.uri.queryParameters
             var limit = 200
@@ -200,6 +201,24 @@ public struct SampleAccountService: Sendable {
 
 /// Refuses calls not AK/SK-signed with the service's credentials, in Huawei API Gateway's
 /// words ("Incorrect IAM authentication information: verify aksk signature fail, ...").
+/// Every other operation of the Organizations API (the gateway routes all 69) gets a 501 in
+/// the service's error shape, naming the call: the sample implements what the demo and the
+/// tests use, and says plainly that the rest reached it and is not served.
+struct NotImplementedMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            return try SampleAccountService.Reply.error(
+                .notImplemented, "Sample.0501",
+                "The sample account service does not implement \(request.method) \(request.uri.path); a real Organizations endpoint serves it."
+            ).response(from: request, context: context)
+        }
+    }
+}
+
 struct SignatureMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let credentials: SigningCredentials

@@ -142,6 +142,48 @@ import Testing
         #expect(listed.stdout.contains(admin.accessKey) && !listed.stdout.contains("last used never"), "\(listed.stdout)")
     }
 
+    /// All 69 operations, enumerated from the SDK's request classes and sent by the SDK's
+    /// client with the administrator's access key: each is routed to the action the
+    /// documentation gives it (the data file), audited, allowed by the administrator's
+    /// policies and forwarded; the sample service answers what it implements and 501 for the
+    /// rest. None gets the gateway's own 404 or any other refusal.
+    @Test func everyOperationOfTheSDKIsRoutedToItsDocumentedAction() async throws {
+        try Self.requireSDK()
+        let gateway = try await GatewayFixture()
+        let admin = try Self.createAccessKey(gateway, user: "admin")
+        let sent = try CLI.runProgram(
+            "/usr/bin/env",
+            [
+                "python3", Self.fixtures.appendingPathComponent("sdk_operations.py").path, "http://127.0.0.1:\(gateway.port)", admin.accessKey,
+                admin.secretKey, Self.managementAccount, GatewayFixture.devAccount,
+            ])
+        #expect(sent.status == 0, "\(sent.stderr)")
+        let calls = try sent.stdout.split(separator: "\n").map { try jsonObject(String($0)) }
+        let dataFile = CLI.packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/organizations-catalog.json")
+        let data = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: dataFile)) as? [String: Any])
+        var documented: [String: String?] = [:]
+        for operation in try #require(data["operations"] as? [[String: Any]]) {
+            documented[operation["sdk_name"] as? String ?? ""] = operation["action"] as? String
+        }
+        #expect(calls.count == 69 && Set(calls.compactMap { $0["operation"] as? String }) == Set(documented.keys))
+        // The SDK's calls are sequential; the gateway audits each once, in order.
+        let lines = try gateway.auditLines()
+        #expect(lines.count == calls.count)
+        for (call, line) in zip(calls, lines) {
+            let operation = call["operation"] as? String ?? ""
+            let path = call["path"] as? String ?? ""
+            #expect(line["method"] as? String == call["method"] as? String, "\(operation)")
+            // The template's literal head is the audited path's (parameters filled in).
+            let head = String(path.prefix { $0 != "{" })
+            #expect((line["path"] as? String)?.hasPrefix(head) == true, "\(operation): \(line)")
+            #expect(line["action"] as? String == documented[operation] ?? nil, "\(operation): \(line)")
+            #expect(line["decision"] as? String == "allow", "\(operation): \(line)")
+            let status = call["status"] as? Int ?? 0
+            #expect((200..<300).contains(status) || (status == 501 && call["error_code"] as? String == "Sample.0501"), "\(operation): \(call)")
+        }
+        #expect(await gateway.stop() == 0)
+    }
+
     @Test func tamperedStaleAndEndedCredentialsAreRefusedAsTheSDKExpects() async throws {
         let (gateway, caFile, certificates) = try await Self.tlsGateway()
         defer { withExtendedLifetime(certificates) {} }

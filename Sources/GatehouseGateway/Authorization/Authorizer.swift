@@ -154,15 +154,33 @@ public struct Authorizer: Sendable {
             return .decided(requestContext.refuse(error))
         case .success(let found): route = found
         }
-        let parameters = match.parameters
-        requestContext.record.action = route.action
-        requestContext.record.resource = match.resource
+        var parameters = match.parameters
+        var resource = match.resource
+        requestContext.record.action = route.identityPolicy ? route.action : nil
+        // A resource named in the body (`{body:<name>}`) is read per call, and only from a
+        // caller who authenticated.
+        if !route.bodyReferences.isEmpty {
+            switch Self.bodyValues(route.bodyReferences, in: attributes.body) {
+            case .failure(let error): return .decided(requestContext.refuse(error))
+            case .success(let values): parameters.merge(values) { _, read in read }
+            }
+            if let malformed = route.malformedParameter(in: parameters) {
+                return .decided(requestContext.refuse(.badParameter(name: malformed.name, value: malformed.value, format: malformed.format)))
+            }
+            let organization = directory.organization
+            resource = route.resourceURN(
+                parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
+        }
+        requestContext.record.resource = resource
         requestContext.handler = route.handler
         requestContext.parameters = parameters
 
         if let error = callerRuleError(route.callers, account: session.user.accountId, directory: directory) {
             return .decided(requestContext.refuse(error))
         }
+        // Documented as needing no identity-policy permission: authentication and the caller
+        // rule decide.
+        if !route.identityPolicy { return .decided(requestContext.allow(reason: "no_identity_policy_required")) }
 
         let (policySet, globals): (CompiledPolicySet, GlobalKeys)
         switch cache.policySet(for: session.policies, in: policies) {
@@ -171,7 +189,8 @@ public struct Authorizer: Sendable {
         }
         var request: AuthorizationRequest
         switch context(
-            attributes, session: session, route: route, resource: match.resource, sourceIp: sourceIp, globals: globals, directory: directory)
+            attributes, session: session, route: route, resource: resource, target: target, sourceIp: sourceIp, globals: globals,
+            directory: directory)
         {
         case .failure(let error): return .decided(requestContext.refuse(error))
         case .success(let built): request = built
@@ -179,8 +198,9 @@ public struct Authorizer: Sendable {
         if route.carriesRequestTags { requestContext.changesTagsOf = route.tagSubject.flatMap { parameters[$0] } }
         // The target's tags are context too, from the account service (a policy information
         // point): looked up only when a statement that could apply tests them.
+        let testsResourceTags = { policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") }) }
         if route.carriesResourceTags, let subject = route.tagSubject, let account = parameters[subject],
-            cache.testsResourceTags(policySet, match, { policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") }) })
+            route.bodyReferences.isEmpty ? cache.testsResourceTags(policySet, match, testsResourceTags) : testsResourceTags()
         {
             // Consumed, so adding the tags extends this request's context instead of a copy.
             if let tags = knownTags(account) { return .decided(Self.decide(consume request, tags: tags, with: policySet, requestContext)) }
@@ -270,9 +290,15 @@ public struct Authorizer: Sendable {
         case .failure(let rejection): return RouteMatch(target: .failure(rejection))
         case .success(let found): parsed = found
         }
-        guard let (route, parameters) = catalog.match(method: method, target: parsed) else { return RouteMatch(target: .success(parsed)) }
+        guard case (let route, var parameters)? = catalog.match(method: method, target: parsed) else { return RouteMatch(target: .success(parsed)) }
         if let malformed = route.malformedParameter(in: parameters) {
             return RouteMatch(target: .success(parsed), route: route, parameters: parameters, malformedParameter: malformed)
+        }
+        if !route.queryReferences.isEmpty {
+            parameters.merge(Self.queryValues(route.queryReferences, in: parsed.rawQuery)) { _, read in read }
+            if let malformed = route.malformedParameter(in: parameters) {
+                return RouteMatch(target: .success(parsed), route: route, parameters: parameters, malformedParameter: malformed)
+            }
         }
         let organization = directory.organization
         let resource = route.resourceURN(
@@ -284,8 +310,8 @@ public struct Authorizer: Sendable {
     /// tests (`globals`), the principal's keys (read from the principal when asked), and
     /// `g:RequestTag/<k>` and `g:TagKeys` from a tag-changing body.
     func context(
-        _ attributes: RequestAttributes, session: Session, route: Route, resource: String, sourceIp: String, globals: GlobalKeys,
-        directory: DirectoryView
+        _ attributes: RequestAttributes, session: Session, route: Route, resource: String, target: RequestTarget? = nil, sourceIp: String,
+        globals: GlobalKeys, directory: DirectoryView
     ) -> Result<AuthorizationRequest, GatewayError> {
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
         request.reserveContext(8)
@@ -334,6 +360,13 @@ public struct Authorizer: Sendable {
                 // A tag key written twice, or in two cases, is two readings of one key.
                 for (key, value) in tags { request.addContext("g:RequestTag/" + key, [.string(value)]) }
                 request.setContext("g:tagkeys", keys.map { .string($0) })
+            }
+        }
+        if route.carriesServicePrincipal {
+            switch Self.servicePrincipal(body: attributes.body, query: target?.rawQuery) {
+            case .failure(let error): return .failure(error)
+            case .success(let principal?): request.setContext(normalizedKey: "organizations:serviceprincipal", [.string(principal)])
+            case .success(nil): break
             }
         }
         return .success(request)
@@ -445,6 +478,68 @@ public struct Authorizer: Sendable {
     }
 
     /// The first member whose name is one of `names` in another case, if any.
+    /// A query's parameters in order, names and values percent-decoded (undecodable
+    /// percent-encoding kept as written: no ID format accepts `%`).
+    static func queryParameters(_ rawQuery: String?) -> [(name: String, value: String)] {
+        (rawQuery ?? "").split(separator: "&").compactMap { pair in
+            let (rawName, rawValue) = pair.firstIndex(of: "=").map { (pair[..<$0], pair[pair.index(after: $0)...]) } ?? (pair, "")
+            guard let name = String(rawName).removingPercentEncoding else { return nil }
+            return (name, String(rawValue).removingPercentEncoding ?? String(rawValue))
+        }
+    }
+
+    /// The query parameters a route's resource names (`query:<name>`). A parameter given
+    /// twice is ambiguous (which one would the service read?): both values are kept, joined
+    /// by `,`, which no ID format accepts, so the call is refused; one not given reads as
+    /// empty, refused the same way.
+    static func queryValues(_ references: [String], in rawQuery: String?) -> [String: String] {
+        var values: [String: [String]] = [:]
+        for reference in references { values[reference] = [] }
+        for (name, value) in queryParameters(rawQuery) where values["query:" + name] != nil { values["query:" + name]!.append(value) }
+        return values.mapValues { $0.joined(separator: ",") }
+    }
+
+    /// The body members a route's resource names (`body:<name>`): the body must be a JSON
+    /// object and each a string member (its format is checked next, as a path parameter's).
+    static func bodyValues(_ references: [String], in body: [UInt8]) -> Result<[String: String], GatewayError> {
+        let names = references.map { String($0.dropFirst("body:".count)) }
+        let shape = "The request body must be a JSON object with \(names.joined(separator: " and ")) as strings."
+        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)), case .object(let members) = json
+        else { return .failure(.badBody(shape)) }
+        if let odd = Self.memberInAnotherCase(members, of: Set(names)) {
+            return .failure(.badBody("\(JSONWriter.quoted(odd)) differs only in case from a member the policy reads; \(shape)"))
+        }
+        var values: [String: String] = [:]
+        for (reference, name) in zip(references, names) {
+            guard case .string(let value)? = json[name] else { return .failure(.badBody(shape)) }
+            values[reference] = value
+        }
+        return .success(values)
+    }
+
+    /// `organizations:ServicePrincipal`: the body's `service_principal` (the trusted-service
+    /// and delegated-administrator APIs), else the query's (listing delegated
+    /// administrators); nil when the call names none. A body that is there but cannot be
+    /// read, or a `service_principal` that is not a string or is given twice, is refused:
+    /// the policy could not see what the service would.
+    static func servicePrincipal(body: [UInt8], query: String?) -> Result<String?, GatewayError> {
+        if !body.isEmpty {
+            guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: body.count, maxDepth: 8)), case .object(let members) = json
+            else { return .failure(.badBody("The request body must be a JSON object.")) }
+            if let odd = Self.memberInAnotherCase(members, of: ["service_principal"]) {
+                return .failure(.badBody("\(JSONWriter.quoted(odd)) is not a member; the service's principal is service_principal."))
+            }
+            switch json["service_principal"] {
+            case nil: break
+            case .string(let value)?: return .success(value)
+            default: return .failure(.badBody("service_principal must be a string."))
+            }
+        }
+        let given = queryParameters(query).filter { $0.name == "service_principal" }
+        if given.count > 1 { return .failure(.badBody("service_principal is given more than once in the query.")) }
+        return .success(given.first.map(\.value))
+    }
+
     static func memberInAnotherCase(_ members: [(key: String, value: JSONValue)], of names: Set<String>) -> String? {
         members.first { !names.contains($0.key) && names.contains($0.key.lowercased()) }?.key
     }

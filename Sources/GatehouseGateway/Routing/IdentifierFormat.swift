@@ -38,7 +38,8 @@ public enum IdentifierFormat: String, Sendable, CaseIterable {
         case "policy_id": .policy
         case "handshake_id": .handshake
         case "create_account_status_id": .createAccountStatus
-        case "resource_id": .taggableResource
+        // A parent (root or OU) and a policy's entity (root, OU or account) are IDs of several types.
+        case "resource_id", "parent_id", "entity_id": .taggableResource
         case "resource_type": .resourceType
         case "transfer_id": .ownerTransfer
         default: nil

@@ -24,11 +24,18 @@ public final class Route: Sendable {
     public let path: String
     public let segments: [Segment]
     public let action: String
-    /// A URN with `{placeholders}`: path parameters, `{organization_id}`, `{management_account_id}`; or `*`.
+    /// A URN with `{placeholders}`, or `*`. A placeholder is a value: a path parameter
+    /// (`{account_id}`), a query parameter (`{query:root_id}`), a string member of the JSON
+    /// body (`{body:account_id}`), `{organization_id}` or `{management_account_id}`; or the
+    /// resource type of a value (`{type_of:resource_id}`, see `Route.resourceType(of:format:)`).
     public let resource: String
     public let callers: CallerRule
-    /// Condition-key families the call carries besides the global ones (`g:ResourceTag`, `g:RequestTag`, `g:TagKeys`).
+    /// Condition-key families the call carries besides the global ones (`g:ResourceTag`,
+    /// `g:RequestTag`, `g:TagKeys`, `organizations:ServicePrincipal`).
     public let context: [String]
+    /// False for the operations whose reference says they need no identity-policy
+    /// permission: decided by authentication and the caller rule alone.
+    public let identityPolicy: Bool
     /// Set when Gatehouse answers the call itself instead of forwarding it.
     public let handler: BuiltInEndpoint?
     /// The documented format of each path parameter (`IdentifierFormat`): a call whose
@@ -39,9 +46,18 @@ public final class Route: Sendable {
     /// `g:RequestTag/<k>` or `g:TagKeys` (read from its body): asked on every call.
     public let carriesResourceTags: Bool
     public let carriesRequestTags: Bool
+    /// Whether the call carries `organizations:ServicePrincipal` (from the body's or the
+    /// query's `service_principal`).
+    public let carriesServicePrincipal: Bool
 
-    /// The path parameter naming the account whose tags are `g:ResourceTag/<k>`: the last
-    /// path parameter in the resource template.
+    /// The query parameters and body members the resource names (`query:<name>`,
+    /// `body:<name>`): each must be there once, in its documented format, or the call is
+    /// refused (400) rather than authorized on a URN with a hole in it.
+    public let queryReferences: [String]
+    public let bodyReferences: [String]
+
+    /// The value naming the resource whose tags are `g:ResourceTag/<k>`: the last path
+    /// parameter, query parameter or body member in the resource template.
     public let tagSubject: String?
 
     /// The resource template split once into literal text and placeholders, so building a
@@ -49,6 +65,8 @@ public final class Route: Sendable {
     enum ResourcePart: Sendable {
         case text(String)
         case placeholder(String)
+        /// The URN resource type of a value (`{type_of:<value>}`).
+        case typeOf(String)
     }
 
     let resourceParts: [ResourcePart]
@@ -58,11 +76,15 @@ public final class Route: Sendable {
 
     public init(
         method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String],
-        handler: BuiltInEndpoint? = nil, formats: [String: IdentifierFormat] = [:]
+        handler: BuiltInEndpoint? = nil, formats: [String: IdentifierFormat] = [:], identityPolicy: Bool = true
     ) {
         self.handler = handler
+        self.identityPolicy = identityPolicy
         var formats = formats
         for case .parameter(let name) in segments where formats[name] == nil { formats[name] = IdentifierFormat.forParameter(named: name) }
+        for name in Self.references(in: resource) where Self.isReference(name) && formats[name] == nil {
+            formats[name] = IdentifierFormat.forParameter(named: String(name.drop { $0 != ":" }.dropFirst()))
+        }
         self.formats = formats
         self.method = method
         self.path = path
@@ -73,11 +95,13 @@ public final class Route: Sendable {
         self.context = context
         carriesResourceTags = context.contains("g:ResourceTag")
         carriesRequestTags = context.contains("g:RequestTag") || context.contains("g:TagKeys")
+        carriesServicePrincipal = context.contains("organizations:ServicePrincipal")
         var parts: [ResourcePart] = []
         var rest = Substring(resource)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
             if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
-            parts.append(.placeholder(String(rest[rest.index(after: open)..<close])))
+            let name = String(rest[rest.index(after: open)..<close])
+            parts.append(name.hasPrefix("type_of:") ? .typeOf(String(name.dropFirst("type_of:".count))) : .placeholder(name))
             rest = rest[rest.index(after: close)...]
         }
         if !rest.isEmpty { parts.append(.text(String(rest))) }
@@ -87,7 +111,7 @@ public final class Route: Sendable {
         for part in parts {
             switch part {
             case .text(let text): textBytes += text.utf8.count
-            case .placeholder: placeholders += 1
+            case .placeholder, .typeOf: placeholders += 1
             }
         }
         resourceTextBytes = textBytes
@@ -95,8 +119,59 @@ public final class Route: Sendable {
         var parameterNames = Set<String>()
         for case .parameter(let name) in segments { parameterNames.insert(name) }
         var subject: String?
-        for case .placeholder(let name) in parts where parameterNames.contains(name) { subject = name }
+        var queryReferences: [String] = []
+        var bodyReferences: [String] = []
+        for part in parts {
+            let name: String
+            switch part {
+            case .text: continue
+            case .placeholder(let value), .typeOf(let value): name = value
+            }
+            if name.hasPrefix("query:") && !queryReferences.contains(name) { queryReferences.append(name) }
+            if name.hasPrefix("body:") && !bodyReferences.contains(name) { bodyReferences.append(name) }
+            if case .placeholder = part, parameterNames.contains(name) || name.hasPrefix("query:") || name.hasPrefix("body:") { subject = name }
+        }
+        self.queryReferences = queryReferences
+        self.bodyReferences = bodyReferences
         tagSubject = subject
+    }
+
+    /// Whether a value is one the resource names from outside the path (`query:`, `body:`).
+    static func isReference(_ name: String) -> Bool { name.hasPrefix("query:") || name.hasPrefix("body:") }
+
+    /// The URN resource type a value names: for a tag API's `resource_type`
+    /// (`organizations:accounts` and so on) its type; for any other ID the type its
+    /// documented form says (`ou-`, `r-`, `p-`, `h-`), else an account (account IDs have no
+    /// prefix). Gatehouse's reading where the reference shows only examples: a type's URN
+    /// is `organizations::<management account>:<type>:<organization>/<id>`, as the account
+    /// and OU examples are.
+    public static func resourceType(of value: String, format: IdentifierFormat?) -> String {
+        if format == .resourceType {
+            switch value {
+            case "organizations:accounts": return "account"
+            case "organizations:ous": return "ou"
+            case "organizations:roots": return "root"
+            case "organizations:policies": return "policy"
+            default: return "unknown"
+            }
+        }
+        if value.hasPrefix("ou-") { return "ou" }
+        if value.hasPrefix("r-") { return "root" }
+        if value.hasPrefix("p-") { return "policy" }
+        if value.hasPrefix("h-") { return "handshake" }
+        return "account"
+    }
+
+    /// The values a resource template names, `type_of:` taken off.
+    static func references(in resource: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(resource)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            let name = rest[rest.index(after: open)..<close]
+            names.append(String(name.hasPrefix("type_of:") ? name.dropFirst("type_of:".count) : name))
+            rest = rest[rest.index(after: close)...]
+        }
+        return names
     }
 
     public var parameters: [String] {
@@ -112,13 +187,13 @@ public final class Route: Sendable {
             let lowered = family.lowercased()
             if normalizedKey == lowered || normalizedKey.hasPrefix(lowered + "/") { return true }
         }
-        let collected = ["g:resourcetag", "g:requesttag", "g:tagkeys"]
+        let collected = ["g:resourcetag", "g:requesttag", "g:tagkeys", "organizations:serviceprincipal"]
         return !collected.contains { normalizedKey == $0 || normalizedKey.hasPrefix($0 + "/") }
     }
 
     /// The first path parameter that does not have its documented format, if any.
     public func malformedParameter(in parameters: [String: String]) -> (name: String, value: String, format: IdentifierFormat)? {
-        for case .parameter(let name) in segments {
+        for name in self.parameters + queryReferences + bodyReferences {
             // A parameter without a format cannot be checked, so it is never accepted (the
             // catalog refuses such a route on load; this guards a route built in code).
             guard let value = parameters[name] else { continue }
@@ -140,6 +215,7 @@ public final class Route: Sendable {
             case .placeholder("organization_id"): urn += organizationId
             case .placeholder("management_account_id"): urn += managementAccountId
             case .placeholder(let name): urn += parameters[name] ?? "{\(name)}"
+            case .typeOf(let name): urn += parameters[name].map { Self.resourceType(of: $0, format: formats[name]) } ?? "{type_of:\(name)}"
             }
         }
         return urn
@@ -164,8 +240,12 @@ public final class Route: Sendable {
         for (mine, theirs) in zip(segments, other.segments) {
             switch (mine, theirs) {
             case (.literal(let a), .literal(let b)): if a != b { return .disjoint }
-            case (.literal, .parameter): literalHere = true
-            case (.parameter, .literal): literalThere = true
+            case (.literal(let text), .parameter(let name)):
+                if !other.mayMatch(text, parameter: name) { return .disjoint }
+                literalHere = true
+            case (.parameter(let name), .literal(let text)):
+                if !mayMatch(text, parameter: name) { return .disjoint }
+                literalThere = true
             case (.parameter, .parameter): break
             }
         }
@@ -187,6 +267,14 @@ public final class Route: Sendable {
         }.joined()
     }
 
+    /// Whether a path segment can be this parameter: a parameter of a closed set of values
+    /// (a tag API's `resource_type`) matches only those, so `/v1/organizations/accounts/...`
+    /// is never read as a resource type; any other value matches, and its format is checked
+    /// once the route is chosen (a 400 that names the format).
+    func mayMatch(_ value: String, parameter name: String) -> Bool {
+        formats[name] != .resourceType || IdentifierFormat.resourceType.accepts(value)
+    }
+
     /// The path parameters when `path` (already split on `/`) is a call of this route.
     public func match(method: String, segments pathSegments: [String]) -> [String: String]? {
         guard method == self.method, pathSegments.count == segments.count else { return nil }
@@ -195,7 +283,7 @@ public final class Route: Sendable {
             switch segment {
             case .literal(let text): if text != value { return nil }
             case .parameter(let name):
-                guard !value.isEmpty else { return nil }
+                guard !value.isEmpty, mayMatch(value, parameter: name) else { return nil }
                 parameters[name] = value
             }
         }
@@ -252,7 +340,7 @@ public struct RouteCatalog: Sendable {
     }
 
     static let methods: Set<String> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    static let contextFamilies: Set<String> = ["g:ResourceTag", "g:RequestTag", "g:TagKeys"]
+    static let contextFamilies: Set<String> = ["g:ResourceTag", "g:RequestTag", "g:TagKeys", "organizations:ServicePrincipal"]
 
     static func read(_ json: JSONValue, into collector: inout DiagnosticCollector) -> RouteCatalog {
         func report(_ message: String, at path: JSONPath, atKey: Bool = false) {
@@ -272,7 +360,9 @@ public struct RouteCatalog: Sendable {
                 report("a route is an object {method, path, action, resource, callers, context}", at: path)
                 continue
             }
-            let known: Set<String> = ["method", "path", "action", "resource", "callers", "context", "handler", "formats"]
+            let known: Set<String> = [
+                "method", "path", "action", "resource", "callers", "context", "handler", "formats", "identity_policy", "operation", "note",
+            ]
             for (key, _) in members where !known.contains(key) {
                 report(
                     "unknown route member \(JSONWriter.quoted(key)); allowed: \(known.sorted().joined(separator: ", "))", at: path.appending(key),
@@ -285,7 +375,30 @@ public struct RouteCatalog: Sendable {
                 }
                 return value
             }
-            guard let method = text("method"), let template = text("path"), let action = text("action"), let resource = text("resource"),
+            // An operation whose reference says it needs no identity-policy permission has no
+            // action: `"identity_policy": false` says so, and then `action` must be absent.
+            var identityPolicy = true
+            switch item["identity_policy"] {
+            case nil: break
+            case .bool(let value)?: identityPolicy = value
+            default: report("identity_policy must be true or false", at: path.appending("identity_policy"))
+            }
+            for key in ["operation", "note"] {
+                if let value = item[key], case .string = value {
+                } else if item[key] != nil {
+                    report("\(key) must be a string", at: path.appending(key))
+                }
+            }
+            let action: String?
+            if identityPolicy {
+                action = text("action")
+            } else if item["action"] != nil {
+                report("a route with \"identity_policy\": false is decided without policies, so it names no action", at: path.appending("action"))
+                action = nil
+            } else {
+                action = ""
+            }
+            guard let method = text("method"), let template = text("path"), let action, let resource = text("resource"),
                 let callersText = text("callers")
             else { continue }
             if !methods.contains(method) { report("method must be one of \(methods.sorted().joined(separator: ", "))", at: path.appending("method")) }
@@ -342,7 +455,8 @@ public struct RouteCatalog: Sendable {
             if let raw = item["formats"] {
                 if case .object(let members) = raw {
                     for (name, value) in members {
-                        guard segments.contains(.parameter(name)) else {
+                        guard segments.contains(.parameter(name)) || (Route.isReference(name) && Route.references(in: resource).contains(name))
+                        else {
                             report(
                                 "formats names {\(name)}, which is not a parameter of the path", at: path.appending("formats").appending(name),
                                 atKey: true)
@@ -365,9 +479,16 @@ public struct RouteCatalog: Sendable {
                     "path parameter {\(name)} has no documented ID format; name one in formats (\(IdentifierFormat.allCases.map(\.rawValue).joined(separator: ", ")))",
                     at: path.appending("path"))
             }
+            for name in Route.references(in: resource) where Route.isReference(name) && formats[name] == nil {
+                if IdentifierFormat.forParameter(named: String(name.drop { $0 != ":" }.dropFirst())) == nil {
+                    report(
+                        "{\(name)} has no documented ID format; name one in formats (\(IdentifierFormat.allCases.map(\.rawValue).joined(separator: ", ")))",
+                        at: path.appending("resource"))
+                }
+            }
             let route = Route(
                 method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context,
-                handler: handler, formats: formats)
+                handler: handler, formats: formats, identityPolicy: identityPolicy)
             // Placeholders in the resource must be known, so no URN is built with a hole in it.
             var rest = Substring(resource)
             while let open = rest.firstIndex(of: "{") {
@@ -375,10 +496,16 @@ public struct RouteCatalog: Sendable {
                     report("unclosed { in resource", at: path.appending("resource"))
                     break
                 }
-                let name = String(rest[rest.index(after: open)..<close])
-                if !route.parameters.contains(name) && name != "organization_id" && name != "management_account_id" {
+                var name = String(rest[rest.index(after: open)..<close])
+                if name.hasPrefix("type_of:") { name.removeFirst("type_of:".count) }
+                let referenceName = name.drop { $0 != ":" }.dropFirst()
+                if Route.isReference(name) {
+                    if referenceName.isEmpty || !referenceName.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+                        report("{\(name)} names no query parameter or body member", at: path.appending("resource"))
+                    }
+                } else if !route.parameters.contains(name) && name != "organization_id" && name != "management_account_id" {
                     report(
-                        "resource placeholder {\(name)} is neither a path parameter nor organization_id or management_account_id",
+                        "resource placeholder {\(name)} is neither a path parameter, query:<name>, body:<name>, organization_id nor management_account_id",
                         at: path.appending("resource"))
                 }
                 rest = rest[rest.index(after: close)...]

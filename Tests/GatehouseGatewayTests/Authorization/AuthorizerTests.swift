@@ -162,6 +162,57 @@ import Testing
         #expect(list(referer: "https://console.example.com/org", after: 1800)?.gatewayError?.reason == "implicit_deny")
     }
 
+    /// A resource named in the body or the query is read from there (and a call that does
+    /// not name it exactly once, in its format, is refused before any policy); the
+    /// delegated-administrator APIs carry `organizations:ServicePrincipal`; an operation
+    /// documented as needing no identity-policy permission is decided by the caller rule.
+    @Test func resourcesAndServicePrincipalsNamedOutsideThePath() throws {
+        let world = try Self.world()
+        let policies = try Self.reloaded([
+            "organizations-admin": """
+            {"Version": "5.0", "Statement": [
+              {"Effect": "Allow", "Action": ["organizations:delegatedAdministrators:register"],
+               "Resource": ["organizations::*:account:*/05261f923e80d3890f33c0056e9b3f80"],
+               "Condition": {"StringEquals": {"organizations:ServicePrincipal": "service.ConfigService"}}},
+              {"Effect": "Allow", "Action": ["organizations:policies:getDryRunConfig"], "Resource": ["organizations::*:root:*/r-abcd1234"]}]}
+            """
+        ])
+        func call(_ method: String, _ target: String, body: String = "", as user: String = "admin") -> RequestContext? {
+            requestContext(
+                world.authorizer.authorize(
+                    RequestAttributes(method: method, target: target, token: world.tokens[user], peer: "127.0.0.1", body: Array(body.utf8)),
+                    requestId: "r", policies: policies, directory: world.view))
+        }
+        let register = "/v1/organizations/delegated-administrators/register"
+        let allowed = call(
+            "POST", register, body: #"{"account_id": "05261f923e80d3890f33c0056e9b3f80", "service_principal": "service.ConfigService"}"#)
+        #expect(allowed?.gatewayError == nil)
+        #expect(allowed?.record.resource?.hasSuffix(":account:o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv/05261f923e80d3890f33c0056e9b3f80") == true)
+        let otherService = call("POST", register, body: #"{"account_id": "05261f923e80d3890f33c0056e9b3f80", "service_principal": "service.Other"}"#)
+        #expect(otherService?.gatewayError?.reason == "implicit_deny")
+        let otherAccount = call(
+            "POST", register, body: #"{"account_id": "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5", "service_principal": "service.ConfigService"}"#)
+        #expect(otherAccount?.gatewayError?.reason == "implicit_deny")
+        // Not there, not a string, not in its format, spelled in another case: refused, 400.
+        for body in [
+            #"{"service_principal": "service.ConfigService"}"#, #"{"account_id": 5}"#, #"{"account_id": "a/b"}"#,
+            #"{"account_id": "05261f923e80d3890f33c0056e9b3f80", "Account_Id": "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"}"#, "not json", "",
+        ] {
+            #expect(call("POST", register, body: body)?.gatewayError?.kind.answer.status == 400, "\(body)")
+        }
+        let config = "/v1/organizations/dry-run-config"
+        #expect(call("GET", config + "?root_id=r-abcd1234&policy_type=tag_policy")?.gatewayError == nil)
+        #expect(call("GET", config + "?root_id=r-abcd5678")?.gatewayError?.reason == "implicit_deny")
+        // Twice (which would the service read?), or missing: refused.
+        #expect(call("GET", config + "?root_id=r-abcd1234&root_id=r-abcd5678")?.gatewayError?.kind.answer.status == 400)
+        #expect(call("GET", config)?.gatewayError?.kind.answer.status == 400)
+        // No identity policy needed (the reference says so), but the caller rule holds.
+        let createResourceAccount = call("POST", "/v2/organizations/accounts", body: #"{"name": "x"}"#)
+        #expect(createResourceAccount?.gatewayError == nil && createResourceAccount?.record.action == nil)
+        #expect(
+            call("POST", "/v2/organizations/accounts", body: #"{"name": "x"}"#, as: "prod_user")?.gatewayError?.reason == "not_management_account")
+    }
+
     /// The sample policies with some files replaced, loaded as a reload would load them.
     static func reloaded(_ replacements: [String: String]) throws -> PolicySnapshot {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-reload-\(UUID().uuidString)")

@@ -53,10 +53,63 @@ func catalogErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text)
         #expect(catalog.match(method: "PATCH", path: "/v1/organizations/accounts/a1/extra") == nil)
         // Every action in the sample catalog is one the organizations service has, but the
         // security-token API Gatehouse answers itself, which is IAM's.
-        for route in catalog.routes where route.handler != .temporaryCredentials {
+        for route in catalog.routes where route.handler != .temporaryCredentials && route.identityPolicy {
             #expect(!ServiceCatalog.organizations.actions(matching: route.action).isEmpty, "\(route.action)")
         }
         #expect(catalog.routes.filter { $0.action.hasPrefix("iam:") }.map(\.handler) == [.temporaryCredentials])
+    }
+
+    /// Every operation of the documented service (the SDK's 69, from the data file) is a
+    /// route of the sample catalog with its method, path, action and caller rule; the
+    /// resource is built from wherever the operation names it.
+    @Test func sampleCatalogIsTheWholeDocumentedService() throws {
+        let dataFile = root.deletingLastPathComponent().appendingPathComponent("shared/data/organizations-catalog.json")
+        let data = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: dataFile)) as? [String: Any])
+        let operations = try #require(data["operations"] as? [[String: Any]])
+        #expect(operations.count == 69)
+        let catalog = try RouteCatalog.load(sampleCatalog)
+        for operation in operations {
+            let name = operation["sdk_name"] as? String ?? ""
+            let method = operation["method"] as? String ?? ""
+            let path = operation["path"] as? String ?? ""
+            let route = try #require(catalog.routes.first { $0.method == method && $0.path == path }, "\(name)")
+            if let action = operation["action"] as? String {
+                #expect(route.action == action && route.identityPolicy, "\(name)")
+            } else {
+                #expect(!route.identityPolicy, "\(name): no documented action, no identity policy")
+            }
+            let expectedCallers: CallerRule =
+                switch operation["caller"] as? String {
+                case "management_or_delegated": .managementOrDelegated
+                case "any_member": .member
+                default: .management  // stated, or the strictest where the reference is silent
+                }
+            #expect(route.callers == expectedCallers, "\(name)")
+            let keys = operation["condition_keys"] as? [String] ?? []
+            #expect(route.carriesRequestTags == keys.contains("g:RequestTag/<tag-key>"), "\(name)")
+            #expect(route.carriesServicePrincipal == keys.contains("organizations:ServicePrincipal"), "\(name)")
+            if keys.contains("g:ResourceTag/<tag-key>") && route.resource != "*" { #expect(route.carriesResourceTags, "\(name)") }
+        }
+        func urn(_ method: String, _ path: String, extra: [String: String] = [:]) -> String? {
+            guard let (route, parameters) = catalog.match(method: method, path: path) else { return nil }
+            return route.resourceURN(parameters: parameters.merging(extra) { $1 }, organizationId: "o-1", managementAccountId: "m")
+        }
+        // The tag APIs' resource type comes from the path's type, or from the ID's form.
+        #expect(urn("GET", "/v1/organizations/organizations:ous/ou-abcdefgh/tags") == "organizations::m:ou:o-1/ou-abcdefgh")
+        #expect(urn("POST", "/v1/organizations/resources/p-abcdefgh/tag") == "organizations::m:policy:o-1/p-abcdefgh")
+        #expect(urn("POST", "/v1/organizations/resources/r-abcd/untag") == "organizations::m:root:o-1/r-abcd")
+        #expect(urn("POST", "/v1/organizations/resources/05261f923e80d3890f33c0056e9b3f80/tag")?.contains(":account:") == true)
+        // A resource type outside the documented four matches no tag API.
+        #expect(catalog.match(method: "GET", path: "/v1/organizations/organizations:users/u1/tags") == nil)
+        #expect(catalog.match(method: "GET", path: "/v1/organizations/accounts/a1")?.route.action == "organizations:accounts:get")
+        // Named in the body or the query.
+        let register = try #require(catalog.match(method: "POST", path: "/v1/organizations/delegated-administrators/register")?.route)
+        #expect(register.bodyReferences == ["body:account_id"] && register.tagSubject == "body:account_id")
+        let config = try #require(catalog.match(method: "GET", path: "/v1/organizations/dry-run-config")?.route)
+        #expect(config.queryReferences == ["query:root_id"])
+        #expect(config.malformedParameter(in: ["query:root_id": "r-a,r-b"])?.format == .root)
+        #expect(
+            urn("POST", "/v1/organizations/organizational-units", extra: ["body:parent_id": "ou-12345678"]) == "organizations::m:ou:o-1/ou-12345678")
     }
 
     @Test func whatARouteCarries() throws {
