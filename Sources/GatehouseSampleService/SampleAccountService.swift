@@ -90,9 +90,14 @@ public struct SampleAccountService: Sendable {
             guard let account = try store.update(id, description: change) else { return .notFound(id) }
             return Reply(status: .ok, body: .object([("account", Self.json(account))]))
         }
-        // The tag APIs, under both URL styles the reference lists.
-        for prefix in ["/v1/organizations/resources/:resource_id", "/v1/organizations/organizations:accounts/:resource_id"] {
-            let isTypedStyle = prefix.contains("organizations:accounts")
+        // The tag APIs, under both URL styles the reference lists; the typed style's type as
+        // written and as the SDK sends it (`:` percent-encoded), since the router matches the
+        // path undecoded.
+        for prefix in [
+            "/v1/organizations/resources/:resource_id", "/v1/organizations/organizations:accounts/:resource_id",
+            "/v1/organizations/organizations%3Aaccounts/:resource_id",
+        ] {
+            let isTypedStyle = !prefix.contains("/resources/")
             router.get("\(prefix)/tags") { _, context -> Reply in
                 let id = try context.parameters.require("resource_id")
                 guard let tags = try store.tags(id) else { return .notFound(id) }
