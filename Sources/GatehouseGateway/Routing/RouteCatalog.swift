@@ -304,14 +304,21 @@ public final class Route: Sendable {
 public struct RouteCatalog: Sendable {
     /// The routes in the catalog's order.
     public let routes: [Route]
-    /// The routes in the order calls are matched: a literal segment before a parameter at
+    /// The routes in the order calls are matched (a literal segment before a parameter at
     /// the first place they differ, so `/accounts/summary` wins over `/accounts/{id}`
-    /// wherever it is listed. (Overlaps where neither is more specific are refused on load.)
-    let matchOrder: [Route]
+    /// wherever it is listed; overlaps where neither is more specific are refused on load),
+    /// filed by method and segment count, the two things a route needs equal: a call is
+    /// compared with the few routes of its shape, not the whole service's.
+    let candidates: [Shape: [Route]]
+
+    struct Shape: Hashable {
+        var method: String
+        var segments: Int
+    }
 
     public init(routes: [Route]) {
         self.routes = routes
-        matchOrder = routes.enumerated().sorted { first, second in
+        let matchOrder = routes.enumerated().sorted { first, second in
             for (a, b) in zip(first.element.segments, second.element.segments) {
                 switch (a, b) {
                 case (.literal, .parameter): return true
@@ -321,6 +328,7 @@ public struct RouteCatalog: Sendable {
             }
             return first.offset < second.offset
         }.map(\.element)
+        candidates = Dictionary(grouping: matchOrder) { Shape(method: $0.method, segments: $0.segments.count) }
     }
 
     /// The route and its path parameters for a call, or nil (the call is refused). The path
@@ -535,7 +543,7 @@ public struct RouteCatalog: Sendable {
 extension RouteCatalog {
     /// The route and parameters for a checked request target (decoded segments), or nil.
     public func match(method: String, target: RequestTarget) -> (route: Route, parameters: [String: String])? {
-        for route in matchOrder {
+        for route in candidates[Shape(method: method, segments: target.segments.count)] ?? [] {
             if let parameters = route.match(method: method, segments: target.segments) { return (route, parameters) }
         }
         return nil
