@@ -477,7 +477,6 @@ public struct Authorizer: Sendable {
         return .success((tags, keys))
     }
 
-    /// The first member whose name is one of `names` in another case, if any.
     /// A query's parameters in order, names and values percent-decoded (undecodable
     /// percent-encoding kept as written: no ID format accepts `%`).
     static func queryParameters(_ rawQuery: String?) -> [(name: String, value: String)] {
@@ -540,6 +539,7 @@ public struct Authorizer: Sendable {
         return .success(given.first.map(\.value))
     }
 
+    /// The first member whose name is one of `names` in another case, if any.
     static func memberInAnotherCase(_ members: [(key: String, value: JSONValue)], of names: Set<String>) -> String? {
         members.first { !names.contains($0.key) && names.contains($0.key.lowercased()) }?.key
     }
