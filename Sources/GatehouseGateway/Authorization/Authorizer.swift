@@ -167,9 +167,7 @@ public struct Authorizer: Sendable {
             if let malformed = route.malformedParameter(in: parameters) {
                 return .decided(requestContext.refuse(.badParameter(name: malformed.name, value: malformed.value, format: malformed.format)))
             }
-            let organization = directory.organization
-            resource = route.resourceURN(
-                parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
+            resource = route.resourceURN(parameters: parameters, in: directory.organization)
         }
         requestContext.record.resource = resource
         requestContext.handler = route.handler
@@ -300,9 +298,7 @@ public struct Authorizer: Sendable {
                 return RouteMatch(target: .success(parsed), route: route, parameters: parameters, malformedParameter: malformed)
             }
         }
-        let organization = directory.organization
-        let resource = route.resourceURN(
-            parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
+        let resource = route.resourceURN(parameters: parameters, in: directory.organization)
         return RouteMatch(target: .success(parsed), route: route, parameters: parameters, resource: resource)
     }
 
@@ -435,10 +431,7 @@ public struct Authorizer: Sendable {
     /// that is not a string.
     static func requestTags(_ body: [UInt8]) -> Result<([(String, String)], [String]), GatewayError> {
         let shape = "The request body must be a JSON object with tags ([{\"key\", \"value\"}]) or tag_keys ([\"...\"])."
-        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)), case .object(let members) = json
-        else {
-            return .failure(.badBody(shape))
-        }
+        guard let (json, members) = jsonObject(body) else { return .failure(.badBody(shape)) }
         // A member spelled like one the policy reads, in another case ("Tags", "Key"), could
         // be read by a service that matches names without case (as Go's encoding/json does)
         // and never by the policy: refused, like keys that differ only in case elsewhere.
@@ -503,8 +496,7 @@ public struct Authorizer: Sendable {
     static func bodyValues(_ references: [String], in body: [UInt8]) -> Result<[String: String], GatewayError> {
         let names = references.map { String($0.dropFirst("body:".count)) }
         let shape = "The request body must be a JSON object with \(names.joined(separator: " and ")) as strings."
-        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)), case .object(let members) = json
-        else { return .failure(.badBody(shape)) }
+        guard let (json, members) = jsonObject(body) else { return .failure(.badBody(shape)) }
         if let odd = Self.memberInAnotherCase(members, of: Set(names)) {
             return .failure(.badBody("\(JSONWriter.quoted(odd)) differs only in case from a member the policy reads; \(shape)"))
         }
@@ -523,8 +515,7 @@ public struct Authorizer: Sendable {
     /// the policy could not see what the service would.
     static func servicePrincipal(body: [UInt8], query: String?) -> Result<String?, GatewayError> {
         if !body.isEmpty {
-            guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: body.count, maxDepth: 8)), case .object(let members) = json
-            else { return .failure(.badBody("The request body must be a JSON object.")) }
+            guard let (json, members) = jsonObject(body) else { return .failure(.badBody("The request body must be a JSON object.")) }
             if let odd = Self.memberInAnotherCase(members, of: ["service_principal"]) {
                 return .failure(.badBody("\(JSONWriter.quoted(odd)) is not a member; the service's principal is service_principal."))
             }
@@ -539,6 +530,14 @@ public struct Authorizer: Sendable {
         return .success(given.first.map(\.value))
     }
 
+    /// A request body as the JSON object the account service reads (parsed by jansson,
+    /// duplicate members refused), with its members; nil when it is not one.
+    static func jsonObject(_ body: [UInt8]) -> (JSONValue, [(key: String, value: JSONValue)])? {
+        guard let json = try? JSONLoader.parse(body, limits: JSONLimits(maxBytes: max(body.count, 1), maxDepth: 8)), case .object(let members) = json
+        else { return nil }
+        return (json, members)
+    }
+
     /// The first member whose name is one of `names` in another case, if any.
     static func memberInAnotherCase(_ members: [(key: String, value: JSONValue)], of names: Set<String>) -> String? {
         members.first { !names.contains($0.key) && names.contains($0.key.lowercased()) }?.key
@@ -547,5 +546,12 @@ public struct Authorizer: Sendable {
     /// `2026-11-23T10:00:00Z` (whole seconds, rounded down), without a formatter: this runs on every call.
     static func iso8601(_ date: Date) -> String {
         UTCTime.string(date, milliseconds: false)
+    }
+}
+
+extension Route {
+    /// The resource URN for these values in this organization.
+    func resourceURN(parameters: [String: String], in organization: DirectorySeed.Organization) -> String {
+        resourceURN(parameters: parameters, organizationId: organization.id, managementAccountId: organization.managementAccountId)
     }
 }

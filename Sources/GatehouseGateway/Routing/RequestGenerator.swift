@@ -87,13 +87,10 @@ public struct RequestGenerator: Sendable {
             // A route decided without policies (`identity_policy: false`) has no decision to compare.
             for route in catalog.routes where route.identityPolicy && mayCall(user, route) {
                 let keys = values.keys.filter { route.carries($0) && !(route.resource == "*" && $0.hasPrefix("g:resourcetag/")) }.sorted()
-                let named = !route.parameters.isEmpty || !route.queryReferences.isEmpty || !route.bodyReferences.isEmpty
-                let targets: [DirectorySeed.Account?] = named ? directory.accounts.map { $0 } : [nil]
+                let targets: [DirectorySeed.Account?] = route.namedValues.isEmpty ? [nil] : directory.accounts.map { $0 }
                 for target in targets {
                     let resource = route.resourceURN(
-                        parameters: Dictionary(
-                            uniqueKeysWithValues: (route.parameters + route.queryReferences + route.bodyReferences).map { ($0, target?.id ?? "") }),
-                        organizationId: organization.id, managementAccountId: organization.managementAccountId)
+                        parameters: Dictionary(uniqueKeysWithValues: route.namedValues.map { ($0, target?.id ?? "") }), in: organization)
                     // The account's own tags are more choices for each tag key: every tag whose
                     // key folds to it (keys may differ only in case), in key order, so the
                     // generated requests are the same in every process.

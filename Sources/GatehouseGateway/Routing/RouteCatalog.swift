@@ -80,10 +80,11 @@ public final class Route: Sendable {
     ) {
         self.handler = handler
         self.identityPolicy = identityPolicy
+        let parts = Self.parts(of: resource)
         var formats = formats
         for case .parameter(let name) in segments where formats[name] == nil { formats[name] = IdentifierFormat.forParameter(named: name) }
-        for name in Self.references(in: resource) where Self.isReference(name) && formats[name] == nil {
-            formats[name] = IdentifierFormat.forParameter(named: String(name.drop { $0 != ":" }.dropFirst()))
+        for name in Self.references(in: parts) where Self.isReference(name) && formats[name] == nil {
+            formats[name] = IdentifierFormat.forParameter(named: Self.referencedField(name))
         }
         self.formats = formats
         self.method = method
@@ -96,15 +97,6 @@ public final class Route: Sendable {
         carriesResourceTags = context.contains("g:ResourceTag")
         carriesRequestTags = context.contains("g:RequestTag") || context.contains("g:TagKeys")
         carriesServicePrincipal = context.contains("organizations:ServicePrincipal")
-        var parts: [ResourcePart] = []
-        var rest = Substring(resource)
-        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
-            let name = String(rest[rest.index(after: open)..<close])
-            parts.append(name.hasPrefix("type_of:") ? .typeOf(String(name.dropFirst("type_of:".count))) : .placeholder(name))
-            rest = rest[rest.index(after: close)...]
-        }
-        if !rest.isEmpty { parts.append(.text(String(rest))) }
         resourceParts = parts
         var textBytes = 0
         var placeholders = 0
@@ -121,16 +113,11 @@ public final class Route: Sendable {
         var subject: String?
         var queryReferences: [String] = []
         var bodyReferences: [String] = []
-        for part in parts {
-            let name: String
-            switch part {
-            case .text: continue
-            case .placeholder(let value), .typeOf(let value): name = value
-            }
+        for name in Self.references(in: parts) {
             if name.hasPrefix("query:") && !queryReferences.contains(name) { queryReferences.append(name) }
             if name.hasPrefix("body:") && !bodyReferences.contains(name) { bodyReferences.append(name) }
-            if case .placeholder = part, parameterNames.contains(name) || name.hasPrefix("query:") || name.hasPrefix("body:") { subject = name }
         }
+        for case .placeholder(let name) in parts where parameterNames.contains(name) || Self.isReference(name) { subject = name }
         self.queryReferences = queryReferences
         self.bodyReferences = bodyReferences
         tagSubject = subject
@@ -162,17 +149,37 @@ public final class Route: Sendable {
         return "account"
     }
 
-    /// The values a resource template names, `type_of:` taken off.
-    static func references(in resource: String) -> [String] {
-        var names: [String] = []
+    /// A resource template split into literal text and placeholders (`{type_of:<value>}`
+    /// as `.typeOf`). A `{` without its `}` stays in the text (the catalog reader refuses it).
+    static func parts(of resource: String) -> [ResourcePart] {
+        var parts: [ResourcePart] = []
         var rest = Substring(resource)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            let name = rest[rest.index(after: open)..<close]
-            names.append(String(name.hasPrefix("type_of:") ? name.dropFirst("type_of:".count) : name))
+            if open > rest.startIndex { parts.append(.text(String(rest[..<open]))) }
+            let name = String(rest[rest.index(after: open)..<close])
+            parts.append(name.hasPrefix("type_of:") ? .typeOf(String(name.dropFirst("type_of:".count))) : .placeholder(name))
             rest = rest[rest.index(after: close)...]
         }
-        return names
+        if !rest.isEmpty { parts.append(.text(String(rest))) }
+        return parts
     }
+
+    /// The values a resource template names, in order (`type_of:` taken off).
+    static func references(in parts: [ResourcePart]) -> [String] {
+        parts.compactMap { part in
+            switch part {
+            case .text: nil
+            case .placeholder(let name), .typeOf(let name): name
+            }
+        }
+    }
+
+    /// A query or body reference's field: `root_id` of `query:root_id`.
+    static func referencedField(_ reference: String) -> String { String(reference.drop { $0 != ":" }.dropFirst()) }
+
+    /// The values the route reads besides the organization's IDs: path parameters, then
+    /// the query's and the body's (each checked against its format).
+    public var namedValues: [String] { parameters + queryReferences + bodyReferences }
 
     public var parameters: [String] {
         segments.compactMap {
@@ -193,7 +200,7 @@ public final class Route: Sendable {
 
     /// The first path parameter that does not have its documented format, if any.
     public func malformedParameter(in parameters: [String: String]) -> (name: String, value: String, format: IdentifierFormat)? {
-        for name in self.parameters + queryReferences + bodyReferences {
+        for name in namedValues {
             // A parameter without a format cannot be checked, so it is never accepted (the
             // catalog refuses such a route on load; this guards a route built in code).
             guard let value = parameters[name] else { continue }
@@ -392,9 +399,9 @@ public struct RouteCatalog: Sendable {
             default: report("identity_policy must be true or false", at: path.appending("identity_policy"))
             }
             for key in ["operation", "note"] {
-                if let value = item[key], case .string = value {
-                } else if item[key] != nil {
-                    report("\(key) must be a string", at: path.appending(key))
+                switch item[key] {
+                case nil, .string?: break
+                default: report("\(key) must be a string", at: path.appending(key))
                 }
             }
             let action: String?
@@ -409,6 +416,7 @@ public struct RouteCatalog: Sendable {
             guard let method = text("method"), let template = text("path"), let action, let resource = text("resource"),
                 let callersText = text("callers")
             else { continue }
+            let resourceParts = Route.parts(of: resource)
             if !methods.contains(method) { report("method must be one of \(methods.sorted().joined(separator: ", "))", at: path.appending("method")) }
             guard let callers = CallerRule(rawValue: callersText) else {
                 report("callers must be management, management_or_delegated or member", at: path.appending("callers"))
@@ -463,7 +471,7 @@ public struct RouteCatalog: Sendable {
             if let raw = item["formats"] {
                 if case .object(let members) = raw {
                     for (name, value) in members {
-                        guard segments.contains(.parameter(name)) || (Route.isReference(name) && Route.references(in: resource).contains(name))
+                        guard segments.contains(.parameter(name)) || (Route.isReference(name) && Route.references(in: resourceParts).contains(name))
                         else {
                             report(
                                 "formats names {\(name)}, which is not a parameter of the path", at: path.appending("formats").appending(name),
@@ -487,8 +495,8 @@ public struct RouteCatalog: Sendable {
                     "path parameter {\(name)} has no documented ID format; name one in formats (\(IdentifierFormat.allCases.map(\.rawValue).joined(separator: ", ")))",
                     at: path.appending("path"))
             }
-            for name in Route.references(in: resource) where Route.isReference(name) && formats[name] == nil {
-                if IdentifierFormat.forParameter(named: String(name.drop { $0 != ":" }.dropFirst())) == nil {
+            for name in Route.references(in: resourceParts) where Route.isReference(name) && formats[name] == nil {
+                if IdentifierFormat.forParameter(named: Route.referencedField(name)) == nil {
                     report(
                         "{\(name)} has no documented ID format; name one in formats (\(IdentifierFormat.allCases.map(\.rawValue).joined(separator: ", ")))",
                         at: path.appending("resource"))
@@ -498,15 +506,8 @@ public struct RouteCatalog: Sendable {
                 method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context,
                 handler: handler, formats: formats, identityPolicy: identityPolicy)
             // Placeholders in the resource must be known, so no URN is built with a hole in it.
-            var rest = Substring(resource)
-            while let open = rest.firstIndex(of: "{") {
-                guard let close = rest[open...].firstIndex(of: "}") else {
-                    report("unclosed { in resource", at: path.appending("resource"))
-                    break
-                }
-                var name = String(rest[rest.index(after: open)..<close])
-                if name.hasPrefix("type_of:") { name.removeFirst("type_of:".count) }
-                let referenceName = name.drop { $0 != ":" }.dropFirst()
+            for name in Route.references(in: resourceParts) {
+                let referenceName = Route.referencedField(name)
                 if Route.isReference(name) {
                     if referenceName.isEmpty || !referenceName.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
                         report("{\(name)} names no query parameter or body member", at: path.appending("resource"))
@@ -516,8 +517,8 @@ public struct RouteCatalog: Sendable {
                         "resource placeholder {\(name)} is neither a path parameter, query:<name>, body:<name>, organization_id nor management_account_id",
                         at: path.appending("resource"))
                 }
-                rest = rest[rest.index(after: close)...]
             }
+            for case .text(let text) in resourceParts where text.contains("{") { report("unclosed { in resource", at: path.appending("resource")) }
             if context.contains("g:ResourceTag") && route.tagSubject == nil {
                 report("a route with g:ResourceTag needs a path parameter in its resource, naming the account", at: path.appending("context"))
             }
