@@ -142,6 +142,21 @@ func catalogErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text)
                 #"{"routes": [{"method": "GET", "path": "/a/{account_id}", "action": "a:b:c", "resource": "*", "callers": "member"}, {"method": "GET", "path": "/a/{account_id}", "action": "a:b:d", "resource": "*", "callers": "member"}]}"#
             ).first?.message.contains("listed twice") == true)
         #expect(try catalogErrors("{").first?.location.line == 1)
+        // Resource placeholders read from the query or body, and templates the reader refuses.
+        let resources = try catalogErrors(
+            """
+            {"routes": [
+              {"method": "GET", "path": "/a", "action": "a:b:c", "resource": "x:{query:root_id}:{body:nope}", "callers": "member"},
+              {"method": "GET", "path": "/b", "action": "a:b:c", "resource": "x:{query:}/{type_of:elsewhere}", "callers": "member"},
+              {"method": "GET", "path": "/c", "action": "a:b:c", "resource": "x:{organization_id}/{open", "callers": "member", "note": 1}
+            ]}
+            """)
+        #expect(resources.contains { $0.message.contains("{body:nope} has no documented ID format") && $0.location.line == 2 })
+        #expect(!resources.contains { $0.message.contains("query:root_id") })
+        #expect(resources.contains { $0.message.contains("{query:} names no query parameter") && $0.location.line == 3 })
+        #expect(resources.contains { $0.message.contains("placeholder {elsewhere}") && $0.location.line == 3 })
+        #expect(resources.contains { $0.message.contains("unclosed { in resource") && $0.location.line == 4 })
+        #expect(resources.contains { $0.message.contains("note must be a string") && $0.location.line == 4 })
     }
 
     /// Routes of these paths; every parameter is an account ID.
