@@ -47,6 +47,8 @@ public final class DirectoryStore: Sendable {
         self.keyEncryptionKey = keyEncryptionKey
     }
 
+    deinit { SQLiteDatabase.close(database) }
+
     static func migrations(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v1: organization, accounts, users, groups, attachments, tokens") { db in
             try db.execute(

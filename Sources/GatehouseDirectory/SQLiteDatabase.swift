@@ -15,4 +15,14 @@ public enum SQLiteDatabase {
         try migrator.migrate(database)
         return database
     }
+
+    /// Closes a store's connection as the store goes away (call it from the store's
+    /// `deinit`). Left to GRDB's own deinitializer, the close raced with another connection
+    /// of this process on the same file: a retain landed in memory SQLite had already
+    /// reused, and the next transaction there crashed (seen when a store was dropped and the
+    /// file reopened at once, as `gatehouse demo` and the tests do). An explicit close first
+    /// is GRDB's documented way to end a connection.
+    public static func close(_ database: DatabaseQueue) {
+        try? database.close()
+    }
 }

@@ -57,6 +57,8 @@ public final class SampleAccountStore: Sendable {
         }
     }
 
+    deinit { SQLiteDatabase.close(database) }
+
     /// Loads the directory's accounts (and their tags) when the store is empty; an existing
     /// store keeps its state, so the service survives restarts.
     public func seedIfEmpty(from seed: DirectorySeed) throws {

@@ -14,11 +14,25 @@ enum Output {
     /// Reads a whole file, or standard input for `-`, refusing more than `maxBytes`.
     static func readInput(_ path: String, maxBytes: Int) throws -> [UInt8] {
         if path == "-" {
-            let data = FileHandle.standardInput.readData(ofLength: maxBytes + 1)
-            guard data.count <= maxBytes else {
+            // read(2) rather than FileHandle's readData, which traps when a signal interrupts it.
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while bytes.count <= maxBytes {
+                let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count >= 0 else {
+                    throw PolicyLoadError([
+                        Diagnostic(
+                            .unreadableFile, "cannot read standard input: \(String(cString: strerror(errno)))", at: SourceLocation(file: "<stdin>"))
+                    ])
+                }
+                if count == 0 { break }
+                bytes += chunk[0..<count]
+            }
+            guard bytes.count <= maxBytes else {
                 throw PolicyLoadError([Diagnostic(.badRequest, "input is larger than \(maxBytes) bytes", at: SourceLocation(file: "<stdin>"))])
             }
-            return [UInt8](data)
+            return bytes
         }
         do {
             return try PolicyFiles.read(path, maxBytes: maxBytes)

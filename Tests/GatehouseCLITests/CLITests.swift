@@ -60,8 +60,8 @@ struct CLI {
             try? writer.write(contentsOf: stdinData)
             try? writer.close()
         }
-        DispatchQueue.global().async(group: group) { stdoutData.data = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { stderrData.data = err.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { stdoutData.data = readToEnd(out.fileHandleForReading) }
+        DispatchQueue.global().async(group: group) { stderrData.data = readToEnd(err.fileHandleForReading) }
         if group.wait(timeout: .now() + 120) == .timedOut {
             kill(process.processIdentifier, SIGKILL)
             throw CLIError.timedOut(arguments)
@@ -73,6 +73,28 @@ struct CLI {
     }
 
     enum CLIError: Error { case timedOut([String]) }
+
+    /// One read of what a pipe holds (blocking until something arrives), empty at end of file
+    /// or on an error. A read a signal interrupts is retried: Foundation's `availableData`
+    /// and `readDataToEndOfFile` trap on EINTR, which took the whole test run down.
+    static func readChunk(_ handle: FileHandle) -> Data {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+            if count >= 0 { return Data(buffer[0..<count]) }
+            if errno != EINTR { return Data() }
+        }
+    }
+
+    /// Everything a pipe holds until its writer closes it (`readChunk` until end of file).
+    static func readToEnd(_ handle: FileHandle) -> Data {
+        var data = Data()
+        while true {
+            let chunk = readChunk(handle)
+            if chunk.isEmpty { return data }
+            data.append(chunk)
+        }
+    }
 
     /// Written by one reader thread, read only after the dispatch group has finished.
     final class Collected: @unchecked Sendable {
@@ -719,7 +741,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         var output = ""
         let deadline = Date().addingTimeInterval(30)
         while !output.contains("\n"), Date() < deadline {
-            let chunk = out.fileHandleForReading.availableData
+            let chunk = CLI.readChunk(out.fileHandleForReading)
             if chunk.isEmpty { break }
             output += String(decoding: chunk, as: UTF8.self)
         }

@@ -28,7 +28,7 @@ final class Spawned: @unchecked Sendable {
         let reader = out.fileHandleForReading
         DispatchQueue.global().async { [collected] in
             while true {
-                let chunk = reader.availableData
+                let chunk = CLI.readChunk(reader)
                 if chunk.isEmpty { return }
                 collected.lock.withLock { collected.text += String(decoding: chunk, as: UTF8.self) }
             }
