@@ -1,11 +1,14 @@
 import GatehousePolicy
 
 /// What the directory holds, as a seed file (`samples/directory.json`): the organization,
-/// its accounts and their tags, users and groups, and which policies are attached to whom.
+/// its root and organizational units, its accounts and their tags, users and groups, and
+/// which policies are attached to whom.
 ///
 /// ```json
-/// {"organization": {"id": "o-…", "name": "Example Corp", "management_account_id": "0a6d…", "owner": "owner"},
-///  "accounts": [{"id": "0526…", "name": "dev-sandbox", "tags": {"env": "dev"}}],
+/// {"organization": {"id": "o-…", "name": "Example Corp", "management_account_id": "0a6d…", "owner": "owner",
+///                   "root_id": "r-…"},
+///  "organizational_units": [{"id": "ou-…", "name": "workloads", "parent_id": "r-…"}],
+///  "accounts": [{"id": "0526…", "name": "dev-sandbox", "parent_id": "ou-…", "tags": {"env": "dev"}}],
 ///  "delegated_administrators": ["…"],
 ///  "users": [{"id": "u-3", "name": "dev_only", "account_id": "0a6d…", "role": "user", "tags": {}, "policies": ["dev-accounts-update"]}],
 ///  "groups": [{"name": "org-admins", "members": ["admin"], "policies": ["organizations-admin"]}]}
@@ -17,6 +20,17 @@ public struct DirectorySeed: Sendable, Equatable {
         public var managementAccountId: String
         /// The owner's user name.
         public var owner: String
+        /// The root of the organization's tree of OUs (`r-…`); nil in a directory made before
+        /// the tree was kept, where the caller's `g:PrincipalOrgPath` is then unknown.
+        public var rootId: String? = nil
+    }
+
+    /// An organizational unit: a node of the tree under the root that accounts are placed in.
+    public struct OrganizationalUnit: Sendable, Equatable {
+        public var id: String
+        public var name: String
+        /// The root's ID or another OU's.
+        public var parentId: String
     }
 
     public struct Account: Sendable, Equatable {
@@ -24,6 +38,8 @@ public struct DirectorySeed: Sendable, Equatable {
         public var name: String
         public var email: String?
         public var tags: [String: String]
+        /// The OU the account is placed in; nil for the root.
+        public var parentId: String? = nil
     }
 
     public enum Role: String, Sendable, CaseIterable {
@@ -55,6 +71,7 @@ public struct DirectorySeed: Sendable, Equatable {
     public var delegatedAdministrators: [String]
     public var users: [User]
     public var groups: [Group]
+    public var organizationalUnits: [OrganizationalUnit] = []
 
     /// The policy names attached to a user directly and through groups, each once, in order.
     public func policies(for user: User) -> [String] {
@@ -72,6 +89,24 @@ public struct DirectorySeed: Sendable, Equatable {
     }
 
     public func user(urn: String) -> User? { users.first { $0.urn == urn } }
+
+    /// An account's place in the organization, as Huawei's `g:PrincipalOrgPath` gives it:
+    /// `<organization-id>/<root-id>/(<ou-id>/)*<account-id>`, the OUs from the root down.
+    /// Nil for an account outside the organization, or when the directory has no root ID.
+    /// The seed reader refuses an unknown parent or a cycle; a walk longer than the number
+    /// of OUs is taken as a cycle all the same (nil), never an endless loop.
+    public func organizationPath(ofAccount id: String) -> String? {
+        guard let rootId = organization.rootId, let account = account(id) else { return nil }
+        let parents = Dictionary(organizationalUnits.map { ($0.id, $0.parentId) }, uniquingKeysWith: { first, _ in first })
+        var units: [String] = []
+        var next = account.parentId
+        while let unit = next, unit != rootId {
+            guard units.count < organizationalUnits.count, let parent = parents[unit] else { return nil }
+            units.append(unit)
+            next = parent
+        }
+        return ([organization.id, rootId] + units.reversed() + [id]).joined(separator: "/")
+    }
 
     /// The principal a user calls as.
     public func principal(for user: User) -> Principal {
@@ -158,12 +193,58 @@ struct SeedReader {
         }
     }
 
-    static func isAccountId(_ id: String) -> Bool {
-        (1...64).contains(id.utf8.count)
-            && id.utf8.allSatisfy { byte in
-                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+    /// A string member in an ID format, reported with the format's own words when it is not.
+    mutating func identifier(_ json: JSONValue?, _ name: String, _ format: IdentifierFormat, at path: JSONPath, required: Bool = true) -> String? {
+        guard let id = string(json, name, at: path, required: required) else { return nil }
+        if !format.accepts(id) { report(format.description, at: path.appending(name)) }
+        return id
+    }
+
+    /// The organization's tree: each OU's parent must be the root or a listed OU, and
+    /// following parents from any OU must reach the root (no cycle).
+    mutating func organizationalUnits(_ json: JSONValue?, rootId: String?) -> [DirectorySeed.OrganizationalUnit] {
+        guard let json else { return [] }
+        guard case .array(let items) = json else {
+            report("organizational_units must be a list of OUs", at: .root)
+            return []
+        }
+        var units: [(unit: DirectorySeed.OrganizationalUnit, path: JSONPath)] = []
+        for (index, item) in items.enumerated() {
+            let path = JSONPath([.key("organizational_units"), .index(index)])
+            guard case .object = item else {
+                report("an organizational unit is an object {id, name, parent_id}", at: path)
+                continue
             }
+            unknownMembers(item, allowed: ["id", "name", "parent_id"], at: path)
+            guard let id = identifier(item["id"], "id", .organizationalUnit, at: path), let name = string(item["name"], "name", at: path),
+                let parentId = string(item["parent_id"], "parent_id", at: path)
+            else { continue }
+            if units.contains(where: { $0.unit.id == id }) { report("organizational unit \(id) is listed twice", at: path.appending("id")) }
+            units.append((.init(id: id, name: name, parentId: parentId), path))
+        }
+        if !units.isEmpty, rootId == nil {
+            report("organizational units need the organization's root_id", at: JSONPath([.key("organization")]))
+            return units.map(\.unit)
+        }
+        let parents = Dictionary(units.map { ($0.unit.id, $0.unit.parentId) }, uniquingKeysWith: { first, _ in first })
+        for (unit, path) in units {
+            guard unit.parentId == rootId || parents[unit.parentId] != nil else {
+                report("parent \(unit.parentId) is neither the root nor a listed organizational unit", at: path.appending("parent_id"))
+                continue
+            }
+            var next = unit.parentId
+            var steps = 0
+            while next != rootId, let parent = parents[next] {
+                steps += 1
+                if next == unit.id || steps > units.count {
+                    report(
+                        "the parents of organizational unit \(unit.id) go round in a cycle and never reach the root", at: path.appending("parent_id"))
+                    break
+                }
+                next = parent
+            }
+        }
+        return units.map(\.unit)
     }
 
     mutating func seed(_ json: JSONValue) -> DirectorySeed? {
@@ -171,33 +252,46 @@ struct SeedReader {
             report("a directory seed is a JSON object", at: .root)
             return nil
         }
-        unknownMembers(json, allowed: ["organization", "accounts", "delegated_administrators", "users", "groups"], at: .root)
+        unknownMembers(json, allowed: ["organization", "organizational_units", "accounts", "delegated_administrators", "users", "groups"], at: .root)
         let orgPath = JSONPath.root.appending("organization")
         var organization = DirectorySeed.Organization(id: "", name: "", managementAccountId: "", owner: "")
         if let org = json["organization"], case .object = org {
-            unknownMembers(org, allowed: ["id", "name", "management_account_id", "owner"], at: orgPath)
+            unknownMembers(org, allowed: ["id", "name", "management_account_id", "owner", "root_id"], at: orgPath)
             organization.id = string(org["id"], "id", at: orgPath) ?? ""
             organization.name = string(org["name"], "name", at: orgPath) ?? ""
             organization.managementAccountId = string(org["management_account_id"], "management_account_id", at: orgPath) ?? ""
             organization.owner = string(org["owner"], "owner", at: orgPath) ?? ""
+            organization.rootId = identifier(org["root_id"], "root_id", .root, at: orgPath, required: false)
         } else {
             report("organization must be an object {id, name, management_account_id, owner}", at: .root)
         }
+
+        let units = organizationalUnits(json["organizational_units"], rootId: organization.rootId)
 
         var accounts: [DirectorySeed.Account] = []
         if case .array(let items)? = json["accounts"] {
             for (index, item) in items.enumerated() {
                 let path = JSONPath([.key("accounts"), .index(index)])
                 guard case .object = item else {
-                    report("an account is an object {id, name, email, tags}", at: path)
+                    report("an account is an object {id, name, email, parent_id, tags}", at: path)
                     continue
                 }
-                unknownMembers(item, allowed: ["id", "name", "email", "tags"], at: path)
-                guard let id = string(item["id"], "id", at: path), let name = string(item["name"], "name", at: path) else { continue }
-                if !Self.isAccountId(id) { report("account IDs have 1 to 64 letters, digits, _ or -", at: path.appending("id")) }
+                unknownMembers(item, allowed: ["id", "name", "email", "parent_id", "tags"], at: path)
+                guard let id = identifier(item["id"], "id", .account, at: path), let name = string(item["name"], "name", at: path) else { continue }
                 if accounts.contains(where: { $0.id == id }) { report("account \(id) is listed twice", at: path.appending("id")) }
+                let parentId = string(item["parent_id"], "parent_id", at: path, required: false)
+                if let parentId {
+                    if organization.rootId == nil {
+                        report("an account's parent_id needs the organization's root_id", at: path.appending("parent_id"))
+                    } else if parentId != organization.rootId && !units.contains(where: { $0.id == parentId }) {
+                        report("parent \(parentId) is neither the root nor a listed organizational unit", at: path.appending("parent_id"))
+                    }
+                }
                 accounts.append(
-                    .init(id: id, name: name, email: string(item["email"], "email", at: path, required: false), tags: tags(item["tags"], at: path)))
+                    .init(
+                        id: id, name: name, email: string(item["email"], "email", at: path, required: false), tags: tags(item["tags"], at: path),
+                        // The root is written as no parent, so a seed names it one way only.
+                        parentId: parentId == organization.rootId ? nil : parentId))
             }
         } else {
             report("accounts must be a list of accounts", at: .root)
@@ -278,7 +372,9 @@ struct SeedReader {
                 report("groups must be a list of groups", at: .root)
             }
         }
-        return DirectorySeed(organization: organization, accounts: accounts, delegatedAdministrators: delegated, users: users, groups: groups)
+        return DirectorySeed(
+            organization: organization, accounts: accounts, delegatedAdministrators: delegated, users: users, groups: groups,
+            organizationalUnits: units)
     }
 }
 

@@ -140,6 +140,17 @@ public final class DirectoryStore: Sendable {
                     """)
         }
         accessKeyMigration(&migrator)
+        migrator.registerMigration("v6: the organization's root and organizational units") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE organization ADD COLUMN root_id TEXT;
+                    CREATE TABLE organizational_units (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        parent_id TEXT NOT NULL);
+                    ALTER TABLE accounts ADD COLUMN parent_id TEXT;
+                    """)
+        }
     }
 
     // MARK: seed
@@ -153,16 +164,20 @@ public final class DirectoryStore: Sendable {
                 guard replace else { throw DirectoryError.notEmpty(path) }
                 for table in [
                     "outbox", "owner_transfers", "access_keys", "tokens", "attachments", "group_members", "groups", "user_tags", "users",
-                    "account_tags", "accounts",
+                    "account_tags", "accounts", "organizational_units",
                     "organization",
                 ] {
                     try db.execute(sql: "DELETE FROM \(table)")
                 }
             }
+            for unit in seed.organizationalUnits {
+                try db.execute(
+                    sql: "INSERT INTO organizational_units (id, name, parent_id) VALUES (?, ?, ?)", arguments: [unit.id, unit.name, unit.parentId])
+            }
             for account in seed.accounts {
                 try db.execute(
-                    sql: "INSERT INTO accounts (id, name, email, delegated_administrator) VALUES (?, ?, ?, ?)",
-                    arguments: [account.id, account.name, account.email, seed.delegatedAdministrators.contains(account.id)])
+                    sql: "INSERT INTO accounts (id, name, email, delegated_administrator, parent_id) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [account.id, account.name, account.email, seed.delegatedAdministrators.contains(account.id), account.parentId])
                 for (key, value) in account.tags {
                     try db.execute(sql: "INSERT INTO account_tags (account_id, key, value) VALUES (?, ?, ?)", arguments: [account.id, key, value])
                 }
@@ -184,8 +199,8 @@ public final class DirectoryStore: Sendable {
                 throw DirectoryError.unknownUser(seed.organization.owner)
             }
             try db.execute(
-                sql: "INSERT INTO organization (id, name, management_account_id, owner_user_id) VALUES (?, ?, ?, ?)",
-                arguments: [seed.organization.id, seed.organization.name, seed.organization.managementAccountId, owner.id])
+                sql: "INSERT INTO organization (id, name, management_account_id, owner_user_id, root_id) VALUES (?, ?, ?, ?, ?)",
+                arguments: [seed.organization.id, seed.organization.name, seed.organization.managementAccountId, owner.id, seed.organization.rootId])
         }
     }
 
@@ -201,7 +216,8 @@ public final class DirectoryStore: Sendable {
         let accountRows = try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY rowid")
         let accounts = try accountRows.map { row in
             DirectorySeed.Account(
-                id: row["id"], name: row["name"], email: row["email"], tags: try Self.tags(db, "account_tags", "account_id", row["id"]))
+                id: row["id"], name: row["name"], email: row["email"], tags: try Self.tags(db, "account_tags", "account_id", row["id"]),
+                parentId: row["parent_id"])
         }
         let users = try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY rowid").map { try Self.user(db, row: $0) }
         let names = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.name) })
@@ -215,10 +231,14 @@ public final class DirectoryStore: Sendable {
         let ownerId: String = org["owner_user_id"]
         return DirectorySeed(
             organization: .init(
-                id: org["id"], name: org["name"], managementAccountId: org["management_account_id"], owner: names[ownerId] ?? ownerId),
+                id: org["id"], name: org["name"], managementAccountId: org["management_account_id"], owner: names[ownerId] ?? ownerId,
+                rootId: org["root_id"]),
             accounts: accounts,
             delegatedAdministrators: accountRows.filter { $0["delegated_administrator"] as Bool }.map { $0["id"] },
-            users: users, groups: groups)
+            users: users, groups: groups,
+            organizationalUnits: try Row.fetchAll(db, sql: "SELECT * FROM organizational_units ORDER BY rowid").map { row in
+                DirectorySeed.OrganizationalUnit(id: row["id"], name: row["name"], parentId: row["parent_id"])
+            })
     }
 
     /// One user row with its tags and directly attached policies.

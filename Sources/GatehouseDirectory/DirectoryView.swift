@@ -106,6 +106,8 @@ public final class DirectoryView: Sendable {
     let delegated: Set<String>
     let accounts: Set<String>
     let accountNames: [String: String]
+    /// Each account's `g:PrincipalOrgPath`, worked out once per view.
+    let organizationPaths: [String: String]
     /// Access keys by ID, each with its session made once per view.
     let accessKeys: [String: AccessKeyCredential]
     /// How many access keys' secrets the key-encryption key at hand could not open (the
@@ -126,6 +128,9 @@ public final class DirectoryView: Sendable {
         self.delegated = Set(seed.delegatedAdministrators)
         self.accounts = Set(seed.accounts.map(\.id))
         self.accountNames = Dictionary(seed.accounts.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        self.organizationPaths = Dictionary(
+            seed.accounts.compactMap { account in seed.organizationPath(ofAccount: account.id).map { (account.id, $0) } },
+            uniquingKeysWith: { first, _ in first })
         var credentials: [String: AccessKeyCredential] = [:]
         for (accessKey, record) in accessKeys {
             let session = users[record.userName].map { entry in
@@ -201,6 +206,9 @@ public final class DirectoryView: Sendable {
 
     /// An account's name, when the organization has the account.
     public func accountName(_ accountId: String) -> String? { accountNames[accountId] }
+
+    /// An account's place in the organization (see `DirectorySeed.organizationPath(ofAccount:)`).
+    public func organizationPath(ofAccount accountId: String) -> String? { organizationPaths[accountId] }
 }
 
 /// The last token one connection authenticated and the session it opened, valid only with

@@ -83,17 +83,21 @@ struct DirectoryCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "List the organization, accounts, users, groups and their policies.",
+            abstract: "List the organization, its OUs, accounts, users, groups and their policies.",
             discussion: "Example:\n  gatehouse directory show --db data/directory.sqlite")
 
         @OptionGroup var database: Database
 
         func run() throws {
             let snapshot = try database.store().snapshot()
-            var lines = ["organization \(snapshot.organization.name) (\(snapshot.organization.id)), owner \(snapshot.organization.owner)"]
+            var lines = [
+                "organization \(snapshot.organization.name) (\(snapshot.organization.id)), owner \(snapshot.organization.owner)"
+                    + (snapshot.organization.rootId.map { ", root \($0)" } ?? "")
+            ]
+            for unit in snapshot.organizationalUnits { lines.append("organizational unit \(unit.id) \(unit.name) in \(unit.parentId)") }
             for account in snapshot.accounts {
                 let tags = account.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-                var marks: [String] = []
+                var marks = account.parentId.map { ["in \($0)"] } ?? []
                 if account.id == snapshot.organization.managementAccountId { marks.append("management") }
                 if snapshot.delegatedAdministrators.contains(account.id) { marks.append("delegated administrator") }
                 lines.append(

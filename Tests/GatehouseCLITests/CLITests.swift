@@ -681,7 +681,9 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
             show.stdout.contains(
                 "user dev_only (user) iam::0a6d25d23900d45c0faac010e0fb4de0:user:dev_only policies: dev-accounts-update, deny-protected-accounts, require-mfa"
             ))
-        #expect(show.stdout.contains("[delegated administrator]"))
+        #expect(show.stdout.contains("organization Example Corp (o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv), owner owner, root r-9f2c1a7b\n"))
+        #expect(show.stdout.contains("organizational unit ou-6d0e3a8c5b2f sandbox in ou-4a7c2e9b1d3f\n"))
+        #expect(show.stdout.contains("account 5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b security-tools [in ou-c2d4e6f8a0b1, delegated administrator]"))
 
         #expect(try CLI.run(["directory", "revoke-token", "--db", db, "--token", "-"], stdin: token + "\n").stdout == "revoked\n")
         #expect(try CLI.run(["directory", "revoke-token", "--db", db, "--token", "gh_unknown"]).status == 2)

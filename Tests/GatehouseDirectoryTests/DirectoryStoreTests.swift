@@ -34,6 +34,9 @@ final class TemporaryDirectory {
         #expect(snapshot.organization.owner == "owner")
         #expect(snapshot.accounts.map(\.id) == seed.accounts.map(\.id))
         #expect(snapshot.accounts.map(\.tags) == seed.accounts.map(\.tags))
+        #expect(snapshot.accounts.map(\.parentId) == seed.accounts.map(\.parentId))
+        #expect(snapshot.organization.rootId == seed.organization.rootId)
+        #expect(snapshot.organizationalUnits == seed.organizationalUnits && !seed.organizationalUnits.isEmpty)
         #expect(snapshot.delegatedAdministrators == seed.delegatedAdministrators)
         #expect(snapshot.users.map(\.name) == seed.users.map(\.name))
         for user in seed.users {

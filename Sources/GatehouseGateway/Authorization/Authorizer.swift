@@ -55,6 +55,7 @@ struct GlobalKeys: OptionSet {
     static let resourceOrgId = GlobalKeys(rawValue: 1 << 15)
     static let referer = GlobalKeys(rawValue: 1 << 16)
     static let mfaAge = GlobalKeys(rawValue: 1 << 17)
+    static let principalOrgPath = GlobalKeys(rawValue: 1 << 18)
 
     /// Each flag's (lowercased) condition key.
     static let keys: [(GlobalKeys, String)] = [
@@ -63,7 +64,7 @@ struct GlobalKeys: OptionSet {
         (.principalType, "g:principaltype"), (.userId, "g:userid"), (.userName, "g:username"), (.tokenIssueTime, "g:tokenissuetime"),
         (.domainId, "g:domainid"), (.domainName, "g:domainname"), (.principalOrgId, "g:principalorgid"),
         (.principalOrgManagementAccountId, "g:principalorgmanagementaccountid"), (.principalIsRootUser, "g:principalisrootuser"),
-        (.resourceOrgId, "g:resourceorgid"), (.referer, "g:referer"), (.mfaAge, "g:mfaage"),
+        (.resourceOrgId, "g:resourceorgid"), (.referer, "g:referer"), (.mfaAge, "g:mfaage"), (.principalOrgPath, "g:principalorgpath"),
     ]
 
     init(rawValue: UInt32) { self.rawValue = rawValue }
@@ -345,6 +346,12 @@ public struct Authorizer: Sendable {
         if globals.contains(.principalOrgId) { request.setContext(normalizedKey: "g:principalorgid", [.string(directory.organization.id)]) }
         if globals.contains(.principalOrgManagementAccountId) {
             request.setContext(normalizedKey: "g:principalorgmanagementaccountid", [.string(directory.organization.managementAccountId)])
+        }
+        // Absent, as documented for an account outside an organization, when the directory
+        // does not know the tree (no root ID): a policy on the path then never allows.
+        if globals.contains(.principalOrgPath) {
+            request.setContext(
+                normalizedKey: "g:principalorgpath", directory.organizationPath(ofAccount: session.user.accountId).map { [.string($0)] } ?? [])
         }
         if globals.contains(.principalIsRootUser) { request.setContext(normalizedKey: "g:principalisrootuser", ContextValue.list(false)) }
         // Every resource the catalog names is the organization's.

@@ -1,3 +1,4 @@
+import GatehouseDirectory
 import GatehousePolicy
 
 /// Which calling accounts an API accepts, before any policy is looked at (per API, as

@@ -1,3 +1,5 @@
+import GatehouseDirectory
+
 /// What a call's method and target resolve to before anyone is authenticated: the parsed
 /// target (or why it is refused), the route it matches with its path parameters, and the
 /// resource URN. It depends only on those, the route catalog and the organization's IDs, so

@@ -165,6 +165,7 @@ import Testing
               "Condition": {"StringEquals": {"g:UserName": ["member"], "g:UserId": ["u-0004"], "g:PrincipalType": ["User"],
                                              "g:DomainId": ["5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"], "g:DomainName": ["security-tools"],
                                              "g:PrincipalOrgId": ["o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv"],
+                                             "g:PrincipalOrgPath": ["o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv/r-9f2c1a7b/ou-c2d4e6f8a0b1/5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"],
                                              "g:PrincipalOrgManagementAccountId": ["0a6d25d23900d45c0faac010e0fb4de0"],
                                              "g:ResourceOrgId": ["o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv"]},
                             "Bool": {"g:PrincipalIsRootUser": ["false"]},
