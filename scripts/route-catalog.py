@@ -92,6 +92,9 @@ for op in data["operations"]:
         context.append("organizations:ServicePrincipal")
     if context:
         route["context"] = context
+    # The tagging calls' body is the tags; elsewhere (creating, inviting) tags are optional.
+    if op["action"] in ("organizations:resources:tag", "organizations:resources:untag"):
+        route["tags_required"] = True
     if notes:
         route["note"] = "; ".join(notes)
     routes.append(route)

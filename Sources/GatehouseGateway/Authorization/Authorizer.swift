@@ -357,7 +357,7 @@ public struct Authorizer: Sendable {
         // Every resource the catalog names is the organization's.
         if globals.contains(.resourceOrgId) { request.setContext(normalizedKey: "g:resourceorgid", [.string(directory.organization.id)]) }
         if route.carriesRequestTags {
-            switch Self.requestTags(attributes.body) {
+            switch Self.requestTags(attributes.body, required: route.tagsRequired) {
             case .failure(let error): return .failure(error)
             case .success(let (tags, keys)):
                 // A tag key written twice, or in two cases, is two readings of one key.
@@ -435,8 +435,9 @@ public struct Authorizer: Sendable {
     /// `{"tag_keys": [...]}`. A body that cannot be read the way the account service reads
     /// it is refused, since the policy could not see what it changes: not JSON, not an
     /// object, `tags` or `tag_keys` of another type, a tag without a string key, a value
-    /// that is not a string.
-    static func requestTags(_ body: [UInt8]) -> Result<([(String, String)], [String]), GatewayError> {
+    /// that is not a string; and, when the tags are `required` (a tagging call), a body
+    /// with none. Otherwise no tags read as none: no `g:RequestTag/<k>`, no `g:TagKeys`.
+    static func requestTags(_ body: [UInt8], required: Bool) -> Result<([(String, String)], [String]), GatewayError> {
         let shape = "The request body must be a JSON object with tags ([{\"key\", \"value\"}]) or tag_keys ([\"...\"])."
         guard let (json, members) = jsonObject(body) else { return .failure(.badBody(shape)) }
         // A member spelled like one the policy reads, in another case ("Tags", "Key"), could
@@ -473,7 +474,7 @@ public struct Authorizer: Sendable {
             }
         default: return .failure(.badBody(shape))
         }
-        if tags.isEmpty && keys.isEmpty { return .failure(.badBody(shape)) }
+        if required && tags.isEmpty && keys.isEmpty { return .failure(.badBody(shape)) }
         return .success((tags, keys))
     }
 

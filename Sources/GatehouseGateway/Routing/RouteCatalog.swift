@@ -37,6 +37,11 @@ public final class Route: Sendable {
     /// False for the operations whose reference says they need no identity-policy
     /// permission: decided by authentication and the caller rule alone.
     public let identityPolicy: Bool
+    /// True for the tagging calls, whose body is the tags: one without `tags` or
+    /// `tag_keys` is refused (400). Elsewhere (creating an account, OU or policy, inviting)
+    /// tags are optional, and a body without them is decided with no `g:RequestTag/<k>`
+    /// and no `g:TagKeys`.
+    public let tagsRequired: Bool
     /// Set when Gatehouse answers the call itself instead of forwarding it.
     public let handler: BuiltInEndpoint?
     /// The documented format of each path parameter (`IdentifierFormat`): a call whose
@@ -77,10 +82,11 @@ public final class Route: Sendable {
 
     public init(
         method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String],
-        handler: BuiltInEndpoint? = nil, formats: [String: IdentifierFormat] = [:], identityPolicy: Bool = true
+        handler: BuiltInEndpoint? = nil, formats: [String: IdentifierFormat] = [:], identityPolicy: Bool = true, tagsRequired: Bool = false
     ) {
         self.handler = handler
         self.identityPolicy = identityPolicy
+        self.tagsRequired = tagsRequired
         let parts = Self.parts(of: resource)
         var formats = formats
         for case .parameter(let name) in segments where formats[name] == nil { formats[name] = IdentifierFormat.forParameter(named: name) }
@@ -378,6 +384,7 @@ public struct RouteCatalog: Sendable {
             }
             let known: Set<String> = [
                 "method", "path", "action", "resource", "callers", "context", "handler", "formats", "identity_policy", "operation", "note",
+                "tags_required",
             ]
             for (key, _) in members where !known.contains(key) {
                 report(
@@ -398,6 +405,12 @@ public struct RouteCatalog: Sendable {
             case nil: break
             case .bool(let value)?: identityPolicy = value
             default: report("identity_policy must be true or false", at: path.appending("identity_policy"))
+            }
+            var tagsRequired = false
+            switch item["tags_required"] {
+            case nil: break
+            case .bool(let value)?: tagsRequired = value
+            default: report("tags_required must be true or false", at: path.appending("tags_required"))
             }
             for key in ["operation", "note"] {
                 switch item[key] {
@@ -505,7 +518,7 @@ public struct RouteCatalog: Sendable {
             }
             let route = Route(
                 method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context,
-                handler: handler, formats: formats, identityPolicy: identityPolicy)
+                handler: handler, formats: formats, identityPolicy: identityPolicy, tagsRequired: tagsRequired)
             // Placeholders in the resource must be known, so no URN is built with a hole in it.
             for name in Route.references(in: resourceParts) {
                 let referenceName = Route.referencedField(name)

@@ -174,7 +174,9 @@ import Testing
               {"Effect": "Allow", "Action": ["organizations:delegatedAdministrators:register"],
                "Resource": ["organizations::*:account:*/05261f923e80d3890f33c0056e9b3f80"],
                "Condition": {"StringEquals": {"organizations:ServicePrincipal": "service.ConfigService"}}},
-              {"Effect": "Allow", "Action": ["organizations:policies:getDryRunConfig"], "Resource": ["organizations::*:root:*/r-abcd1234"]}]}
+              {"Effect": "Allow", "Action": ["organizations:policies:getDryRunConfig"], "Resource": ["organizations::*:root:*/r-abcd1234"]},
+              {"Effect": "Allow", "Action": ["organizations:ous:create"], "Resource": ["*"],
+               "Condition": {"ForAllValues:StringEquals": {"g:TagKeys": ["team"]}}}]}
             """
         ])
         func call(_ method: String, _ target: String, body: String = "", as user: String = "admin") -> RequestContext? {
@@ -206,6 +208,17 @@ import Testing
         // Twice (which would the service read?), or missing: refused.
         #expect(call("GET", config + "?root_id=r-abcd1234&root_id=r-abcd5678")?.gatewayError?.kind.answer.status == 400)
         #expect(call("GET", config)?.gatewayError?.kind.answer.status == 400)
+        // Creating takes optional tags: none is no g:TagKeys (ForAllValues holds vacuously);
+        // the tagging calls need them (their body is the tags).
+        let ous = "/v1/organizations/organizational-units"
+        #expect(call("POST", ous, body: #"{"name": "x", "parent_id": "r-abcd1234"}"#)?.gatewayError == nil)
+        #expect(call("POST", ous, body: #"{"name": "x", "parent_id": "r-abcd1234", "tags": [{"key": "team", "value": "a"}]}"#)?.gatewayError == nil)
+        #expect(
+            call("POST", ous, body: #"{"name": "x", "parent_id": "r-abcd1234", "tags": [{"key": "env", "value": "a"}]}"#)?.gatewayError?.reason
+                == "implicit_deny")
+        #expect(
+            call("POST", "/v1/organizations/resources/05261f923e80d3890f33c0056e9b3f80/tag", body: #"{"name": "x"}"#)?.gatewayError?.kind.answer
+                .status == 400)
         // No identity policy needed (the reference says so), but the caller rule holds.
         let createResourceAccount = call("POST", "/v2/organizations/accounts", body: #"{"name": "x"}"#)
         #expect(createResourceAccount?.gatewayError == nil && createResourceAccount?.record.action == nil)
@@ -322,14 +335,18 @@ import Testing
     }
 
     @Test func requestTagsFromTheBody() {
-        guard case .success(let (tags, keys)) = Authorizer.requestTags(Array(#"{"tags": [{"key": "env", "value": "dev"}, {"key": "team"}]}"#.utf8))
+        guard
+            case .success(let (tags, keys)) = Authorizer.requestTags(
+                Array(#"{"tags": [{"key": "env", "value": "dev"}, {"key": "team"}]}"#.utf8), required: true)
         else {
             Issue.record("expected tags")
             return
         }
         #expect(tags.map(\.0) == ["env"])
         #expect(keys == ["env", "team"])
-        if case .success(let (_, keys)) = Authorizer.requestTags(Array(#"{"tag_keys": ["protected"]}"#.utf8)) { #expect(keys == ["protected"]) }
+        if case .success(let (_, keys)) = Authorizer.requestTags(Array(#"{"tag_keys": ["protected"]}"#.utf8), required: true) {
+            #expect(keys == ["protected"])
+        }
         // Anything the policy could not read as the account service does is refused: a value
         // that is no string would otherwise never reach g:RequestTag/<k>.
         for bad in [
@@ -338,11 +355,23 @@ import Testing
             #""tags""#, #"{"tags": [{"key": "x", "value": "y"}], "Tags": [{"key": "env", "value": "prod"}]}"#,
             #"{"tags": [{"key": "x", "value": "y", "Value": "prod"}]}"#, #"{"TAG_KEYS": ["protected"], "tag_keys": ["x"]}"#,
         ] {
-            guard case .failure(let gatewayError) = Authorizer.requestTags(Array(bad.utf8)) else {
+            guard case .failure(let gatewayError) = Authorizer.requestTags(Array(bad.utf8), required: true) else {
                 Issue.record("accepted \(bad)")
                 continue
             }
             #expect(gatewayError.status == 400)
+        }
+        // Creating with tags optional: no tags (or an empty list) is no RequestTag and no
+        // TagKeys, and the call is decided; an unreadable body is still refused.
+        for body in [#"{"name": "x", "parent_id": "r-9f2c1a7b"}"#, #"{"name": "x", "tags": []}"#, "{}"] {
+            guard case .success(let (tags, keys)) = Authorizer.requestTags(Array(body.utf8), required: false) else {
+                Issue.record("refused \(body)")
+                continue
+            }
+            #expect(tags.isEmpty && keys.isEmpty)
+        }
+        for bad in ["", "[]", #"{"name": "x", "tags": {"env": "prod"}}"#] {
+            if case .success = Authorizer.requestTags(Array(bad.utf8), required: false) { Issue.record("accepted \(bad)") }
         }
     }
 
