@@ -112,6 +112,32 @@ public struct DirectorySeed: Sendable, Equatable {
     public func principal(for user: User) -> Principal {
         Principal(urn: user.urn, accountId: user.accountId, id: user.id, tags: user.tags)
     }
+
+    /// The global condition keys (lowercased) whose values come from the directory
+    /// rather than from the principal or the call: `callerKeys(for:)` gives them.
+    public static let callerKeyNames: Set<String> = [
+        "g:principaltype", "g:userid", "g:username", "g:domainid", "g:domainname", "g:principalorgid",
+        "g:principalorgmanagementaccountid", "g:principalorgpath", "g:principalisrootuser", "g:resourceorgid",
+    ]
+
+    /// A user's values of `callerKeys`, by lowercased key, as every call of theirs carries
+    /// them: the gateway fills the ones a policy set tests, and `eval`/`explain --user` and
+    /// `diff`'s generated requests set all of them, so the three decide alike. Directory
+    /// users are IAM users of type `User`, never an account's root user; every resource the
+    /// catalog names is the organization's (`g:ResourceOrgId`). `g:DomainName` and
+    /// `g:PrincipalOrgPath` are left out when the directory cannot say (absent, as
+    /// documented).
+    public func callerKeys(for user: User) -> [(key: String, values: [ContextValue])] {
+        var keys: [(key: String, values: [ContextValue])] = [
+            ("g:principaltype", [.string("User")]), ("g:userid", [.string(user.id)]), ("g:username", [.string(user.name)]),
+            ("g:domainid", [.string(user.accountId)]), ("g:principalorgid", [.string(organization.id)]),
+            ("g:principalorgmanagementaccountid", [.string(organization.managementAccountId)]),
+            ("g:principalisrootuser", [.bool(false)]), ("g:resourceorgid", [.string(organization.id)]),
+        ]
+        if let name = account(user.accountId)?.name { keys.append(("g:domainname", [.string(name)])) }
+        if let path = organizationPath(ofAccount: user.accountId) { keys.append(("g:principalorgpath", [.string(path)])) }
+        return keys
+    }
 }
 
 extension DirectorySeed {
@@ -403,7 +429,8 @@ extension DirectorySeed {
         for group in groups where group.members.contains(user.name) {
             attachments += group.policies.map { (policy: $0, via: "through the group \(JSONWriter.quoted(group.name))") }
         }
-        return PrincipalBinding(label: "the user \(JSONWriter.quoted(name))", principal: principal(for: user), attachments: attachments)
+        return PrincipalBinding(
+            label: "the user \(JSONWriter.quoted(name))", principal: principal(for: user), attachments: attachments, context: callerKeys(for: user))
     }
 }
 

@@ -47,6 +47,8 @@ public final class Session: Sendable {
     public let user: DirectorySeed.User
     public let principal: Principal
     public let policies: [String]
+    /// The caller's keys from the directory (`DirectorySeed.callerKeys(for:)`), made once per view.
+    public let callerKeys: [(key: String, values: [ContextValue])]
     public let mfa: Bool
     public let credential: CredentialKind
     /// The access key ID, for calls signed with one.
@@ -56,12 +58,13 @@ public final class Session: Sendable {
     public let issuedAt: Double
 
     init(
-        user: DirectorySeed.User, principal: Principal, policies: [String], mfa: Bool, credential: CredentialKind = .token,
-        accessKey: String? = nil, issuedAt: Double = 0
+        user: DirectorySeed.User, principal: Principal, policies: [String], callerKeys: [(key: String, values: [ContextValue])], mfa: Bool,
+        credential: CredentialKind = .token, accessKey: String? = nil, issuedAt: Double = 0
     ) {
         self.user = user
         self.principal = principal
         self.policies = policies
+        self.callerKeys = callerKeys
         self.mfa = mfa
         self.credential = credential
         self.accessKey = accessKey
@@ -97,17 +100,18 @@ public final class AccessKeyCredential: Sendable {
 /// against it without touching SQLite, and swaps in a new view when the file changes.
 /// A class, so handing the current view to each call is one retain, not one per table.
 public final class DirectoryView: Sendable {
+    typealias UserEntry = (
+        user: DirectorySeed.User, principal: Principal, policies: [String], callerKeys: [(key: String, values: [ContextValue])]
+    )
+
     public let seed: DirectorySeed
     /// Unique to this view (see `RememberedSession`).
     public let identity: UInt64
     let tokens: [String: TokenRecord]
     let sessionGenerations: [String: Int]
-    let users: [String: (user: DirectorySeed.User, principal: Principal, policies: [String])]
+    let users: [String: UserEntry]
     let delegated: Set<String>
     let accounts: Set<String>
-    let accountNames: [String: String]
-    /// Each account's `g:PrincipalOrgPath`, worked out once per view.
-    let organizationPaths: [String: String]
     /// Access keys by ID, each with its session made once per view.
     let accessKeys: [String: AccessKeyCredential]
     /// How many access keys' secrets the key-encryption key at hand could not open (the
@@ -122,20 +126,19 @@ public final class DirectoryView: Sendable {
         self.identity = viewCount.add(1, ordering: .relaxed).newValue
         self.tokens = tokens
         self.sessionGenerations = sessionGenerations
-        var users: [String: (user: DirectorySeed.User, principal: Principal, policies: [String])] = [:]
-        for user in seed.users { users[user.name] = (user, seed.principal(for: user), seed.policies(for: user)) }
+        var users: [String: UserEntry] = [:]
+        for user in seed.users {
+            users[user.name] = (user, seed.principal(for: user), seed.policies(for: user), seed.callerKeys(for: user))
+        }
         self.users = users
         self.delegated = Set(seed.delegatedAdministrators)
         self.accounts = Set(seed.accounts.map(\.id))
-        self.accountNames = Dictionary(seed.accounts.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
-        self.organizationPaths = Dictionary(
-            seed.accounts.compactMap { account in seed.organizationPath(ofAccount: account.id).map { (account.id, $0) } },
-            uniquingKeysWith: { first, _ in first })
         var credentials: [String: AccessKeyCredential] = [:]
         for (accessKey, record) in accessKeys {
             let session = users[record.userName].map { entry in
                 Session(
-                    user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.temporary?.mfa ?? false,
+                    user: entry.user, principal: entry.principal, policies: entry.policies, callerKeys: entry.callerKeys,
+                    mfa: record.temporary?.mfa ?? false,
                     credential: record.temporary == nil ? .accessKey : .temporaryAccessKey, accessKey: accessKey, issuedAt: record.createdAt)
             }
             credentials[accessKey] = AccessKeyCredential(accessKey: accessKey, record: record, session: session)
@@ -191,7 +194,9 @@ public final class DirectoryView: Sendable {
         if let rejection = record.rejection(now: now, userGeneration: sessionGenerations[record.userName], userDisabled: entry.user.disabled) {
             return .failure(rejection)
         }
-        let session = Session(user: entry.user, principal: entry.principal, policies: entry.policies, mfa: record.mfa, issuedAt: record.issuedAt)
+        let session = Session(
+            user: entry.user, principal: entry.principal, policies: entry.policies, callerKeys: entry.callerKeys, mfa: record.mfa,
+            issuedAt: record.issuedAt)
         remembered = RememberedSession(token: Array(token.utf8), view: identity, session: session, expiresAt: record.expiresAt)
         return .success(session)
     }
@@ -203,12 +208,6 @@ public final class DirectoryView: Sendable {
 
     /// Whether an account belongs to the organization.
     public func isMember(_ accountId: String) -> Bool { accounts.contains(accountId) }
-
-    /// An account's name, when the organization has the account.
-    public func accountName(_ accountId: String) -> String? { accountNames[accountId] }
-
-    /// An account's place in the organization (see `DirectorySeed.organizationPath(ofAccount:)`).
-    public func organizationPath(ofAccount accountId: String) -> String? { organizationPaths[accountId] }
 }
 
 /// The last token one connection authenticated and the session it opened, valid only with

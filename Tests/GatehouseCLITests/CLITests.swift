@@ -273,6 +273,30 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(!explain.stdout.contains("organizations-admin"))
     }
 
+    /// The keys the gateway fills from its directory (`g:UserId`, `g:DomainName`,
+    /// `g:PrincipalOrgPath`, ...) are the user's under `--user`, as in the gateway; a request
+    /// may not set them.
+    @Test func theCallersDirectoryKeysAreSetAsTheGatewaySetsThem() throws {
+        let dir = try TempDir()
+        try Data(
+            #"""
+            {"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:list"], "Resource": ["*"],
+              "Condition": {"StringEquals": {"g:UserId": "u-0004", "g:DomainName": "security-tools", "g:PrincipalType": "User",
+                                             "g:PrincipalOrgPath": "o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv/r-9f2c1a7b/ou-c2d4e6f8a0b1/5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"},
+                            "Bool": {"g:PrincipalIsRootUser": "false"}}}]}
+            """#.utf8
+        ).write(to: dir.url.appendingPathComponent("dev-accounts-update.json"))
+        let asMember = ["--policies", dir.url.path, "--directory", "samples/directory.json", "--user", "member", "--request", "-"]
+        let list = #"{"action": "organizations:accounts:list", "resource": "*"}"#
+        let allowed = try CLI.run(["eval"] + asMember, stdin: list)
+        #expect(allowed.status == 0, "\(allowed.stdout) \(allowed.stderr)")
+        let explained = try CLI.run(["explain"] + asMember, stdin: list)
+        #expect(explained.stdout.contains("security-tools") && !explained.stdout.contains("absent"), "\(explained.stdout)")
+        let overridden = try CLI.run(
+            ["eval"] + asMember, stdin: #"{"action": "organizations:accounts:list", "resource": "*", "context": {"g:UserId": "u-0004"}}"#)
+        #expect(overridden.status == 2 && overridden.stderr.contains("g:userid"))
+    }
+
     @Test func theSQLiteDirectoryAnswersAsItsSeed() throws {
         let dir = try TempDir()
         let db = dir.url.appendingPathComponent("directory.sqlite").path

@@ -67,6 +67,15 @@ struct GlobalKeys: OptionSet {
         (.resourceOrgId, "g:resourceorgid"), (.referer, "g:referer"), (.mfaAge, "g:mfaage"), (.principalOrgPath, "g:principalorgpath"),
     ]
 
+    /// Each key's flag.
+    static let flags: [String: GlobalKeys] = Dictionary(uniqueKeysWithValues: keys.map { ($0.1, $0.0) })
+
+    /// The keys whose values come from the directory (`DirectorySeed.callerKeyNames`).
+    static let fromDirectory: GlobalKeys = [
+        .principalType, .userId, .userName, .domainId, .domainName, .principalOrgId, .principalOrgManagementAccountId, .principalOrgPath,
+        .principalIsRootUser, .resourceOrgId,
+    ]
+
     init(rawValue: UInt32) { self.rawValue = rawValue }
 
     init(testedBy set: CompiledPolicySet) {
@@ -188,8 +197,7 @@ public struct Authorizer: Sendable {
         }
         var request: AuthorizationRequest
         switch context(
-            attributes, session: session, route: route, resource: resource, target: target, sourceIp: sourceIp, globals: globals,
-            directory: directory)
+            attributes, session: session, route: route, resource: resource, target: target, sourceIp: sourceIp, globals: globals)
         {
         case .failure(let error): return .decided(requestContext.refuse(error))
         case .success(let built): request = built
@@ -308,7 +316,7 @@ public struct Authorizer: Sendable {
     /// `g:RequestTag/<k>` and `g:TagKeys` from a tag-changing body.
     func context(
         _ attributes: RequestAttributes, session: Session, route: Route, resource: String, target: RequestTarget? = nil, sourceIp: String,
-        globals: GlobalKeys, directory: DirectoryView
+        globals: GlobalKeys
     ) -> Result<AuthorizationRequest, GatewayError> {
         var request = AuthorizationRequest(principal: session.principal, action: route.action, resource: resource)
         request.reserveContext(8)
@@ -329,33 +337,17 @@ public struct Authorizer: Sendable {
             let age = Int64((attributes.now.timeIntervalSince1970 - session.issuedAt).rounded(.down))
             request.setContext(normalizedKey: "g:mfaage", session.mfa ? [.number(.integer(max(0, age)))] : [])
         }
-        // The principal's keys, the same for every kind of credential (token, access key,
-        // temporary credentials): the session says who and since when.
-        if globals.contains(.principalType) { request.setContext(normalizedKey: "g:principaltype", [.string("User")]) }
-        if globals.contains(.userId) { request.setContext(normalizedKey: "g:userid", [.string(session.user.id)]) }
-        if globals.contains(.userName) { request.setContext(normalizedKey: "g:username", [.string(session.user.name)]) }
+        // The caller's keys from the directory (who, which account, where in the organization),
+        // made once per view: the same for every kind of credential, and what `eval --user`
+        // and `diff` set (`DirectorySeed.callerKeys(for:)`).
+        if !globals.isDisjoint(with: .fromDirectory) {
+            for (key, values) in session.callerKeys where globals.contains(GlobalKeys.flags[key] ?? []) {
+                request.setContext(normalizedKey: key, values)
+            }
+        }
         if globals.contains(.tokenIssueTime) {
             request.setContext(normalizedKey: "g:tokenissuetime", [.string(Self.iso8601(Date(timeIntervalSince1970: session.issuedAt)))])
         }
-        // The principal's account (Huawei's "domain") and organization. Directory users are
-        // IAM users, never an account's root user.
-        if globals.contains(.domainId) { request.setContext(normalizedKey: "g:domainid", [.string(session.user.accountId)]) }
-        if globals.contains(.domainName) {
-            request.setContext(normalizedKey: "g:domainname", directory.accountName(session.user.accountId).map { [.string($0)] } ?? [])
-        }
-        if globals.contains(.principalOrgId) { request.setContext(normalizedKey: "g:principalorgid", [.string(directory.organization.id)]) }
-        if globals.contains(.principalOrgManagementAccountId) {
-            request.setContext(normalizedKey: "g:principalorgmanagementaccountid", [.string(directory.organization.managementAccountId)])
-        }
-        // Absent, as documented for an account outside an organization, when the directory
-        // does not know the tree (no root ID): a policy on the path then never allows.
-        if globals.contains(.principalOrgPath) {
-            request.setContext(
-                normalizedKey: "g:principalorgpath", directory.organizationPath(ofAccount: session.user.accountId).map { [.string($0)] } ?? [])
-        }
-        if globals.contains(.principalIsRootUser) { request.setContext(normalizedKey: "g:principalisrootuser", ContextValue.list(false)) }
-        // Every resource the catalog names is the organization's.
-        if globals.contains(.resourceOrgId) { request.setContext(normalizedKey: "g:resourceorgid", [.string(directory.organization.id)]) }
         if route.carriesRequestTags {
             switch Self.requestTags(attributes.body, required: route.tagsRequired) {
             case .failure(let error): return .failure(error)

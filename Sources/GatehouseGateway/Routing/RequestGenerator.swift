@@ -35,9 +35,11 @@ public struct RequestGenerator: Sendable {
         }
     }
 
-    /// Keys the gateway fills from the principal, never varied.
+    /// Keys the gateway fills from the caller (the principal and the directory), never
+    /// varied: each request carries the user's own values.
     static func fromPrincipal(_ key: String) -> Bool {
-        ["g:principalurn", "g:principalid", "g:principalaccount", "g:username"].contains(key) || key.hasPrefix("g:principaltag/")
+        ["g:principalurn", "g:principalid", "g:principalaccount"].contains(key) || key.hasPrefix("g:principaltag/")
+            || DirectorySeed.callerKeyNames.contains(key)
     }
 
     /// Values that make a condition true and false, from its own policy values.
@@ -84,6 +86,7 @@ public struct RequestGenerator: Sendable {
         let organization = directory.organization
         for user in directory.users where !user.disabled {
             let principal = directory.principal(for: user)
+            let callerKeys = Dictionary(directory.callerKeys(for: user).map { ($0.key, $0.values) }, uniquingKeysWith: { first, _ in first })
             // A route decided without policies (`identity_policy: false`) has no decision to compare.
             for route in catalog.routes where route.identityPolicy && mayCall(user, route) {
                 let keys = values.keys.filter { route.carries($0) && !(route.resource == "*" && $0.hasPrefix("g:resourcetag/")) }.sorted()
@@ -105,7 +108,7 @@ public struct RequestGenerator: Sendable {
                     var odometer = Array(repeating: 0, count: dimensions.count)
                     while true {
                         guard count < limit else { return (count, true) }
-                        var context: [String: [ContextValue]] = [:]
+                        var context = callerKeys
                         for (index, dimension) in dimensions.enumerated() {
                             if let value = dimension.choices[odometer[index]] { context[dimension.key] = [value] }
                         }

@@ -9,11 +9,17 @@ public struct PrincipalBinding: Sendable {
     /// The attached policies' names (a policy is named by its file name without `.json`), each
     /// with where it is attached (`directly`, `through group "devs"`).
     public var attachments: [(policy: String, via: String)]
+    /// The caller's other keys (lowercased), which the gateway fills from its directory:
+    /// `g:UserName`, `g:DomainId`, `g:PrincipalOrgPath`, ...
+    public var context: [(key: String, values: [ContextValue])]
 
-    public init(label: String, principal: Principal, attachments: [(policy: String, via: String)]) {
+    public init(
+        label: String, principal: Principal, attachments: [(policy: String, via: String)], context: [(key: String, values: [ContextValue])] = []
+    ) {
         self.label = label
         self.principal = principal
         self.attachments = attachments
+        self.context = context
     }
 
     /// The attached documents among `documents`, in attachment order. A policy attached but
@@ -40,12 +46,14 @@ public struct PrincipalBinding: Sendable {
         return selected
     }
 
-    /// The request as this caller's: the principal replaced by the bound one. A request that
-    /// sets a principal key in its context (`g:PrincipalUrn`, `g:PrincipalTag/<k>`, ...) is
-    /// refused: the gateway reads those only from the caller, so deciding with them would
-    /// answer a question the gateway never asks.
+    /// The request as this caller's: the principal replaced by the bound one, and the
+    /// caller's `context` set. A request that sets a principal key in its context
+    /// (`g:PrincipalUrn`, `g:PrincipalTag/<k>`, ...) or one of the caller's keys is refused:
+    /// the gateway reads those only from the caller, so deciding with them would answer a
+    /// question the gateway never asks.
     public func bind(_ request: AuthorizationRequest, source: String) throws(PolicyLoadError) -> AuthorizationRequest {
-        let principalKeys = request.explicitContext.keys.filter { $0.hasPrefix("g:principal") }.sorted()
+        let callerKeys = Set(context.map(\.key))
+        let principalKeys = request.explicitContext.keys.filter { $0.hasPrefix("g:principal") || callerKeys.contains($0) }.sorted()
         guard principalKeys.isEmpty else {
             throw PolicyLoadError([
                 Diagnostic(
@@ -56,6 +64,7 @@ public struct PrincipalBinding: Sendable {
         }
         var bound = request
         bound.principal = principal
+        for (key, values) in context { bound.setContext(normalizedKey: key, values) }
         return bound
     }
 }

@@ -205,6 +205,28 @@ func catalogErrors(_ text: String) throws -> [Diagnostic] { try loadErrors(text)
         #expect(generator.values["g:principaltag/role"] == nil)
     }
 
+    /// The caller's keys from the directory are each user's own in every generated request,
+    /// as the gateway fills them, never varied with values the policies mention.
+    @Test func generatedRequestsCarryTheCallersDirectoryKeys() throws {
+        var generator = try generator(["dev-accounts-update"])
+        generator.limit = 5_000
+        let seed = try DirectorySeed.load(sampleDirectory)
+        var seen = 0
+        generator.generate { user, request in
+            seen += 1
+            let expected = Dictionary(seed.callerKeys(for: user).map { ($0.key, $0.values) }, uniquingKeysWith: { first, _ in first })
+            for key in DirectorySeed.callerKeyNames {
+                #expect(request.context[key] == expected[key], "\(user.name) \(key)")
+            }
+        }
+        #expect(seen > 0)
+        let member = try #require(seed.users.first { $0.name == "member" })
+        let path = seed.callerKeys(for: member).first { $0.key == "g:principalorgpath" }?.values
+        #expect(path == [.string("o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv/r-9f2c1a7b/ou-c2d4e6f8a0b1/5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b")])
+        // The gateway's flags for them are the same keys.
+        #expect(Set(GlobalKeys.keys.filter { GlobalKeys.fromDirectory.contains($0.0) }.map(\.1)) == DirectorySeed.callerKeyNames)
+    }
+
     @Test func onlyRoutesTheCallersAccountMayCall() throws {
         let generator = try generator(["dev-accounts-update"])
         var actionsByUser: [String: Set<String>] = [:]
