@@ -220,6 +220,12 @@ import Testing
                 statements(
                     #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringEquals": {"g:ResourceTag/owner": ["x", "${owner, 'a'}"]}}}"#
                 )) == [.unknownVariableKey])
+        // A multi-valued key is never substituted.
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Deny", "Action": "organizations:accounts:get", "Condition": {"StringNotEquals": {"g:ResourceTag/o": "${g:CalledVia}"}}}"#
+                )) == [.multiValuedVariableKey])
     }
 
     /// A `${` that does not start a well-formed variable is a load error with its place, and

@@ -127,7 +127,9 @@ enum ReferenceEvaluator {
                 continue
             }
             let found = readings(key, request, context)
-            if found.count == 1, found[0].count == 1 {
+            // The keys Huawei documents as multi-valued never substitute, whatever a request carries.
+            let multiValued = ["g:tagkeys", "g:calledvia"].contains(key.lowercased())
+            if !multiValued, found.count == 1, found[0].count == 1 {
                 let one: String
                 switch found[0][0] {
                 case .string(let s): one = s

@@ -157,6 +157,8 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         "GH2022", severity: .warning, title: "Resource of a type none of the statement's actions acts on")
     public static let unknownVariableKey = DiagnosticCode(
         "GH2021", severity: .warning, title: "Policy variable naming a key no request carries")
+    public static let multiValuedVariableKey = DiagnosticCode(
+        "GH2023", severity: .warning, title: "Policy variable naming a multi-valued key, which is never substituted")
     public static let resourceForUntypedAction = DiagnosticCode(
         "GH2014", severity: .warning, title: "Specific resource for an action without a resource type")
     public static let unusualSid = DiagnosticCode("GH2015", severity: .suggestion, title: "Sid with characters other than letters and digits")
@@ -218,6 +220,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
         .undocumentedKeyInDeny,
         .emptySid,
         .unknownVariableKey,
+        .multiValuedVariableKey,
         .resourceOfWrongType,
         .badRequest,
         .badTestFile,

@@ -286,10 +286,19 @@ struct DocumentChecks {
         }
     }
 
-    /// A policy variable whose key no request carries can never be substituted: without a
-    /// default, its value matches nothing.
+    /// A policy variable whose key no request carries, or whose key is multi-valued, can
+    /// never be substituted: without a default, its value matches nothing.
     mutating func checkVariableKeys(_ template: PolicyTemplate, at path: JSONPath) {
         for case .variable(let key, let normalizedKey, let defaultValue) in template.parts {
+            if GlobalConditionKeys.multiValued.contains(normalizedKey) {
+                report(
+                    .multiValuedVariableKey,
+                    defaultValue == nil
+                        ? "${\(key)} names a multi-valued key, which is never substituted: the value holding it matches nothing"
+                        : "${\(key)} names a multi-valued key, which is never substituted: the variable is always its default \(JSONWriter.quoted(defaultValue!))",
+                    hint: "test the key with a ForAnyValue: or ForAllValues: condition instead", at: path)
+                continue
+            }
             let known = normalizedKey.hasPrefix("g:") ? GlobalConditionKeys.isKnown(normalizedKey) : normalizedKey.contains(":")
             guard !known else { continue }
             let hint = closest(to: key, among: Self.globalKeyNames).map { "did you mean ${\($0)}?" }

@@ -112,7 +112,9 @@ public struct PolicyTemplate: Sendable, Hashable {
     }
 
     /// The parts with every variable replaced by its value (a `.literal`), or nil when one
-    /// cannot be: its key absent or multi-valued, and no default.
+    /// cannot be: its key absent or multi-valued, and no default. A key documented as
+    /// multi-valued (`g:TagKeys`, `g:CalledVia`) is never substituted, even when a request
+    /// carries one value of it (Huawei: "${g:CalledVia}" cannot be replaced).
     public func substitute(_ values: (String) -> [ContextValue]?) -> [Part]? {
         var substituted: [Part] = []
         substituted.reserveCapacity(parts.count)
@@ -121,7 +123,7 @@ public struct PolicyTemplate: Sendable, Hashable {
                 substituted.append(part)
                 continue
             }
-            if let found = values(key), found.count == 1 {
+            if let found = values(key), found.count == 1, !GlobalConditionKeys.multiValued.contains(key) {
                 substituted.append(.literal(found[0].text))
             } else if let defaultValue {
                 substituted.append(.literal(defaultValue))
