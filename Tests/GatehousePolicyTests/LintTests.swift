@@ -78,6 +78,12 @@ import Testing
                 statements(
                     #"{"Effect": "Allow", "Action": "organizations:accounts:list", "Resource": "*", "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}}"#
                 )) == [.keyNeverPresent])
+        // A handshake has no tags: its actions have a resource, but no g:ResourceTag.
+        #expect(
+            codes(
+                statements(
+                    #"{"Effect": "Allow", "Action": "organizations:handshakes:accept", "Resource": "*", "Condition": {"StringEquals": {"g:ResourceTag/env": "dev"}}}"#
+                )) == [.keyNeverPresent])
         #expect(
             codes(
                 statements(

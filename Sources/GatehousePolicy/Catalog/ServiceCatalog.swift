@@ -10,22 +10,28 @@ public struct ServiceAction: Sendable, Hashable {
     public var name: String
     public var accessLevel: AccessLevel
     public var resourceTypes: [String]
+    /// Whether its requests carry `g:ResourceTag/<k>`: documented for it or its resource
+    /// types (false for the handshake actions, whose resource has no tags).
+    public var takesResourceTags: Bool
     public var takesRequestTags: Bool
     /// Service-specific condition keys (lowercased), beyond the global ones.
     public var serviceKeys: [String]
 
-    public init(_ name: String, _ accessLevel: AccessLevel, resourceTypes: [String] = [], takesRequestTags: Bool = false, serviceKeys: [String] = [])
-    {
+    public init(
+        _ name: String, _ accessLevel: AccessLevel, resourceTypes: [String] = [], takesResourceTags: Bool = true, takesRequestTags: Bool = false,
+        serviceKeys: [String] = []
+    ) {
         self.name = name
         self.accessLevel = accessLevel
         self.resourceTypes = resourceTypes
+        self.takesResourceTags = takesResourceTags
         self.takesRequestTags = takesRequestTags
         self.serviceKeys = serviceKeys
     }
 
     /// Whether a request for this action can carry the condition key (lowercased).
     public func canCarry(_ normalizedKey: String) -> Bool {
-        if normalizedKey.hasPrefix("g:resourcetag/") { return !resourceTypes.isEmpty }
+        if normalizedKey.hasPrefix("g:resourcetag/") { return !resourceTypes.isEmpty && takesResourceTags }
         if normalizedKey.hasPrefix("g:requesttag/") || normalizedKey == "g:tagkeys" { return takesRequestTags }
         if normalizedKey.hasPrefix("g:") { return true }
         return serviceKeys.contains(normalizedKey)
