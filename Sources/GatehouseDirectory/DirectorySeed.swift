@@ -262,9 +262,14 @@ struct SeedReader {
             var steps = 0
             while next != rootId, let parent = parents[next] {
                 steps += 1
-                if next == unit.id || steps > units.count {
+                if next == unit.id {
                     report(
                         "the parents of organizational unit \(unit.id) go round in a cycle and never reach the root", at: path.appending("parent_id"))
+                    break
+                }
+                if steps > units.count {
+                    report(
+                        "organizational unit \(unit.id) sits below a cycle of parents and never reaches the root", at: path.appending("parent_id"))
                     break
                 }
                 next = parent

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import GatehousePolicy
@@ -327,6 +328,16 @@ import Testing
         #expect(summary.hasSuffix("... and 30 more"))
         #expect(summary.utf8.count < 20 * 410 + 40)
         #expect(error.description.utf8.count > 250_000)
+    }
+
+    /// docs/POLICY-LANGUAGE.md lists every code with its severity (GH3003 was missing once).
+    @Test func everyCodeIsInTheLanguageDocument() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/POLICY-LANGUAGE.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        for code in DiagnosticCode.engineCodes {
+            #expect(text.contains("| \(code.rawValue) | \(code.severity.rawValue) |"), "\(code.rawValue) \(code.severity.rawValue)")
+        }
     }
 
     @Test func everyCodeHasATitleAndTheRightSeverityBand() {
