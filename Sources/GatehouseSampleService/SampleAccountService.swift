@@ -36,6 +36,16 @@ public struct SampleAccountService: Sendable {
 
         static func notFound(_ id: String) -> Reply { .error(.notFound, "Organizations.1010", "Account \(id) does not exist.") }
 
+        /// A 501 for the tags of an OU, a root or a policy (the tag APIs take any of them):
+        /// the sample keeps accounts only, and "no such account" would read as a 404 for a
+        /// resource that may well exist.
+        static func notAnAccount(_ id: String) -> Reply? {
+            guard [IdentifierFormat.organizationalUnit, .root, .policy].contains(where: { $0.accepts(id) }) else { return nil }
+            return .error(
+                .notImplemented, "Sample.0501",
+                "The sample account service keeps the tags of accounts only; a real Organizations endpoint serves those of \(id).")
+        }
+
         static func badRequest(_ message: String) -> Reply { .error(.badRequest, "Organizations.1000", message) }
     }
 
@@ -100,6 +110,7 @@ public struct SampleAccountService: Sendable {
             let isTypedStyle = !prefix.contains("/resources/")
             router.get("\(prefix)/tags") { _, context -> Reply in
                 let id = try context.parameters.require("resource_id")
+                if let reply = Reply.notAnAccount(id) { return reply }
                 guard let tags = try store.tags(id) else { return .notFound(id) }
                 return Reply(
                     status: .ok,
@@ -110,6 +121,7 @@ public struct SampleAccountService: Sendable {
             }
             router.post(isTypedStyle ? "\(prefix)/tags/create" : "\(prefix)/tag") { request, context -> Reply in
                 let id = try context.parameters.require("resource_id")
+                if let reply = Reply.notAnAccount(id) { return reply }
                 switch try await Self.body(request) {
                 case .failure(let reply): return reply
                 case .success(let json):
@@ -121,6 +133,7 @@ public struct SampleAccountService: Sendable {
             }
             router.post(isTypedStyle ? "\(prefix)/tags/delete" : "\(prefix)/untag") { request, context -> Reply in
                 let id = try context.parameters.require("resource_id")
+                if let reply = Reply.notAnAccount(id) { return reply }
                 switch try await Self.body(request) {
                 case .failure(let reply): return reply
                 case .success(let json):

@@ -131,6 +131,15 @@ func json(_ buffer: ByteBuffer) throws -> JSONValue { try JSONLoader.parse(Array
                 }
             }
             try await client.execute(uri: "/v1/organizations/resources/nope/tags", method: .get) { #expect($0.status == .notFound) }
+            // An OU's, a root's or a policy's tags: not kept here (501), not "no such account".
+            for id in ["ou-4a7c2e9b1d3f", "r-9f2c1a7b", "p-abcd1234"] {
+                try await client.execute(uri: "/v1/organizations/resources/\(id)/tags", method: .get) {
+                    #expect($0.status == .notImplemented, "\(id)")
+                }
+                try await client.execute(
+                    uri: "/v1/organizations/resources/\(id)/tag", method: .post, body: ByteBuffer(string: #"{"tags": [{"key": "k", "value": "v"}]}"#)
+                ) { #expect($0.status == .notImplemented, "\(id)") }
+            }
         }
     }
 
