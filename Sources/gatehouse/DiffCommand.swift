@@ -167,7 +167,11 @@ struct DiffCommand: ParsableCommand {
 
     static func text(_ diff: PolicyDiff) -> String {
         guard diff.changed > 0 else { return "no decision changed (\(diff.requests) requests)" }
-        var lines = diff.groups.map { "\($0.group.description) (\($0.count) request\($0.count == 1 ? "" : "s"))" }
+        var lines = diff.groups.map { entry in
+            let examples = entry.examples.map { example in example.split(separator: ":", maxSplits: 4).last.map(String.init) ?? example }
+            let more = diff.moreResources.contains(entry.group) ? ", ..." : ""
+            return "\(entry.group.description) (\(entry.count) request\(entry.count == 1 ? "" : "s"); \(examples.joined(separator: ", "))\(more))"
+        }
         lines.append("\(diff.changed) of \(diff.requests) requests changed: \(diff.newlyAllowed) newly allowed, \(diff.newlyDenied) newly denied")
         return lines.joined(separator: "\n")
     }
@@ -190,6 +194,7 @@ struct DiffCommand: ParsableCommand {
                             ("before", .string(entry.group.before.rawValue)),
                             ("after", .string(entry.group.after.rawValue)),
                             ("count", .integer(Int64(entry.count))),
+                            ("examples", .array(entry.examples.map { .string($0) })),
                         ])
                     })
             ),

@@ -608,8 +608,31 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         let dir = try sets(old: #""dev""#, new: #""dev", "prod""#)
         let result = try diff(dir, requests(["dev", "prod", "prod", "test"]))
         #expect(result.status == 1)
-        #expect(result.stdout.contains("alice: organizations:accounts:update on accounts tagged env=prod: deny -> allow (2 requests)"))
+        #expect(result.stdout.contains("alice: organizations:accounts:update on accounts tagged env=prod: deny -> allow (2 requests; o/a)"))
         #expect(result.stdout.hasSuffix("2 of 4 requests changed: 2 newly allowed, 0 newly denied\n"))
+    }
+
+    /// A group is named by its resources' type and tags; the resources themselves show as
+    /// examples, so changes on different accounts without tags are told apart.
+    @Test func groupsShowTheirResources() throws {
+        let dir = try TempDir()
+        func set(_ resource: String) -> String {
+            #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:update"], "Resource": ["organizations::1:account:o-1/\#(resource)"]}]}"#
+        }
+        try dir.write("old/p.json", set("alice"))
+        try dir.write("new/p.json", set("b*"))
+        let calls = ["alice", "bob", "bea", "bill", "bo"].map {
+            #"{"principal": {"urn": "iam::1:user:u"}, "action": "organizations:accounts:update", "resource": "organizations::1:account:o-1/\#($0)"}"#
+        }.joined(separator: "\n")
+        let result = try diff(dir, calls)
+        #expect(
+            result.stdout.contains(
+                "u: organizations:accounts:update on accounts without tags: deny -> allow (4 requests; o-1/bob, o-1/bea, o-1/bill, ...)"),
+            "\(result.stdout)")
+        #expect(result.stdout.contains("u: organizations:accounts:update on accounts without tags: allow -> deny (1 request; o-1/alice)"))
+        let json = try diff(dir, calls, ["--format", "json"])
+        let groups = try #require(try jsonObject(json.stdout)["groups"] as? [[String: Any]])
+        #expect(groups.compactMap { $0["examples"] as? [String] }.contains(["organizations::1:account:o-1/alice"]))
     }
 
     @Test func onlyNewlyDeniedExitsZero() throws {
@@ -664,7 +687,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
             #"{"principal": {"urn": "iam::1:user:stranger"}, "action": "organizations:accounts:update", "resource": "organizations::1:account:o/a", "context": {"g:ResourceTag/env": "prod"}}"#
         let result = try diff(dir, member + "\n" + stranger, ["--directory", dir.url.appendingPathComponent("directory.json").path])
         #expect(result.status == 1)
-        #expect(result.stdout.contains("member: organizations:accounts:update on accounts tagged env=prod: deny -> allow (1 request)"))
+        #expect(result.stdout.contains("member: organizations:accounts:update on accounts tagged env=prod: deny -> allow (1 request; o/a)"))
         #expect(!result.stdout.contains("stranger"))
         #expect(result.stderr.contains("1 requests name principals not in the directory"))
     }
@@ -674,7 +697,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         let result = try diff(dir, requests(["prod"]) + "\n{\"action\": 1}\n")
         #expect(result.status == 2)
         #expect(result.stderr.contains("<stdin>:2: action must be a string"))
-        #expect(result.stdout.contains("deny -> allow (1 request)"))
+        #expect(result.stdout.contains("deny -> allow (1 request; o/a)"))
         try dir.write("new/p.json", "{}")
         #expect(try diff(dir, requests(["dev"])).status == 2)
     }

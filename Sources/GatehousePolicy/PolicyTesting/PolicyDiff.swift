@@ -22,7 +22,15 @@ public struct PolicyDiff: Sendable {
     }
 
     public private(set) var counts: [Group: Int] = [:]
+    /// The first few distinct resources (URNs) of each group, in the order met: a group is
+    /// named by the resources' type and tags, and a policy that tells resources apart by URN
+    /// puts different ones under one name.
+    public private(set) var examples: [Group: [String]] = [:]
+    /// The groups with more distinct resources than their examples.
+    public private(set) var moreResources: Set<Group> = []
     public private(set) var requests = 0
+    /// How many resources a group keeps as examples.
+    public static let examplesPerGroup = 3
 
     public init() {}
 
@@ -34,11 +42,19 @@ public struct PolicyDiff: Sendable {
             principal: Self.principalName(request.principal), action: request.action, resource: Self.resourceDescription(request),
             before: before.reason, after: after.reason)
         counts[group, default: 0] += 1
+        if !examples[group, default: []].contains(request.resource) {
+            if examples[group, default: []].count < Self.examplesPerGroup {
+                examples[group, default: []].append(request.resource)
+            } else {
+                moreResources.insert(group)
+            }
+        }
     }
 
-    /// Changed groups, newly allowed first, then by principal, action and resource.
-    public var groups: [(group: Group, count: Int)] {
-        counts.map { ($0.key, $0.value) }.sorted { a, b in
+    /// Changed groups, newly allowed first, then by principal, action and resource, each with
+    /// its request count and example resources.
+    public var groups: [(group: Group, count: Int, examples: [String])] {
+        counts.map { ($0.key, $0.value, examples[$0.key] ?? []) }.sorted { a, b in
             if a.group.newlyAllowed != b.group.newlyAllowed { return a.group.newlyAllowed }
             return (a.group.principal, a.group.action, a.group.resource, a.group.before.rawValue, a.group.after.rawValue)
                 < (b.group.principal, b.group.action, b.group.resource, b.group.before.rawValue, b.group.after.rawValue)
