@@ -11,13 +11,16 @@ struct DiffCommand: ParsableCommand {
         discussion: """
             Decides every request (one JSON object per line, as for eval --requests) under the \
             old and the new policies and prints each change, grouped by principal, action and \
-            resource, with counts:
-              alice: organizations:accounts:update on accounts tagged env=prod: deny -> allow (12 requests)
+            resource (its type and tags), with counts and up to three of the resources:
+              alice: organizations:accounts:update on accounts tagged env=prod:
+                deny -> allow (12 requests; o-1/0526..., o-1/7d1f...)
             A progress line is shown on a terminal.
 
-            With --directory, each request is decided by the policies attached to its principal \
-            (directly or through groups), looked up by name in each set; without it, by the \
-            whole set. Without --requests, requests are generated from --catalog and \
+            With --directory, each request is decided as the gateway decides for its principal: \
+            by the policies attached to them (directly or through groups), looked up by name in \
+            each set, with their whole principal and the keys the gateway fills from its directory \
+            (g:UserId, g:PrincipalOrgPath, ...; these replace any the line sets); without it, by \
+            the whole set. Without --requests, requests are generated from --catalog and \
             --directory: every user, on every route their account may call, on every account, \
             with the condition values the policies mention and each key absent (at most \
             --limit requests).
@@ -152,13 +155,20 @@ struct DiffCommand: ParsableCommand {
                 compiled[key] = (CompiledPolicySet(names.compactMap { oldByName[$0] }), CompiledPolicySet(names.compactMap { newByName[$0] }))
             }
             let (before, after) = compiled[key]!
+            // Decided as the gateway decides for this user: their whole principal (tags, ID,
+            // account) and the keys it fills from its directory, which replace any the line sets.
+            var request = request
+            request.principal = directory.principal(for: user)
+            for (key, values) in directory.callerKeys(for: user) { request.setContext(normalizedKey: key, values) }
             return (before.evaluate(request), after.evaluate(request))
         }
 
         var notes: [String] {
             var notes: [String] = []
             if unknownPrincipals > 0 {
-                notes.append("\(unknownPrincipals) requests name principals not in the directory; they are denied under both sets")
+                notes.append(
+                    "\(Output.count(unknownPrincipals, "request")) \(unknownPrincipals == 1 ? "names a principal" : "name principals") not in the directory; denied under both sets"
+                )
             }
             if !missing.isEmpty { notes.append("attached policies in neither set: \(missing.sorted().joined(separator: ", "))") }
             return notes
@@ -166,13 +176,15 @@ struct DiffCommand: ParsableCommand {
     }
 
     static func text(_ diff: PolicyDiff) -> String {
-        guard diff.changed > 0 else { return "no decision changed (\(diff.requests) requests)" }
+        guard diff.changed > 0 else { return "no decision changed (\(Output.count(diff.requests, "request")))" }
         var lines = diff.groups.map { entry in
             let examples = entry.examples.map { example in example.split(separator: ":", maxSplits: 4).last.map(String.init) ?? example }
             let more = diff.moreResources.contains(entry.group) ? ", ..." : ""
-            return "\(entry.group.description) (\(entry.count) request\(entry.count == 1 ? "" : "s"); \(examples.joined(separator: ", "))\(more))"
+            return "\(entry.group.description) (\(Output.count(entry.count, "request")); \(examples.joined(separator: ", "))\(more))"
         }
-        lines.append("\(diff.changed) of \(diff.requests) requests changed: \(diff.newlyAllowed) newly allowed, \(diff.newlyDenied) newly denied")
+        lines.append(
+            "\(diff.changed) of \(Output.count(diff.requests, "request")) changed: \(diff.newlyAllowed) newly allowed, \(diff.newlyDenied) newly denied"
+        )
         return lines.joined(separator: "\n")
     }
 
@@ -195,6 +207,7 @@ struct DiffCommand: ParsableCommand {
                             ("after", .string(entry.group.after.rawValue)),
                             ("count", .integer(Int64(entry.count))),
                             ("examples", .array(entry.examples.map { .string($0) })),
+                            ("more_resources", .bool(diff.moreResources.contains(entry.group))),
                         ])
                     })
             ),

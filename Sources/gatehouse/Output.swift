@@ -3,6 +3,9 @@ import GatehousePolicy
 
 /// Writing to standard output and error.
 enum Output {
+    /// `1 request`, `2 requests`: a count with its noun.
+    static func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }
+
     static func line(_ text: String) {
         FileHandle.standardOutput.write(Data((text + "\n").utf8))
     }

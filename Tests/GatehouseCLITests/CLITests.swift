@@ -689,7 +689,19 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(result.status == 1)
         #expect(result.stdout.contains("member: organizations:accounts:update on accounts tagged env=prod: deny -> allow (1 request; o/a)"))
         #expect(!result.stdout.contains("stranger"))
-        #expect(result.stderr.contains("1 requests name principals not in the directory"))
+        #expect(result.stderr.contains("1 request names a principal not in the directory"))
+        // The user's keys from the directory decide, as in the gateway: a new Allow on
+        // g:UserId u2 is a change for member, whatever the line says.
+        try dir.write(
+            "new/p.json",
+            #"{"Version": "5.0", "Statement": [{"Effect": "Allow", "Action": ["organizations:accounts:update"], "Resource": ["*"], "Condition": {"StringEquals": {"g:UserId": "u2", "g:DomainName": "tools"}}}]}"#
+        )
+        let plain =
+            #"{"principal": {"urn": "iam::5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b:user:member"}, "action": "organizations:accounts:update", "resource": "organizations::1:account:o/a", "context": {"g:UserId": "u9"}}"#
+        let byKeys = try diff(dir, plain, ["--directory", dir.url.appendingPathComponent("directory.json").path])
+        #expect(
+            byKeys.stdout.contains("member: organizations:accounts:update on accounts without tags: deny -> allow (1 request; o/a)"),
+            "\(byKeys.stdout)")
     }
 
     @Test func invalidInputExitsTwo() throws {

@@ -440,8 +440,9 @@ public struct Authorizer: Sendable {
         }
         var tags: [(String, String)] = []
         var keys: [String] = []
+        // null is read as absent, as the service's JSON binding reads it.
         switch json["tags"] {
-        case nil: break
+        case nil, .null?: break
         case .array(let items)?:
             for (index, item) in items.enumerated() {
                 if case .object(let fields) = item, let odd = Self.memberInAnotherCase(fields, of: ["key", "value"]) {
@@ -458,7 +459,7 @@ public struct Authorizer: Sendable {
         default: return .failure(.badBody(shape))
         }
         switch json["tag_keys"] {
-        case nil: break
+        case nil, .null?: break
         case .array(let items)?:
             for item in items {
                 guard case .string(let key) = item else { return .failure(.badBody("tag_keys must be a list of strings.")) }

@@ -223,8 +223,11 @@ struct DocumentChecks {
             if let actions, !actions.isEmpty, !actions.contains(where: { $0.canCarry(key) }) {
                 report(
                     .keyNeverPresent, "\(condition.key) is never present in requests for \(Self.summarize(actions.map(\.name)))",
-                    hint: key.hasPrefix("g:resourcetag/") ? "these actions have no resource type, so they carry no resource tags" : nil, at: path,
-                    atKey: true)
+                    hint: key.hasPrefix("g:resourcetag/")
+                        ? (actions.allSatisfy(\.resourceTypes.isEmpty)
+                            ? "these actions have no resource type, so they carry no resource tags"
+                            : "their resources (\(Set(actions.flatMap(\.resourceTypes)).sorted().joined(separator: ", "))) have no tags") : nil,
+                    at: path, atKey: true)
             }
             if statement.effect == .allow, condition.op.qualifier == .forAllValues {
                 report(

@@ -350,7 +350,8 @@ import Testing
         // Anything the policy could not read as the account service does is refused: a value
         // that is no string would otherwise never reach g:RequestTag/<k>.
         for bad in [
-            "", "{", "[]", #"{"tags": [{"key": 1}]}"#, #"{"tag_keys": [1]}"#, "{}", #"{"tags": [{"key": "env", "value": ["prod"]}]}"#,
+            "", "{", "[]", #"{"tags": [{"key": 1}]}"#, #"{"tag_keys": [1]}"#, "{}", #"{"tags": null}"#,
+            #"{"tags": [{"key": "env", "value": ["prod"]}]}"#,
             #"{"tags": [{"key": "env", "value": null}]}"#, #"{"tags": {"env": "prod"}, "tag_keys": ["x"]}"#, #"{"tags": [], "tag_keys": "x"}"#,
             #""tags""#, #"{"tags": [{"key": "x", "value": "y"}], "Tags": [{"key": "env", "value": "prod"}]}"#,
             #"{"tags": [{"key": "x", "value": "y", "Value": "prod"}]}"#, #"{"TAG_KEYS": ["protected"], "tag_keys": ["x"]}"#,
@@ -363,7 +364,9 @@ import Testing
         }
         // Creating with tags optional: no tags (or an empty list) is no RequestTag and no
         // TagKeys, and the call is decided; an unreadable body is still refused.
-        for body in [#"{"name": "x", "parent_id": "r-9f2c1a7b"}"#, #"{"name": "x", "tags": []}"#, "{}"] {
+        for body in [
+            #"{"name": "x", "parent_id": "r-9f2c1a7b"}"#, #"{"name": "x", "tags": []}"#, "{}", #"{"name": "x", "tags": null, "tag_keys": null}"#,
+        ] {
             guard case .success(let (tags, keys)) = Authorizer.requestTags(Array(body.utf8), required: false) else {
                 Issue.record("refused \(body)")
                 continue
