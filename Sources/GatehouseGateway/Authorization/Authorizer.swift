@@ -312,8 +312,9 @@ public struct Authorizer: Sendable {
     }
 
     /// Context: the authorization request, with only the global keys the caller's policy set
-    /// tests (`globals`), the principal's keys (read from the principal when asked), and
-    /// `g:RequestTag/<k>` and `g:TagKeys` from a tag-changing body.
+    /// tests (`globals`; the caller's directory keys from the session), the principal's keys
+    /// (read from the principal when asked), `g:RequestTag/<k>` and `g:TagKeys` from a
+    /// tag-changing body, and `organizations:ServicePrincipal`.
     func context(
         _ attributes: RequestAttributes, session: Session, route: Route, resource: String, target: RequestTarget? = nil, sourceIp: String,
         globals: GlobalKeys
