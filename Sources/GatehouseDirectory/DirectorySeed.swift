@@ -97,11 +97,14 @@ public struct DirectorySeed: Sendable, Equatable {
     /// of OUs is taken as a cycle all the same (nil), never an endless loop.
     public func organizationPath(ofAccount id: String) -> String? {
         guard let rootId = organization.rootId, let account = account(id) else { return nil }
-        let parents = Dictionary(organizationalUnits.map { ($0.id, $0.parentId) }, uniquingKeysWith: { first, _ in first })
+        // A walk up a tree a few levels deep: a search per level, no table
+        // per call (every user's keys are made when a view is).
         var units: [String] = []
         var next = account.parentId
         while let unit = next, unit != rootId {
-            guard units.count < organizationalUnits.count, let parent = parents[unit] else { return nil }
+            guard units.count < organizationalUnits.count, let parent = organizationalUnits.first(where: { $0.id == unit })?.parentId else {
+                return nil
+            }
             units.append(unit)
             next = parent
         }
