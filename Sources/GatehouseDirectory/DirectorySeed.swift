@@ -257,10 +257,7 @@ struct SeedReader {
         }
         let parents = Dictionary(units.map { ($0.unit.id, $0.unit.parentId) }, uniquingKeysWith: { first, _ in first })
         for (unit, path) in units {
-            guard unit.parentId == rootId || parents[unit.parentId] != nil else {
-                report("parent \(unit.parentId) is neither the root nor a listed organizational unit", at: path.appending("parent_id"))
-                continue
-            }
+            guard checkParent(unit.parentId, rootId: rootId, units: parents, at: path) else { continue }
             var next = unit.parentId
             var steps = 0
             while next != rootId, let parent = parents[next] {
@@ -279,6 +276,13 @@ struct SeedReader {
             }
         }
         return units.map(\.unit)
+    }
+
+    /// Whether a parent (of an OU or an account) is the root or a listed OU; reported if not.
+    mutating func checkParent(_ parentId: String, rootId: String?, units: [String: String], at path: JSONPath) -> Bool {
+        guard parentId != rootId && units[parentId] == nil else { return true }
+        report("parent \(parentId) is neither the root nor a listed organizational unit", at: path.appending("parent_id"))
+        return false
     }
 
     mutating func seed(_ json: JSONValue) -> DirectorySeed? {
@@ -301,6 +305,7 @@ struct SeedReader {
         }
 
         let units = organizationalUnits(json["organizational_units"], rootId: organization.rootId)
+        let parents = Dictionary(units.map { ($0.id, $0.parentId) }, uniquingKeysWith: { first, _ in first })
 
         var accounts: [DirectorySeed.Account] = []
         if case .array(let items)? = json["accounts"] {
@@ -317,8 +322,8 @@ struct SeedReader {
                 if let parentId {
                     if organization.rootId == nil {
                         report("an account's parent_id needs the organization's root_id", at: path.appending("parent_id"))
-                    } else if parentId != organization.rootId && !units.contains(where: { $0.id == parentId }) {
-                        report("parent \(parentId) is neither the root nor a listed organizational unit", at: path.appending("parent_id"))
+                    } else {
+                        _ = checkParent(parentId, rootId: organization.rootId, units: parents, at: path)
                     }
                 }
                 accounts.append(

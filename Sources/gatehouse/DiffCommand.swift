@@ -129,6 +129,8 @@ struct DiffCommand: ParsableCommand {
         let newByName: [String: PolicyDocument]
         let directory: DirectorySeed?
         var compiled: [String: (CompiledPolicySet, CompiledPolicySet)] = [:]
+        /// Each user's principal and directory keys, made once per user, not per request.
+        var callers: [String: (Principal, [(key: String, values: [ContextValue])])] = [:]
         var unknownPrincipals = 0
         var missing = Set<String>()
 
@@ -157,9 +159,11 @@ struct DiffCommand: ParsableCommand {
             let (before, after) = compiled[key]!
             // Decided as the gateway decides for this user: their whole principal (tags, ID,
             // account) and the keys it fills from its directory, which replace any the line sets.
+            if callers[user.name] == nil { callers[user.name] = (directory.principal(for: user), directory.callerKeys(for: user)) }
+            let (principal, callerKeys) = callers[user.name]!
             var request = request
-            request.principal = directory.principal(for: user)
-            for (key, values) in directory.callerKeys(for: user) { request.setContext(normalizedKey: key, values) }
+            request.principal = principal
+            for (key, values) in callerKeys { request.setContext(normalizedKey: key, values) }
             return (before.evaluate(request), after.evaluate(request))
         }
 

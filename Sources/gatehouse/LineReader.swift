@@ -58,8 +58,7 @@ struct LineReader {
             }
             beforeRead()
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
+            let count = Output.read(fd, into: &chunk)
             if count <= 0 {
                 atEOF = true
             } else {

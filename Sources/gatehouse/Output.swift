@@ -14,15 +14,22 @@ enum Output {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
+    /// One read(2) into `chunk`, retried when a signal interrupts it (FileHandle's reads trap
+    /// then): the byte count, 0 at end of file, -1 on another error (in `errno`).
+    static func read(_ fd: Int32, into chunk: inout [UInt8]) -> Int {
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            if count >= 0 || errno != EINTR { return count }
+        }
+    }
+
     /// Reads a whole file, or standard input for `-`, refusing more than `maxBytes`.
     static func readInput(_ path: String, maxBytes: Int) throws -> [UInt8] {
         if path == "-" {
-            // read(2) rather than FileHandle's readData, which traps when a signal interrupts it.
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
             while bytes.count <= maxBytes {
-                let count = chunk.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
+                let count = read(STDIN_FILENO, into: &chunk)
                 guard count >= 0 else {
                     throw PolicyLoadError([
                         Diagnostic(
