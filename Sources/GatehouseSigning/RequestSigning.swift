@@ -409,13 +409,15 @@ public enum RequestSigning {
     /// (`SHA256State`); only HMAC's two-line construction is written here, since neither
     /// swift-crypto's `HMAC` nor OpenSSL's `EVP_MAC` keeps a keyed state to copy. Made once
     /// per access key and shared by every connection and thread: the keyed states are values,
-    /// only ever copied.
-    public struct SigningKey: Sendable {
+    /// only ever copied. A class, because it is handed from the directory view to the
+    /// verifier on every signed call: as a struct of two 112-byte states and a string, each
+    /// hand-over copied all of it through the type's value witness.
+    public final class SigningKey: Sendable {
         public let secretKey: String
         private let inner: SHA256State
         private let outer: SHA256State
 
-        public init(secretKey: String) { self.init(secretKey: secretKey, keyBytes: Array(secretKey.utf8)) }
+        public convenience init(secretKey: String) { self.init(secretKey: secretKey, keyBytes: Array(secretKey.utf8)) }
 
         /// A key from other bytes than the secret's (V11's derived key).
         init(secretKey: String, keyBytes: [UInt8]) {
@@ -438,11 +440,6 @@ public enum RequestSigning {
             if !hashedKey { inner = SHA256State.failed }
             self.inner = inner
             self.outer = outer
-        }
-
-        /// SHA-256 of `bytes` into `out` (32 bytes).
-        func hash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
-            SHA256State.hash(bytes, into: out)
         }
 
         /// HMAC-SHA256 of `message` with this key into `out` (32 bytes).
@@ -527,7 +524,7 @@ public enum RequestSigning {
             let out = digest.baseAddress!
             return ByteWriter.with(capacity: 128 + date.count + (scope?.utf8.count ?? 0)) { stringToSign in
                 var hashed = true
-                let canonicalRejection = withCanonicalRequest(request, fields: fields, signedHeaderList: signedHeaderList, hash: key.hash) {
+                let canonicalRejection = withCanonicalRequest(request, fields: fields, signedHeaderList: signedHeaderList) {
                     canonical in
                     stringToSign.append(algorithm.rawValue)
                     stringToSign.append(0x0A)
@@ -537,7 +534,7 @@ public enum RequestSigning {
                         stringToSign.append(scope)
                         stringToSign.append(0x0A)
                     }
-                    hashed = key.hash(canonical, into: out)
+                    hashed = SHA256State.hash(canonical, into: out)
                     stringToSign.appendHex(UnsafeRawBufferPointer(digest))
                 }
                 if let canonicalRejection { return canonicalRejection }
@@ -575,7 +572,7 @@ public enum RequestSigning {
         var text = ""
         let rejection = Authorization.joined(signedHeaders).withUnsafeBytes { list in
             request.withFields { fields in
-                withCanonicalRequest(request, fields: fields, signedHeaderList: list, hash: SHA256State.hash) {
+                withCanonicalRequest(request, fields: fields, signedHeaderList: list) {
                     text = String(decoding: $0, as: UTF8.self)
                 }
             }
@@ -587,14 +584,14 @@ public enum RequestSigning {
     /// sized for the longest it can be; or returns why there is none.
     static func withCanonicalRequest(
         _ request: Request, fields: FieldTable, signedHeaderList: UnsafeRawBufferPointer,
-        hash: (UnsafeRawBufferPointer, UnsafeMutablePointer<UInt8>) -> Bool, _ body: (UnsafeRawBufferPointer) -> Void
+        _ body: (UnsafeRawBufferPointer) -> Void
     ) -> Rejection? {
         ByteWriter.with(capacity: 64) { payloadHash in
             if request.body.isEmpty {
                 payloadHash.append(emptyBodyHash)
             } else {
                 let hashed = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA256State.digestCount) { digest in
-                    guard request.body.withUnsafeBytes({ hash($0, digest.baseAddress!) }) else { return false }
+                    guard request.body.withUnsafeBytes({ SHA256State.hash($0, into: digest.baseAddress!) }) else { return false }
                     payloadHash.appendHex(UnsafeRawBufferPointer(digest))
                     return true
                 }

@@ -119,6 +119,32 @@ private func read(
         #expect(elements(" a , ,b,\tc d ,") == ["a", "b", "c d"])
     }
 
+    /// The word-at-a-time value check and the memchr line scans against the plain byte loops
+    /// they replace, on random bytes drawn mostly from the boundaries (tab, CR, LF, 0x1F/0x20,
+    /// 0x7E/0x7F/0x80), at every alignment.
+    @Test func theHeadScansGiveTheByteLoopsAnswers() {
+        let pool: [UInt8] = [0x00, 0x08, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x21, 0x41, 0x7E, 0x7F, 0x80, 0xA0, 0xFF]
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<20_000 {
+            let count = Int.random(in: 0...40, using: &generator)
+            // Mostly printable runs, so that whole clean words occur, with a boundary byte now and then.
+            let bytes: [UInt8] = (0..<count).map { _ in
+                Int.random(in: 0..<4, using: &generator) == 0
+                    ? pool.randomElement(using: &generator)! : UInt8.random(in: 0x20...0x7E, using: &generator)
+            }
+            let start = count == 0 ? 0 : Int.random(in: 0...count, using: &generator)
+            let end = Int.random(in: start...count, using: &generator)
+            bytes.withUnsafeBytes { raw in
+                let expected = raw[start..<end].allSatisfy(HTTP1.Decoder.isFieldValueByte)
+                #expect(HTTP1.Decoder.allFieldValueBytes(raw, from: start, to: end) == expected, "round \(round): \(bytes[start..<end])")
+                for byte: UInt8 in [0x0A, 0x0D] {
+                    let expectedOffset = raw[start..<end].firstIndex(of: byte) ?? end
+                    #expect(HTTP1.firstOffset(of: byte, in: raw, from: start, to: end) == expectedOffset, "round \(round)")
+                }
+            }
+        }
+    }
+
     @Test func bodiesReadTheSameWhateverTheReadsLookLike() {
         let chunked =
             "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=\"v\"\r\n, world\r\n0\r\nX-Trailer: t\r\n\r\n"
