@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 
 /// An access key as `list-access-keys` shows it: never its secret.
 public struct AccessKeyInfo: Sendable, Equatable {
@@ -77,30 +76,6 @@ extension DirectoryStore {
     /// Temporary credentials live between 15 minutes and 24 hours, as IAM's security tokens do.
     public static let temporaryCredentialLifetimes: ClosedRange<TimeInterval> = 900...86_400
 
-    static func accessKeyMigration(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v5: access keys (secrets sealed under the key-encryption key) and temporary credentials") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE access_keys (
-                        access_key TEXT PRIMARY KEY NOT NULL,
-                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                        sealed_secret BLOB NOT NULL,
-                        kek_id TEXT NOT NULL,
-                        active INTEGER NOT NULL DEFAULT 1,
-                        description TEXT,
-                        created_at REAL NOT NULL,
-                        last_used_at REAL,
-                        temporary INTEGER NOT NULL DEFAULT 0,
-                        security_token_hash TEXT UNIQUE,
-                        expires_at REAL,
-                        session_generation INTEGER,
-                        mfa INTEGER NOT NULL DEFAULT 0,
-                        CHECK (temporary = 0 OR (security_token_hash IS NOT NULL AND expires_at IS NOT NULL AND session_generation IS NOT NULL)));
-                    CREATE INDEX access_keys_by_user ON access_keys(user_id);
-                    """)
-        }
-    }
-
     func requireKeyEncryptionKey() throws -> KeyEncryptionKey {
         guard let keyEncryptionKey else {
             throw DirectoryError.invalid(
@@ -113,9 +88,9 @@ extension DirectoryStore {
     /// The key new secrets are sealed under: the store's, and only when it is the one every
     /// secret already there is sealed under. Secrets under two keys would leave the gateway
     /// unable to open some of them and every later `rekey` refused.
-    func sealingKey(_ db: Database) throws -> KeyEncryptionKey {
+    func sealingKey(_ db: any SQLTransaction) throws -> KeyEncryptionKey {
         let kek = try requireKeyEncryptionKey()
-        if let other = try String.fetchOne(db, sql: "SELECT kek_id FROM access_keys WHERE kek_id != ? LIMIT 1", arguments: [kek.id]) {
+        if let other = try db.value(as: String.self, "SELECT kek_id FROM access_keys WHERE kek_id != ? LIMIT 1", [kek.id]) {
             throw DirectoryError.invalid(
                 "the directory's secrets are sealed under key \(other), not under the given key \(kek.id); give that key (or rekey to this one first)"
             )
@@ -148,14 +123,14 @@ extension DirectoryStore {
             let kek = try sealingKey(db)
             let sealed = try kek.seal(secretKey, for: accessKey)
             let (_, userId) = try Self.principal(db, .user(name))
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM access_keys WHERE user_id = ? AND temporary = 0", arguments: [userId])!
+            let count = try db.value(as: Int.self, "SELECT COUNT(*) FROM access_keys WHERE user_id = ? AND temporary = 0", [userId])!
             guard count < Self.maxAccessKeysPerUser else {
                 throw DirectoryError.invalid(
                     "\(name) already has \(count) access keys, the most a user may have; delete one first (gatehouse directory delete-access-key)")
             }
             try db.execute(
-                sql: "INSERT INTO access_keys (access_key, user_id, sealed_secret, kek_id, description, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [accessKey, userId, sealed, kek.id, description, now.timeIntervalSince1970])
+                "INSERT INTO access_keys (access_key, user_id, sealed_secret, kek_id, description, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [accessKey, userId, sealed, kek.id, description, now.timeIntervalSince1970])
         }
         return IssuedAccessKey(accessKey: accessKey, secretKey: secretKey, userName: name, createdAt: now)
     }
@@ -178,24 +153,24 @@ extension DirectoryStore {
         try database.write { db in
             let kek = try sealingKey(db)
             let sealed = try kek.seal(secretKey, for: accessKey)
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, session_generation FROM users WHERE name = ?", arguments: [name]) else {
+            guard let row = try db.fetchOne("SELECT id, session_generation FROM users WHERE name = ?", [name]) else {
                 throw DirectoryError.unknownUser(name)
             }
             try db.execute(
-                sql: """
-                    INSERT INTO access_keys (access_key, user_id, sealed_secret, kek_id, created_at, temporary, security_token_hash, expires_at,
-                                             session_generation, mfa)
-                    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                """
+                INSERT INTO access_keys (access_key, user_id, sealed_secret, kek_id, created_at, temporary, security_token_hash, expires_at,
+                                         session_generation, mfa)
+                VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                """,
+                [
                     accessKey, row["id"] as String, sealed, kek.id, now.timeIntervalSince1970, Self.hash(securityToken),
                     expires.timeIntervalSince1970,
                     row["session_generation"] as Int, mfa,
                 ])
             // Expired temporary keys are of no further use; they go as new ones come.
             try db.execute(
-                sql: "DELETE FROM access_keys WHERE temporary = 1 AND expires_at < ?",
-                arguments: [now.timeIntervalSince1970 - Self.expiredTokenMemory])
+                "DELETE FROM access_keys WHERE temporary = 1 AND expires_at < ?",
+                [now.timeIntervalSince1970 - Self.expiredTokenMemory])
         }
         return IssuedTemporaryCredentials(
             accessKey: accessKey, secretKey: secretKey, securityToken: securityToken, userName: name, expiresAt: expires)
@@ -209,18 +184,18 @@ extension DirectoryStore {
                 SELECT access_keys.*, users.name FROM access_keys JOIN users ON users.id = access_keys.user_id
                 WHERE (access_keys.temporary = 0 OR access_keys.expires_at > ?)
                 """
-            var arguments: StatementArguments = [now.timeIntervalSince1970]
+            var arguments: [any SQLBindable] = [now.timeIntervalSince1970]
             if let name {
                 _ = try Self.principal(db, .user(name))
                 sql += " AND users.name = ?"
                 arguments += [name]
             }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY access_keys.created_at, access_keys.access_key", arguments: arguments).map { row in
+            return try db.fetchAll(sql + " ORDER BY access_keys.created_at, access_keys.access_key", arguments).map { row in
                 AccessKeyInfo(
-                    accessKey: row["access_key"], userName: row["name"], active: row["active"],
-                    createdAt: Date(timeIntervalSince1970: row["created_at"]),
-                    lastUsedAt: (row["last_used_at"] as Double?).map(Date.init(timeIntervalSince1970:)), description: row["description"],
-                    expiresAt: (row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                    accessKey: try row["access_key"], userName: try row["name"], active: try row["active"],
+                    createdAt: Date(timeIntervalSince1970: try row["created_at"]),
+                    lastUsedAt: (try row["last_used_at"] as Double?).map(Date.init(timeIntervalSince1970:)), description: try row["description"],
+                    expiresAt: (try row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
             }
         }
     }
@@ -229,19 +204,19 @@ extension DirectoryStore {
     @discardableResult
     public func setAccessKeyActive(_ accessKey: String, _ active: Bool) throws -> Bool {
         try database.write { db in
-            guard let current = try Bool.fetchOne(db, sql: "SELECT active FROM access_keys WHERE access_key = ?", arguments: [accessKey]) else {
+            guard let current = try db.value(as: Bool.self, "SELECT active FROM access_keys WHERE access_key = ?", [accessKey]) else {
                 throw DirectoryError.invalid("no access key \(accessKey)")
             }
             guard current != active else { return false }
-            try db.execute(sql: "UPDATE access_keys SET active = ? WHERE access_key = ?", arguments: [active, accessKey])
+            try db.execute("UPDATE access_keys SET active = ? WHERE access_key = ?", [active, accessKey])
             return true
         }
     }
 
     public func deleteAccessKey(_ accessKey: String) throws {
         try database.write { db in
-            try db.execute(sql: "DELETE FROM access_keys WHERE access_key = ?", arguments: [accessKey])
-            if db.changesCount == 0 { throw DirectoryError.invalid("no access key \(accessKey)") }
+            let changed = try db.execute("DELETE FROM access_keys WHERE access_key = ?", [accessKey])
+            if changed == 0 { throw DirectoryError.invalid("no access key \(accessKey)") }
         }
     }
 
@@ -252,8 +227,8 @@ extension DirectoryStore {
         try database.write { db in
             for (accessKey, time) in uses {
                 try db.execute(
-                    sql: "UPDATE access_keys SET last_used_at = ? WHERE access_key = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-                    arguments: [time.timeIntervalSince1970, accessKey, time.timeIntervalSince1970])
+                    "UPDATE access_keys SET last_used_at = ? WHERE access_key = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+                    [time.timeIntervalSince1970, accessKey, time.timeIntervalSince1970])
             }
         }
     }
@@ -263,10 +238,10 @@ extension DirectoryStore {
     public func rekey(to newKey: KeyEncryptionKey) throws -> Int {
         let kek = try requireKeyEncryptionKey()
         return try database.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT access_key, sealed_secret, kek_id FROM access_keys")
+            let rows = try db.fetchAll("SELECT access_key, sealed_secret, kek_id FROM access_keys")
             for row in rows {
-                let accessKey: String = row["access_key"]
-                let sealedBy: String = row["kek_id"]
+                let accessKey: String = try row["access_key"]
+                let sealedBy: String = try row["kek_id"]
                 guard sealedBy == kek.id else {
                     throw DirectoryError.invalid(
                         "the secret of \(accessKey) is sealed under key \(sealedBy), not under the given current key \(kek.id); nothing was changed")
@@ -278,8 +253,8 @@ extension DirectoryStore {
                     throw DirectoryError.invalid("the secret of \(accessKey) does not open (altered record?); nothing was changed")
                 }
                 try db.execute(
-                    sql: "UPDATE access_keys SET sealed_secret = ?, kek_id = ? WHERE access_key = ?",
-                    arguments: [try newKey.seal(secret, for: accessKey), newKey.id, accessKey])
+                    "UPDATE access_keys SET sealed_secret = ?, kek_id = ? WHERE access_key = ?",
+                    [try newKey.seal(secret, for: accessKey), newKey.id, accessKey])
             }
             return rows.count
         }
@@ -287,30 +262,32 @@ extension DirectoryStore {
 
     /// Every access key the gateway may be shown, with its secret opened under the store's
     /// key (nil where it cannot be), by access key ID; and how many could not be opened.
-    static func accessKeyRecords(_ db: Database, now: Date, keyEncryptionKey: KeyEncryptionKey?) throws -> ([String: AccessKeyRecord], Int) {
+    static func accessKeyRecords(_ db: any SQLTransaction, now: Date, keyEncryptionKey: KeyEncryptionKey?) throws -> ([String: AccessKeyRecord], Int)
+    {
         var records: [String: AccessKeyRecord] = [:]
         var unreadable = 0
-        let rows = try Row.fetchCursor(
-            db,
-            sql: """
-                SELECT access_keys.*, users.name FROM access_keys JOIN users ON users.id = access_keys.user_id
-                WHERE access_keys.temporary = 0 OR access_keys.expires_at > ?
-                """, arguments: [now.timeIntervalSince1970 - expiredTokenMemory])
-        while let row = try rows.next() {
-            let accessKey: String = row["access_key"]
+        let rows = try db.fetchAll(
+            """
+            SELECT access_keys.*, users.name FROM access_keys JOIN users ON users.id = access_keys.user_id
+            WHERE access_keys.temporary = 0 OR access_keys.expires_at > ?
+            """, [now.timeIntervalSince1970 - expiredTokenMemory])
+        for row in rows {
+            let accessKey: String = try row["access_key"]
             var secret: String?
-            if let keyEncryptionKey, keyEncryptionKey.id == row["kek_id"] as String {
-                secret = try? keyEncryptionKey.open(row["sealed_secret"], for: accessKey)
+            let sealedBy: String = try row["kek_id"]
+            let sealed: Data = try row["sealed_secret"]
+            if let keyEncryptionKey, keyEncryptionKey.id == sealedBy {
+                secret = try? keyEncryptionKey.open(sealed, for: accessKey)
             }
             if secret == nil { unreadable += 1 }
             var temporary: AccessKeyRecord.Temporary?
-            if row["temporary"] as Bool {
+            if try row["temporary"] as Bool {
                 temporary = AccessKeyRecord.Temporary(
-                    securityTokenHash: row["security_token_hash"], expiresAt: row["expires_at"], generation: row["session_generation"],
-                    mfa: row["mfa"])
+                    securityTokenHash: try row["security_token_hash"], expiresAt: try row["expires_at"], generation: try row["session_generation"],
+                    mfa: try row["mfa"])
             }
             records[accessKey] = AccessKeyRecord(
-                userName: row["name"], secretKey: secret, active: row["active"], createdAt: row["created_at"], temporary: temporary)
+                userName: try row["name"], secretKey: secret, active: try row["active"], createdAt: try row["created_at"], temporary: temporary)
         }
         return (records, unreadable)
     }

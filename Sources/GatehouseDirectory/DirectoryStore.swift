@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 
 /// Why a directory operation was refused.
 public enum DirectoryError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -36,122 +35,18 @@ public struct IssuedToken: Sendable {
 /// groups, policy attachments, API tokens and sessions. Schema changes go through
 /// migrations; every change is one transaction.
 public final class DirectoryStore: Sendable {
-    let database: DatabaseQueue
+    let database: any DirectoryDatabase
     /// Seals and opens access keys' secret keys; nil when none was given (creating keys then
     /// fails, and the gateway cannot open existing ones: see `DirectoryView.unreadableAccessKeys`).
     public let keyEncryptionKey: KeyEncryptionKey?
 
     /// Opens (creating if needed) the directory at `path` and brings its schema up to date.
     public init(path: String, keyEncryptionKey: KeyEncryptionKey? = nil) throws {
-        database = try SQLiteDatabase.open(path: path, migrations: Self.migrations)
+        database = try SQLiteDirectoryDatabase(path: path, migrations: Self.migrations)
         self.keyEncryptionKey = keyEncryptionKey
     }
 
-    deinit { SQLiteDatabase.close(database) }
-
-    static func migrations(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v1: organization, accounts, users, groups, attachments, tokens") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE organization (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        name TEXT NOT NULL,
-                        management_account_id TEXT NOT NULL,
-                        owner_user_id TEXT NOT NULL);
-                    CREATE TABLE accounts (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        name TEXT NOT NULL,
-                        email TEXT,
-                        delegated_administrator INTEGER NOT NULL DEFAULT 0);
-                    CREATE TABLE account_tags (
-                        account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-                        key TEXT NOT NULL,
-                        value TEXT NOT NULL,
-                        PRIMARY KEY (account_id, key));
-                    CREATE TABLE users (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        name TEXT NOT NULL UNIQUE,
-                        account_id TEXT NOT NULL REFERENCES accounts(id),
-                        email TEXT,
-                        role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'user')),
-                        disabled INTEGER NOT NULL DEFAULT 0,
-                        session_generation INTEGER NOT NULL DEFAULT 0);
-                    CREATE TABLE user_tags (
-                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                        key TEXT NOT NULL,
-                        value TEXT NOT NULL,
-                        PRIMARY KEY (user_id, key));
-                    CREATE TABLE groups (
-                        name TEXT PRIMARY KEY NOT NULL);
-                    CREATE TABLE group_members (
-                        group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
-                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                        PRIMARY KEY (group_name, user_id));
-                    CREATE TABLE attachments (
-                        principal_kind TEXT NOT NULL CHECK (principal_kind IN ('user', 'group')),
-                        principal TEXT NOT NULL,
-                        policy TEXT NOT NULL,
-                        position INTEGER NOT NULL,
-                        PRIMARY KEY (principal_kind, principal, policy));
-                    CREATE TABLE tokens (
-                        hash TEXT PRIMARY KEY NOT NULL,
-                        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                        label TEXT,
-                        created_at REAL NOT NULL,
-                        expires_at REAL NOT NULL,
-                        revoked_at REAL,
-                        session_generation INTEGER NOT NULL);
-                    CREATE INDEX tokens_by_user ON tokens(user_id);
-                    """)
-        }
-        migrator.registerMigration("v2: tokens remember whether the login used MFA") { db in
-            try db.execute(sql: "ALTER TABLE tokens ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0")
-        }
-        migrator.registerMigration("v3: the organization profile") { db in
-            for column in ["address", "business_license_number", "industry", "country", "scale"] {
-                try db.execute(sql: "ALTER TABLE organization ADD COLUMN \(column) TEXT")
-            }
-        }
-        migrator.registerMigration("v4: ownership transfers and the mail outbox") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE owner_transfers (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        from_user_id TEXT NOT NULL REFERENCES users(id),
-                        target_user_id TEXT NOT NULL REFERENCES users(id),
-                        token_hash TEXT UNIQUE,
-                        state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'cancelled', 'expired', 'failed')),
-                        created_at REAL NOT NULL,
-                        expires_at REAL NOT NULL,
-                        ended_at REAL,
-                        failure TEXT,
-                        revoked TEXT);
-                    CREATE UNIQUE INDEX one_pending_transfer ON owner_transfers(state) WHERE state = 'pending';
-                    CREATE TABLE outbox (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        kind TEXT NOT NULL,
-                        subject_id TEXT NOT NULL,
-                        recipient TEXT NOT NULL,
-                        created_at REAL NOT NULL,
-                        attempts INTEGER NOT NULL DEFAULT 0,
-                        next_attempt_at REAL NOT NULL,
-                        delivered_at REAL,
-                        last_error TEXT);
-                    """)
-        }
-        accessKeyMigration(&migrator)
-        migrator.registerMigration("v6: the organization's root and organizational units") { db in
-            try db.execute(
-                sql: """
-                    ALTER TABLE organization ADD COLUMN root_id TEXT;
-                    CREATE TABLE organizational_units (
-                        id TEXT PRIMARY KEY NOT NULL,
-                        name TEXT NOT NULL,
-                        parent_id TEXT NOT NULL);
-                    ALTER TABLE accounts ADD COLUMN parent_id TEXT;
-                    """)
-        }
-    }
+    deinit { database.close() }
 
     // MARK: seed
 
@@ -160,47 +55,46 @@ public final class DirectoryStore: Sendable {
     /// organization's ownership transfers and unsent mail included.
     public func importSeed(_ seed: DirectorySeed, replace: Bool = false, path: String = "") throws {
         try database.write { db in
-            if try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM organization")! > 0 {
+            if try db.value(as: Int.self, "SELECT COUNT(*) FROM organization")! > 0 {
                 guard replace else { throw DirectoryError.notEmpty(path) }
                 for table in [
                     "outbox", "owner_transfers", "access_keys", "tokens", "attachments", "group_members", "groups", "user_tags", "users",
                     "account_tags", "accounts", "organizational_units",
                     "organization",
                 ] {
-                    try db.execute(sql: "DELETE FROM \(table)")
+                    try db.execute("DELETE FROM \(table)")
                 }
             }
             for unit in seed.organizationalUnits {
-                try db.execute(
-                    sql: "INSERT INTO organizational_units (id, name, parent_id) VALUES (?, ?, ?)", arguments: [unit.id, unit.name, unit.parentId])
+                try db.execute("INSERT INTO organizational_units (id, name, parent_id) VALUES (?, ?, ?)", [unit.id, unit.name, unit.parentId])
             }
             for account in seed.accounts {
                 try db.execute(
-                    sql: "INSERT INTO accounts (id, name, email, delegated_administrator, parent_id) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [account.id, account.name, account.email, seed.delegatedAdministrators.contains(account.id), account.parentId])
+                    "INSERT INTO accounts (id, name, email, delegated_administrator, parent_id) VALUES (?, ?, ?, ?, ?)",
+                    [account.id, account.name, account.email, seed.delegatedAdministrators.contains(account.id), account.parentId])
                 for (key, value) in account.tags {
-                    try db.execute(sql: "INSERT INTO account_tags (account_id, key, value) VALUES (?, ?, ?)", arguments: [account.id, key, value])
+                    try db.execute("INSERT INTO account_tags (account_id, key, value) VALUES (?, ?, ?)", [account.id, key, value])
                 }
             }
             for user in seed.users { try Self.insert(db, user) }
             for group in seed.groups {
-                try db.execute(sql: "INSERT INTO groups (name) VALUES (?)", arguments: [group.name])
+                try db.execute("INSERT INTO groups (name) VALUES (?)", [group.name])
                 for member in group.members {
                     guard let user = seed.users.first(where: { $0.name == member }) else { throw DirectoryError.unknownUser(member) }
-                    try db.execute(sql: "INSERT INTO group_members (group_name, user_id) VALUES (?, ?)", arguments: [group.name, user.id])
+                    try db.execute("INSERT INTO group_members (group_name, user_id) VALUES (?, ?)", [group.name, user.id])
                 }
                 for (position, policy) in group.policies.enumerated() {
                     try db.execute(
-                        sql: "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('group', ?, ?, ?)",
-                        arguments: [group.name, policy, position])
+                        "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('group', ?, ?, ?)",
+                        [group.name, policy, position])
                 }
             }
             guard let owner = seed.users.first(where: { $0.name == seed.organization.owner }) else {
                 throw DirectoryError.unknownUser(seed.organization.owner)
             }
             try db.execute(
-                sql: "INSERT INTO organization (id, name, management_account_id, owner_user_id, root_id) VALUES (?, ?, ?, ?, ?)",
-                arguments: [seed.organization.id, seed.organization.name, seed.organization.managementAccountId, owner.id, seed.organization.rootId])
+                "INSERT INTO organization (id, name, management_account_id, owner_user_id, root_id) VALUES (?, ?, ?, ?, ?)",
+                [seed.organization.id, seed.organization.name, seed.organization.managementAccountId, owner.id, seed.organization.rootId])
         }
     }
 
@@ -209,50 +103,50 @@ public final class DirectoryStore: Sendable {
         try database.read { db in try Self.snapshot(db) }
     }
 
-    static func snapshot(_ db: Database) throws -> DirectorySeed {
-        guard let org = try Row.fetchOne(db, sql: "SELECT * FROM organization") else {
+    static func snapshot(_ db: any SQLTransaction) throws -> DirectorySeed {
+        guard let org = try db.fetchOne("SELECT * FROM organization") else {
             throw DirectoryError.invalid("the directory holds no organization yet; run gatehouse directory init")
         }
-        let accountRows = try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY rowid")
+        let accountRows = try db.fetchAll("SELECT * FROM accounts ORDER BY rowid")
         let accounts = try accountRows.map { row in
             DirectorySeed.Account(
-                id: row["id"], name: row["name"], email: row["email"], tags: try Self.tags(db, "account_tags", "account_id", row["id"]),
-                parentId: row["parent_id"])
+                id: try row["id"], name: try row["name"], email: try row["email"], tags: try Self.tags(db, "account_tags", "account_id", row["id"]),
+                parentId: try row["parent_id"])
         }
-        let users = try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY rowid").map { try Self.user(db, row: $0) }
+        let users = try db.fetchAll("SELECT * FROM users ORDER BY rowid").map { try Self.user(db, row: $0) }
         let names = Dictionary(uniqueKeysWithValues: users.map { ($0.id, $0.name) })
-        let groups = try String.fetchAll(db, sql: "SELECT name FROM groups ORDER BY rowid").map { name in
+        let groups = try db.column(as: String.self, "SELECT name FROM groups ORDER BY rowid").map { name in
             DirectorySeed.Group(
                 name: name,
-                members: try String.fetchAll(db, sql: "SELECT user_id FROM group_members WHERE group_name = ? ORDER BY rowid", arguments: [name])
+                members: try db.column(as: String.self, "SELECT user_id FROM group_members WHERE group_name = ? ORDER BY rowid", [name])
                     .compactMap { names[$0] },
                 policies: try Self.attachedPolicies(db, "group", name))
         }
-        let ownerId: String = org["owner_user_id"]
+        let ownerId: String = try org["owner_user_id"]
         return DirectorySeed(
             organization: .init(
-                id: org["id"], name: org["name"], managementAccountId: org["management_account_id"], owner: names[ownerId] ?? ownerId,
-                rootId: org["root_id"]),
+                id: try org["id"], name: try org["name"], managementAccountId: try org["management_account_id"], owner: names[ownerId] ?? ownerId,
+                rootId: try org["root_id"]),
             accounts: accounts,
-            delegatedAdministrators: accountRows.filter { $0["delegated_administrator"] as Bool }.map { $0["id"] },
+            delegatedAdministrators: try accountRows.filter { try $0["delegated_administrator"] as Bool }.map { try $0["id"] },
             users: users, groups: groups,
-            organizationalUnits: try Row.fetchAll(db, sql: "SELECT * FROM organizational_units ORDER BY rowid").map { row in
-                DirectorySeed.OrganizationalUnit(id: row["id"], name: row["name"], parentId: row["parent_id"])
+            organizationalUnits: try db.fetchAll("SELECT * FROM organizational_units ORDER BY rowid").map { row in
+                DirectorySeed.OrganizationalUnit(id: try row["id"], name: try row["name"], parentId: try row["parent_id"])
             })
     }
 
     /// One user row with its tags and directly attached policies.
-    static func insert(_ db: Database, _ user: DirectorySeed.User) throws {
+    static func insert(_ db: any SQLTransaction, _ user: DirectorySeed.User) throws {
         try db.execute(
-            sql: "INSERT INTO users (id, name, account_id, email, role, disabled) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [user.id, user.name, user.accountId, user.email, user.role.rawValue, user.disabled])
+            "INSERT INTO users (id, name, account_id, email, role, disabled) VALUES (?, ?, ?, ?, ?, ?)",
+            [user.id, user.name, user.accountId, user.email, user.role.rawValue, user.disabled])
         for (key, value) in user.tags {
-            try db.execute(sql: "INSERT INTO user_tags (user_id, key, value) VALUES (?, ?, ?)", arguments: [user.id, key, value])
+            try db.execute("INSERT INTO user_tags (user_id, key, value) VALUES (?, ?, ?)", [user.id, key, value])
         }
         for (position, policy) in user.policies.enumerated() {
             try db.execute(
-                sql: "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('user', ?, ?, ?)",
-                arguments: [user.id, policy, position])
+                "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES ('user', ?, ?, ?)",
+                [user.id, policy, position])
         }
     }
 
@@ -263,13 +157,13 @@ public final class DirectoryStore: Sendable {
         try database.read { db in try Self.profile(db) }
     }
 
-    static func profile(_ db: Database) throws -> OrganizationProfile {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM organization") else {
+    static func profile(_ db: any SQLTransaction) throws -> OrganizationProfile {
+        guard let row = try db.fetchOne("SELECT * FROM organization") else {
             throw DirectoryError.invalid("the directory holds no organization yet; run gatehouse directory init")
         }
-        var profile = OrganizationProfile(id: row["id"], name: row["name"])
+        var profile = OrganizationProfile(id: try row["id"], name: try row["name"])
         for field in OrganizationProfile.Field.allCases where field != .name {
-            profile[field] = row[field.rawValue]
+            profile[field] = try row[field.rawValue]
         }
         return profile
     }
@@ -280,7 +174,7 @@ public final class DirectoryStore: Sendable {
         try database.write { db in
             let old = try Self.profile(db)
             for (field, value) in change.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-                try db.execute(sql: "UPDATE organization SET \(field.rawValue) = ?", arguments: [value])
+                try db.execute("UPDATE organization SET \(field.rawValue) = ?", [value])
             }
             return (old, try Self.profile(db))
         }
@@ -301,10 +195,10 @@ public final class DirectoryStore: Sendable {
             id: id ?? "u-" + String(UInt64.random(in: .min ... .max), radix: 16), name: name, accountId: accountId, email: email, role: role,
             tags: tags, policies: [], disabled: false)
         try database.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE id = ?", arguments: [accountId]) ?? false else {
+            guard try db.exists("SELECT 1 FROM accounts WHERE id = ?", [accountId]) else {
                 throw DirectoryError.invalid("no account \(accountId) in the organization")
             }
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ? OR id = ?", arguments: [name, user.id]) ?? false {
+            if try db.exists("SELECT 1 FROM users WHERE name = ? OR id = ?", [name, user.id]) {
                 throw DirectoryError.invalid("a user named \(name) (or with ID \(user.id)) already exists")
             }
             try Self.insert(db, user)
@@ -326,10 +220,10 @@ public final class DirectoryStore: Sendable {
             throw DirectoryError.invalid("a group name is 1 to 64 letters, digits, '_', '-' or '.'")
         }
         try database.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM groups WHERE name = ?", arguments: [name]) ?? false {
+            if try db.exists("SELECT 1 FROM groups WHERE name = ?", [name]) {
                 throw DirectoryError.invalid("a group named \(name) already exists")
             }
-            try db.execute(sql: "INSERT INTO groups (name) VALUES (?)", arguments: [name])
+            try db.execute("INSERT INTO groups (name) VALUES (?)", [name])
         }
     }
 
@@ -339,12 +233,12 @@ public final class DirectoryStore: Sendable {
         try database.write { db in
             _ = try Self.principal(db, .group(group))
             let (_, userId) = try Self.principal(db, .user(user))
-            try db.execute(
-                sql: member
-                    ? "INSERT OR IGNORE INTO group_members (group_name, user_id) VALUES (?, ?)"
+            let changed = try db.execute(
+                member
+                    ? "INSERT INTO group_members (group_name, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
                     : "DELETE FROM group_members WHERE group_name = ? AND user_id = ?",
-                arguments: [group, userId])
-            return db.changesCount > 0
+                [group, userId])
+            return changed > 0
         }
     }
 
@@ -384,12 +278,12 @@ public final class DirectoryStore: Sendable {
         let token = Self.randomSecret(prefix: "gh_")
         let expires = now.addingTimeInterval(lifetime)
         try database.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT id, session_generation FROM users WHERE name = ?", arguments: [name]) else {
+            guard let row = try db.fetchOne("SELECT id, session_generation FROM users WHERE name = ?", [name]) else {
                 throw DirectoryError.unknownUser(name)
             }
             try db.execute(
-                sql: "INSERT INTO tokens (hash, user_id, label, created_at, expires_at, session_generation, mfa) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [
+                "INSERT INTO tokens (hash, user_id, label, created_at, expires_at, session_generation, mfa) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
                     Self.hash(token), row["id"] as String, label, now.timeIntervalSince1970, expires.timeIntervalSince1970,
                     row["session_generation"] as Int, mfa,
                 ])
@@ -402,62 +296,62 @@ public final class DirectoryStore: Sendable {
     public func authenticate(_ token: String, now: Date = Date()) throws -> Result<DirectorySeed.User, TokenRejection> {
         try database.read { db in
             guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT tokens.expires_at, tokens.revoked_at, tokens.session_generation AS token_generation,
-                               users.session_generation AS user_generation, users.disabled, users.name
-                        FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = ?
-                        """, arguments: [Self.hash(token)])
+                let row = try db.fetchOne(
+                    """
+                    SELECT tokens.expires_at, tokens.revoked_at, tokens.session_generation AS token_generation,
+                           users.session_generation AS user_generation, users.disabled, users.name
+                    FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.hash = ?
+                    """, [Self.hash(token)])
             else { return .failure(.unknown) }
             let record = TokenRecord(
-                userName: row["name"], issuedAt: 0, expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
-                generation: row["token_generation"], mfa: false)
-            if let rejection = record.rejection(now: now, userGeneration: row["user_generation"], userDisabled: row["disabled"]) {
+                userName: try row["name"], issuedAt: 0, expiresAt: try row["expires_at"], revoked: (try row["revoked_at"] as Double?) != nil,
+                generation: try row["token_generation"], mfa: false)
+            if let rejection = record.rejection(now: now, userGeneration: try row["user_generation"], userDisabled: try row["disabled"]) {
                 return .failure(rejection)
             }
-            let name: String = row["name"]
+            let name: String = try row["name"]
             guard let user = try Self.user(db, name: name) else { return .failure(.unknown) }
             return .success(user)
         }
     }
 
-    static func user(_ db: Database, name: String) throws -> DirectorySeed.User? {
-        try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map { try user(db, row: $0) }
+    static func user(_ db: any SQLTransaction, name: String) throws -> DirectorySeed.User? {
+        try db.fetchOne("SELECT * FROM users WHERE name = ?", [name]).map { try user(db, row: $0) }
     }
 
     /// A user row with its tags and directly attached policies.
-    static func user(_ db: Database, row: Row) throws -> DirectorySeed.User {
-        let id: String = row["id"]
+    static func user(_ db: any SQLTransaction, row: SQLRow) throws -> DirectorySeed.User {
+        let id: String = try row["id"]
         return DirectorySeed.User(
-            id: id, name: row["name"], accountId: row["account_id"], email: row["email"], role: DirectorySeed.Role(rawValue: row["role"]) ?? .user,
-            tags: try tags(db, "user_tags", "user_id", id), policies: try attachedPolicies(db, "user", id), disabled: row["disabled"])
+            id: id, name: try row["name"], accountId: try row["account_id"], email: try row["email"],
+            role: DirectorySeed.Role(rawValue: try row["role"]) ?? .user,
+            tags: try tags(db, "user_tags", "user_id", id), policies: try attachedPolicies(db, "user", id), disabled: try row["disabled"])
     }
 
-    static func tags(_ db: Database, _ table: String, _ column: String, _ id: String) throws -> [String: String] {
+    static func tags(_ db: any SQLTransaction, _ table: String, _ column: String, _ id: String) throws -> [String: String] {
         var tags: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM \(table) WHERE \(column) = ?", arguments: [id]) {
-            tags[row["key"]] = row["value"]
+        for row in try db.fetchAll("SELECT key, value FROM \(table) WHERE \(column) = ?", [id]) {
+            tags[try row["key"]] = try row["value"]
         }
         return tags
     }
 
-    static func attachedPolicies(_ db: Database, _ kind: String, _ principal: String) throws -> [String] {
-        try String.fetchAll(
-            db, sql: "SELECT policy FROM attachments WHERE principal_kind = ? AND principal = ? ORDER BY position, policy",
-            arguments: [kind, principal])
+    static func attachedPolicies(_ db: any SQLTransaction, _ kind: String, _ principal: String) throws -> [String] {
+        try db.column(
+            as: String.self, "SELECT policy FROM attachments WHERE principal_kind = ? AND principal = ? ORDER BY position, policy",
+            [kind, principal])
     }
 
     /// Revokes one token; returns false when the directory has no such token.
     @discardableResult
     public func revokeToken(_ token: String, now: Date = Date()) throws -> Bool {
         try database.write { db in
-            try db.execute(
-                sql: "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
-                arguments: [now.timeIntervalSince1970, Self.hash(token)])
-            if db.changesCount > 0 { return true }
+            let changed = try db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+                [now.timeIntervalSince1970, Self.hash(token)])
+            if changed > 0 { return true }
             // Already revoked counts as revoked; a token never issued does not.
-            return try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE hash = ?", arguments: [Self.hash(token)]) ?? false
+            return try db.exists("SELECT 1 FROM tokens WHERE hash = ?", [Self.hash(token)])
         }
     }
 
@@ -471,20 +365,20 @@ public final class DirectoryStore: Sendable {
         try database.read { db in
             let seed = try Self.snapshot(db)
             var tokens: [String: TokenRecord] = [:]
-            let rows = try Row.fetchCursor(
-                db,
-                sql: """
-                    SELECT tokens.hash, tokens.created_at, tokens.expires_at, tokens.revoked_at, tokens.session_generation, tokens.mfa, users.name
-                    FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.expires_at > ?
-                    """, arguments: [now.timeIntervalSince1970 - Self.expiredTokenMemory])
-            while let row = try rows.next() {
-                tokens[row["hash"]] = TokenRecord(
-                    userName: row["name"], issuedAt: row["created_at"], expiresAt: row["expires_at"], revoked: (row["revoked_at"] as Double?) != nil,
-                    generation: row["session_generation"], mfa: row["mfa"])
+            let rows = try db.fetchAll(
+                """
+                SELECT tokens.hash, tokens.created_at, tokens.expires_at, tokens.revoked_at, tokens.session_generation, tokens.mfa, users.name
+                FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.expires_at > ?
+                """, [now.timeIntervalSince1970 - Self.expiredTokenMemory])
+            for row in rows {
+                tokens[try row["hash"]] = TokenRecord(
+                    userName: try row["name"], issuedAt: try row["created_at"], expiresAt: try row["expires_at"],
+                    revoked: (try row["revoked_at"] as Double?) != nil,
+                    generation: try row["session_generation"], mfa: try row["mfa"])
             }
             var generations: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, session_generation FROM users") {
-                generations[row["name"]] = row["session_generation"]
+            for row in try db.fetchAll("SELECT name, session_generation FROM users") {
+                generations[try row["name"]] = try row["session_generation"]
             }
             let (accessKeys, unreadable) = try Self.accessKeyRecords(db, now: now, keyEncryptionKey: keyEncryptionKey)
             return DirectoryView(
@@ -492,24 +386,23 @@ public final class DirectoryStore: Sendable {
         }
     }
 
-    /// SQLite's `data_version`: changes whenever another connection (another process, such as
-    /// the `gatehouse directory` CLI) commits to the file, so a cached view knows it is stale.
-    public func dataVersion() throws -> Int {
-        try database.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
-    }
+    /// Changes whenever another connection (another process, such as the `gatehouse
+    /// directory` CLI, or another gateway) commits, so a cached view knows it is stale
+    /// (`DirectoryDatabase.dataVersion`).
+    public func dataVersion() throws -> Int { try database.dataVersion() }
 
     /// Ends every session of a user at once: tokens issued before this no longer work.
     public func endSessions(user name: String) throws {
         try database.write { db in
-            try db.execute(sql: "UPDATE users SET session_generation = session_generation + 1 WHERE name = ?", arguments: [name])
-            if db.changesCount == 0 { throw DirectoryError.unknownUser(name) }
+            let changed = try db.execute("UPDATE users SET session_generation = session_generation + 1 WHERE name = ?", [name])
+            if changed == 0 { throw DirectoryError.unknownUser(name) }
         }
     }
 
     public func setDisabled(user name: String, _ disabled: Bool) throws {
         try database.write { db in
-            try db.execute(sql: "UPDATE users SET disabled = ? WHERE name = ?", arguments: [disabled, name])
-            if db.changesCount == 0 { throw DirectoryError.unknownUser(name) }
+            let changed = try db.execute("UPDATE users SET disabled = ? WHERE name = ?", [disabled, name])
+            if changed == 0 { throw DirectoryError.unknownUser(name) }
         }
     }
 
@@ -527,13 +420,13 @@ public final class DirectoryStore: Sendable {
         guard !policy.isEmpty else { throw DirectoryError.invalid("a policy name cannot be empty") }
         return try database.write { db in
             let (kind, principal) = try Self.principal(db, target)
-            let position = try Int.fetchOne(
-                db, sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM attachments WHERE principal_kind = ? AND principal = ?",
-                arguments: [kind, principal])!
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO attachments (principal_kind, principal, policy, position) VALUES (?, ?, ?, ?)",
-                arguments: [kind, principal, policy, position])
-            return db.changesCount > 0
+            let position = try db.value(
+                as: Int.self, "SELECT COALESCE(MAX(position), -1) + 1 FROM attachments WHERE principal_kind = ? AND principal = ?",
+                [kind, principal])!
+            let changed = try db.execute(
+                "INSERT INTO attachments (principal_kind, principal, policy, position) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [kind, principal, policy, position])
+            return changed > 0
         }
     }
 
@@ -542,21 +435,21 @@ public final class DirectoryStore: Sendable {
     public func detach(policy: String, from target: AttachmentTarget) throws -> Bool {
         try database.write { db in
             let (kind, principal) = try Self.principal(db, target)
-            try db.execute(
-                sql: "DELETE FROM attachments WHERE principal_kind = ? AND principal = ? AND policy = ?", arguments: [kind, principal, policy])
-            return db.changesCount > 0
+            let changed = try db.execute(
+                "DELETE FROM attachments WHERE principal_kind = ? AND principal = ? AND policy = ?", [kind, principal, policy])
+            return changed > 0
         }
     }
 
-    static func principal(_ db: Database, _ target: AttachmentTarget) throws -> (String, String) {
+    static func principal(_ db: any SQLTransaction, _ target: AttachmentTarget) throws -> (String, String) {
         switch target {
         case .user(let name):
-            guard let id = try String.fetchOne(db, sql: "SELECT id FROM users WHERE name = ?", arguments: [name]) else {
+            guard let id = try db.value(as: String.self, "SELECT id FROM users WHERE name = ?", [name]) else {
                 throw DirectoryError.unknownUser(name)
             }
             return ("user", id)
         case .group(let name):
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM groups WHERE name = ?", arguments: [name]) ?? false else {
+            guard try db.exists("SELECT 1 FROM groups WHERE name = ?", [name]) else {
                 throw DirectoryError.unknownGroup(name)
             }
             return ("group", name)

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// An ownership transfer: started by the owner, accepted by the target through an emailed
 /// single-use link. The link's token is never stored, only its hash.
@@ -88,29 +87,30 @@ extension DirectoryStore {
     {
         try database.write { db in
             try Self.expireOverdue(db, now: now)
-            let ownerId = try String.fetchOne(db, sql: "SELECT owner_user_id FROM organization")
-            guard let from = try Row.fetchOne(db, sql: "SELECT id, name FROM users WHERE name = ?", arguments: [owner]),
-                from["id"] as String == ownerId
+            let ownerId = try db.value(as: String.self, "SELECT owner_user_id FROM organization")
+            guard let from = try db.fetchOne("SELECT id, name FROM users WHERE name = ?", [owner]),
+                try from["id"] as String == ownerId
             else { throw TransferError.notOwner }
-            guard let target = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [targetId]) else {
+            guard let target = try db.fetchOne("SELECT * FROM users WHERE id = ?", [targetId]) else {
                 throw TransferError.unknownTarget(targetId)
             }
-            guard target["id"] as String != from["id"] as String else { throw TransferError.targetIsSelf }
-            guard !(target["disabled"] as Bool) else { throw TransferError.targetDisabled(targetId) }
-            guard let email: String = target["email"], !email.isEmpty else { throw TransferError.targetHasNoEmail(targetId) }
-            if let pending = try String.fetchOne(db, sql: "SELECT id FROM owner_transfers WHERE state = 'pending'") {
+            let targetUserId: String = try target["id"]
+            guard try targetUserId != from["id"] as String else { throw TransferError.targetIsSelf }
+            guard !(try target["disabled"] as Bool) else { throw TransferError.targetDisabled(targetId) }
+            guard let email: String = try target["email"], !email.isEmpty else { throw TransferError.targetHasNoEmail(targetId) }
+            if let pending = try db.value(as: String.self, "SELECT id FROM owner_transfers WHERE state = 'pending'") {
                 throw TransferError.alreadyPending(pending)
             }
             let id = "ot-" + String(UInt64.random(in: .min ... .max), radix: 16)
             try db.execute(
-                sql: """
-                    INSERT INTO owner_transfers (id, from_user_id, target_user_id, state, created_at, expires_at)
-                    VALUES (?, ?, ?, 'pending', ?, ?)
-                    """,
-                arguments: [id, from["id"] as String, targetId, now.timeIntervalSince1970, now.addingTimeInterval(lifetime).timeIntervalSince1970])
+                """
+                INSERT INTO owner_transfers (id, from_user_id, target_user_id, state, created_at, expires_at)
+                VALUES (?, ?, ?, 'pending', ?, ?)
+                """,
+                [id, from["id"] as String, targetId, now.timeIntervalSince1970, now.addingTimeInterval(lifetime).timeIntervalSince1970])
             try db.execute(
-                sql: "INSERT INTO outbox (kind, subject_id, recipient, created_at, next_attempt_at) VALUES ('owner_transfer', ?, ?, ?, ?)",
-                arguments: [id, email, now.timeIntervalSince1970, now.timeIntervalSince1970])
+                "INSERT INTO outbox (kind, subject_id, recipient, created_at, next_attempt_at) VALUES ('owner_transfer', ?, ?, ?, ?)",
+                [id, email, now.timeIntervalSince1970, now.timeIntervalSince1970])
             return try Self.transfer(db, id)!
         }
     }
@@ -130,8 +130,7 @@ extension DirectoryStore {
             guard let transfer = try Self.transfer(db, id) else { throw TransferError.notFound(id) }
             guard transfer.fromUser == owner, try Self.isOwner(db, owner) else { throw TransferError.notOwner }
             guard transfer.state == .pending else { throw TransferError.notPending(transfer.state) }
-            try db.execute(
-                sql: "UPDATE owner_transfers SET state = 'cancelled', ended_at = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, id])
+            try db.execute("UPDATE owner_transfers SET state = 'cancelled', ended_at = ? WHERE id = ?", [now.timeIntervalSince1970, id])
             return try Self.transfer(db, id)!
         }
     }
@@ -144,7 +143,7 @@ extension DirectoryStore {
             try Self.expireOverdue(db, now: now)
             guard let transfer = try Self.transfer(db, id), transfer.state == .pending else { return nil }
             let token = Self.randomSecret(prefix: "ot_")
-            try db.execute(sql: "UPDATE owner_transfers SET token_hash = ? WHERE id = ?", arguments: [Self.hash(token), id])
+            try db.execute("UPDATE owner_transfers SET token_hash = ? WHERE id = ?", [Self.hash(token), id])
             return (token, transfer)
         }
     }
@@ -154,7 +153,7 @@ extension DirectoryStore {
     public func transferForLink(_ token: String, now: Date = Date()) throws -> Result<OwnerTransfer, TransferError> {
         try database.write { db in
             try Self.expireOverdue(db, now: now)
-            guard let id = try String.fetchOne(db, sql: "SELECT id FROM owner_transfers WHERE token_hash = ?", arguments: [Self.hash(token)]),
+            guard let id = try db.value(as: String.self, "SELECT id FROM owner_transfers WHERE token_hash = ?", [Self.hash(token)]),
                 let transfer = try Self.transfer(db, id)
             else { return .failure(.unknownLink) }
             if let problem = Self.problem(transfer) { return .failure(problem) }
@@ -168,35 +167,33 @@ extension DirectoryStore {
     public func acceptTransfer(_ token: String, now: Date = Date()) throws -> Result<AcceptedTransfer, TransferError> {
         try database.write { db in
             try Self.expireOverdue(db, now: now)
-            guard let id = try String.fetchOne(db, sql: "SELECT id FROM owner_transfers WHERE token_hash = ?", arguments: [Self.hash(token)]),
+            guard let id = try db.value(as: String.self, "SELECT id FROM owner_transfers WHERE token_hash = ?", [Self.hash(token)]),
                 let transfer = try Self.transfer(db, id),
-                let row = try Row.fetchOne(db, sql: "SELECT * FROM owner_transfers WHERE id = ?", arguments: [id])
+                let row = try db.fetchOne("SELECT * FROM owner_transfers WHERE id = ?", [id])
             else { return .failure(.unknownLink) }
             if let problem = Self.problem(transfer) { return .failure(problem) }
-            let fromId: String = row["from_user_id"]
-            let targetId: String = row["target_user_id"]
-            guard try String.fetchOne(db, sql: "SELECT owner_user_id FROM organization") == fromId else {
+            let fromId: String = try row["from_user_id"]
+            let targetId: String = try row["target_user_id"]
+            guard try db.value(as: String.self, "SELECT owner_user_id FROM organization") == fromId else {
                 try db.execute(
-                    sql: "UPDATE owner_transfers SET state = 'failed', ended_at = ?, failure = ? WHERE id = ?",
-                    arguments: [now.timeIntervalSince1970, "the owner changed", id])
+                    "UPDATE owner_transfers SET state = 'failed', ended_at = ?, failure = ? WHERE id = ?",
+                    [now.timeIntervalSince1970, "the owner changed", id])
                 return .failure(.ownerChanged)
             }
-            guard let target = try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [targetId]), !(target["disabled"] as Bool)
+            guard let target = try db.fetchOne("SELECT * FROM users WHERE id = ?", [targetId]), !(try target["disabled"] as Bool)
             else { return .failure(.targetUnavailable) }
-            let formerRole = try String.fetchOne(db, sql: "SELECT role FROM users WHERE id = ?", arguments: [fromId]) ?? "owner"
-            let groups = try String.fetchAll(
-                db, sql: "SELECT group_name FROM group_members WHERE user_id = ? ORDER BY group_name", arguments: [fromId])
+            let formerRole = try db.value(as: String.self, "SELECT role FROM users WHERE id = ?", [fromId]) ?? "owner"
+            let groups = try db.column(as: String.self, "SELECT group_name FROM group_members WHERE user_id = ? ORDER BY group_name", [fromId])
             let policies = try Self.attachedPolicies(db, "user", fromId)
-            try db.execute(sql: "UPDATE organization SET owner_user_id = ?", arguments: [targetId])
-            try db.execute(sql: "UPDATE users SET role = 'owner' WHERE id = ?", arguments: [targetId])
-            try db.execute(
-                sql: "UPDATE users SET role = 'user', session_generation = session_generation + 1 WHERE id = ?", arguments: [fromId])
-            try db.execute(sql: "DELETE FROM group_members WHERE user_id = ?", arguments: [fromId])
-            try db.execute(sql: "DELETE FROM attachments WHERE principal_kind = 'user' AND principal = ?", arguments: [fromId])
+            try db.execute("UPDATE organization SET owner_user_id = ?", [targetId])
+            try db.execute("UPDATE users SET role = 'owner' WHERE id = ?", [targetId])
+            try db.execute("UPDATE users SET role = 'user', session_generation = session_generation + 1 WHERE id = ?", [fromId])
+            try db.execute("DELETE FROM group_members WHERE user_id = ?", [fromId])
+            try db.execute("DELETE FROM attachments WHERE principal_kind = 'user' AND principal = ?", [fromId])
             let revoked = "groups: \(groups.joined(separator: ", ")); policies: \(policies.joined(separator: ", ")); role: \(formerRole)"
             try db.execute(
-                sql: "UPDATE owner_transfers SET state = 'accepted', ended_at = ?, revoked = ? WHERE id = ?",
-                arguments: [now.timeIntervalSince1970, revoked, id])
+                "UPDATE owner_transfers SET state = 'accepted', ended_at = ?, revoked = ? WHERE id = ?",
+                [now.timeIntervalSince1970, revoked, id])
             return .success(
                 AcceptedTransfer(
                     transfer: try Self.transfer(db, id)!, formerOwner: transfer.fromUser, newOwner: transfer.targetUser, revokedGroups: groups,
@@ -209,11 +206,14 @@ extension DirectoryStore {
     /// Messages due for (another) delivery attempt.
     public func dueMail(now: Date = Date(), limit: Int = 32) throws -> [OutboxItem] {
         try database.read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-                arguments: [now.timeIntervalSince1970, limit]
-            ).map { OutboxItem(id: $0["id"], kind: $0["kind"], subjectId: $0["subject_id"], recipient: $0["recipient"], attempts: $0["attempts"]) }
+            try db.fetchAll(
+                "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+                [now.timeIntervalSince1970, limit]
+            ).map {
+                OutboxItem(
+                    id: try $0["id"], kind: try $0["kind"], subjectId: try $0["subject_id"], recipient: try $0["recipient"],
+                    attempts: try $0["attempts"])
+            }
         }
     }
 
@@ -223,10 +223,10 @@ extension DirectoryStore {
     }
 
     /// Takes a message off the outbox for good (sent, dropped or given up), with why.
-    static func closeOutboxItem(_ db: Database, _ id: Int64, now: Date, note: String?) throws {
+    static func closeOutboxItem(_ db: any SQLTransaction, _ id: Int64, now: Date, note: String?) throws {
         try db.execute(
-            sql: "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
-            arguments: [now.timeIntervalSince1970, note, id])
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?",
+            [now.timeIntervalSince1970, note, id])
     }
 
     /// Gives up on a message the mail server refused for good, and fails the pending transfer
@@ -237,17 +237,17 @@ extension DirectoryStore {
             try Self.closeOutboxItem(db, item.id, now: now, note: "undeliverable: " + reason)
             guard item.kind == "owner_transfer" else { return }
             try db.execute(
-                sql: "UPDATE owner_transfers SET state = 'failed', ended_at = ?, failure = ? WHERE id = ? AND state = 'pending'",
-                arguments: [now.timeIntervalSince1970, "the confirmation email could not be delivered (\(reason))", item.subjectId])
+                "UPDATE owner_transfers SET state = 'failed', ended_at = ?, failure = ? WHERE id = ? AND state = 'pending'",
+                [now.timeIntervalSince1970, "the confirmation email could not be delivered (\(reason))", item.subjectId])
         }
     }
 
     /// Messages not delivered yet and the latest delivery error among them, for `/readyz`.
     public func outboxBacklog() throws -> (waiting: Int, lastError: String?) {
         try database.read { db in
-            let waiting = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL") ?? 0
-            let lastError = try String.fetchOne(
-                db, sql: "SELECT last_error FROM outbox WHERE delivered_at IS NULL AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1")
+            let waiting = try db.value(as: Int.self, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL") ?? 0
+            let lastError = try db.value(
+                as: String.self, "SELECT last_error FROM outbox WHERE delivered_at IS NULL AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1")
             return (waiting, lastError)
         }
     }
@@ -256,37 +256,37 @@ extension DirectoryStore {
     public func markAttemptFailed(_ id: Int64, error: String, retryAt: Date) throws {
         try database.write { db in
             try db.execute(
-                sql: "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-                arguments: [error, retryAt.timeIntervalSince1970, id])
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                [error, retryAt.timeIntervalSince1970, id])
         }
     }
 
     // MARK: helpers
 
-    static func transfer(_ db: Database, _ id: String) throws -> OwnerTransfer? {
+    static func transfer(_ db: any SQLTransaction, _ id: String) throws -> OwnerTransfer? {
         guard
-            let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT t.*, f.name AS from_name, g.name AS target_name FROM owner_transfers t
-                    JOIN users f ON f.id = t.from_user_id JOIN users g ON g.id = t.target_user_id WHERE t.id = ?
-                    """, arguments: [id])
+            let row = try db.fetchOne(
+                """
+                SELECT t.*, f.name AS from_name, g.name AS target_name FROM owner_transfers t
+                JOIN users f ON f.id = t.from_user_id JOIN users g ON g.id = t.target_user_id WHERE t.id = ?
+                """, [id])
         else { return nil }
         return OwnerTransfer(
-            id: row["id"], fromUser: row["from_name"], targetUser: row["target_name"], state: OwnerTransfer.State(rawValue: row["state"]) ?? .failed,
-            createdAt: Date(timeIntervalSince1970: row["created_at"]), expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
-            endedAt: (row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), failure: row["failure"])
+            id: try row["id"], fromUser: try row["from_name"], targetUser: try row["target_name"],
+            state: OwnerTransfer.State(rawValue: try row["state"]) ?? .failed,
+            createdAt: Date(timeIntervalSince1970: try row["created_at"]), expiresAt: Date(timeIntervalSince1970: try row["expires_at"]),
+            endedAt: (try row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), failure: try row["failure"])
     }
 
     /// Marks pending transfers past their expiry as expired.
-    static func expireOverdue(_ db: Database, now: Date) throws {
+    static func expireOverdue(_ db: any SQLTransaction, now: Date) throws {
         try db.execute(
-            sql: "UPDATE owner_transfers SET state = 'expired', ended_at = expires_at WHERE state = 'pending' AND expires_at <= ?",
-            arguments: [now.timeIntervalSince1970])
+            "UPDATE owner_transfers SET state = 'expired', ended_at = expires_at WHERE state = 'pending' AND expires_at <= ?",
+            [now.timeIntervalSince1970])
     }
 
-    static func isOwner(_ db: Database, _ name: String) throws -> Bool {
-        try String.fetchOne(db, sql: "SELECT u.name FROM organization o JOIN users u ON u.id = o.owner_user_id") == name
+    static func isOwner(_ db: any SQLTransaction, _ name: String) throws -> Bool {
+        try db.value(as: String.self, "SELECT u.name FROM organization o JOIN users u ON u.id = o.owner_user_id") == name
     }
 
     /// Why a transfer cannot be accepted, by its state.

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Testing
 
 @testable import GatehouseDirectory
@@ -100,8 +99,8 @@ import Testing
         let attacker = try directory.store.createAccessKey(user: "member")
         try directory.store.database.write { db in
             try db.execute(
-                sql: "UPDATE access_keys SET sealed_secret = (SELECT sealed_secret FROM access_keys WHERE access_key = ?) WHERE access_key = ?",
-                arguments: [victim.accessKey, attacker.accessKey])
+                "UPDATE access_keys SET sealed_secret = (SELECT sealed_secret FROM access_keys WHERE access_key = ?) WHERE access_key = ?",
+                [victim.accessKey, attacker.accessKey])
         }
         #expect(try directory.store.view().accessKey(attacker.accessKey).failure == .unreadable)
     }
