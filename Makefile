@@ -7,7 +7,9 @@ SWIFT ?= swift
 # SDK (huaweicloudsdkorganizations, huaweicloudsdkcore) that signs calls to the gateway and
 # checks its re-signed forwarding; openssl makes the test CA and certificates; curl runs the
 # README's examples (and a test that pastes them).
-SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev libssl-dev pkg-config python3 openssl curl
+# postgresql: the tests of the shared directory start a throwaway cluster of their own
+# (scripts/postgres-cluster.sh; GATEHOUSE_SKIP_POSTGRES=1 opts out on a laptop, never in CI).
+SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev libssl-dev pkg-config python3 openssl curl postgresql
 PYTHON_PACKAGES := aiosmtpd==1.4.6 huaweicloudsdkcore==3.1.219 huaweicloudsdkorganizations==3.1.219
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
@@ -73,7 +75,7 @@ walkthrough: build
 
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	scripts/postgres-cluster.sh with $(SWIFT) test
 
 # The fuzz target's own files; its other sources are symlinks into Sources.
 FUZZ_SOURCES := Fuzz/Package.swift Fuzz/Sources/HTTP1Differential/Differential.swift

@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -38,13 +39,20 @@ let package = Package(
             dependencies: ["CJansson"],
             swiftSettings: hotPathSettings
         ),
-        // Users, groups, accounts, policy attachments, tokens and sessions: SQLite via GRDB.
+        // Users, groups, accounts, policy attachments, tokens and sessions: SQLite via GRDB, or
+        // PostgreSQL via postgres-nio for several gateways sharing one directory.
         .target(
             name: "GatehouseDirectory",
             dependencies: [
                 "GatehousePolicy",
                 "GatehouseSigning",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),

@@ -7,6 +7,9 @@ public enum DirectoryError: Error, Sendable, Equatable, CustomStringConvertible 
     case unknownGroup(String)
     case notEmpty(String)
     case invalid(String)
+    /// The directory's database cannot be reached (PostgreSQL down or unreachable): the
+    /// gateway answers 503 and keeps its last view only while it is fresh.
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -14,6 +17,7 @@ public enum DirectoryError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unknownGroup(let name): "no group named \(name)"
         case .notEmpty(let path): "the directory at \(path) already holds an organization; use --replace to overwrite it"
         case .invalid(let message): message
+        case .unavailable(let message): message
         }
     }
 }
@@ -40,11 +44,20 @@ public final class DirectoryStore: Sendable {
     /// fails, and the gateway cannot open existing ones: see `DirectoryView.unreadableAccessKeys`).
     public let keyEncryptionKey: KeyEncryptionKey?
 
-    /// Opens (creating if needed) the directory at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the directory at `path` and brings its schema up to date:
+    /// a SQLite file, or a PostgreSQL database when `path` is a `postgres://` URL
+    /// (`PostgresLocation`).
     public init(path: String, keyEncryptionKey: KeyEncryptionKey? = nil) throws {
-        database = try SQLiteDirectoryDatabase(path: path, migrations: Self.migrations)
+        if PostgresLocation.isURL(path) {
+            database = try PostgresDirectoryDatabase(location: try PostgresLocation(url: path), migrations: Self.postgresMigrations)
+        } else {
+            database = try SQLiteDirectoryDatabase(path: path, migrations: Self.migrations)
+        }
         self.keyEncryptionKey = keyEncryptionKey
     }
+
+    /// Where the directory is, as shown to people: the file, or the URL without its password.
+    public var location: String { database.location }
 
     deinit { database.close() }
 

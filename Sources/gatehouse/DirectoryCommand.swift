@@ -31,7 +31,10 @@ struct DirectoryCommand: ParsableCommand {
     )
 
     struct Database: ParsableArguments {
-        @Option(help: ArgumentHelp("The directory's SQLite file.", valueName: "path"))
+        @Option(
+            help: ArgumentHelp(
+                "The directory: a SQLite file, or a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE?password_file=FILE).",
+                valueName: "path-or-url"))
         var db: String
         @Option(
             help: ArgumentHelp(
@@ -43,6 +46,18 @@ struct DirectoryCommand: ParsableCommand {
         /// path with no directory says how to make one, rather than creating an empty file
         /// at a mistyped path.
         func store(creating: Bool = false) throws -> DirectoryStore {
+            if PostgresLocation.isURL(db) {
+                // A server's database exists before gatehouse runs; the schema is made (or
+                // brought up to date) on opening, and `init` fills it.
+                let keyEncryptionKey = try KeyEncryptionKey.resolve(file: keyFile)
+                do {
+                    return try DirectoryStore(path: db, keyEncryptionKey: keyEncryptionKey)
+                } catch let error as DirectoryError {
+                    throw error
+                } catch {
+                    throw DirectoryError.invalid("cannot open the directory \(shown): \(error)")
+                }
+            }
             if creating {
                 let folder = URL(fileURLWithPath: db).deletingLastPathComponent().path
                 do {
@@ -61,6 +76,11 @@ struct DirectoryCommand: ParsableCommand {
                 throw DirectoryError.invalid("cannot open the directory \(db): \(error)")
             }
         }
+
+        /// `db` as shown to people: a URL's password is never printed.
+        var shown: String {
+            PostgresLocation.isURL(db) ? ((try? PostgresLocation(url: db))?.description ?? PostgresLocation.redacted(db)) : db
+        }
     }
 
     struct Init: ParsableCommand {
@@ -76,8 +96,8 @@ struct DirectoryCommand: ParsableCommand {
 
         func run() throws {
             let seed = try DirectorySeed.load(seed)
-            try database.store(creating: true).importSeed(seed, replace: replace, path: database.db)
-            Output.line("loaded \(seed.accounts.count) accounts, \(seed.users.count) users, \(seed.groups.count) groups into \(database.db)")
+            try database.store(creating: true).importSeed(seed, replace: replace, path: database.shown)
+            Output.line("loaded \(seed.accounts.count) accounts, \(seed.users.count) users, \(seed.groups.count) groups into \(database.shown)")
         }
     }
 

@@ -6,32 +6,23 @@ import Testing
 @Suite struct AccessKeyTests {
     static func newKey() throws -> KeyEncryptionKey { try KeyEncryptionKey(base64: KeyEncryptionKey.generate(), source: "test") }
 
-    /// Every byte the directory keeps on disk: the database and its write-ahead log.
-    static func bytesAtRest(_ directory: TemporaryDirectory) throws -> Data {
-        var bytes = Data()
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory.folder.path) {
-            bytes.append(try Data(contentsOf: directory.folder.appendingPathComponent(name)))
-        }
-        return bytes
-    }
-
-    @Test func secretKeysAreNeverStoredInPlaintext() throws {
-        let directory = try TemporaryDirectory(keyEncryptionKey: try Self.newKey())
+    @Test(arguments: Backend.all) func secretKeysAreNeverStoredInPlaintext(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend, keyEncryptionKey: try Self.newKey())
         let permanent = try directory.store.createAccessKey(user: "dev_only")
         let temporary = try directory.store.issueTemporaryCredentials(user: "dev_only", validFor: 900)
         // Reopened, so everything is written out; the view still opens both secrets.
         let view = try DirectoryStore(path: directory.path, keyEncryptionKey: directory.store.keyEncryptionKey).view()
         #expect(try view.accessKey(permanent.accessKey).get().secretKey == permanent.secretKey)
         #expect(try view.accessKey(temporary.accessKey).get().secretKey == temporary.secretKey)
-        let disk = try Self.bytesAtRest(directory)
+        let disk = try directory.bytesAtRest()
         #expect(disk.range(of: Data(permanent.accessKey.utf8)) != nil)  // the search itself works
         for secret in [permanent.secretKey, temporary.secretKey, temporary.securityToken] {
             #expect(disk.range(of: Data(secret.utf8)) == nil)
         }
     }
 
-    @Test func atMostTwoPermanentKeysPerUserAndTheirLifecycle() throws {
-        let directory = try TemporaryDirectory(keyEncryptionKey: try Self.newKey())
+    @Test(arguments: Backend.all) func atMostTwoPermanentKeysPerUserAndTheirLifecycle(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend, keyEncryptionKey: try Self.newKey())
         let store = directory.store
         let first = try store.createAccessKey(user: "dev_only", description: "ci")
         _ = try store.createAccessKey(user: "dev_only")
@@ -48,8 +39,8 @@ import Testing
         #expect(throws: DirectoryError.unknownUser("nobody")) { try store.createAccessKey(user: "nobody") }
     }
 
-    @Test func lastUseIsRecordedAndNeverMovesBack() throws {
-        let directory = try TemporaryDirectory(keyEncryptionKey: try Self.newKey())
+    @Test(arguments: Backend.all) func lastUseIsRecordedAndNeverMovesBack(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend, keyEncryptionKey: try Self.newKey())
         let key = try directory.store.createAccessKey(user: "admin")
         #expect(try directory.store.listAccessKeys(user: "admin")[0].lastUsedAt == nil)
         let later = Date(timeIntervalSince1970: 1_800_000_000)
@@ -58,8 +49,8 @@ import Testing
         #expect(try directory.store.listAccessKeys(user: "admin")[0].lastUsedAt == later)
     }
 
-    @Test func withoutTheRightKeySecretsStaySealed() throws {
-        let directory = try TemporaryDirectory(keyEncryptionKey: try Self.newKey())
+    @Test(arguments: Backend.all) func withoutTheRightKeySecretsStaySealed(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend, keyEncryptionKey: try Self.newKey())
         let key = try directory.store.createAccessKey(user: "admin")
         #expect(throws: DirectoryError.self) { try DirectoryStore(path: directory.path).createAccessKey(user: "owner") }
         for other in [nil, try Self.newKey()] {
@@ -69,9 +60,9 @@ import Testing
         }
     }
 
-    @Test func rekeyResealsEverythingOrNothing() throws {
+    @Test(arguments: Backend.all) func rekeyResealsEverythingOrNothing(_ backend: Backend) throws {
         let old = try Self.newKey()
-        let directory = try TemporaryDirectory(keyEncryptionKey: old)
+        let directory = try TemporaryDirectory(backend: backend, keyEncryptionKey: old)
         let permanent = try directory.store.createAccessKey(user: "admin")
         let temporary = try directory.store.issueTemporaryCredentials(user: "admin", validFor: 900)
         let new = try Self.newKey()
@@ -93,8 +84,8 @@ import Testing
         #expect(try DirectoryStore(path: directory.path, keyEncryptionKey: new).rekey(to: try Self.newKey()) == 2)
     }
 
-    @Test func aSealedSecretMovedToAnotherKeyDoesNotOpen() throws {
-        let directory = try TemporaryDirectory(keyEncryptionKey: try Self.newKey())
+    @Test(arguments: Backend.all) func aSealedSecretMovedToAnotherKeyDoesNotOpen(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend, keyEncryptionKey: try Self.newKey())
         let victim = try directory.store.createAccessKey(user: "owner")
         let attacker = try directory.store.createAccessKey(user: "member")
         try directory.store.database.write { db in
@@ -105,8 +96,8 @@ import Testing
         #expect(try directory.store.view().accessKey(attacker.accessKey).failure == .unreadable)
     }
 
-    @Test func temporaryCredentialsNeedTheirTokenAndEndWithTheSession() throws {
-        let directory = try TemporaryDirectory(keyEncryptionKey: try Self.newKey())
+    @Test(arguments: Backend.all) func temporaryCredentialsNeedTheirTokenAndEndWithTheSession(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend, keyEncryptionKey: try Self.newKey())
         let store = directory.store
         #expect(throws: DirectoryError.self) { try store.issueTemporaryCredentials(user: "dev_only", validFor: 60) }
         #expect(throws: DirectoryError.self) { try store.issueTemporaryCredentials(user: "dev_only", validFor: 86_401) }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Testing
 
 @testable import GatehouseDirectory
@@ -7,26 +6,52 @@ import Testing
 let sampleSeed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("samples/directory.json").path
 
-/// A directory in a fresh SQLite file under a temporary directory, removed afterwards.
+/// A directory in a fresh SQLite file under a temporary folder, or in a fresh PostgreSQL
+/// database (`PostgresTestServer`); removed afterwards. The folder exists for both (key
+/// files and the like go there).
 final class TemporaryDirectory {
+    let backend: Backend
     let folder: URL
+    /// The SQLite file, or the PostgreSQL database's URL: what `--db` would be given.
     let path: String
     let store: DirectoryStore
 
-    init(seeded: Bool = true, keyEncryptionKey: KeyEncryptionKey? = nil) throws {
+    init(backend: Backend = .sqlite, seeded: Bool = true, keyEncryptionKey: KeyEncryptionKey? = nil) throws {
+        self.backend = backend
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-dir-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        path = folder.appendingPathComponent("directory.sqlite").path
+        switch backend {
+        case .sqlite: path = folder.appendingPathComponent("directory.sqlite").path
+        case .postgres: path = try PostgresTestServer.createDatabase()
+        }
         store = try DirectoryStore(path: path, keyEncryptionKey: keyEncryptionKey)
         if seeded { try store.importSeed(try DirectorySeed.load(sampleSeed)) }
     }
 
-    deinit { try? FileManager.default.removeItem(at: folder) }
+    /// Every byte the directory keeps at rest: the SQLite file and its write-ahead log, or
+    /// the whole PostgreSQL database as `pg_dump` writes it.
+    func bytesAtRest() throws -> Data {
+        switch backend {
+        case .sqlite:
+            var bytes = Data()
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasPrefix("directory.sqlite") {
+                bytes.append(try Data(contentsOf: folder.appendingPathComponent(name)))
+            }
+            return bytes
+        case .postgres:
+            return try PostgresTestServer.dump(path)
+        }
+    }
+
+    deinit {
+        if backend == .postgres { PostgresTestServer.dropDatabase(path) }
+        try? FileManager.default.removeItem(at: folder)
+    }
 }
 
 @Suite struct DirectoryStoreTests {
-    @Test func seedRoundTripsThroughSQLite() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func seedRoundTripsThroughTheStore(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let seed = try DirectorySeed.load(sampleSeed)
         // Reopening runs the migrations again (a no-op) and reads what was written.
         let snapshot = try DirectoryStore(path: directory.path).snapshot()
@@ -44,8 +69,8 @@ final class TemporaryDirectory {
         }
     }
 
-    @Test func aSecondImportIsRefusedUnlessReplacing() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func aSecondImportIsRefusedUnlessReplacing(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let seed = try DirectorySeed.load(sampleSeed)
         #expect(throws: DirectoryError.notEmpty("")) { try directory.store.importSeed(seed) }
         // A transfer in progress (rows that point at users) does not stand in the way.
@@ -55,8 +80,8 @@ final class TemporaryDirectory {
         #expect(try directory.store.dueMail().isEmpty)
     }
 
-    @Test func tokensAuthenticateUntilTheyExpire() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func tokensAuthenticateUntilTheyExpire(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let issued = try directory.store.issueToken(user: "dev_only", validFor: 3600, now: now)
         #expect(issued.token.hasPrefix("gh_") && issued.token.count > 40)
@@ -73,8 +98,8 @@ final class TemporaryDirectory {
         #expect(throws: DirectoryError.unknownUser("nobody")) { try directory.store.issueToken(user: "nobody", validFor: 60) }
     }
 
-    @Test func revocationEndOfSessionsAndDisabling() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func revocationEndOfSessionsAndDisabling(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let store = directory.store
         let first = try store.issueToken(user: "admin", validFor: 3600)
         let second = try store.issueToken(user: "admin", validFor: 3600)
@@ -92,8 +117,8 @@ final class TemporaryDirectory {
         #expect(throws: DirectoryError.unknownUser("ghost")) { try store.endSessions(user: "ghost") }
     }
 
-    @Test func aRememberedSessionServesOnlyItsTokenInItsView() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func aRememberedSessionServesOnlyItsTokenInItsView(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let store = directory.store
         let now = Date()
         let admin = try store.issueToken(user: "admin", validFor: 3600, now: now)
@@ -114,19 +139,18 @@ final class TemporaryDirectory {
         #expect(rejection(try store.view(now: now).authenticate(other.token, now: now, remembering: &remembered)) == .revoked)
     }
 
-    @Test func tokensAreStoredOnlyAsHashes() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func tokensAreStoredOnlyAsHashes(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let issued = try directory.store.issueToken(user: "owner", validFor: 60)
-        let rows = try DatabaseQueue(path: directory.path).read { db in try Row.fetchAll(db, sql: "SELECT * FROM tokens") }
+        let rows = try directory.store.database.read { db in try db.fetchAll("SELECT * FROM tokens") }
         #expect(rows.count == 1)
-        #expect(rows[0]["hash"] as String == DirectoryStore.hash(issued.token))
-        // Nothing in the file holds the token itself.
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: directory.path))
-        #expect(bytes.range(of: Data(issued.token.utf8)) == nil)
+        #expect(try rows[0]["hash"] as String == DirectoryStore.hash(issued.token))
+        // Nothing the directory keeps holds the token itself.
+        #expect(try directory.bytesAtRest().range(of: Data(issued.token.utf8)) == nil)
     }
 
-    @Test func addUsersGroupsAndMembers() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func addUsersGroupsAndMembers(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let store = directory.store
         let carol = try store.addUser(name: "carol", accountId: "05261f923e80d3890f33c0056e9b3f80", tags: ["team": "core"])
         #expect(carol.urn == "iam::05261f923e80d3890f33c0056e9b3f80:user:carol")
@@ -152,8 +176,8 @@ final class TemporaryDirectory {
         #expect(throws: DirectoryError.unknownGroup("nope")) { try store.setMember(group: "nope", user: "carol", true) }
     }
 
-    @Test func attachAndDetachPolicies() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func attachAndDetachPolicies(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let store = directory.store
         try store.attach(policy: "office-network-only", to: .user("dev_only"))
         try store.attach(policy: "office-network-only", to: .user("dev_only"))
@@ -167,8 +191,8 @@ final class TemporaryDirectory {
         #expect(throws: DirectoryError.unknownGroup("nope")) { try store.attach(policy: "p", to: .group("nope")) }
     }
 
-    @Test func anEmptyDirectoryHasNoSnapshot() throws {
-        let directory = try TemporaryDirectory(seeded: false)
+    @Test(arguments: Backend.all) func anEmptyDirectoryHasNoSnapshot(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend, seeded: false)
         #expect(throws: DirectoryError.self) { try directory.store.snapshot() }
     }
 }

@@ -13,8 +13,8 @@ import Testing
         return (transfer, token)
     }
 
-    @Test func acceptanceMovesOwnershipAndStripsTheFormerOwner() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func acceptanceMovesOwnershipAndStripsTheFormerOwner(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let store = directory.store
         let ownerToken = try store.issueToken(user: "owner", validFor: 3600)
         let (transfer, token) = try start(store, to: admin)
@@ -43,8 +43,8 @@ import Testing
         #expect(try store.transfer(transfer.id)?.state == .accepted)
     }
 
-    @Test func failuresChangeNothing() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func failuresChangeNothing(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let store = directory.store
         let start = Date()
         let (expiring, expiringToken) = try self.start(store, to: admin, validFor: 60, now: start)
@@ -76,8 +76,8 @@ import Testing
         #expect(throws: TransferError.targetDisabled("u-0002")) { try store.startTransfer(by: "owner", to: admin, validFor: 60) }
     }
 
-    @Test func racingAcceptancesEndWithOneOutcome() async throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func racingAcceptancesEndWithOneOutcome(_ backend: Backend) async throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let (_, token) = try start(directory.store, to: admin)
         // Two stores on one file, as two gateway processes would be.
         let other = try DirectoryStore(path: directory.path)
@@ -89,8 +89,8 @@ import Testing
         #expect(results.filter { $0 == .failure(.linkUsed) }.count == 3)
     }
 
-    @Test func acceptanceRacingACancelEndsWithOneOutcome() async throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func acceptanceRacingACancelEndsWithOneOutcome(_ backend: Backend) async throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let (transfer, token) = try start(directory.store, to: admin)
         let other = try DirectoryStore(path: directory.path)
         async let accepted = other.acceptTransfer(token)
@@ -114,8 +114,8 @@ import Testing
         }
     }
 
-    @Test func anUndeliverableEmailFailsItsTransferAndUnblocksANewOne() throws {
-        let directory = try TemporaryDirectory()
+    @Test(arguments: Backend.all) func anUndeliverableEmailFailsItsTransferAndUnblocksANewOne(_ backend: Backend) throws {
+        let directory = try TemporaryDirectory(backend: backend)
         let store = directory.store
         let (transfer, token) = try start(store, to: admin)
         let item = try #require(try store.dueMail().first)

@@ -36,6 +36,7 @@ final class SQLiteDirectoryDatabase: DirectoryDatabase {
 
         init(_ db: Database) { self.db = db }
 
+        @discardableResult
         func execute(_ sql: String, _ arguments: [any SQLBindable]) throws -> Int {
             try db.execute(sql: sql, arguments: Self.arguments(arguments))
             return db.changesCount
