@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster on loopback, for the tests and the benchmarks:
 #   scripts/postgres-cluster.sh start DIR   initdb in DIR (created), start on a free port,
-#                                           print the URL (also written to DIR/url)
+#                                           print the URL (also written to DIR/url); a DIR
+#                                           started before starts again on its port
 #   scripts/postgres-cluster.sh stop DIR    stop it (by the PID in its postmaster.pid)
 #   scripts/postgres-cluster.sh with CMD... run CMD with GATEHOUSE_TEST_POSTGRES_URL set to a
 #                                           cluster started for it and stopped after; when
@@ -42,21 +43,26 @@ case "$command" in
 start)
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    [ "$(id -u)" = 0 ] && chown postgres "$dir"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
-    printf '%s\n' "$password" >"$dir/password"
-    chmod 600 "$dir/password"
-    [ "$(id -u)" = 0 ] && chown postgres "$dir/password"
-    as_owner "$bin/initdb" -D "$dir/data" -U gatehouse --pwfile="$dir/password" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
-        { cat "$dir/initdb.log" >&2; exit 1; }
+    if [ -f "$dir/url" ]; then
+        # Started before and stopped: the same data, port and URL (a restart, as after an outage).
+        port=$(cat "$dir/port")
+    else
+        [ "$(id -u)" = 0 ] && chown postgres "$dir"
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+        printf '%s\n' "$password" >"$dir/password"
+        chmod 600 "$dir/password"
+        [ "$(id -u)" = 0 ] && chown postgres "$dir/password"
+        as_owner "$bin/initdb" -D "$dir/data" -U gatehouse --pwfile="$dir/password" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+            { cat "$dir/initdb.log" >&2; exit 1; }
+        echo "$port" >"$dir/port"
+        echo "postgres://gatehouse:$password@127.0.0.1:$port/postgres" >"$dir/url"
+    fi
     # Loopback only, a socket in DIR (not /var/run), enough connections for several gateways.
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" start >/dev/null ||
         { cat "$dir/server.log" >&2; exit 1; }
-    url="postgres://gatehouse:$password@127.0.0.1:$port/postgres"
-    printf '%s\n' "$url" >"$dir/url"
-    echo "$url"
+    cat "$dir/url"
     ;;
 stop)
     [ -f "$dir/data/postmaster.pid" ] || exit 0

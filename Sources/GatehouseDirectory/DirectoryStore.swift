@@ -59,6 +59,12 @@ public final class DirectoryStore: Sendable {
     /// Where the directory is, as shown to people: the file, or the URL without its password.
     public var location: String { database.location }
 
+    /// Whether other gateways share this directory (PostgreSQL): see `DirectoryDatabase.isShared`.
+    public var isShared: Bool { database.isShared }
+
+    /// Listens for changes made by any process (`DirectoryWatchEvent`); nil for SQLite.
+    public func watch(_ events: @escaping @Sendable (DirectoryWatchEvent) -> Void) -> (any DirectoryWatch)? { database.watch(events) }
+
     deinit { database.close() }
 
     // MARK: seed

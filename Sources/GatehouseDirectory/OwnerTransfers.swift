@@ -203,7 +203,7 @@ extension DirectoryStore {
 
     // MARK: outbox
 
-    /// Messages due for (another) delivery attempt.
+    /// Messages due for (another) delivery attempt, without claiming them (`claimDueMail`).
     public func dueMail(now: Date = Date(), limit: Int = 32) throws -> [OutboxItem] {
         try database.read { db in
             try db.fetchAll(
@@ -214,6 +214,33 @@ extension DirectoryStore {
                     id: try $0["id"], kind: try $0["kind"], subjectId: try $0["subject_id"], recipient: try $0["recipient"],
                     attempts: try $0["attempts"])
             }
+        }
+    }
+
+    /// How long a claimed message is left to the gateway that claimed it: if that gateway
+    /// stops before recording the outcome, another sends it after this (at least once, then).
+    public static let outboxClaimLease: TimeInterval = 300
+
+    /// Claims the messages due for (another) attempt, for this gateway alone: their next
+    /// attempt moves `outboxClaimLease` ahead in the same transaction, so gateways polling
+    /// one shared outbox never both send a message. On PostgreSQL the rows another gateway is
+    /// claiming at that moment are skipped (`FOR UPDATE SKIP LOCKED`), not waited for.
+    public func claimDueMail(now: Date = Date(), limit: Int = 32) throws -> [OutboxItem] {
+        try database.write { db in
+            let items = try db.fetchAll(
+                "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?" + database.skipLockedRows,
+                [now.timeIntervalSince1970, limit]
+            ).map {
+                OutboxItem(
+                    id: try $0["id"], kind: try $0["kind"], subjectId: try $0["subject_id"], recipient: try $0["recipient"],
+                    attempts: try $0["attempts"])
+            }
+            for item in items {
+                try db.execute(
+                    "UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                    [now.addingTimeInterval(Self.outboxClaimLease).timeIntervalSince1970, item.id])
+            }
+            return items
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseDirectory
 import Logging
+import Synchronization
 
 /// One email as the gateway writes it.
 public struct MailMessage: Sendable, Equatable {
@@ -76,6 +77,9 @@ public struct MailSender: Sendable {
     let confirmationLink: @Sendable (_ token: String) -> String
     let organizationName: @Sendable () -> String
     let logger: Logger
+    /// The last reason the outbox could not be read: logged once, not on every poll (a
+    /// shared directory that is down fails each poll the same way until it returns).
+    private let outboxProblem = OutboxProblem()
 
     public init(
         store: DirectoryStore, transport: any MailTransport, from: String, confirmationLink: @escaping @Sendable (_ token: String) -> String,
@@ -94,7 +98,7 @@ public struct MailSender: Sendable {
     public func deliverDue(now: Date = Date()) async -> Int {
         var sent = 0
         do {
-            for item in try store.dueMail(now: now) {
+            for item in try store.claimDueMail(now: now) {
                 do {
                     guard let message = try compose(item, now: now) else {
                         try store.markDelivered(item.id, now: now, note: "dropped: no longer applies")
@@ -114,8 +118,9 @@ public struct MailSender: Sendable {
                     logger.error("mail delivery failed; will retry", metadata: ["outbox_id": "\(item.id)", "error": "\(error)"])
                 }
             }
+            if outboxProblem.update(nil) != nil { logger.info("the outbox can be read again") }
         } catch {
-            logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+            if outboxProblem.update("\(error)") != "\(error)" { logger.error("cannot read the outbox", metadata: ["error": "\(error)"]) }
         }
         return sent
     }
@@ -139,5 +144,18 @@ public struct MailSender: Sendable {
 
                 If you did not expect this, ignore this message; nothing changes unless you confirm.
                 """)
+    }
+}
+
+/// `MailSender`'s last outbox failure, shared by its copies.
+final class OutboxProblem: Sendable {
+    private let last = Mutex<String?>(nil)
+
+    /// Records `problem` (nil: none); returns the one recorded before.
+    func update(_ problem: String?) -> String? {
+        last.withLock { last in
+            defer { last = problem }
+            return last
+        }
     }
 }

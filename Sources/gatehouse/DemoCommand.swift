@@ -56,9 +56,22 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Route catalog (default: built in).", valueName: "catalog.json"))
     var catalog: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Keep the directory in this PostgreSQL database instead of DIR/directory.sqlite (postgres://USER@HOST:PORT/DATABASE); seeded when empty.",
+            valueName: "url"))
+    var postgres: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
         if fresh, dataDir == nil { throw ValidationError("--fresh needs --data-dir: without it every run starts in a new directory") }
+        if let postgres {
+            do {
+                _ = try PostgresLocation(url: postgres)
+            } catch {
+                throw ValidationError("--postgres: \(error)")
+            }
+        }
     }
 
     func run() async throws {
@@ -97,7 +110,7 @@ struct DemoCommand: AsyncParsableCommand {
                 "Reusing \(root) from an earlier run: edited policies, account changes and a completed ownership transfer carry over. "
                     + "Start over with --fresh.")
         }
-        let directoryPath = root + "/directory.sqlite"
+        let directoryPath = postgres ?? root + "/directory.sqlite"
         // The key-encryption key for access keys' secrets, made once per data directory. (A
         // production directory keeps its key apart from the database: docs/OPERATIONS.md.)
         let keyPath = root + "/directory.key"
@@ -105,7 +118,7 @@ struct DemoCommand: AsyncParsableCommand {
             try DemoFiles.writePrivate(KeyEncryptionKey.generate() + "\n", to: keyPath)
         }
         let store = try DirectoryStore(path: directoryPath, keyEncryptionKey: try KeyEncryptionKey.load(file: keyPath))
-        if (try? store.snapshot()) == nil { try store.importSeed(seedValue, path: directoryPath) }
+        if (try? store.snapshot()) == nil { try store.importSeed(seedValue, path: store.location) }
         let organization = try store.snapshot().organization
         let demoUsers = ["owner", "admin", "dev_only", "member"]
         var tokens: [String: String] = [:]
@@ -155,7 +168,7 @@ struct DemoCommand: AsyncParsableCommand {
         config.upstreamURL = "http://127.0.0.1:\(upstreamPort)"
         config.catalog = catalogPath
         config.policiesDir = policyDir
-        config.directoryPath = directoryPath
+        if let postgres { config.directoryURL = postgres } else { config.directoryPath = directoryPath }
         config.directoryKeyFile = keyPath
         config.upstreamSigning = signingPath
         config.auditPath = root + "/audit.log"

@@ -1,6 +1,7 @@
 import Foundation
-import GatehouseDirectory
 import Testing
+
+@testable import GatehouseDirectory
 
 @Suite struct OwnerTransferTests {
     let admin = "u-0002"
@@ -74,6 +75,36 @@ import Testing
         #expect(throws: TransferError.targetIsSelf) { try store.startTransfer(by: "owner", to: "u-0001", validFor: 60) }
         #expect(throws: TransferError.unknownTarget("u-9999")) { try store.startTransfer(by: "owner", to: "u-9999", validFor: 60) }
         #expect(throws: TransferError.targetDisabled("u-0002")) { try store.startTransfer(by: "owner", to: admin, validFor: 60) }
+    }
+
+    /// Gateways polling one outbox at once: each message is claimed by exactly one of them.
+    @Test(arguments: Backend.all) func eachMessageIsClaimedByOneGateway(_ backend: Backend) async throws {
+        let directory = try TemporaryDirectory(backend: backend)
+        let now = Date()
+        try directory.store.database.write { db in
+            for index in 0..<40 {
+                try db.execute(
+                    "INSERT INTO outbox (kind, subject_id, recipient, created_at, next_attempt_at) VALUES ('test', ?, 'x@example.com', ?, ?)",
+                    ["m\(index)", now.timeIntervalSince1970, now.timeIntervalSince1970])
+            }
+        }
+        let stores = [directory.store] + (try (0..<3).map { _ in try DirectoryStore(path: directory.path) })
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for store in stores {
+                group.addTask {
+                    var mine: [String] = []
+                    while true {
+                        let batch = try store.claimDueMail(now: now, limit: 3)
+                        if batch.isEmpty { return mine }
+                        mine += batch.map(\.subjectId)
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(claimed.sorted() == (0..<40).map { "m\($0)" }.sorted())
+        // Claimed is not delivered: due again once the lease runs out.
+        #expect(try directory.store.claimDueMail(now: now.addingTimeInterval(DirectoryStore.outboxClaimLease + 1), limit: 100).count == 40)
     }
 
     @Test(arguments: Backend.all) func racingAcceptancesEndWithOneOutcome(_ backend: Backend) async throws {

@@ -48,11 +48,10 @@ import Testing
     }
 }
 
-@Suite struct PostgresStoreTests {
+@Suite(.enabled(if: !PostgresTestServer.skipped, "GATEHOUSE_SKIP_POSTGRES=1")) struct PostgresStoreTests {
     /// Replicas that start together on a new database: the schema is made once (the
     /// advisory lock), and every one of them opens it.
     @Test func replicasStartingAtOnceMigrateOnce() async throws {
-        try #require(!PostgresTestServer.skipped, "GATEHOUSE_SKIP_POSTGRES=1")
         let url = try PostgresTestServer.createDatabase()
         defer { PostgresTestServer.dropDatabase(url) }
         let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -68,7 +67,6 @@ import Testing
     /// A database a newer gatehouse migrated is refused, not used with a schema this build
     /// does not know.
     @Test func aSchemaFromANewerVersionIsRefused() throws {
-        try #require(!PostgresTestServer.skipped, "GATEHOUSE_SKIP_POSTGRES=1")
         let directory = try TemporaryDirectory(backend: .postgres)
         try directory.store.database.write { db in
             try db.execute("INSERT INTO gatehouse_migrations (name, applied_at) VALUES ('v99: from the future', 0)")
@@ -82,7 +80,6 @@ import Testing
 
     /// Every change bumps the version another replica compares, and a read-only call does not.
     @Test func eachChangeMovesTheDataVersion() throws {
-        try #require(!PostgresTestServer.skipped, "GATEHOUSE_SKIP_POSTGRES=1")
         let directory = try TemporaryDirectory(backend: .postgres)
         let other = try DirectoryStore(path: directory.path)
         let before = try other.dataVersion()

@@ -29,7 +29,10 @@ final class ScriptedSMTPServer: @unchecked Sendable {
         port = Int(UInt16(bigEndian: address.sin_port))
         Thread.detachNewThread { [self] in
             defer { done.signal() }
-            let connection = accept(listener, nil, nil)
+            // A child process ending elsewhere in the test run (SIGCHLD) interrupts accept and
+            // recv: retried, or the client would see the connection closed before the greeting.
+            var connection: Int32
+            repeat { connection = accept(listener, nil, nil) } while connection < 0 && errno == EINTR
             if connection >= 0 { _ = fcntl(connection, F_SETFD, FD_CLOEXEC) }
             guard connection >= 0 else { return }
             defer { close(connection) }
@@ -43,6 +46,7 @@ final class ScriptedSMTPServer: @unchecked Sendable {
             var chunk = [UInt8](repeating: 0, count: 4096)
             while true {
                 let count = recv(connection, &chunk, chunk.count, 0)
+                if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { return }
                 pending += String(decoding: chunk[..<count], as: UTF8.self)
                 while let end = pending.range(of: "\r\n") {
@@ -69,8 +73,17 @@ final class ScriptedSMTPServer: @unchecked Sendable {
         }
     }
 
+    /// Sends all of `text`, retrying an interrupted or partial send: a greeting lost to
+    /// EINTR left client and server each waiting for the other until a 30 s timeout.
     private func send(_ socket: Int32, _ text: String) {
-        _ = Array(text.utf8).withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return }
+            sent += count
+        }
     }
 
     private func record(_ line: String) { lock.withLock { received.append(line) } }

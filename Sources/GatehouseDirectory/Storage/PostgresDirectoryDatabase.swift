@@ -78,6 +78,35 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
+    var isShared: Bool { true }
+    var skipLockedRows: String { " FOR UPDATE SKIP LOCKED" }
+
+    func watch(_ events: @escaping @Sendable (DirectoryWatchEvent) -> Void) -> (any DirectoryWatch)? {
+        let listener = ChangeListener(database: self, events: events)
+        listener.connect()
+        return listener
+    }
+
+    /// The connection settings for `settings` (TLS verified when on).
+    func configuration() throws -> PostgresConnection.Configuration {
+        var configuration = PostgresConnection.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password, database: settings.database,
+            tls: .disable)
+        if settings.tls {
+            do {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.minimumTLSVersion = .tlsv12
+                tls.certificateVerification = .fullVerification
+                if let caFile = settings.caFile { tls.trustRoots = .file(caFile) }
+                configuration.tls = .require(try NIOSSLContext(configuration: tls))
+            } catch {
+                throw DirectoryError.invalid("cannot set up TLS to \(location): \(error)")
+            }
+        }
+        configuration.options.connectTimeout = Self.connectTimeout
+        return configuration
+    }
+
     // MARK: transactions
 
     /// Runs `body` in a transaction opened by `begin`: committed when it returns, rolled back
@@ -130,21 +159,7 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
         if closed { throw DirectoryError.unavailable("the directory \(location) is closed") }
         if let connection, !connection.isClosed { return connection }
         connection = nil
-        var configuration = PostgresConnection.Configuration(
-            host: settings.host, port: settings.port, username: settings.username, password: settings.password, database: settings.database,
-            tls: .disable)
-        if settings.tls {
-            do {
-                var tls = TLSConfiguration.makeClientConfiguration()
-                tls.minimumTLSVersion = .tlsv12
-                tls.certificateVerification = .fullVerification
-                if let caFile = settings.caFile { tls.trustRoots = .file(caFile) }
-                configuration.tls = .require(try NIOSSLContext(configuration: tls))
-            } catch {
-                throw DirectoryError.invalid("cannot set up TLS to \(location): \(error)")
-            }
-        }
-        configuration.options.connectTimeout = Self.connectTimeout
+        let configuration = try self.configuration()
         let eventLoop = group.next()
         do {
             let made = try PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: Self.quietLogger).wait()
@@ -287,6 +302,77 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
             case .bytea: return .blob(Array(bytes.readableBytesView))
             default: return .text(try cell.decode(String.self))
             }
+        }
+    }
+}
+
+/// `LISTEN gatehouse_directory` on a connection of its own, reconnecting every second while
+/// the server cannot be reached. Runs entirely on the database's event loop, with futures:
+/// nothing here waits.
+final class ChangeListener: DirectoryWatch, @unchecked Sendable {
+    // @unchecked: `connection` and `stopped` are touched only on `eventLoop`.
+    let database: PostgresDirectoryDatabase
+    let events: @Sendable (DirectoryWatchEvent) -> Void
+    let eventLoop: any EventLoop
+    private var connection: PostgresConnection?
+    private var stopped = false
+
+    init(database: PostgresDirectoryDatabase, events: @escaping @Sendable (DirectoryWatchEvent) -> Void) {
+        self.database = database
+        self.events = events
+        eventLoop = database.group.next()
+    }
+
+    func connect() {
+        eventLoop.execute { [self] in
+            guard !stopped else { return }
+            let configuration: PostgresConnection.Configuration
+            do {
+                configuration = try database.configuration()
+            } catch {
+                return retry("\(error)")
+            }
+            PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 2, logger: PostgresDirectoryDatabase.quietLogger)
+                .flatMap { [events] connection -> EventLoopFuture<PostgresConnection> in
+                    connection.addListener(channel: PostgresDirectoryDatabase.notificationChannel) { [events] _, _ in events(.changed) }
+                    // Answered only once the server listens: from here on no change goes unannounced.
+                    return connection.query(
+                        PostgresQuery(unsafeSQL: "LISTEN \(PostgresDirectoryDatabase.notificationChannel)"),
+                        logger: PostgresDirectoryDatabase.quietLogger
+                    )
+                    .map { _ in connection }
+                }
+                .whenComplete { [self] result in
+                    switch result {
+                    case .failure(let error):
+                        retry("cannot listen for directory changes on \(database.location): \(PostgresStatementError(error: error))")
+                    case .success(let connection):
+                        guard !stopped else {
+                            _ = PostgresDirectoryDatabase.closeFuture(connection)
+                            return
+                        }
+                        self.connection = connection
+                        events(.listening)
+                        connection.closeFuture.whenComplete { [self] _ in
+                            self.connection = nil
+                            retry("lost the connection that listens for directory changes on \(database.location)")
+                        }
+                    }
+                }
+        }
+    }
+
+    private func retry(_ why: String) {
+        guard !stopped else { return }
+        events(.lost(why))
+        eventLoop.scheduleTask(in: .seconds(1)) { [self] in connect() }
+    }
+
+    func stop() {
+        eventLoop.execute { [self] in
+            stopped = true
+            if let connection { _ = PostgresDirectoryDatabase.closeFuture(connection) }
+            connection = nil
         }
     }
 }

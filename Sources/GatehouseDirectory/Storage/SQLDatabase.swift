@@ -183,4 +183,38 @@ public protocol DirectoryDatabase: Sendable {
     var location: String { get }
     /// Ends the connection(s); later calls fail.
     func close()
+    /// Whether other gateways share this directory (their changes must be seen at once, and a
+    /// view that cannot be checked is stale).
+    var isShared: Bool { get }
+    /// Appended to a `SELECT` whose rows the transaction goes on to claim: rows another
+    /// transaction holds are skipped rather than waited for (PostgreSQL's `FOR UPDATE SKIP
+    /// LOCKED`; SQLite's writers are serialized, so nothing).
+    var skipLockedRows: String { get }
+    /// Starts listening for changes made anywhere (`DirectoryWatch`); nil when the database
+    /// has no such announcements (SQLite: `dataVersion()` is read locally and cheaply).
+    func watch(_ events: @escaping @Sendable (DirectoryWatchEvent) -> Void) -> (any DirectoryWatch)?
+}
+
+extension DirectoryDatabase {
+    public var isShared: Bool { false }
+    public var skipLockedRows: String { "" }
+    public func watch(_ events: @escaping @Sendable (DirectoryWatchEvent) -> Void) -> (any DirectoryWatch)? { nil }
+}
+
+/// What a directory watch reports. Delivered on a thread that must not block (an event
+/// loop): hand the work on, never read the store in the callback.
+public enum DirectoryWatchEvent: Sendable, Equatable {
+    /// Listening: every later change will be announced. Also after a reconnection, when
+    /// changes made meanwhile were missed, so read the directory again.
+    case listening
+    /// Something changed: read the directory again.
+    case changed
+    /// Not listening (the connection is lost, or cannot be made); retried every second.
+    /// Until `listening` comes, changes can go unannounced.
+    case lost(String)
+}
+
+/// A running watch; `stop()` ends it.
+public protocol DirectoryWatch: Sendable {
+    func stop()
 }

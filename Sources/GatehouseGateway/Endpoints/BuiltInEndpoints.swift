@@ -102,6 +102,8 @@ public struct BuiltInEndpoints: Sendable {
             }
         } catch let error as TransferError {
             return .failure(.transfer(error))
+        } catch DirectoryError.unavailable(let why) {
+            return .failure(.directoryUnavailable(why))
         } catch {
             return .failure(.localFailure("\(error)"))
         }

@@ -27,6 +27,7 @@ public struct GatewayError: Error, Sendable, Equatable {
         case requestTimeout = "request_timeout"
         case badPath = "bad_path"
         case notReady = "not_ready"
+        case directoryUnavailable = "directory_unavailable"
         case conflictingCredentials = "conflicting_credentials"
         case credentialMissing = "token_missing"
         case credentialUnknown = "token_unknown"
@@ -68,7 +69,7 @@ public struct GatewayError: Error, Sendable, Equatable {
             case .headTooLarge: (431, "Gatehouse.0431", .read)
             case .bodyTooLarge: (413, "Gatehouse.0413", .read)
             case .requestTimeout: (408, "Gatehouse.0408", .read)
-            case .notReady: (503, "Gatehouse.0503", .authenticate)
+            case .notReady, .directoryUnavailable: (503, "Gatehouse.0503", .authenticate)
             case .conflictingCredentials: (400, "Gatehouse.0400", .authenticate)
             case .credentialMissing, .credentialUnknown, .signatureRefused, .accessKeyRefused: (401, "APIGW.0301", .authenticate)
             case .sessionOver: (401, "Gatehouse.0401", .authenticate)
@@ -141,6 +142,15 @@ public struct GatewayError: Error, Sendable, Equatable {
     // MARK: authenticate
 
     public static let notReady = GatewayError(.notReady, "The gateway has no valid policy set or directory yet.")
+
+    /// A shared directory (PostgreSQL) whose changes the gateway cannot currently see: its
+    /// copy may be out of date (a revoked token, a transfer done elsewhere), so no call that
+    /// needs it is decided. `why` goes to the audit log, not to the caller.
+    public static func directoryUnavailable(_ why: String) -> GatewayError {
+        GatewayError(
+            .directoryUnavailable, "The gateway cannot reach its directory to check that its copy is current; try again shortly.",
+            reason: "directory_unavailable: \(why)")
+    }
 
     public static let conflictingCredentials = GatewayError(
         .conflictingCredentials, "The request carries both X-Auth-Token and Authorization; send one credential.")

@@ -334,10 +334,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard let head, let context else { return }
         received = .now()
         let started = Date()
-        guard let (policies, directory) = runtime.snapshot() else {
+        let policies: PolicySnapshot
+        let directory: DirectoryView
+        switch runtime.current() {
+        case .success(let current): (policies, directory) = current
+        case .failure(let refusal):
             let requestContext = RequestContext(
-                requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress, policyRevision: "", receivedAt: started)
-            return answer(requestContext.refuse(.notReady))
+                requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress,
+                policyRevision: runtime.snapshot()?.0.revision ?? "", receivedAt: started)
+            return answer(requestContext.refuse(refusal))
         }
         // List fields are read across all their lines (RFC 9110 §5.3): a second
         // X-Forwarded-For line is a later hop, not a line to ignore.
@@ -418,22 +423,26 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         forward()
     }
 
-    /// Runs a local API (blocking SQLite work) on NIO's thread pool, then answers here.
+    /// Runs a local API (blocking directory work) on NIO's thread pool, then answers here.
     private func answerLocally(_ handler: BuiltInEndpoint) {
-        guard let context, let requestContext, let (_, directory) = runtime.snapshot() else { return }
+        guard let context, let requestContext else { return }
+        guard let (_, directory) = runtime.snapshot() else { return answer(requestContext.refuse(.notReady)) }
         let local = runtime.local
+        let runtime = self.runtime
         let call = EndpointRequest(
             handler: handler, session: requestContext.session, organization: directory.organization, parameters: requestContext.parameters,
             query: requestContext.target?.rawQuery, body: body.map { Array($0.readableBytesView) } ?? [], now: requestContext.record.time)
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
-            local.handle(call)
+            let answer = local.handle(call)
+            // The gateway's own writes do not move SQLite's data_version for its connection;
+            // re-read here, off the event loop (the store blocks).
+            if case .success(let done) = answer, !done.changes.isEmpty { runtime.refreshDirectory(force: true) }
+            return answer
         }.assumeIsolated().whenComplete { [self] result in
             guard let requestContext = self.requestContext else { return }
             switch result {
             case .success(.success(let answer)):
                 requestContext.answered(by: answer)
-                // The gateway's own writes do not move SQLite's data_version for its connection.
-                if !answer.changes.isEmpty { self.runtime.refreshDirectory(force: true) }
                 self.audit(requestContext)
                 self.respond(status: answer.status, contentType: answer.contentType, body: answer.body)
             case .success(.failure(let gatewayError)):

@@ -24,6 +24,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var policiesDir = "policies"
     public var policiesWatchIntervalMs = 1000
     public var directoryPath = "data/directory.sqlite"
+    /// A PostgreSQL directory shared by several gateways (`postgres://...`); when set, it is
+    /// used instead of `directoryPath`.
+    public var directoryURL = ""
     public var directoryRefreshIntervalMs = 100
     /// The key-encryption key that opens access keys' secrets (`KeyEncryptionKey`); empty:
     /// `GATEHOUSE_DIRECTORY_KEY`, else none.
@@ -78,6 +81,10 @@ public struct GatewayConfig: Sendable, Equatable {
     /// (a secret has no place in a configuration file).
     static let environmentOnly: Set<String> = [KeyEncryptionKey.environmentVariable]
 
+    /// The test suite's own switches (`make test` sets them in the environment the tests'
+    /// gateways inherit): not options, and not mistakes either.
+    static let testSuiteVariables: Set<String> = ["GATEHOUSE_TEST_POSTGRES_URL", "GATEHOUSE_SKIP_POSTGRES"]
+
     /// Every option; `docs/OPERATIONS.md` documents each (a test keeps the two in step).
     static var options: [Option] {
         [
@@ -108,6 +115,11 @@ public struct GatewayConfig: Sendable, Equatable {
                 name: "policies.watch_interval_ms", binding: .int(\.policiesWatchIntervalMs, 0...3_600_000),
                 help: "how often to look for changed policy files (0: only on SIGHUP)"),
             Option(name: "directory.path", binding: .string(\.directoryPath), help: "the directory's SQLite file"),
+            Option(
+                name: "directory.url", binding: .string(\.directoryURL),
+                help:
+                    "a PostgreSQL directory shared by several gateways, postgres://USER@HOST:PORT/DATABASE (password_file=FILE for the password); used instead of directory.path (empty: the SQLite file)",
+                allowsEmpty: true),
             Option(
                 name: "directory.key_file", binding: .string(\.directoryKeyFile),
                 help: "file holding the key-encryption key for access keys' secrets (empty: GATEHOUSE_DIRECTORY_KEY, else none)",
@@ -177,7 +189,9 @@ public struct GatewayConfig: Sendable, Equatable {
             }
         }
         for name in environment.keys.sorted()
-        where name.hasPrefix("GATEHOUSE_") && !options.contains(where: { $0.environmentName == name }) && !environmentOnly.contains(name) {
+        where name.hasPrefix("GATEHOUSE_") && !options.contains(where: { $0.environmentName == name }) && !environmentOnly.contains(name)
+            && !testSuiteVariables.contains(name)
+        {
             problems.append(Diagnostic(.badConfig, "no option is named \(name)", at: SourceLocation(file: "environment variable \(name)")))
         }
         if let message = config.crossCheck() {
@@ -271,6 +285,12 @@ public struct GatewayConfig: Sendable, Equatable {
             if case .failure(let rejection) = RequestTarget.parse(tagsPath(for: "x")) {
                 return "tags.path is not a path the gateway can send: \(rejection)"
             }
+        case "directory.url" where !directoryURL.isEmpty:
+            do {
+                _ = try PostgresLocation(url: directoryURL)
+            } catch {
+                return "directory.url: \(error)"
+            }
         case "mail.transport" where !["maildir", "smtp"].contains(mailTransport):
             return "mail.transport is maildir or smtp, not \(JSONWriter.quoted(mailTransport))"
         case "mail.smtp.security" where SMTPSettings.Security(rawValue: smtpSecurity) == nil:
@@ -300,6 +320,9 @@ public struct GatewayConfig: Sendable, Equatable {
         }
         return nil
     }
+
+    /// Where the directory is: `directory.url` when set, else `directory.path`.
+    public var directoryLocation: String { directoryURL.isEmpty ? directoryPath : directoryURL }
 
     /// The list-tags path for a resource, its ID percent-encoded into `{resource_id}`.
     public func tagsPath(for resource: String) -> String {

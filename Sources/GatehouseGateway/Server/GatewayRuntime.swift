@@ -38,6 +38,13 @@ public final class GatewayRuntime: Sendable {
         var policyError: String?
         var policyErrorAt: Date?
         var directoryError: String?
+        /// A shared directory only: why the view may be out of date (the last refresh failed,
+        /// or changes are not being announced), nil while it is current. Calls that need the
+        /// view are refused meanwhile (`current()`).
+        var directoryStale: String?
+        /// A shared directory only: whether its changes are announced to this gateway
+        /// (`DirectoryWatchEvent`); a failure says why not.
+        var watchProblem: String? = "not listening yet"
     }
 
     private let state = Mutex(State())
@@ -66,7 +73,7 @@ public final class GatewayRuntime: Sendable {
         audit = try AuditLog(path: config.auditPath)
         metrics = GatewayMetrics()
         tags = TagCache(ttl: .milliseconds(config.tagsCacheTTLMs))
-        guard FileManager.default.fileExists(atPath: config.directoryPath) else {
+        if config.directoryURL.isEmpty && !FileManager.default.fileExists(atPath: config.directoryPath) {
             throw GatewayStartError("no directory at \(config.directoryPath); create one with gatehouse directory init")
         }
         let keyEncryptionKey: KeyEncryptionKey?
@@ -75,7 +82,7 @@ public final class GatewayRuntime: Sendable {
         } catch {
             throw GatewayStartError("directory.key_file: \(error)")
         }
-        store = try DirectoryStore(path: config.directoryPath, keyEncryptionKey: keyEncryptionKey)
+        store = try DirectoryStore(path: config.directoryLocation, keyEncryptionKey: keyEncryptionKey)
         local = BuiltInEndpoints(store: store, transferValidity: TimeInterval(config.transferValiditySeconds))
         let listening = ListeningURL()
         listeningURL = listening
@@ -91,12 +98,58 @@ public final class GatewayRuntime: Sendable {
         let policies = try PolicySnapshot.load(directory: config.policiesDir)
         let version = try store.dataVersion()
         let view = try store.view()
+        let signal = DirectoryChangeSignal()
+        directoryChanges = signal
+        watch = store.watch { event in signal.yield(event) }
+        let shared = store.isShared
         state.withLock {
             $0.directory = view
             $0.directoryVersion = version
+            // A shared directory is not current until its first announcement arrives: until
+            // then a change made elsewhere could go unseen.
+            if shared { $0.directoryStale = "not yet listening for directory changes" }
         }
         adopt(policies)
         warnAboutUnreadableKeys(view)
+    }
+
+    /// Announcements from a shared directory (`DirectoryWatchEvent`), handed from the
+    /// listener's event loop to `ReloadService`, which reads the store (never on an event loop).
+    let directoryChanges: DirectoryChangeSignal
+    /// The running watch of a shared directory, stopped with the gateway.
+    let watch: (any DirectoryWatch)?
+
+    /// Stops listening for directory changes (at shutdown).
+    func stopWatching() {
+        watch?.stop()
+        directoryChanges.finish()
+    }
+
+    /// Takes a watch event in: a lost watch makes the view stale at once; `listening` and
+    /// `changed` re-read the directory (which makes it current again when the read works).
+    func directoryWatchEvent(_ event: DirectoryWatchEvent) {
+        switch event {
+        case .lost(let why):
+            let first = state.withLock { state -> Bool in
+                defer {
+                    state.watchProblem = why
+                    state.directoryStale = why
+                }
+                return state.watchProblem == nil
+            }
+            if first {
+                logger.error("the directory's changes cannot be seen; calls that need it get 503 until they can", metadata: ["why": "\(why)"])
+            }
+        case .listening:
+            let was = state.withLock { state -> String? in
+                defer { state.watchProblem = nil }
+                return state.watchProblem
+            }
+            if was != nil { logger.info("listening for directory changes", metadata: ["directory": "\(store.location)"]) }
+            refreshDirectory(force: true)
+        case .changed:
+            refreshDirectory()
+        }
     }
 
     /// Says loudly that signed calls with some access keys will be refused: the configured
@@ -157,11 +210,22 @@ public final class GatewayRuntime: Sendable {
         logger.info("policy set loaded", metadata: ["revision": "\(policies.revision)", "policies": "\(policies.documents.count)"])
     }
 
-    /// The policy set and directory to decide a call with, or nil before both exist.
+    /// The policy set and directory loaded last, or nil before both exist (whether or not the
+    /// directory is current: for what does not decide a call).
     func snapshot() -> (PolicySnapshot, DirectoryView)? {
         state.withLock { state in
             guard let policies = state.policies, let directory = state.directory else { return nil }
             return (policies, directory)
+        }
+    }
+
+    /// The policy set and directory to decide a call with, or why no call can be decided now:
+    /// none loaded yet, or a shared directory whose copy may be out of date.
+    func current() -> Result<(PolicySnapshot, DirectoryView), GatewayError> {
+        state.withLock { state in
+            guard let policies = state.policies, let directory = state.directory else { return .failure(.notReady) }
+            if let stale = state.directoryStale { return .failure(.directoryUnavailable(stale)) }
+            return .success((policies, directory))
         }
     }
 
@@ -208,10 +272,19 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// Re-reads the directory when another process changed it (or always when `force`).
+    /// Must not run on an event loop (it reads the store).
+    ///
+    /// A SQLite directory's last good copy keeps serving when a read fails (the file is this
+    /// host's; a failure is a damaged file, said loudly). A shared directory's copy is
+    /// current only while its changes are announced and the last read worked: otherwise it
+    /// is stale, and calls that need it get 503 until a read works again.
     public func refreshDirectory(force: Bool = false) {
         do {
             let version = try store.dataVersion()
-            if !force, version == state.withLock({ $0.directoryVersion }) { return }
+            if !force, version == state.withLock({ $0.directoryVersion }) {
+                markCurrent()
+                return
+            }
             let view = try store.view()
             let previous = state.withLock { state in
                 let previous = state.directory
@@ -220,11 +293,35 @@ public final class GatewayRuntime: Sendable {
                 state.directoryError = nil
                 return previous
             }
+            markCurrent()
             warnAboutUnreadableKeys(view, previous: previous)
         } catch {
-            state.withLock { $0.directoryError = "\(error)" }
-            logger.error("cannot read the directory; the last good copy keeps serving", metadata: ["error": "\(error)"])
+            let message = "\(error)"
+            let (repeated, stale) = state.withLock { state -> (Bool, Bool) in
+                let repeated = state.directoryError == message
+                state.directoryError = message
+                if store.isShared { state.directoryStale = message }
+                return (repeated, store.isShared)
+            }
+            if !repeated {
+                logger.error(
+                    stale
+                        ? "cannot read the shared directory; calls that need it get 503 until it can be read"
+                        : "cannot read the directory; the last good copy keeps serving", metadata: ["error": "\(message)"])
+            }
         }
+    }
+
+    /// A read of the directory worked: a shared one is current again if its changes are
+    /// being announced.
+    private func markCurrent() {
+        let recovered = state.withLock { state -> Bool in
+            let wasStale = state.directoryStale != nil
+            state.directoryError = nil
+            state.directoryStale = store.isShared ? state.watchProblem : nil
+            return wasStale && state.directoryStale == nil
+        }
+        if recovered { logger.info("the directory is current again", metadata: ["directory": "\(store.location)"]) }
     }
 
     /// `/readyz`: ready when a policy set and directory are loaded and the audit log can be
@@ -232,7 +329,7 @@ public final class GatewayRuntime: Sendable {
     public func readiness() -> (ready: Bool, detail: JSONValue) {
         let state = self.state.withLock { $0 }
         let auditHealthy = audit.isHealthy
-        let ready = state.policies != nil && state.directory != nil && (auditHealthy || !config.auditRequired)
+        let ready = state.policies != nil && state.directory != nil && state.directoryStale == nil && (auditHealthy || !config.auditRequired)
         let detail: JSONValue = .object([
             ("ready", .bool(ready)),
             (
@@ -247,7 +344,11 @@ public final class GatewayRuntime: Sendable {
             ),
             (
                 "directory",
-                .object([("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", .string(orNull: state.directoryError))])
+                .object([
+                    ("location", .string(store.location)), ("shared", .bool(store.isShared)),
+                    ("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", .string(orNull: state.directoryError)),
+                    ("stale", .string(orNull: state.directoryStale)),
+                ])
             ),
             ("audit", .object([("healthy", .bool(auditHealthy)), ("required", .bool(config.auditRequired))])),
             (
@@ -318,4 +419,19 @@ final class ListeningURL: Sendable {
         get { url.withLock { $0 } }
         set { url.withLock { $0 = newValue } }
     }
+}
+
+/// Directory watch events on their way from the listener (an event loop, which must not
+/// block) to the task that reads the store. Only the newest few are kept: each one means
+/// "read the directory again", so a burst is one read.
+final class DirectoryChangeSignal: Sendable {
+    let events: AsyncStream<DirectoryWatchEvent>
+    private let continuation: AsyncStream<DirectoryWatchEvent>.Continuation
+
+    init() {
+        (events, continuation) = AsyncStream.makeStream(of: DirectoryWatchEvent.self, bufferingPolicy: .bufferingNewest(4))
+    }
+
+    func yield(_ event: DirectoryWatchEvent) { continuation.yield(event) }
+    func finish() { continuation.finish() }
 }

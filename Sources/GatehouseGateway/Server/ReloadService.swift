@@ -15,6 +15,10 @@ struct ReloadService: Service {
                 await every(milliseconds: runtime.config.policiesWatchIntervalMs) { runtime.reloadPolicies(force: false) }
             },
             { await every(milliseconds: runtime.config.directoryRefreshIntervalMs) { runtime.refreshDirectory() } },
+            {
+                // A shared directory's announcements (nothing comes for SQLite).
+                for await event in runtime.directoryChanges.events.cancelOnGracefulShutdown() { runtime.directoryWatchEvent(event) }
+            },
             { await every(milliseconds: 15_000) { runtime.flushAccessKeyUses() } },
             {
                 for await _ in (await UnixSignalsSequence(trapping: .sighup)).cancelOnGracefulShutdown() {
@@ -28,6 +32,7 @@ struct ReloadService: Service {
         ])
         // What was noted since the last flush is not lost on a graceful stop.
         runtime.flushAccessKeyUses()
+        runtime.stopWatching()
     }
 }
 
