@@ -35,6 +35,16 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$bin" ] && command -v pg_ctl >/dev/null; then bin=$(dirname "$(command -v pg_ctl)"); fi
 [ -n "$bin" ] && [ -x "$bin/pg_ctl" ] || { echo "no PostgreSQL server found (apt-get install postgresql)" >&2; exit 2; }
 
+# Closes every descriptor above 2 this shell inherited: the server outlives this script,
+# and a pipe it kept open (a test's, reading this script's output) would never reach its end.
+close_inherited() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+}
+
 as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
@@ -59,9 +69,11 @@ start)
         echo "postgres://gatehouse:$password@127.0.0.1:$port/postgres" >"$dir/url"
     fi
     # Loopback only, a socket in DIR (not /var/run), enough connections for several gateways.
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" start >/dev/null ||
-        { cat "$dir/server.log" >&2; exit 1; }
+    (
+        close_inherited
+        as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c max_connections=200 -c fsync=off" start </dev/null >/dev/null 2>&1
+    ) || { cat "$dir/server.log" >&2; exit 1; }
     cat "$dir/url"
     ;;
 stop)

@@ -238,9 +238,21 @@ final class GatewayFixture: @unchecked Sendable {
     static let prodAccount = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
     static let protectedAccount = "3c9b8a7d6e5f40312a1b0c9d8e7f6a5b"
 
-    init(upstream kind: UpstreamKind = .sampleService, smtp peer: SMTPPeer? = nil, settings: [String: Any] = [:]) async throws {
+    /// Every gateway process: `gateway` and `port` are the first; `replicas` more than one
+    /// share a PostgreSQL directory.
+    private(set) var replicas: [Spawned] = []
+    private(set) var replicaPorts: [Int] = []
+    private(set) var replicaAdminPorts: [Int] = []
+
+    /// `directoryURL`: a PostgreSQL database to keep the directory in (`directory.url`)
+    /// instead of a SQLite file; needed for `replicas` over 1. Each replica writes its own
+    /// audit log (`audit-N.log`); they share the maildir.
+    init(
+        upstream kind: UpstreamKind = .sampleService, smtp peer: SMTPPeer? = nil, settings: [String: Any] = [:], directoryURL: String? = nil,
+        replicas replicaCount: Int = 1
+    ) async throws {
         dir = try TempDir()
-        db = dir.url.appendingPathComponent("directory.sqlite").path
+        db = directoryURL ?? dir.url.appendingPathComponent("directory.sqlite").path
         policies = dir.url.appendingPathComponent("policies").path
         auditLog = dir.url.appendingPathComponent("audit.log").path
         try FileManager.default.createDirectory(atPath: policies, withIntermediateDirectories: true)
@@ -298,7 +310,8 @@ final class GatewayFixture: @unchecked Sendable {
         var config: [String: Any] = [
             "listen": ["port": 0], "admin": ["port": 0], "upstream": ["url": upstreamURL],
             "catalog": CLI.packageRoot.appendingPathComponent("samples/catalog.json").path,
-            "policies": ["dir": policies, "watch_interval_ms": 100], "directory": ["path": db, "refresh_interval_ms": 50, "key_file": keyFile],
+            "policies": ["dir": policies, "watch_interval_ms": 100],
+            "directory": [directoryURL == nil ? "path" : "url": db, "refresh_interval_ms": 50, "key_file": keyFile],
             "audit": ["path": auditLog], "threads": 1, "mail": mail,
         ]
         for (key, value) in settings {
@@ -313,6 +326,18 @@ final class GatewayFixture: @unchecked Sendable {
         gateway = try Spawned(CLI.binary, ["serve", "--config", configFile])
         port = try #require(URL(string: try await gateway.line(startingWith: "gateway listening on "))?.port)
         adminPort = try #require(URL(string: try await gateway.line(startingWith: "admin listening on "))?.port)
+        replicas = [gateway]
+        replicaPorts = [port]
+        replicaAdminPorts = [adminPort]
+        for index in 1..<max(replicaCount, 1) {
+            var own = config
+            own["audit"] = ["path": dir.url.appendingPathComponent("audit-\(index).log").path]
+            let file = try dir.write("gateway-\(index).json", String(decoding: try JSONSerialization.data(withJSONObject: own), as: UTF8.self))
+            let replica = try Spawned(CLI.binary, ["serve", "--config", file])
+            replicas.append(replica)
+            replicaPorts.append(try #require(URL(string: try await replica.line(startingWith: "gateway listening on "))?.port))
+            replicaAdminPorts.append(try #require(URL(string: try await replica.line(startingWith: "admin listening on "))?.port))
+        }
     }
 
     /// Stops the gateway process and starts a new one on the same configuration and data (a
@@ -428,6 +453,7 @@ final class GatewayFixture: @unchecked Sendable {
     }
 
     func stop() async -> Int32? {
+        for replica in replicas.dropFirst() { #expect(await replica.stop() == 0) }
         let status = await gateway.stop()
         await upstream.stop()
         // Its exit status says whether SIGTERM stopped it (nil: it had to be killed).

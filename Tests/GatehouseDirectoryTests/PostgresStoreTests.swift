@@ -48,74 +48,76 @@ import Testing
     }
 }
 
-@Suite(.enabled(if: !PostgresTestServer.skipped, "GATEHOUSE_SKIP_POSTGRES=1")) struct PostgresStoreTests {
-    /// Replicas that start together on a new database: the schema is made once (the
-    /// advisory lock), and every one of them opens it.
-    @Test func replicasStartingAtOnceMigrateOnce() async throws {
-        let url = try PostgresTestServer.createDatabase()
-        defer { PostgresTestServer.dropDatabase(url) }
-        let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
-            for _ in 0..<4 { group.addTask { (try? DirectoryStore(path: url)) != nil } }
-            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+extension StoreSuites {
+    @Suite(.enabled(if: !PostgresTestServer.skipped, "GATEHOUSE_SKIP_POSTGRES=1")) struct PostgresStoreTests {
+        /// Replicas that start together on a new database: the schema is made once (the
+        /// advisory lock), and every one of them opens it.
+        @Test func replicasStartingAtOnceMigrateOnce() async throws {
+            let url = try PostgresTestServer.createDatabase()
+            defer { PostgresTestServer.dropDatabase(url) }
+            let opened = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<4 { group.addTask { (try? DirectoryStore(path: url)) != nil } }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(opened == [true, true, true, true])
+            let store = try DirectoryStore(path: url)
+            let steps = try store.database.read { try $0.column(as: String.self, "SELECT name FROM gatehouse_migrations") }
+            #expect(steps == DirectoryStore.postgresMigrations.map(\.name))
         }
-        #expect(opened == [true, true, true, true])
-        let store = try DirectoryStore(path: url)
-        let steps = try store.database.read { try $0.column(as: String.self, "SELECT name FROM gatehouse_migrations") }
-        #expect(steps == DirectoryStore.postgresMigrations.map(\.name))
-    }
 
-    /// A database a newer gatehouse migrated is refused, not used with a schema this build
-    /// does not know.
-    @Test func aSchemaFromANewerVersionIsRefused() throws {
-        let directory = try TemporaryDirectory(backend: .postgres)
-        try directory.store.database.write { db in
-            try db.execute("INSERT INTO gatehouse_migrations (name, applied_at) VALUES ('v99: from the future', 0)")
-        }
-        #expect {
-            try DirectoryStore(path: directory.path)
-        } throws: { error in
-            "\(error)".contains("v99: from the future") && "\(error)".contains("newer version")
-        }
-    }
-
-    /// Every change bumps the version another replica compares, and a read-only call does not.
-    @Test func eachChangeMovesTheDataVersion() throws {
-        let directory = try TemporaryDirectory(backend: .postgres)
-        let other = try DirectoryStore(path: directory.path)
-        let before = try other.dataVersion()
-        _ = try directory.store.snapshot()
-        #expect(try other.dataVersion() == before)
-        try directory.store.endSessions(user: "admin")
-        #expect(try other.dataVersion() == before + 1)
-        // A write that changes nothing (already a member) is no change.
-        try directory.store.setMember(group: "org-admins", user: "member", true)
-        try directory.store.setMember(group: "org-admins", user: "member", true)
-        #expect(try other.dataVersion() == before + 2)
-    }
-
-    /// A server that is not there: a clear error naming the URL without its password.
-    @Test func anUnreachableServerIsReportedWithoutThePassword() throws {
-        let port = try freePort()
-        #expect {
-            try DirectoryStore(path: "postgres://gh:hunter2@127.0.0.1:\(port)/d")
-        } throws: { error in
-            guard case DirectoryError.unavailable(let message) = error else { return false }
-            return message.contains("postgres://gh@127.0.0.1:\(port)/d") && !message.contains("hunter2")
-        }
-    }
-
-    func freePort() throws -> Int {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { Glibc.close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                guard bind(socket, raw, length) == 0, getsockname(socket, raw, &length) == 0 else { throw POSIXError(.EADDRINUSE) }
+        /// A database a newer gatehouse migrated is refused, not used with a schema this build
+        /// does not know.
+        @Test func aSchemaFromANewerVersionIsRefused() throws {
+            let directory = try TemporaryDirectory(backend: .postgres)
+            try directory.store.database.write { db in
+                try db.execute("INSERT INTO gatehouse_migrations (name, applied_at) VALUES ('v99: from the future', 0)")
+            }
+            #expect {
+                try DirectoryStore(path: directory.path)
+            } throws: { error in
+                "\(error)".contains("v99: from the future") && "\(error)".contains("newer version")
             }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+
+        /// Every change bumps the version another replica compares, and a read-only call does not.
+        @Test func eachChangeMovesTheDataVersion() throws {
+            let directory = try TemporaryDirectory(backend: .postgres)
+            let other = try DirectoryStore(path: directory.path)
+            let before = try other.dataVersion()
+            _ = try directory.store.snapshot()
+            #expect(try other.dataVersion() == before)
+            try directory.store.endSessions(user: "admin")
+            #expect(try other.dataVersion() == before + 1)
+            // A write that changes nothing (already a member) is no change.
+            try directory.store.setMember(group: "org-admins", user: "member", true)
+            try directory.store.setMember(group: "org-admins", user: "member", true)
+            #expect(try other.dataVersion() == before + 2)
+        }
+
+        /// A server that is not there: a clear error naming the URL without its password.
+        @Test func anUnreachableServerIsReportedWithoutThePassword() throws {
+            let port = try freePort()
+            #expect {
+                try DirectoryStore(path: "postgres://gh:hunter2@127.0.0.1:\(port)/d")
+            } throws: { error in
+                guard case DirectoryError.unavailable(let message) = error else { return false }
+                return message.contains("postgres://gh@127.0.0.1:\(port)/d") && !message.contains("hunter2")
+            }
+        }
+
+        func freePort() throws -> Int {
+            let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { Glibc.close(socket) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            try withUnsafeMutablePointer(to: &address) { pointer in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                    guard bind(socket, raw, length) == 0, getsockname(socket, raw, &length) == 0 else { throw POSIXError(.EADDRINUSE) }
+                }
+            }
+            return Int(UInt16(bigEndian: address.sin_port))
+        }
     }
 }

@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 
+/// The store's tests, one at a time: each blocks its thread on SQLite, PostgreSQL and the
+/// `psql` it runs, and Swift Testing's pool has one thread per core; run side by side they
+/// starved other suites' tasks for tens of seconds.
+@Suite(.serialized) enum StoreSuites {}
+
 /// Which database a directory test runs on. Store tests run on both: the statements are
 /// shared, and the transactions' guarantees (one outcome of two races) must hold on each.
 enum Backend: String, Sendable, CustomTestStringConvertible {
@@ -81,5 +86,39 @@ enum PostgresTestServer {
             throw Unavailable(description: "\(program) failed: \(String(decoding: message, as: UTF8.self))")
         }
         return data
+    }
+}
+
+/// A PostgreSQL cluster of one test's own (`scripts/postgres-cluster.sh`), for a test that
+/// stops the server and starts it again (the shared one serves every other test). Stopped
+/// and deleted when released.
+final class PrivateCluster: @unchecked Sendable {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/postgres-cluster.sh").path
+    let folder: URL
+    /// The superuser's URL (the `postgres` database).
+    let url: String
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-pg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // The server may run as the postgres user (when the tests run as root): it must reach the folder.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder.path)
+        let output = try PostgresTestServer.run("bash", [Self.script, "start", folder.appendingPathComponent("pg").path])
+        url = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A database in this cluster.
+    func database(_ name: String) throws -> String {
+        try PostgresTestServer.run("psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", "CREATE DATABASE \(name)"])
+        return PostgresTestServer.url(url, database: name)
+    }
+
+    func stop() throws { try PostgresTestServer.run("bash", [Self.script, "stop", folder.appendingPathComponent("pg").path]) }
+    func start() throws { try PostgresTestServer.run("bash", [Self.script, "start", folder.appendingPathComponent("pg").path]) }
+
+    deinit {
+        try? stop()
+        try? FileManager.default.removeItem(at: folder)
     }
 }

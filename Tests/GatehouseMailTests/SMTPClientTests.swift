@@ -37,7 +37,7 @@ final class ScriptedSMTPServer: @unchecked Sendable {
             guard connection >= 0 else { return }
             defer { close(connection) }
             // Generous: with every suite running at once, the client may be slow to get a thread.
-            var limit = timeval(tv_sec: 30, tv_usec: 0)
+            var limit = timeval(tv_sec: 120, tv_usec: 0)
             setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
             send(connection, greeting)
             var pending = ""

@@ -1,0 +1,1 @@
+../GatehouseDirectoryTests/PostgresTestServer.swift
