@@ -59,6 +59,9 @@ public final class DirectoryStore: Sendable {
     /// Where the directory is, as shown to people: the file, or the URL without its password.
     public var location: String { database.location }
 
+    /// The schema steps applied, oldest first.
+    public func schemaSteps() throws -> [String] { try database.schemaSteps() }
+
     /// Whether other gateways share this directory (PostgreSQL): see `DirectoryDatabase.isShared`.
     public var isShared: Bool { database.isShared }
 

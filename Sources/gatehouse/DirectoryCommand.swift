@@ -8,7 +8,8 @@ struct DirectoryCommand: ParsableCommand {
         commandName: "directory",
         abstract: "Manage the directory: users, groups, policy attachments, tokens, access keys and sessions.",
         discussion: """
-            The directory is a SQLite file. Tokens are random, shown once when issued, and \
+            The directory is a SQLite file, or a PostgreSQL database that several gateways \
+            share (--db postgres://USER@HOST:PORT/DATABASE?password_file=FILE). Tokens are random, shown once when issued, and \
             stored only as a SHA-256 hash; a token stops working when it expires, is revoked, \
             its user is disabled, or the user's sessions are ended. Access keys' secret keys \
             are stored sealed (AES-256-GCM) under a key-encryption key given with --key-file \
@@ -26,7 +27,7 @@ struct DirectoryCommand: ParsableCommand {
         subcommands: [
             Init.self, Show.self, AddUser.self, AddGroup.self, AddMember.self, RemoveMember.self, IssueToken.self, RevokeToken.self,
             EndSessions.self, Attach.self, Detach.self, Disable.self, Enable.self, GenerateKey.self, CreateAccessKey.self, ListAccessKeys.self,
-            DeactivateAccessKey.self, ActivateAccessKey.self, DeleteAccessKey.self, IssueTemporaryCredentials.self, Rekey.self,
+            DeactivateAccessKey.self, ActivateAccessKey.self, DeleteAccessKey.self, IssueTemporaryCredentials.self, Rekey.self, Migrate.self,
         ]
     )
 
@@ -98,6 +99,29 @@ struct DirectoryCommand: ParsableCommand {
             let seed = try DirectorySeed.load(seed)
             try database.store(creating: true).importSeed(seed, replace: replace, path: database.shown)
             Output.line("loaded \(seed.accounts.count) accounts, \(seed.users.count) users, \(seed.groups.count) groups into \(database.shown)")
+        }
+    }
+
+    struct Migrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the directory's schema up to date and list its steps.",
+            discussion: """
+                Every command and `gatehouse serve` do this when they open the directory; run it on \
+                its own before starting a new version of several gateways. On PostgreSQL the steps \
+                run under an advisory lock, so gateways starting together apply each once; a \
+                database migrated by a newer version is refused.
+
+                Example:
+                  gatehouse directory migrate \\
+                      --db 'postgres://gatehouse@db.internal/gatehouse?password_file=pw'
+                """)
+
+        @OptionGroup var database: Database
+
+        func run() throws {
+            let store = try database.store(creating: PostgresLocation.isURL(database.db))
+            for step in try store.schemaSteps() { Output.line("applied: \(step)") }
+            Output.line("the directory \(store.location) is up to date")
         }
     }
 

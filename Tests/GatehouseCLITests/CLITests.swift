@@ -891,7 +891,7 @@ extension Array where Element == String {
     static let directoryCommands = [
         "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "attach", "detach",
         "disable", "enable", "generate-key", "create-access-key", "list-access-keys", "deactivate-access-key", "activate-access-key",
-        "delete-access-key", "issue-temporary-credentials", "rekey",
+        "delete-access-key", "issue-temporary-credentials", "rekey", "migrate",
     ]
 
     /// The lists above are the binary's own: a new command or subcommand without a place in

@@ -62,6 +62,10 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
         try transaction(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", announce: true, body)
     }
 
+    func schemaSteps() throws -> [String] {
+        try read { try $0.column(as: String.self, "SELECT name FROM gatehouse_migrations ORDER BY applied_at, name") }
+    }
+
     func dataVersion() throws -> Int {
         try read { try $0.value(as: Int.self, "SELECT version FROM directory_version") ?? 0 }
     }

@@ -179,6 +179,8 @@ public protocol DirectoryDatabase: Sendable {
     /// A number that changes whenever a transaction, of this process or another, changed the
     /// directory: a cached view compares it to know it is stale.
     func dataVersion() throws -> Int
+    /// The schema steps applied to this database, oldest first (`gatehouse directory migrate`).
+    func schemaSteps() throws -> [String]
     /// What `--db` named, for messages (never with a password).
     var location: String { get }
     /// Ends the connection(s); later calls fail.

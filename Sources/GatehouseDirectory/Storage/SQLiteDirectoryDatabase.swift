@@ -30,6 +30,10 @@ final class SQLiteDirectoryDatabase: DirectoryDatabase {
 
     func close() { SQLiteDatabase.close(queue) }
 
+    func schemaSteps() throws -> [String] {
+        try queue.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid") }
+    }
+
     /// GRDB's connection for the length of one transaction.
     final class Transaction: SQLTransaction {
         let db: Database
