@@ -18,7 +18,7 @@ DEMO_DIR ?= .build/demo
 DEMO_PORT ?= 8080
 PREFIX ?= /usr/local
 
-.PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway format fuzz
+.PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway bench-replicas format fuzz
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -96,6 +96,11 @@ bench: deps
 # Gateway throughput against nginx as a plain proxy (needs wrk and nginx-light).
 bench-gateway: deps
 	Benchmarks/gateway/run.sh
+
+# Two gateways on one PostgreSQL directory against one on SQLite, and how fast a change
+# reaches them (needs wrk, nginx-light and postgresql).
+bench-replicas: deps
+	Benchmarks/replicas/run.sh
 
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests $(FUZZ_SOURCES)
