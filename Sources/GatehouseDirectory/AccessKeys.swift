@@ -224,7 +224,9 @@ extension DirectoryStore {
     /// earlier time than the one stored is ignored.
     public func recordAccessKeyUse(_ uses: [String: Date]) throws {
         guard !uses.isEmpty else { return }
-        try database.write { db in
+        // Not announced: no gateway's view holds the last use, and each replica records its
+        // own every 15 s, which would otherwise make every other one read the whole directory.
+        try database.write(announce: false) { db in
             for (accessKey, time) in uses {
                 try db.execute(
                     "UPDATE access_keys SET last_used_at = ? WHERE access_key = ? AND (last_used_at IS NULL OR last_used_at < ?)",

@@ -226,7 +226,8 @@ extension DirectoryStore {
     /// one shared outbox never both send a message. On PostgreSQL the rows another gateway is
     /// claiming at that moment are skipped (`FOR UPDATE SKIP LOCKED`), not waited for.
     public func claimDueMail(now: Date = Date(), limit: Int = 32) throws -> [OutboxItem] {
-        try database.write { db in
+        // The outbox is in no gateway's view: its changes are not announced.
+        try database.write(announce: false) { db in
             let items = try db.fetchAll(
                 "SELECT * FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?" + database.skipLockedRows,
                 [now.timeIntervalSince1970, limit]
@@ -246,7 +247,7 @@ extension DirectoryStore {
 
     /// Records a delivery (or a message dropped because it no longer applies).
     public func markDelivered(_ id: Int64, now: Date = Date(), note: String? = nil) throws {
-        try database.write { db in try Self.closeOutboxItem(db, id, now: now, note: note) }
+        try database.write(announce: false) { db in try Self.closeOutboxItem(db, id, now: now, note: note) }
     }
 
     /// Takes a message off the outbox for good (sent, dropped or given up), with why.
@@ -281,7 +282,7 @@ extension DirectoryStore {
 
     /// Records a failed attempt and when to try again.
     public func markAttemptFailed(_ id: Int64, error: String, retryAt: Date) throws {
-        try database.write { db in
+        try database.write(announce: false) { db in
             try db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                 [error, retryAt.timeIntervalSince1970, id])

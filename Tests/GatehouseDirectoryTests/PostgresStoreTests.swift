@@ -81,7 +81,8 @@ extension StoreSuites {
 
         /// Every change bumps the version another replica compares, and a read-only call does not.
         @Test func eachChangeMovesTheDataVersion() throws {
-            let directory = try TemporaryDirectory(backend: .postgres)
+            let directory = try TemporaryDirectory(
+                backend: .postgres, keyEncryptionKey: try KeyEncryptionKey(base64: KeyEncryptionKey.generate(), source: "test"))
             let other = try DirectoryStore(path: directory.path)
             let before = try other.dataVersion()
             _ = try directory.store.snapshot()
@@ -92,6 +93,19 @@ extension StoreSuites {
             try directory.store.setMember(group: "org-admins", user: "member", true)
             try directory.store.setMember(group: "org-admins", user: "member", true)
             #expect(try other.dataVersion() == before + 2)
+            // What no view holds (the outbox, access keys' last use) is not announced.
+            try directory.store.database.write { db in
+                try db.execute(
+                    "INSERT INTO outbox (kind, subject_id, recipient, created_at, next_attempt_at) VALUES ('test', 's', 'x@example.com', 0, 0)")
+            }
+            #expect(try other.dataVersion() == before + 3)
+            #expect(try directory.store.claimDueMail().count == 1)
+            #expect(try other.dataVersion() == before + 3)
+            let key = try directory.store.createAccessKey(user: "admin")
+            #expect(try other.dataVersion() == before + 4)
+            try directory.store.recordAccessKeyUse([key.accessKey: Date()])
+            #expect(try directory.store.listAccessKeys(user: "admin").first?.lastUsedAt != nil)
+            #expect(try other.dataVersion() == before + 4)
         }
 
         /// A server that is not there: a clear error naming the URL without its password.

@@ -58,8 +58,8 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
     }
 
     @discardableResult
-    func write<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
-        try transaction(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", announce: true, body)
+    func write<T>(announce: Bool, _ body: (any SQLTransaction) throws -> T) throws -> T {
+        try transaction(begin: "BEGIN ISOLATION LEVEL SERIALIZABLE", announce: announce, body)
     }
 
     func schemaSteps() throws -> [String] {
@@ -78,8 +78,15 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
             }
             return self.connection
         }
-        if let connection { try? Self.closeFuture(connection).wait() }
-        try? group.syncShutdownGracefully()
+        // Neither waits: the last reference may go on one of this group's own event loops
+        // (the change listener's callbacks hold the database), where waiting would deadlock.
+        guard let connection else {
+            group.shutdownGracefully { _ in }
+            return
+        }
+        let group = self.group
+        // The group is shut down off its own event loop, once the connection has closed.
+        Self.closeFuture(connection).whenComplete { _ in DispatchQueue.global().async { group.shutdownGracefully { _ in } } }
     }
 
     var isShared: Bool { true }
@@ -174,8 +181,15 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
         }
     }
 
-    /// postgres-nio's future-returning close (it also has an `async` one).
-    static func closeFuture(_ connection: PostgresConnection) -> EventLoopFuture<Void> { connection.close() }
+    /// Closes a connection without waiting (postgres-nio's future-returning close; it also
+    /// has an `async` one). The connection is held until it is closed: postgres-nio asserts
+    /// that no connection goes away open.
+    @discardableResult
+    static func closeFuture(_ connection: PostgresConnection) -> EventLoopFuture<Void> {
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+        return closing
+    }
 
     private func dropConnection() {
         if let connection { _ = Self.closeFuture(connection) }

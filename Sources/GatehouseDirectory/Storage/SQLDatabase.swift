@@ -174,8 +174,10 @@ public protocol DirectoryDatabase: Sendable {
     func read<T>(_ body: (any SQLTransaction) throws -> T) throws -> T
     /// A read-write transaction, all or nothing, as if no other writer ran at the same time
     /// (serialized: a check and the write it guards cannot be split by another process).
+    /// `announce`: whether other gateways must hear of the change (false only for rows no
+    /// `DirectoryView` reads: access keys' last use, the mail outbox).
     @discardableResult
-    func write<T>(_ body: (any SQLTransaction) throws -> T) throws -> T
+    func write<T>(announce: Bool, _ body: (any SQLTransaction) throws -> T) throws -> T
     /// A number that changes whenever a transaction, of this process or another, changed the
     /// directory: a cached view compares it to know it is stale.
     func dataVersion() throws -> Int
@@ -198,6 +200,10 @@ public protocol DirectoryDatabase: Sendable {
 }
 
 extension DirectoryDatabase {
+    /// A write every gateway hears of.
+    @discardableResult
+    public func write<T>(_ body: (any SQLTransaction) throws -> T) throws -> T { try write(announce: true, body) }
+
     public var isShared: Bool { false }
     public var skipLockedRows: String { "" }
     public func watch(_ events: @escaping @Sendable (DirectoryWatchEvent) -> Void) -> (any DirectoryWatch)? { nil }

@@ -19,8 +19,9 @@ final class SQLiteDirectoryDatabase: DirectoryDatabase {
         try queue.read { db in try body(Transaction(db)) }
     }
 
+    /// `announce` means nothing here: another process sees any commit in `data_version`.
     @discardableResult
-    func write<T>(_ body: (any SQLTransaction) throws -> T) throws -> T {
+    func write<T>(announce: Bool, _ body: (any SQLTransaction) throws -> T) throws -> T {
         try queue.write { db in try body(Transaction(db)) }
     }
 
