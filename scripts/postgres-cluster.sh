@@ -66,7 +66,7 @@ start)
         as_owner "$bin/initdb" -D "$dir/data" -U gatehouse --pwfile="$dir/password" --auth=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
             { cat "$dir/initdb.log" >&2; exit 1; }
         echo "$port" >"$dir/port"
-        echo "postgres://gatehouse:$password@127.0.0.1:$port/postgres" >"$dir/url"
+        (umask 077 && echo "postgres://gatehouse:$password@127.0.0.1:$port/postgres" >"$dir/url")
     fi
     # Loopback only, a socket in DIR (not /var/run), enough connections for several gateways.
     (

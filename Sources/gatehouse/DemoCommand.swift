@@ -58,7 +58,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Keep the directory in this PostgreSQL database instead of DIR/directory.sqlite (postgres://USER@HOST:PORT/DATABASE); seeded when empty.",
+            "Keep the directory in this PostgreSQL database instead of DIR/directory.sqlite (postgres://USER@HOST:PORT/DATABASE); seeded when empty. Its access keys are sealed under DIR/directory.key: reuse a database only with the --data-dir that seeded it.",
             valueName: "url"))
     var postgres: String?
 
@@ -191,6 +191,9 @@ struct DemoCommand: AsyncParsableCommand {
                 Output.error("error: cannot write the demo's files in \(root): \(error)")
             }
             Output.line(Self.banner(endpoints: endpoints, root: root, accounts: accounts, tokens: tokens))
+            if let shown = finalConfig.directoryURL.isEmpty ? nil : (try? PostgresLocation(url: finalConfig.directoryURL))?.description {
+                Output.line("The directory is in PostgreSQL: \(shown) (gatehouse directory ... --db takes that URL, with its password).")
+            }
         }
     }
 

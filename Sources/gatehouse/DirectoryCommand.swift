@@ -98,7 +98,9 @@ struct DirectoryCommand: ParsableCommand {
         func run() throws {
             let seed = try DirectorySeed.load(seed)
             try database.store(creating: true).importSeed(seed, replace: replace, path: database.shown)
-            Output.line("loaded \(seed.accounts.count) accounts, \(seed.users.count) users, \(seed.groups.count) groups into \(database.shown)")
+            Output.line(
+                "loaded \(Output.count(seed.accounts.count, "account")), \(Output.count(seed.users.count, "user")), \(Output.count(seed.groups.count, "group")) into \(database.shown)"
+            )
         }
     }
 
@@ -120,7 +122,7 @@ struct DirectoryCommand: ParsableCommand {
 
         func run() throws {
             let store = try database.store(creating: PostgresLocation.isURL(database.db))
-            for step in try store.schemaSteps() { Output.line("applied: \(step)") }
+            for step in try store.schemaSteps() { Output.line("schema step: \(step)") }
             Output.line("the directory \(store.location) is up to date")
         }
     }

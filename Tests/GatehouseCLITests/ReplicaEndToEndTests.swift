@@ -167,6 +167,20 @@ struct ReplicaEndToEndTests {
         #expect(!profile.body.contains("Outage"))
         let audited = try gateway.auditLines().compactMap { $0["reason"] as? String }
         #expect(audited.contains { $0.hasPrefix("directory_unavailable") })
+        // More outages, each right after a change: a read cut off mid-way must end (every
+        // statement has a deadline), and every replica must see the change once it is back.
+        for cycle in 0..<3 {
+            let fresh = try gateway.issueToken("admin")
+            try cluster.stop()
+            try await Task.sleep(for: .milliseconds(300))
+            try cluster.start()
+            for (port, admin) in zip(gateway.replicaPorts, gateway.replicaAdminPorts) {
+                #expect(
+                    try await Self.secondsUntil(timeout: 20) { try Self.status(port, token: fresh) == 200 } != nil,
+                    "cycle \(cycle): replica \(port) does not know the new token")
+                #expect(try RawHTTP.send(port: admin, method: "GET", target: "/healthz").status == 200)
+            }
+        }
         #expect(await gateway.stop() == 0)
     }
 }

@@ -33,7 +33,7 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
     /// How long a connection attempt, and then any one statement, may take before the
     /// server counts as unreachable (and the connection is dropped).
     static let connectTimeout = TimeAmount.seconds(5)
-    static let statementTimeout = TimeAmount.seconds(15)
+    static let statementTimeout = TimeAmount.seconds(5)
     /// `pg_advisory_xact_lock`'s key while migrating ("gatehous" in ASCII).
     static let migrationLockKey: Int64 = 0x6761_7465_686f_7573
     /// The channel every directory change is announced on.
@@ -172,10 +172,21 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
         connection = nil
         let configuration = try self.configuration()
         let eventLoop = group.next()
+        // Bounded like every statement: the connect timeout covers the TCP connection, not a
+        // server that accepts and then says nothing. A connection made after the deadline is
+        // closed at once.
+        let made = eventLoop.makePromise(of: PostgresConnection.self)
+        let attempt = PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: Self.quietLogger)
+        attempt.cascade(to: made)
+        let deadline = eventLoop.scheduleTask(in: Self.connectTimeout + Self.statementTimeout) {
+            made.fail(PostgresStatementError.timedOut)
+            attempt.whenSuccess { Self.closeFuture($0) }
+        }
+        defer { deadline.cancel() }
         do {
-            let made = try PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: Self.quietLogger).wait()
-            connection = made
-            return made
+            let opened = try made.futureResult.wait()
+            connection = opened
+            return opened
         } catch {
             throw PostgresStatementError(error: error).directoryError(location, connecting: true)
         }
@@ -277,16 +288,23 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
                 }
             }
             let query = PostgresQuery(unsafeSQL: numbered ? Self.numberedParameters(sql) : sql, binds: binds)
-            let future = connection.query(query, logger: PostgresDirectoryDatabase.quietLogger)
-            // A server that stops answering (not refusing: a lost route) would hold the caller
-            // for ever: past the limit the connection is closed, which fails the query.
             let connection = self.connection
-            let deadline = future.eventLoop.scheduleTask(in: PostgresDirectoryDatabase.statementTimeout) {
-                _ = PostgresDirectoryDatabase.closeFuture(connection)
+            // The wait is on a promise of our own, failed at the deadline whatever the library
+            // does: a query sent as the server went away was seen never to complete (a
+            // replica then waited for ever, holding the database's lock). Past the deadline
+            // the connection is closed too, and the next transaction opens a new one.
+            let eventLoop = connection.eventLoop
+            let answer = eventLoop.makePromise(of: PostgresQueryResult.self)
+            connection.query(query, logger: PostgresDirectoryDatabase.quietLogger).cascade(to: answer)
+            let deadline = eventLoop.scheduleTask(in: PostgresDirectoryDatabase.statementTimeout) {
+                answer.fail(PostgresStatementError.timedOut)
+                PostgresDirectoryDatabase.closeFuture(connection)
             }
             defer { deadline.cancel() }
             do {
-                return try future.wait()
+                return try answer.futureResult.wait()
+            } catch let error as PostgresStatementError {
+                throw error
             } catch {
                 throw PostgresStatementError(error: error, sql: sql)
             }
@@ -409,13 +427,24 @@ struct PostgresStatementError: Error, CustomStringConvertible {
     let message: String
     let isConnectionLost: Bool
 
+    /// No answer within `PostgresDirectoryDatabase.statementTimeout` (the connection is closed).
+    static let timedOut = PostgresStatementError(
+        sqlState: nil, message: "no answer within \(PostgresDirectoryDatabase.statementTimeout.nanoseconds / 1_000_000_000) s", isConnectionLost: true
+    )
+
+    init(sqlState: String?, message: String, isConnectionLost: Bool) {
+        self.sqlState = sqlState
+        self.message = message
+        self.isConnectionLost = isConnectionLost
+    }
+
     init(error: any Error, sql: String? = nil) {
         if let error = error as? PSQLError {
             sqlState = error.serverInfo?[.sqlState]
             if let info = error.serverInfo {
                 message = [info[.message], info[.detail]].compactMap { $0 }.joined(separator: ": ")
             } else {
-                message = "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
+                message = Self.describe(error)
             }
             isConnectionLost =
                 error.serverInfo == nil
@@ -424,6 +453,37 @@ struct PostgresStatementError: Error, CustomStringConvertible {
             sqlState = nil
             message = "\(error)"
             isConnectionLost = error is ChannelError || error is IOError
+        }
+    }
+
+    /// postgres-nio's client-side failures in words an operator can act on (its own
+    /// descriptions are codes, or NIO's nested connection errors).
+    static func describe(_ error: PSQLError) -> String {
+        switch error.code {
+        case .connectionError: "cannot connect: " + reason(error.underlying)
+        case .sslUnsupported: "the server does not offer TLS (sslmode=verify-full needs it; sslmode=disable only on a trusted network)"
+        case .failedToAddSSLHandler, .receivedUnencryptedDataAfterSSLRequest: "TLS to the server failed: " + reason(error.underlying)
+        case .authMechanismRequiresPassword: "the server wants a password: give it in the URL or in password_file"
+        case .unsupportedAuthMechanism: "the server asks for a login method postgres-nio does not offer (use scram-sha-256 or md5)"
+        case .saslError: "the login failed: " + reason(error.underlying)
+        case .serverClosedConnection, .uncleanShutdown: "the server closed the connection"
+        case .clientClosedConnection: "the connection was closed"
+        default: "\(error.code)" + (error.underlying.map { ": " + reason($0) } ?? "")
+        }
+    }
+
+    /// The innermost reason of a connection failure: the system's words for an errno.
+    static func reason(_ error: (any Error)?) -> String {
+        switch error {
+        case let failure as NIOConnectionError:
+            if let first = failure.connectionErrors.first { return reason(first.error) }
+            if let lookup = failure.dnsAError ?? failure.dnsAAAAError { return "cannot resolve the host (\(lookup))" }
+            return "no address to connect to"
+        case let failure as IOError: return String(cString: strerror(failure.errnoCode)).lowercased()
+        case let failure as ChannelError where failure == .connectTimeout(PostgresDirectoryDatabase.connectTimeout):
+            return "no answer within \(PostgresDirectoryDatabase.connectTimeout.nanoseconds / 1_000_000_000) s"
+        case let failure?: return "\(failure)"
+        case nil: return "no reason given"
         }
     }
 

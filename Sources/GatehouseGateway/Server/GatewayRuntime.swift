@@ -107,11 +107,20 @@ public final class GatewayRuntime: Sendable {
             $0.directoryVersion = version
             // A shared directory is not current until its first announcement arrives: until
             // then a change made elsewhere could go unseen.
-            if shared { $0.directoryStale = "not yet listening for directory changes" }
+            if shared { $0.directoryStale = Self.notYetListening }
         }
         adopt(policies)
         warnAboutUnreadableKeys(view)
+        updateOutboxDetail()
     }
+
+    /// The outbox's backlog for `/readyz`, read after each delivery round.
+    let outboxDetail = Mutex<JSONValue?>(nil)
+    /// Where blocking directory work runs (`offPool`), one job at a time.
+    let directoryQueue = DispatchQueue(label: "gatehouse.directory")
+
+    /// Why a shared directory's copy is not current at start (not a failure: not logged as one).
+    static let notYetListening = "not yet listening for directory changes"
 
     /// Announcements from a shared directory (`DirectoryWatchEvent`), handed from the
     /// listener's event loop to `ReloadService`, which reads the store (never on an event loop).
@@ -316,7 +325,7 @@ public final class GatewayRuntime: Sendable {
     /// being announced.
     private func markCurrent() {
         let recovered = state.withLock { state -> Bool in
-            let wasStale = state.directoryStale != nil
+            let wasStale = state.directoryStale != nil && state.directoryStale != Self.notYetListening
             state.directoryError = nil
             state.directoryStale = store.isShared ? state.watchProblem : nil
             return wasStale && state.directoryStale == nil
@@ -364,9 +373,17 @@ public final class GatewayRuntime: Sendable {
 }
 
 extension GatewayRuntime {
-    /// The outbox as an operator wants to see it: what waits and why the last attempt failed.
+    /// The outbox as an operator wants to see it: what waits and why the last attempt failed,
+    /// as read after the last delivery round (`updateOutboxDetail`): `/readyz` itself never
+    /// waits for the database, which a load balancer's health check must not.
     /// Mail trouble never makes the gateway unready; the calls it answers do not depend on it.
     func mailDetail() -> JSONValue {
+        outboxDetail.withLock { $0 } ?? .object([("transport", .string(config.mailTransport))])
+    }
+
+    /// Reads the outbox's backlog for `mailDetail` (blocking: off the event loops and
+    /// Swift's cooperative pool, see `offPool`).
+    func updateOutboxDetail() {
         var members: [(String, JSONValue)] = [("transport", .string(config.mailTransport))]
         do {
             let backlog = try store.outboxBacklog()
@@ -375,7 +392,19 @@ extension GatewayRuntime {
         } catch {
             members.append(("error", .string("cannot read the outbox: \(error)")))
         }
-        return .object(members)
+        outboxDetail.withLock { $0 = .object(members) }
+    }
+
+    /// Runs blocking directory work (a store read may wait up to its statement deadline) on
+    /// a queue of its own, so that it never holds one of Swift's cooperative threads, which
+    /// the admin API and every service share (two, on a two-core machine).
+    func offPool(_ work: @escaping @Sendable () -> Void) async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            directoryQueue.async {
+                work()
+                done.resume()
+            }
+        }
     }
 }
 

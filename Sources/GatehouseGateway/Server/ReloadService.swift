@@ -14,24 +14,27 @@ struct ReloadService: Service {
                 guard runtime.config.policiesWatchIntervalMs > 0 else { return }
                 await every(milliseconds: runtime.config.policiesWatchIntervalMs) { runtime.reloadPolicies(force: false) }
             },
-            { await every(milliseconds: runtime.config.directoryRefreshIntervalMs) { runtime.refreshDirectory() } },
+            // Directory work blocks (a shared directory's reads wait for the network): off the pool.
+            { await every(milliseconds: runtime.config.directoryRefreshIntervalMs) { await runtime.offPool { runtime.refreshDirectory() } } },
             {
                 // A shared directory's announcements (nothing comes for SQLite).
-                for await event in runtime.directoryChanges.events.cancelOnGracefulShutdown() { runtime.directoryWatchEvent(event) }
+                for await event in runtime.directoryChanges.events.cancelOnGracefulShutdown() {
+                    await runtime.offPool { runtime.directoryWatchEvent(event) }
+                }
             },
-            { await every(milliseconds: 15_000) { runtime.flushAccessKeyUses() } },
+            { await every(milliseconds: 15_000) { await runtime.offPool { runtime.flushAccessKeyUses() } } },
             {
                 for await _ in (await UnixSignalsSequence(trapping: .sighup)).cancelOnGracefulShutdown() {
                     runtime.logger.info("SIGHUP: reloading policies, reopening the audit log, re-reading the directory and TLS certificate")
                     runtime.reloadPolicies(force: true)
                     if !runtime.audit.reopen() { runtime.logger.error("cannot reopen the audit log \(runtime.config.auditPath)") }
-                    runtime.refreshDirectory(force: true)
+                    await runtime.offPool { runtime.refreshDirectory(force: true) }
                     runtime.serverTLS?.reload(logger: runtime.logger)
                 }
             },
         ])
         // What was noted since the last flush is not lost on a graceful stop.
-        runtime.flushAccessKeyUses()
+        await runtime.offPool { runtime.flushAccessKeyUses() }
         runtime.stopWatching()
     }
 }
@@ -46,6 +49,7 @@ struct OutboxService: Service {
             {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     await runtime.mail.deliverDue()
+                    await runtime.offPool { runtime.updateOutboxDetail() }
                     try? await Task.sleep(for: .milliseconds(runtime.config.mailPollIntervalMs))
                 }
             }
@@ -64,9 +68,9 @@ func runUntilShutdown(_ loops: [@Sendable () async -> Void]) async {
 }
 
 /// Waits `milliseconds`, then runs `body`, until cancelled or shutting down.
-func every(milliseconds: Int, _ body: @Sendable () -> Void) async {
+func every(milliseconds: Int, _ body: @Sendable () async -> Void) async {
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
         try? await Task.sleep(for: .milliseconds(milliseconds))
-        body()
+        await body()
     }
 }
