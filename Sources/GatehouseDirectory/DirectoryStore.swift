@@ -480,9 +480,10 @@ public final class DirectoryStore: Sendable {
 }
 
 extension DirectorySeed {
-    /// The directory at `path`: a SQLite directory (recognised by its file header) or a seed
-    /// file, so tools such as `gatehouse diff` read either.
+    /// The directory at `path`: a PostgreSQL URL, a SQLite directory (recognised by its file
+    /// header) or a seed file, so tools such as `gatehouse diff` read any of them.
     public static func read(_ path: String) throws -> DirectorySeed {
+        if PostgresLocation.isURL(path) { return try DirectoryStore(path: path).snapshot() }
         let header = FileHandle(forReadingAtPath: path).flatMap { handle in
             defer { try? handle.close() }
             return try? handle.read(upToCount: 16)

@@ -51,7 +51,9 @@ struct DiffCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The route catalog, to generate requests from.", valueName: "catalog.json"))
     var catalog: String?
 
-    @Option(help: ArgumentHelp("The directory (SQLite) or a seed file: users, accounts, tags, attached policies.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The directory (a SQLite file or a postgres:// URL) or a seed file: users, accounts, tags, attached policies.", valueName: "path"))
     var directory: String?
 
     @Option(help: "Most requests to generate without --requests.")

@@ -72,7 +72,7 @@ struct EvaluationOptions: ParsableArguments {
 struct PrincipalOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "The directory (SQLite) or a seed file, for --user.", valueName: "directory.json|sqlite"))
+            "The directory (a SQLite file or a postgres:// URL) or a seed file, for --user.", valueName: "directory.json|sqlite|url"))
     var directory: String?
 
     @Option(

@@ -108,6 +108,14 @@ extension StoreSuites {
             #expect(try other.dataVersion() == before + 4)
         }
 
+        /// `eval --directory`, `diff --directory` and the like read a PostgreSQL directory too.
+        @Test func toolsReadTheDirectoryFromItsURL() throws {
+            let directory = try TemporaryDirectory(backend: .postgres)
+            let read = try DirectorySeed.read(directory.path)
+            #expect(read.organization.id == (try DirectorySeed.load(sampleSeed)).organization.id)
+            #expect(read.users.map(\.name) == ["owner", "admin", "dev_only", "member"])
+        }
+
         /// A server that is not there: a clear error naming the URL without its password.
         @Test func anUnreachableServerIsReportedWithoutThePassword() throws {
             let port = try freePort()
