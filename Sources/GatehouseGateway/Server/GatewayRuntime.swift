@@ -44,7 +44,7 @@ public final class GatewayRuntime: Sendable {
         var directoryStale: String?
         /// A shared directory only: whether its changes are announced to this gateway
         /// (`DirectoryWatchEvent`); a failure says why not.
-        var watchProblem: String? = "not listening yet"
+        var watchProblem: String? = GatewayRuntime.notYetListening
     }
 
     private let state = Mutex(State())
