@@ -90,7 +90,7 @@ final class ScriptedSMTPServer: @unchecked Sendable {
 
     /// What the client sent, once it has hung up (bounded wait).
     func commands() -> [String] {
-        _ = done.wait(timeout: .now() + 30)
+        _ = done.wait(timeout: .now() + 120)
         return lock.withLock { received }
     }
 
@@ -104,7 +104,7 @@ final class ScriptedSMTPServer: @unchecked Sendable {
         try SMTPTransport(
             settings: SMTPSettings(
                 host: "127.0.0.1", port: server.port, security: security, username: username, password: username.isEmpty ? "" : "secret",
-                timeout: .seconds(30)))
+                timeout: .seconds(120)))
     }
 
     @Test func aPlainConversationStuffsDotsAndEncodesTheSubject() async throws {

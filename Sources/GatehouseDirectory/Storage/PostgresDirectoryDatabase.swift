@@ -137,6 +137,9 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
                     reconnected = true
                     dropConnection()
                     continue
+                } catch let error as PostgresStatementError {
+                    if error.isConnectionLost { dropConnection() }
+                    throw error.directoryError(location)
                 }
                 do {
                     let result = try body(transaction)
@@ -446,9 +449,12 @@ struct PostgresStatementError: Error, CustomStringConvertible {
             } else {
                 message = Self.describe(error)
             }
+            // The server's own "going away" errors (57P01 admin shutdown, 57P02 crash, 57P03
+            // not accepting connections yet) end the connection as surely as a reset does.
             isConnectionLost =
-                error.serverInfo == nil
-                && [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown].contains(error.code)
+                (error.serverInfo == nil
+                    && [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown].contains(error.code))
+                || ["57P01", "57P02", "57P03"].contains(sqlState ?? "")
         } else {
             sqlState = nil
             message = "\(error)"

@@ -112,6 +112,10 @@ public final class GatewayRuntime: Sendable {
         adopt(policies)
         warnAboutUnreadableKeys(view)
         updateOutboxDetail()
+        // A lost watch makes the view stale at once, on the listener's event loop (a lock and
+        // a log line): queued behind directory work, it waited for a read the outage had cut
+        // off, and the replica served its old copy as current meanwhile.
+        signal.onLost { [unowned self] why in directoryWatchEvent(.lost(why)) }
     }
 
     /// The outbox's backlog for `/readyz`, read after each delivery round.
@@ -456,11 +460,19 @@ final class ListeningURL: Sendable {
 final class DirectoryChangeSignal: Sendable {
     let events: AsyncStream<DirectoryWatchEvent>
     private let continuation: AsyncStream<DirectoryWatchEvent>.Continuation
+    private let lost = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     init() {
         (events, continuation) = AsyncStream.makeStream(of: DirectoryWatchEvent.self, bufferingPolicy: .bufferingNewest(4))
     }
 
-    func yield(_ event: DirectoryWatchEvent) { continuation.yield(event) }
+    /// Takes `.lost` at once, where it happens, instead of queueing it.
+    func onLost(_ handler: @escaping @Sendable (String) -> Void) { lost.withLock { $0 = handler } }
+
+    func yield(_ event: DirectoryWatchEvent) {
+        if case .lost(let why) = event, let handler = lost.withLock({ $0 }) { return handler(why) }
+        continuation.yield(event)
+    }
+
     func finish() { continuation.finish() }
 }
