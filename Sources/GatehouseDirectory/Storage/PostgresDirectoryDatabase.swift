@@ -178,21 +178,33 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
         // Bounded like every statement: the connect timeout covers the TCP connection, not a
         // server that accepts and then says nothing. A connection made after the deadline is
         // closed at once.
-        let made = eventLoop.makePromise(of: PostgresConnection.self)
         let attempt = PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: Self.quietLogger)
-        attempt.cascade(to: made)
-        let deadline = eventLoop.scheduleTask(in: Self.connectTimeout + Self.statementTimeout) {
-            made.fail(PostgresStatementError.timedOut)
-            attempt.whenSuccess { Self.closeFuture($0) }
-        }
-        defer { deadline.cancel() }
         do {
-            let opened = try made.futureResult.wait()
+            let opened = try Self.wait(for: attempt, within: Self.connectTimeout + Self.statementTimeout) {
+                attempt.whenSuccess { Self.closeFuture($0) }
+            }
             connection = opened
             return opened
         } catch {
             throw PostgresStatementError(error: error).directoryError(location, connecting: true)
         }
+    }
+
+    /// Waits for `future`, at most `limit`: the wait is on a promise of our own, failed with
+    /// `PostgresStatementError.timedOut` at the deadline (when `expired` runs too) whatever
+    /// the library does. A query sent as the server went away was seen never to complete, and
+    /// a replica then waited for ever, holding the database's lock.
+    static func wait<Value: Sendable>(
+        for future: EventLoopFuture<Value>, within limit: TimeAmount, expired: @escaping @Sendable () -> Void
+    ) throws -> Value {
+        let answer = future.eventLoop.makePromise(of: Value.self)
+        future.cascade(to: answer)
+        let deadline = future.eventLoop.scheduleTask(in: limit) {
+            answer.fail(PostgresStatementError.timedOut)
+            expired()
+        }
+        defer { deadline.cancel() }
+        return try answer.futureResult.wait()
     }
 
     /// Closes a connection without waiting (postgres-nio's future-returning close; it also
@@ -292,20 +304,11 @@ final class PostgresDirectoryDatabase: DirectoryDatabase, @unchecked Sendable {
             }
             let query = PostgresQuery(unsafeSQL: numbered ? Self.numberedParameters(sql) : sql, binds: binds)
             let connection = self.connection
-            // The wait is on a promise of our own, failed at the deadline whatever the library
-            // does: a query sent as the server went away was seen never to complete (a
-            // replica then waited for ever, holding the database's lock). Past the deadline
-            // the connection is closed too, and the next transaction opens a new one.
-            let eventLoop = connection.eventLoop
-            let answer = eventLoop.makePromise(of: PostgresQueryResult.self)
-            connection.query(query, logger: PostgresDirectoryDatabase.quietLogger).cascade(to: answer)
-            let deadline = eventLoop.scheduleTask(in: PostgresDirectoryDatabase.statementTimeout) {
-                answer.fail(PostgresStatementError.timedOut)
-                PostgresDirectoryDatabase.closeFuture(connection)
-            }
-            defer { deadline.cancel() }
+            // Past the deadline the connection is closed too, and the next transaction opens a new one.
             do {
-                return try answer.futureResult.wait()
+                return try PostgresDirectoryDatabase.wait(
+                    for: connection.query(query, logger: PostgresDirectoryDatabase.quietLogger), within: PostgresDirectoryDatabase.statementTimeout
+                ) { PostgresDirectoryDatabase.closeFuture(connection) }
             } catch let error as PostgresStatementError {
                 throw error
             } catch {
