@@ -408,6 +408,13 @@ final class GatewayFixture: @unchecked Sendable {
         return try lines.map { try jsonObject(String($0)) }
     }
 
+    /// The audit lines replica `index` (0: the first gateway) has written so far, parsed.
+    func auditLines(replica index: Int) throws -> [[String: Any]] {
+        let path = index == 0 ? auditLog : dir.url.appendingPathComponent("audit-\(index).log").path
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map { try jsonObject(String($0)) }
+    }
+
     /// Messages delivered so far, oldest first: from the maildir, or as the SMTP server got them.
     func mail() -> [String] {
         let folder = dir.url.appendingPathComponent(smtp == nil ? "maildir/new" : "smtp/inbox/new").path
