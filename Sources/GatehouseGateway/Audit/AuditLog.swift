@@ -39,6 +39,18 @@ public struct AuditRecord: Sendable {
     public var totalMicros = 0
     /// Fields a local API changed (the organization profile), old and new.
     public var changes: [FieldChange] = []
+    /// The proxy that asked, for a decision listener's call (`auth_request`, `ext_authz`);
+    /// nil (and not written) for a call proxied by the gateway itself.
+    public var via: String?
+    /// The shadow set's decision (`policies.shadow_dir`): `allow`/`deny`, the engine's reason
+    /// (or `attached_policy_missing: <name>`) and its deciding statements; nil when the
+    /// call never reached the decide stage or no shadow set is configured.
+    public var shadowDecision: String?
+    public var shadowReason: String?
+    public var shadowStatements: [StatementRef] = []
+    /// False for a call `mode: shadow` forwarded although it was refused (`decision` and
+    /// `reason` say why); written only then.
+    public var enforced = true
 
     public init(time: Date, requestId: String, method: String, path: String, sourceIp: String, policyRevision: String) {
         self.time = time
@@ -88,6 +100,16 @@ public struct AuditRecord: Sendable {
             writer.number("upstream_us", upstreamMicros)
             writer.number("total_us", totalMicros)
             if !changes.isEmpty { writer.changes(changes) }
+            if let via { writer.string("via", via) }
+            if let shadowDecision {
+                writer.string("shadow_decision", shadowDecision)
+                writer.string("shadow_reason", shadowReason)
+                writer.statements("shadow_statements", shadowStatements)
+            }
+            if !enforced {
+                writer.key("enforced")
+                writer.raw("false")
+            }
             writer.byte(UInt8(ascii: "}"))
             writer.byte(UInt8(ascii: "\n"))
             bytes = writer.out
@@ -101,11 +123,12 @@ public struct AuditRecord: Sendable {
     var maxLineBytes: Int {
         func length(_ text: String?) -> Int { text?.utf8.count ?? 4 }
         var texts = length(requestId) + length(method) + length(path) + length(sourceIp) + length(user) + length(principal) + length(credential)
-        texts += length(accessKey)
+        texts += length(accessKey) + length(via) + length(shadowDecision) + length(shadowReason)
+        for ref in shadowStatements { texts += length(ref.policy) + (ref.sid?.utf8.count ?? 0) }
         texts += length(action) + length(resource) + length(decision) + length(reason) + length(policyRevision)
         for ref in statements { texts += length(ref.policy) + (ref.sid?.utf8.count ?? 0) }
         for change in changes { texts += length(change.field) + length(change.old) + length(change.new) }
-        return 512 + 40 * statements.count + 32 * changes.count + 6 * texts
+        return 600 + 40 * (statements.count + shadowStatements.count) + 32 * changes.count + 6 * texts
     }
 
     /// Members of one flat JSON object, written into memory already sized for the whole

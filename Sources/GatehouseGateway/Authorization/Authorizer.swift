@@ -16,13 +16,14 @@ public struct PendingDecision: Sendable {
     var request: AuthorizationRequest
     var policySet: CompiledPolicySet
     var requestContext: RequestContext
+    var shadow: CompiledPolicySet?
 
     /// Decides with the resource's tags, or denies when they could not be read, with the
     /// lookup's reason. Consuming, so the request's context is extended in place rather
     /// than copied first.
     public consuming func finish(_ lookup: Result<ResourceTags, TagLookupFailure>) -> RequestContext {
         switch lookup {
-        case .success(let tags): return Authorizer.decide(request, tags: tags, with: policySet, requestContext)
+        case .success(let tags): return Authorizer.decide(request, tags: tags, with: policySet, requestContext, shadow: shadow)
         case .failure(.notFound(let path)):
             return requestContext.refuse(.tagsNotFound(action: request.action, path: path))
         case .failure(.unavailable(let why)): return requestContext.refuse(.tagsUnavailable(why))
@@ -119,7 +120,7 @@ public struct Authorizer: Sendable {
     /// learns nothing about routes or policies.
     public func authorize(
         _ attributes: RequestAttributes, requestId: String, policies: PolicySnapshot, directory: DirectoryView,
-        remembering cache: inout ConnectionCache, knownTags: (String) -> ResourceTags? = { _ in nil }
+        remembering cache: inout ConnectionCache, knownTags: (String) -> ResourceTags? = { _ in nil }, shadow: PolicySnapshot? = nil
     ) -> AuthorizationResult {
         let sourceIp = sourceAddress(of: attributes)
         let requestContext = RequestContext(
@@ -170,6 +171,9 @@ public struct Authorizer: Sendable {
         // A resource named in the body (`{body:<name>}`) is read per call, and only from a
         // caller who authenticated.
         if !route.bodyReferences.isEmpty {
+            if let why = attributes.bodyWithheld {
+                return .decided(requestContext.refuse(.bodyWithheld(needs: "the resource is named in it", why: why)))
+            }
             switch Self.bodyValues(route.bodyReferences, in: attributes.body) {
             case .failure(let error): return .decided(requestContext.refuse(error))
             case .success(let values): parameters.merge(values) { _, read in read }
@@ -190,10 +194,23 @@ public struct Authorizer: Sendable {
         // rule decide.
         if !route.identityPolicy { return .decided(requestContext.allow(reason: "no_identity_policy_required")) }
 
-        let (policySet, globals): (CompiledPolicySet, GlobalKeys)
+        let (policySet, enforcedGlobals): (CompiledPolicySet, GlobalKeys)
         switch cache.policySet(for: session.policies, in: policies) {
         case .failure(let missing): return .decided(requestContext.refuse(.attachedPolicyMissing(action: route.action, name: missing.name)))
-        case .success(let found): (policySet, globals) = found
+        case .success(let found): (policySet, enforcedGlobals) = found
+        }
+        // The shadow set decides on the same context: the keys either set tests are worked out.
+        var globals = enforcedGlobals
+        var shadowSet: CompiledPolicySet?
+        if let shadow {
+            switch shadow.policySet(for: session.policies) {
+            case .success(let found):
+                shadowSet = found
+                globals.formUnion(GlobalKeys(testedBy: found))
+            case .failure(let missing):
+                requestContext.record.shadowDecision = "deny"
+                requestContext.record.shadowReason = "attached_policy_missing: \(missing.name)"
+            }
         }
         var request: AuthorizationRequest
         switch context(
@@ -206,14 +223,19 @@ public struct Authorizer: Sendable {
         // The target's tags are context too, from the account service (a policy information
         // point): looked up only when a statement that could apply tests them.
         let testsResourceTags = { policySet.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") }) }
+        let shadowTestsResourceTags = { shadowSet?.testsConditionKey(for: request, where: { $0.hasPrefix("g:resourcetag/") }) ?? false }
         if route.carriesResourceTags, let subject = route.tagSubject, let account = parameters[subject],
-            route.bodyReferences.isEmpty ? cache.testsResourceTags(policySet, match, testsResourceTags) : testsResourceTags()
+            (route.bodyReferences.isEmpty ? cache.testsResourceTags(policySet, match, testsResourceTags) : testsResourceTags())
+                || shadowTestsResourceTags()
         {
             // Consumed, so adding the tags extends this request's context instead of a copy.
-            if let tags = knownTags(account) { return .decided(Self.decide(consume request, tags: tags, with: policySet, requestContext)) }
-            return .needsTags(account: account, PendingDecision(request: request, policySet: policySet, requestContext: requestContext))
+            if let tags = knownTags(account) {
+                return .decided(Self.decide(consume request, tags: tags, with: policySet, requestContext, shadow: shadowSet))
+            }
+            return .needsTags(
+                account: account, PendingDecision(request: request, policySet: policySet, requestContext: requestContext, shadow: shadowSet))
         }
-        return .decided(Self.decide(request, with: policySet, requestContext))
+        return .decided(Self.decide(request, with: policySet, requestContext, shadow: shadowSet))
     }
 
     // MARK: stages
@@ -228,6 +250,11 @@ public struct Authorizer: Sendable {
         guard !attributes.conflictingCredentials else { return .failure(.conflictingCredentials) }
         if attributes.securityTokenWithoutSignature { return .failure(.securityTokenWithoutSignature) }
         if let signed = attributes.signed {
+            // The signature covers the body's hash: without the body it cannot be checked.
+            if let why = attributes.bodyWithheld {
+                record.credential = (signed.securityToken == nil ? CredentialKind.accessKey : .temporaryAccessKey).rawValue
+                return .failure(.bodyWithheld(needs: "the AK/SK signature covers it", why: why))
+            }
             return Self.authenticate(signed, in: directory, now: attributes.now, cache: &cache, record: &record)
         }
         if attributes.token != nil { record.credential = CredentialKind.token.rawValue }
@@ -349,6 +376,9 @@ public struct Authorizer: Sendable {
         if globals.contains(.tokenIssueTime) {
             request.setContext(normalizedKey: "g:tokenissuetime", [.string(Self.iso8601(Date(timeIntervalSince1970: session.issuedAt)))])
         }
+        if (route.carriesRequestTags || route.carriesServicePrincipal), let why = attributes.bodyWithheld {
+            return .failure(.bodyWithheld(needs: route.carriesRequestTags ? "the tags it sets" : "the service principal it names", why: why))
+        }
         if route.carriesRequestTags {
             switch Self.requestTags(attributes.body, required: route.tagsRequired) {
             case .failure(let error): return .failure(error)
@@ -370,17 +400,27 @@ public struct Authorizer: Sendable {
 
     /// Decide, with the target account's tags as `g:ResourceTag/<k>`.
     static func decide(
-        _ request: consuming AuthorizationRequest, tags: ResourceTags, with policySet: CompiledPolicySet, _ requestContext: RequestContext
+        _ request: consuming AuthorizationRequest, tags: ResourceTags, with policySet: CompiledPolicySet, _ requestContext: RequestContext,
+        shadow: CompiledPolicySet? = nil
     )
         -> RequestContext
     {
         var request = request
         for (key, spellings) in tags.context { request.setContext(normalizedKey: key, spellings: spellings) }
-        return decide(request, with: policySet, requestContext)
+        return decide(request, with: policySet, requestContext, shadow: shadow)
     }
 
-    /// Decide: explicit deny over allow over implicit deny, by the engine.
-    static func decide(_ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ requestContext: RequestContext) -> RequestContext {
+    /// Decide: explicit deny over allow over implicit deny, by the engine; the shadow set
+    /// (`policies.shadow_dir`), when given, decides the same request for the audit line only.
+    static func decide(
+        _ request: AuthorizationRequest, with policySet: CompiledPolicySet, _ requestContext: RequestContext, shadow: CompiledPolicySet? = nil
+    ) -> RequestContext {
+        if let shadow {
+            let decision = shadow.evaluate(request)
+            requestContext.record.shadowDecision = decision.isAllowed ? "allow" : "deny"
+            requestContext.record.shadowReason = decision.reason.rawValue
+            requestContext.record.shadowStatements = decision.statements
+        }
         let decision = policySet.evaluate(request)
         if decision.isAllowed { return requestContext.allow(reason: decision.reason.rawValue, statements: decision.statements) }
         requestContext.record.statements = decision.statements
@@ -398,6 +438,10 @@ public struct Authorizer: Sendable {
         }
     }
 
+    /// The peer's `X-Forwarded-*` are believed: a configured trusted proxy, or the proxy
+    /// asking the decision listener.
+    func isTrustedPeer(_ attributes: RequestAttributes) -> Bool { attributes.peerIsAskingProxy || isTrusted(attributes.peer) }
+
     func isTrusted(_ address: String) -> Bool {
         guard !trustedProxies.isEmpty, let ip = IPAddress(address) else { return false }
         return trustedProxies.contains { $0.contains(ip) }
@@ -408,8 +452,8 @@ public struct Authorizer: Sendable {
     /// appends its own protocol to the client's is believed only when all agree). Behind a
     /// proxy, the proxy's own connection to the gateway says nothing about the client's.
     func isSecureTransport(_ attributes: RequestAttributes) -> Bool {
-        if attributes.isTLS && !isTrusted(attributes.peer) { return true }
-        guard isTrusted(attributes.peer), let proto = attributes.forwardedProto else { return false }
+        if attributes.isTLS && !isTrustedPeer(attributes) { return true }
+        guard isTrustedPeer(attributes), let proto = attributes.forwardedProto else { return false }
         let hops = proto.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         return !hops.isEmpty && hops.allSatisfy { $0.lowercased() == "https" }
     }
@@ -417,7 +461,7 @@ public struct Authorizer: Sendable {
     /// The client's address: the socket peer, unless the peer is a trusted proxy, in which
     /// case `X-Forwarded-For` is read from the right, skipping trusted proxies.
     func sourceAddress(of attributes: RequestAttributes) -> String {
-        guard isTrusted(attributes.peer), let forwarded = attributes.forwardedFor else { return attributes.peer }
+        guard isTrustedPeer(attributes), let forwarded = attributes.forwardedFor else { return attributes.peer }
         let hops = forwarded.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for hop in hops.reversed() where !isTrusted(hop) { return hop }
         return hops.first ?? attributes.peer

@@ -24,6 +24,12 @@ public struct RequestAttributes: Sendable {
     public var peer: String
     public var body: [UInt8]
     public var now: Date
+    /// Asked by a proxy in front (the decision listener): why the call's body is not at
+    /// hand, when it is not (`DecisionRequest`); a decision that depends on it is refused.
+    public var bodyWithheld: String?
+    /// Asked by a proxy in front: the socket's peer is that proxy, whose `X-Forwarded-For`
+    /// and `X-Forwarded-Proto` are believed as a trusted proxy's.
+    public var peerIsAskingProxy = false
     /// The request carries two credentials (`X-Auth-Token` and `Authorization`), which could
     /// name two callers: refused rather than one picked.
     public var conflictingCredentials = false

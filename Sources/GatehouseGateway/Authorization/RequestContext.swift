@@ -52,6 +52,13 @@ public final class RequestContext: @unchecked Sendable {
         return self
     }
 
+    /// `mode: shadow`: the refusal stays in the record (`decision`, `reason`) but the call
+    /// goes on, marked as not enforced.
+    func forwardDespiteRefusal() {
+        gatewayError = nil
+        record.enforced = false
+    }
+
     /// A built-in endpoint answered: its status, what it changed and, for a call without a
     /// token (an accepted transfer), who acted.
     func answered(by response: EndpointResponse) {

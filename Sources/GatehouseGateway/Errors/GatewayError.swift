@@ -22,6 +22,7 @@ public struct GatewayError: Error, Sendable, Equatable {
     /// Every condition the gateway answers itself.
     public enum Kind: String, Sendable, CaseIterable {
         case malformedRequest = "malformed_request"
+        case badDecisionRequest = "bad_decision_request"
         case headTooLarge = "head_too_large"
         case bodyTooLarge = "body_too_large"
         case requestTimeout = "request_timeout"
@@ -40,6 +41,8 @@ public struct GatewayError: Error, Sendable, Equatable {
         case notDelegatedAdministrator = "not_delegated_administrator"
         case notMember = "not_member"
         case badBody = "bad_body"
+        case bodyWithheld = "body_withheld"
+        case answeredInline = "answered_inline"
         case tagsNotFound = "tags_not_found"
         case tagsUnavailable = "tags_unavailable"
         case attachedPolicyMissing = "attached_policy_missing"
@@ -65,7 +68,7 @@ public struct GatewayError: Error, Sendable, Equatable {
         /// Authentication Information") or Gatehouse's own (`Gatehouse.0<status>`).
         public var answer: (status: Int, code: String, stage: RequestStage) {
             switch self {
-            case .malformedRequest, .badPath: (400, "Gatehouse.0400", .read)
+            case .malformedRequest, .badPath, .badDecisionRequest: (400, "Gatehouse.0400", .read)
             case .headTooLarge: (431, "Gatehouse.0431", .read)
             case .bodyTooLarge: (413, "Gatehouse.0413", .read)
             case .requestTimeout: (408, "Gatehouse.0408", .read)
@@ -79,6 +82,8 @@ public struct GatewayError: Error, Sendable, Equatable {
             case .notDelegatedAdministrator: (401, "Organizations.1002", .callerRule)
             case .notMember: (401, "Gatehouse.0402", .callerRule)
             case .badBody: (400, "Gatehouse.0400", .context)
+            case .bodyWithheld: (403, "Gatehouse.0403", .context)
+            case .answeredInline: (403, "Gatehouse.0403", .route)
             case .tagsNotFound: (403, "Organizations.1007", .context)
             case .tagsUnavailable: (503, "Gatehouse.0503", .context)
             case .attachedPolicyMissing, .policyDenied: (403, "Organizations.1007", .decide)
@@ -96,6 +101,17 @@ public struct GatewayError: Error, Sendable, Equatable {
     }
 
     public let kind: Kind
+
+    /// Refusals `mode: shadow` forwards anyway: the caller rule's, the policies' and the
+    /// tags they need. Never an unauthenticated call (there is no principal to forward as),
+    /// an unreadable one, or one the gateway cannot decide on for want of its body.
+    public var isWouldBeDenial: Bool {
+        switch kind {
+        case .notManagementAccount, .notDelegatedAdministrator, .notMember, .tagsNotFound, .tagsUnavailable, .attachedPolicyMissing, .policyDenied:
+            true
+        default: false
+        }
+    }
     /// For the caller: says what is wrong, never a policy's contents or a credential.
     public let message: String
     /// For the audit log and metrics (counted by the part before any colon).
@@ -123,6 +139,12 @@ public struct GatewayError: Error, Sendable, Equatable {
     /// the audit log alike (it names a field, never echoes a value).
     public static func malformedRequest(_ why: String) -> GatewayError {
         GatewayError(.malformedRequest, "The request is not valid HTTP/1: \(why).", reason: "malformed_request: \(why)")
+    }
+
+    /// A proxy's question that does not say plainly which call it is about
+    /// (`DecisionRequest`): `why` names the field, never echoes a value.
+    public static func badDecisionRequest(_ why: String) -> GatewayError {
+        GatewayError(.badDecisionRequest, "The proxy's authorization request cannot be read: \(why).", reason: "bad_decision_request: \(why)")
     }
 
     public static func headTooLarge(limit: Int) -> GatewayError {
@@ -226,6 +248,23 @@ public struct GatewayError: Error, Sendable, Equatable {
     // MARK: context
 
     public static func badBody(_ message: String) -> GatewayError { GatewayError(.badBody, message) }
+
+    /// The decision depends on the request body (`needs`: what reads it), which the proxy
+    /// asking did not pass whole (`why`): refused rather than decided on a guess.
+    public static func bodyWithheld(needs: String, why: String) -> GatewayError {
+        GatewayError(
+            .bodyWithheld,
+            "The call cannot be authorized without its body (\(needs)), which the proxy did not pass: \(why). See docs/OPERATIONS.md, \"Behind nginx or Envoy\".",
+            reason: "body_withheld: \(needs)")
+    }
+
+    /// An API Gatehouse answers itself (the profile, ownership transfers, temporary
+    /// credentials), asked about by a proxy: the service behind the proxy does not have it.
+    public static func answeredInline(action: String) -> GatewayError {
+        GatewayError(
+            .answeredInline, "'\(action)' is answered by Gatehouse itself; call it on the gateway's API port, not through the proxy.",
+            reason: "answered_inline: \(action)")
+    }
 
     /// The tag lookup found no such resource: a policy that tests its tags cannot allow the
     /// call, so it is denied as by policy.

@@ -60,6 +60,8 @@ enum HTTP1 {
         case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, trailer, upgrade
         case proxyAuthenticate, proxyAuthorization, expect, xAuthToken, authorization, userAgent, xForwardedFor, xForwardedProto
         case xRequestId, xGatehousePrincipal, xSdkDate, xSecurityToken, cookie, contentType, xSdkContentSha256, referer
+        /// What a proxy in front says of the call it asks about (`DecisionRequest`).
+        case xOriginalMethod, xOriginalURI, xOriginalBody, xEnvoyAuthPartialBody
 
         /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
         var isHopByHop: Bool {
@@ -100,6 +102,8 @@ enum HTTP1 {
                 ("x-forwarded-for", .xForwardedFor), ("x-forwarded-proto", .xForwardedProto), ("x-request-id", .xRequestId),
                 ("x-gatehouse-principal", .xGatehousePrincipal), ("x-sdk-date", .xSdkDate), ("x-security-token", .xSecurityToken),
                 ("cookie", .cookie), ("content-type", .contentType), ("x-sdk-content-sha256", .xSdkContentSha256), ("referer", .referer),
+                ("x-original-method", .xOriginalMethod), ("x-original-uri", .xOriginalURI), ("x-original-body", .xOriginalBody),
+                ("x-envoy-auth-partial-body", .xEnvoyAuthPartialBody),
             ] as [(String, Known)]).map { (Array($0.0.utf8), $0.1) }
 
         /// `names` by length: a field name is compared only with the known names as long.

@@ -129,11 +129,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     /// Whether the client connection is TLS (`g:SecureTransport`).
     private let isTLS: Bool
+    private let role: ListenerRole
+    /// The proxy asking about the call in flight, on the decision listener.
+    private var front: DecisionFront?
 
-    init(runtime: GatewayRuntime, pool: UpstreamPool, isTLS: Bool = false) {
+    init(runtime: GatewayRuntime, pool: UpstreamPool, isTLS: Bool = false, role: ListenerRole = .api) {
         self.runtime = runtime
         self.pool = pool
         self.isTLS = isTLS
+        self.role = role
         decoder = HTTP1.Decoder(kind: .request, maxHeadBytes: runtime.config.maxHeadBytes)
     }
 
@@ -334,24 +338,36 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard let head, let context else { return }
         received = .now()
         let started = Date()
+        // On the decision listener, the call asked about is read from the proxy's question.
+        var question: DecisionRequest?
+        if case .decisions(let prefix) = role {
+            switch DecisionRequest.read(head, body: body, envoyPrefix: prefix) {
+            case .success(let read): question = read
+            case .failure(let error):
+                front = head.target.hasPrefix(prefix + "/") ? .extAuthz : .authRequest
+                return answer(refusedEarly(error, started: started))
+            }
+        }
+        front = question?.front
         let policies: PolicySnapshot
         let directory: DirectoryView
         switch runtime.current() {
         case .success(let current): (policies, directory) = current
-        case .failure(let refusal):
-            let requestContext = RequestContext(
-                requestId: requestId, method: head.method, path: head.target, sourceIp: peerAddress,
-                policyRevision: runtime.snapshot()?.0.revision ?? "", receivedAt: started)
-            return answer(requestContext.refuse(refusal))
+        case .failure(let refusal): return answer(refusedEarly(refusal, started: started, method: question?.method, path: question?.target))
         }
         // List fields are read across all their lines (RFC 9110 §5.3): a second
         // X-Forwarded-For line is a later hop, not a line to ignore.
         var attributes = RequestAttributes(
-            method: head.method, target: head.target, token: Self.token(head), userAgent: head.first(.userAgent),
-            forwardedFor: head.elements(.xForwardedFor)?.joined(separator: ", "),
+            method: question?.method ?? head.method, target: question?.target ?? head.target, token: Self.token(head),
+            userAgent: head.first(.userAgent), forwardedFor: head.elements(.xForwardedFor)?.joined(separator: ", "),
             forwardedProto: head.elements(.xForwardedProto)?.joined(separator: ", "), peer: peerAddress,
-            body: body.map { Array($0.readableBytesView) } ?? [], now: started)
-        attributes.isTLS = isTLS
+            body: question?.body ?? body.map { Array($0.readableBytesView) } ?? [], now: started)
+        if let question {
+            attributes.bodyWithheld = question.bodyWithheld
+            attributes.peerIsAskingProxy = true
+        } else {
+            attributes.isTLS = isTLS
+        }
         attributes.referer = head.first(.referer)
         Self.readCredentials(head, into: &attributes)
         let authorization = runtime.authorizer.authorize(
@@ -360,7 +376,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 let tags = runtime.tags.lookup(account)
                 if tags != nil { runtime.metrics.tagHits.increment() }
                 return tags
-            })
+            }, shadow: runtime.shadowPolicies())
         switch authorization {
         case .decided(let requestContext):
             enforce(requestContext)
@@ -406,6 +422,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// endpoint) once the audit log can record it; anything else is answered as refused.
     private func enforce(_ requestContext: RequestContext) {
         requestContext.record.authorizeMicros = micros(since: received)
+        requestContext.record.via = front?.rawValue
         if let accessKey = requestContext.session?.accessKey {
             let second = Int64(requestContext.record.time.timeIntervalSince1970.rounded(.down))
             if lastNotedUse.map({ $0.second != second || $0.accessKey != accessKey }) ?? true {
@@ -413,10 +430,26 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 lastNotedUse = (accessKey, second)
             }
         }
+        if runtime.shadowMode, let refusal = requestContext.gatewayError, refusal.isWouldBeDenial {
+            requestContext.forwardDespiteRefusal()
+            runtime.logger.warning(
+                "mode shadow: forwarding a call the gateway refuses",
+                metadata: [
+                    "request_id": "\(requestId)", "reason": "\(refusal.reason)", "user": "\(requestContext.record.user ?? "-")",
+                    "action": "\(requestContext.record.action ?? "-")",
+                ])
+        }
         if requestContext.gatewayError == nil && runtime.config.auditRequired && !runtime.audit.isHealthy {
             requestContext.refuse(.auditUnavailable)
         }
         guard requestContext.gatewayError == nil, channelOpen else { return answer(requestContext) }
+        if front != nil {
+            // The service behind the proxy does not have Gatehouse's own APIs.
+            if requestContext.handler != nil {
+                return answer(requestContext.refuse(.answeredInline(action: requestContext.record.action ?? requestContext.record.path)))
+            }
+            return answerAllowed(requestContext)
+        }
         self.requestContext = requestContext
         state = .forwarding
         if let handler = requestContext.handler { return answerLocally(handler) }
@@ -635,6 +668,31 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     // MARK: answering and auditing
 
+    /// A call refused before the authorizer saw it (the decision listener's question, no
+    /// policy set or directory): the call's own method and path when known.
+    private func refusedEarly(_ error: GatewayError, started: Date, method: String? = nil, path: String? = nil) -> RequestContext {
+        let requestContext = RequestContext(
+            requestId: requestId, method: method ?? head?.method ?? "-", path: path ?? head?.target ?? "-", sourceIp: peerAddress,
+            policyRevision: runtime.snapshot()?.0.revision ?? "", receivedAt: started)
+        requestContext.record.via = front?.rawValue
+        return requestContext.refuse(error)
+    }
+
+    /// The decision listener's allow: 200 with no body, and who the caller is in
+    /// `X-Gatehouse-*` fields for the proxy to pass upstream (nginx `auth_request_set`, Envoy
+    /// `allowed_upstream_headers`).
+    private func answerAllowed(_ requestContext: RequestContext) {
+        requestContext.record.status = 200
+        audit(requestContext)
+        let record = requestContext.record
+        var fields: [(StaticString, String)] = [("X-Gatehouse-Request-Id", requestId)]
+        if let principal = record.principal { fields.append(("X-Gatehouse-Principal", principal)) }
+        if let user = record.user { fields.append(("X-Gatehouse-User", user)) }
+        if let credential = record.credential { fields.append(("X-Gatehouse-Credential", credential)) }
+        if let action = record.action { fields.append(("X-Gatehouse-Action", action)) }
+        respond(status: 200, contentType: nil, body: "", fields: fields)
+    }
+
     /// Answers a gateway error in the account service's error style, then records it.
     private func answer(_ requestContext: RequestContext) {
         guard let gatewayError = requestContext.gatewayError else { return audit(requestContext) }
@@ -651,6 +709,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             runtime.audit.write(requestContext.record)
         }
         if !runtime.audit.isHealthy { runtime.metrics.auditFailures.increment() }
+        if let shadow = requestContext.record.shadowDecision {
+            runtime.metrics.shadowDecided(enforced: requestContext.record.decision, shadow: shadow)
+        }
         runtime.metrics.decided(
             decision: requestContext.record.decision, reason: requestContext.record.reason, totalMicros: requestContext.record.totalMicros,
             cache: &decisionCounter)
@@ -659,14 +720,31 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     private func respond(_ gatewayError: GatewayError) {
-        respond(status: gatewayError.status, contentType: "application/json", body: gatewayError.responseBody(requestId: requestId))
+        let body = gatewayError.responseBody(requestId: requestId)
+        guard let front else { return respond(status: gatewayError.status, contentType: "application/json", body: body) }
+        // nginx's auth_request takes 401 and 403 as denials and anything else as its own
+        // failure (500), and Envoy's ext_authz any 5xx as its own (403, no body): the
+        // status meant and the whole error go in fields the proxy's configuration can
+        // answer with (samples/nginx-auth-request.conf does). Envoy passes 4xx on as they are.
+        let status =
+            switch front {
+            case .authRequest: gatewayError.status == 401 ? 401 : 403
+            case .extAuthz: gatewayError.status >= 500 ? 403 : gatewayError.status
+            }
+        respond(
+            status: status, contentType: "application/json", body: body,
+            fields: [
+                ("X-Gatehouse-Request-Id", requestId), ("X-Gatehouse-Status", String(gatewayError.status)), ("X-Gatehouse-Error", body),
+            ])
     }
 
-    /// Answers with a body the gateway wrote itself.
-    private func respond(status code: Int, contentType: String, body: String) {
+    /// Answers with a body the gateway wrote itself, and `fields` (values of field-value
+    /// bytes: the gateway's own).
+    private func respond(status code: Int, contentType: String?, body: String, fields: [(StaticString, String)] = []) {
         guard let context, channelOpen else { return }
         let reason = HTTPResponseStatus(statusCode: code).reasonPhrase
-        let maxHead = 160 + reason.utf8.count + contentType.utf8.count + requestId.utf8.count
+        var maxHead = 160 + reason.utf8.count + (contentType?.utf8.count ?? 0) + requestId.utf8.count
+        for (name, value) in fields { maxHead += ByteWriter.headerBytes(name, value) }
         var out = context.channel.allocator.buffer(capacity: maxHead + body.utf8.count)
         out.write(atMost: maxHead) { out in
             out.raw("HTTP/1.1 ")
@@ -674,9 +752,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             out.raw(" ")
             out.string(reason)
             out.raw("\r\n")
-            out.header("Content-Type", contentType)
+            if let contentType { out.header("Content-Type", contentType) }
             out.contentLength(body.utf8.count)
             out.header("X-Request-Id", requestId)
+            for (name, value) in fields { out.header(name, value) }
             connectionHeader(into: &out)
             out.raw("\r\n")
         }
@@ -727,7 +806,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func micros(since start: NIODeadline) -> Int { Int((NIODeadline.now() - start).nanoseconds / 1000) }
 
     /// The call's credential: a token, or an AK/SK signature (an `Authorization` that is not
-    /// `Bearer`) with its `X-Security-Token` and the request as signed. Two credentials
+    /// `Bearer`) with its `X-Security-Token` and the request as signed (`attributes`' method
+    /// and target: on the decision listener, the call's, not the question's). Two credentials
     /// (`X-Auth-Token` beside `Authorization`) and a security token without a signature are
     /// marked, to be refused before either is looked at.
     static func readCredentials(_ head: HTTP1.Head, into attributes: inout RequestAttributes) {
@@ -735,7 +815,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         let securityToken = head.first(.xSecurityToken)
         if attributes.token == nil, head.contains(.authorization) {
             let request = RequestSigning.Request(
-                method: head.method, target: head.target, fieldBytes: Array(head.bytes.readableBytesView), fieldSpans: Self.signingFieldSpans(head),
+                method: attributes.method, target: attributes.target, fieldBytes: Array(head.bytes.readableBytesView),
+                fieldSpans: Self.signingFieldSpans(head),
                 body: attributes.body)
             attributes.signed = SignedCredential(securityToken: securityToken, request: request)
         } else if securityToken != nil {
@@ -779,4 +860,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
         return RequestIds.next()
     }
+}
+
+/// What a listener is for: the API port proxies calls; the decision listener
+/// (`authz.listen`) answers a proxy in front whether to let each call through.
+enum ListenerRole {
+    case api
+    case decisions(envoyPathPrefix: String)
 }

@@ -22,16 +22,21 @@ final class PoolTable: @unchecked Sendable {
     func pool(for loop: EventLoop) -> UpstreamPool { pools[ObjectIdentifier(loop)]! }
 }
 
-/// The proxied API port on SwiftNIO.
+/// The proxied API port on SwiftNIO, or the decision listener (`role`), which runs the same
+/// handler and stages but answers a proxy in front instead of forwarding.
 struct ProxyService: Service {
     let runtime: GatewayRuntime
     let group: MultiThreadedEventLoopGroup
+    let pools: PoolTable
+    var role = ListenerRole.api
     let ready: @Sendable (Int) -> Void
 
     func run() async throws {
         let quiesce = ServerQuiescingHelper(group: group)
-        let pools = PoolTable(group: group, config: runtime.config, address: runtime.upstream, tls: runtime.upstreamTLS)
         let runtime = self.runtime
+        let (pools, role) = (self.pools, self.role)
+        let isAPI = if case .api = role { true } else { false }
+        let (host, port) = isAPI ? (runtime.config.listenHost, runtime.config.listenPort) : (runtime.config.authzHost, runtime.config.authzPort)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -44,22 +49,23 @@ struct ProxyService: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // TLS, when configured, with the certificate current at accept time.
-                    let tls = runtime.serverTLS.map { NIOSSLServerHandler(context: $0.context) }
+                    // TLS, when configured, with the certificate current at accept time (the
+                    // API port's only: proxies ask on a private address).
+                    let tls = isAPI ? runtime.serverTLS.map { NIOSSLServerHandler(context: $0.context) } : nil
                     if let tls { try channel.pipeline.syncOperations.addHandler(tls) }
                     // One handler reads and writes the bytes itself (see HTTP1 and ProxyHandler).
                     try channel.pipeline.syncOperations.addHandler(
-                        ProxyHandler(runtime: runtime, pool: pools.pool(for: channel.eventLoop), isTLS: tls != nil))
+                        ProxyHandler(runtime: runtime, pool: pools.pool(for: channel.eventLoop), isTLS: tls != nil, role: role))
                 }
             }
-            .bind(host: runtime.config.listenHost, port: runtime.config.listenPort).get()
+            .bind(host: host, port: port).get()
         ready(channel.localAddress?.port ?? 0)
         let drained = group.next().makePromise(of: Void.self)
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
             try await drained.futureResult.get()
         } onGracefulShutdown: {
-            runtime.logger.info("shutting down: no new connections; finishing calls in flight")
+            if isAPI { runtime.logger.info("shutting down: no new connections; finishing calls in flight") }
             quiesce.initiateShutdown(promise: drained)
         }
     }

@@ -10,6 +10,15 @@ public struct GatewayConfig: Sendable, Equatable {
     public var listenHost = "127.0.0.1"
     public var listenPort = 8080
     public var adminHost = "127.0.0.1"
+    /// The decision listener for a proxy in front (nginx `auth_request`, Envoy `ext_authz`):
+    /// its address and port (-1: off).
+    public var authzHost = "127.0.0.1"
+    public var authzPort = -1
+    /// The `path_prefix` Envoy's HTTP ext_authz filter puts before the original path.
+    public var authzEnvoyPathPrefix = "/ext_authz"
+    /// `enforce`, or `shadow`: would-be denials of the caller rule, context and decide stages
+    /// are logged and forwarded anyway (a first rollout).
+    public var mode = "enforce"
     public var adminPort = 9090
     public var threads = 0
     public var upstreamURL = "http://127.0.0.1:8081"
@@ -23,6 +32,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public var catalog = "samples/catalog.json"
     public var policiesDir = "policies"
     public var policiesWatchIntervalMs = 1000
+    /// A second policy set evaluated beside the enforced one on every call, never changing
+    /// the answer (empty: none).
+    public var policiesShadowDir = ""
     public var directoryPath = "data/directory.sqlite"
     /// A PostgreSQL directory shared by several gateways (`postgres://...`); when set, it is
     /// used instead of `directoryPath`.
@@ -97,6 +109,18 @@ public struct GatewayConfig: Sendable, Equatable {
                 name: "listen.tls.key_file", binding: .string(\.listenTLSKeyFile), help: "PEM private key of that certificate", allowsEmpty: true),
             Option(name: "admin.host", binding: .string(\.adminHost), help: "address for /healthz, /readyz, /metrics"),
             Option(name: "admin.port", binding: .int(\.adminPort, 0...65535), help: "admin port (0: a free port)"),
+            Option(
+                name: "authz.listen.host", binding: .string(\.authzHost),
+                help: "address of the decision listener for nginx auth_request and Envoy ext_authz"),
+            Option(
+                name: "authz.listen.port", binding: .int(\.authzPort, -1...65535),
+                help: "port of the decision listener (-1: off, 0: a free port)"),
+            Option(
+                name: "authz.envoy_path_prefix", binding: .string(\.authzEnvoyPathPrefix),
+                help: "the path_prefix of Envoy's HTTP ext_authz filter, put before the original path"),
+            Option(
+                name: "mode", binding: .string(\.mode),
+                help: "enforce, or shadow: calls the caller rule or the policies would refuse are logged and forwarded anyway"),
             Option(name: "threads", binding: .int(\.threads, 0...256), help: "event-loop threads for API traffic (0: one per runtime)"),
             Option(name: "upstream.url", binding: .string(\.upstreamURL), help: "the account service, http://host:port or https://host[:port]"),
             Option(
@@ -111,6 +135,10 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(name: "upstream.max_idle", binding: .int(\.upstreamMaxIdle, 0...100_000), help: "idle keep-alive connections kept per thread"),
             Option(name: "catalog", binding: .string(\.catalog), help: "route catalog file"),
             Option(name: "policies.dir", binding: .string(\.policiesDir), help: "policy directory (every *.json but *.test.json)"),
+            Option(
+                name: "policies.shadow_dir", binding: .string(\.policiesShadowDir),
+                help: "a second policy directory evaluated beside the enforced one, for the audit log only (empty: none)",
+                allowsEmpty: true),
             Option(
                 name: "policies.watch_interval_ms", binding: .int(\.policiesWatchIntervalMs, 0...3_600_000),
                 help: "how often to look for changed policy files (0: only on SIGHUP)"),
@@ -291,6 +319,13 @@ public struct GatewayConfig: Sendable, Equatable {
             } catch {
                 return "directory.url: \(error)"
             }
+        case "mode" where !["enforce", "shadow"].contains(mode):
+            return "mode is enforce or shadow, not \(JSONWriter.quoted(mode))"
+        case "authz.envoy_path_prefix":
+            if !authzEnvoyPathPrefix.hasPrefix("/") || authzEnvoyPathPrefix.hasSuffix("/") || authzEnvoyPathPrefix == "/auth/request" {
+                return
+                    "authz.envoy_path_prefix must start with / and not end with one (nor be /auth/request), not \(JSONWriter.quoted(authzEnvoyPathPrefix))"
+            }
         case "mail.transport" where !["maildir", "smtp"].contains(mailTransport):
             return "mail.transport is maildir or smtp, not \(JSONWriter.quoted(mailTransport))"
         case "mail.smtp.security" where SMTPSettings.Security(rawValue: smtpSecurity) == nil:
@@ -307,6 +342,9 @@ public struct GatewayConfig: Sendable, Equatable {
 
     func crossCheck() -> String? {
         if listenPort != 0 && listenPort == adminPort && listenHost == adminHost { return "listen.port and admin.port must differ" }
+        if authzPort > 0 && ((authzPort == listenPort && authzHost == listenHost) || (authzPort == adminPort && authzHost == adminHost)) {
+            return "authz.listen.port must differ from listen.port and admin.port"
+        }
         if listenTLSCertFile.isEmpty != listenTLSKeyFile.isEmpty {
             return "listen.tls.cert_file and listen.tls.key_file go together: set both for HTTPS, or neither"
         }

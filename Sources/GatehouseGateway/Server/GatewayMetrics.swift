@@ -22,6 +22,9 @@ public final class GatewayMetrics: Sendable {
         name("policy_reloads", "total", "Policy set loads, by result (refused: the last good set kept serving)")
     }
     static var upstreamErrors: MetricNameDescriptor { name("upstream_errors", "total", "Failed exchanges with the account service, by kind") }
+    static var shadowDecisions: MetricNameDescriptor {
+        name("shadow_decisions", "total", "Calls decided by the enforced and the shadow policy set, by both decisions")
+    }
     static var tagCache: MetricNameDescriptor { name("tag_cache", "total", "Tag lookups, by cache result") }
 
     public init() {
@@ -64,6 +67,12 @@ public final class GatewayMetrics: Sendable {
 
     func policyReload(ok: Bool) {
         registry.makeCounter(descriptor: Self.reloads, labels: [("result", ok ? "ok" : "refused")]).increment()
+    }
+
+    /// A call decided by the enforced set and by `policies.shadow_dir` (`allow`/`deny`
+    /// each): `gatehouse_shadow_decisions_total{enforced,shadow}`.
+    func shadowDecided(enforced: String, shadow: String) {
+        registry.makeCounter(descriptor: Self.shadowDecisions, labels: [("enforced", enforced), ("shadow", shadow)]).increment()
     }
 
     func upstreamError(_ kind: String) {

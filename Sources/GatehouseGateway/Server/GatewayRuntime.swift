@@ -33,6 +33,9 @@ public final class GatewayRuntime: Sendable {
 
     struct State {
         var policies: PolicySnapshot?
+        /// `policies.shadow_dir`'s set, evaluated beside `policies` for the audit log only.
+        var shadowPolicies: PolicySnapshot?
+        var shadowError: String?
         var directory: DirectoryView?
         var directoryVersion = -1
         var policyError: String?
@@ -51,6 +54,9 @@ public final class GatewayRuntime: Sendable {
     /// The proxy's own URL once it listens: confirmation links point there unless
     /// `mail.link_base` says otherwise.
     let listeningURL: ListeningURL
+    /// `mode: shadow`: would-be denials of the caller rule, context and decide stages are
+    /// forwarded (`GatewayError.Kind.isWouldBeDenial`).
+    let shadowMode: Bool
 
     /// Opens everything a gateway needs; throws a message saying what to fix. The first
     /// policy set and directory must be valid, or the gateway does not start.
@@ -96,6 +102,8 @@ public final class GatewayRuntime: Sendable {
             },
             organizationName: { [store] in (try? store.profile().name) ?? "your organization" }, logger: logger)
         let policies = try PolicySnapshot.load(directory: config.policiesDir)
+        let shadowPolicies = config.policiesShadowDir.isEmpty ? nil : try PolicySnapshot.load(directory: config.policiesShadowDir)
+        shadowMode = config.mode == "shadow"
         let version = try store.dataVersion()
         let view = try store.view()
         let signal = DirectoryChangeSignal()
@@ -110,6 +118,15 @@ public final class GatewayRuntime: Sendable {
             if shared { $0.directoryStale = Self.notYetListening }
         }
         adopt(policies)
+        if let shadowPolicies {
+            state.withLock { $0.shadowPolicies = shadowPolicies }
+            logger.info("shadow policy set loaded", metadata: ["revision": "\(shadowPolicies.revision)", "dir": "\(config.policiesShadowDir)"])
+        }
+        if shadowMode {
+            logger.warning(
+                "MODE SHADOW: calls the caller rule or the policies refuse are logged and forwarded anyway; nothing is enforced beyond authentication"
+            )
+        }
         warnAboutUnreadableKeys(view)
         updateOutboxDetail()
         // A lost watch makes the view stale at once, on the listener's event loop (a lock and
@@ -242,10 +259,17 @@ public final class GatewayRuntime: Sendable {
         }
     }
 
-    /// Reloads the policy directory when its files changed (or always, on SIGHUP). A set
-    /// with any invalid file is refused whole; the last good set keeps serving.
+    /// `policies.shadow_dir`'s set, when one is configured and loaded.
+    func shadowPolicies() -> PolicySnapshot? {
+        config.policiesShadowDir.isEmpty ? nil : state.withLock { $0.shadowPolicies }
+    }
+
+    /// Reloads the policy directory (and the shadow one) when its files changed (or always,
+    /// on SIGHUP). A set with any invalid file is refused whole; the last good set keeps
+    /// serving.
     @discardableResult
     public func reloadPolicies(force: Bool) -> Bool {
+        if !config.policiesShadowDir.isEmpty { reloadShadowPolicies(force: force) }
         let current = state.withLock { $0.policies }
         if !force, let current, FileStamp.current(directory: config.policiesDir) == current.stamps { return true }
         do {
@@ -281,6 +305,35 @@ public final class GatewayRuntime: Sendable {
                     metadata: ["revision": "\(current?.revision ?? "none")", "problems": "\(message)"])
             }
             return false
+        }
+    }
+
+    /// The shadow set's reload, by the enforced set's rules: refused whole, the last good
+    /// one kept, each refusal logged once.
+    private func reloadShadowPolicies(force: Bool) {
+        let directory = config.policiesShadowDir
+        let current = state.withLock { $0.shadowPolicies }
+        if !force, let current, FileStamp.current(directory: directory) == current.stamps { return }
+        do {
+            let loaded = try PolicySnapshot.load(directory: directory)
+            let changed = loaded.revision != current?.revision
+            state.withLock {
+                $0.shadowPolicies = changed ? loaded : current.map { PolicySnapshot(reusing: $0, stamps: loaded.stamps) } ?? loaded
+                $0.shadowError = nil
+            }
+            if changed { logger.info("shadow policy set loaded", metadata: ["revision": "\(loaded.revision)"]) }
+        } catch {
+            let message = error.summary()
+            let stamps = FileStamp.current(directory: directory)
+            let repeated = state.withLock { state -> Bool in
+                let repeated = state.shadowError == message
+                state.shadowError = message
+                if let shadow = state.shadowPolicies, let stamps { state.shadowPolicies = PolicySnapshot(reusing: shadow, stamps: stamps) }
+                return repeated
+            }
+            if !repeated || force {
+                logger.error("shadow policy set refused; the last good one is still evaluated", metadata: ["problems": "\(message)"])
+            }
         }
     }
 
@@ -362,6 +415,15 @@ public final class GatewayRuntime: Sendable {
                     ("users", .integer(Int64(state.directory?.seed.users.count ?? 0))), ("error", .string(orNull: state.directoryError)),
                     ("stale", .string(orNull: state.directoryStale)),
                 ])
+            ),
+            ("mode", .string(config.mode)),
+            (
+                "shadow_policies",
+                config.policiesShadowDir.isEmpty
+                    ? .null
+                    : .object([
+                        ("revision", .string(orNull: state.shadowPolicies?.revision)), ("last_refused", .string(orNull: state.shadowError)),
+                    ])
             ),
             ("audit", .object([("healthy", .bool(auditHealthy)), ("required", .bool(config.auditRequired))])),
             (

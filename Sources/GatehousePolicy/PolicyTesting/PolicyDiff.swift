@@ -36,15 +36,21 @@ public struct PolicyDiff: Sendable {
 
     /// Records one request's decisions under the old and the new set.
     public mutating func add(_ request: AuthorizationRequest, before: Decision, after: Decision) {
+        add(
+            principal: Self.principalName(request.principal), action: request.action, resource: request.resource,
+            described: Self.resourceDescription(request), before: before.reason, after: after.reason)
+    }
+
+    /// Records one call's two decisions, given as parts (`gatehouse audit summarize`, from
+    /// audit lines): `principal` as shown, `described` the resource's group name.
+    public mutating func add(principal: String, action: String, resource: String, described: String, before: DecisionReason, after: DecisionReason) {
         requests += 1
-        guard before.reason != after.reason else { return }
-        let group = Group(
-            principal: Self.principalName(request.principal), action: request.action, resource: Self.resourceDescription(request),
-            before: before.reason, after: after.reason)
+        guard before != after else { return }
+        let group = Group(principal: principal, action: action, resource: described, before: before, after: after)
         counts[group, default: 0] += 1
-        if !examples[group, default: []].contains(request.resource) {
+        if !examples[group, default: []].contains(resource) {
             if examples[group, default: []].count < Self.examplesPerGroup {
-                examples[group, default: []].append(request.resource)
+                examples[group, default: []].append(resource)
             } else {
                 moreResources.insert(group)
             }
@@ -68,16 +74,28 @@ public struct PolicyDiff: Sendable {
     /// `alice` for `iam::…:user:alice`; the URN itself for other shapes.
     static func principalName(_ principal: Principal) -> String {
         guard let urn = principal.urn else { return principal.id ?? "(no principal)" }
+        return principalName(urn: urn)
+    }
+
+    /// `alice` for `iam::…:user:alice`; the URN itself for other shapes.
+    public static func principalName(urn: String) -> String {
         if let range = urn.firstRange(of: ":user:") { return String(urn[range.upperBound...]) }
         return urn
+    }
+
+    /// `accounts` for an account's URN: the resource type, plural; `*` and other shapes as
+    /// they are.
+    public static func resourceType(of urn: String) -> String {
+        let parts = urn.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5 else { return urn }
+        return parts[3].hasSuffix("s") ? String(parts[3]) : parts[3] + "s"
     }
 
     /// `accounts tagged env=prod` from the URN's type and the request's resource tags;
     /// `accounts without tags`; `*` for actions without a resource type.
     static func resourceDescription(_ request: AuthorizationRequest) -> String {
-        let parts = request.resource.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5 else { return request.resource }
-        let type = parts[3].hasSuffix("s") ? String(parts[3]) : parts[3] + "s"
+        let type = resourceType(of: request.resource)
+        guard type != request.resource else { return request.resource }
         let prefix = "g:resourcetag/"
         // Resource tags are always set explicitly; the principal's keys need not be merged in.
         let tags = request.explicitContext.compactMap { key, values -> String? in

@@ -5,8 +5,9 @@ tests can check exactly what was forwarded. Prints "listening on http://127.0.0.
 - a GET of .../<id>/tags answers by the ID's prefix, for the gateway's tag lookups:
   "tags-ok" 200 with env=dev, "tags-case" 200 with protected=true and Protected=no,
   "tags-bad" 200 with a body that is no tag list, "tags-paged" 200 with a next_marker,
-  "tags-gone" 404; any other path ending in /tags answers 500 (the gateway must then deny
-  calls that need tags);
+  "tags-gone" 404; an ID given as "--tags ID=KEY:VALUE" (repeatable) 200 with that tag;
+  any other path ending in /tags answers 500 (the gateway must then deny calls that need
+  tags);
 - an "X-Test-Sleep: SECONDS" header delays the answer (upstream timeouts), after printing
   "holding <path>", so a test can wait for the call to be in flight;
 - a request without Host answers 400, as nginx does (HTTP/1.1 requires it);
@@ -49,7 +50,10 @@ class Echo(BaseHTTPRequestHandler):
         elif self.path.endswith("/tags"):
             resource = self.path.rsplit("/", 2)[-2]
             status, answer = 500, {"error_code": "Test.500", "error_msg": "tags are broken here"}
-            if resource.startswith("tags-ok"):
+            if resource in GIVEN_TAGS:
+                key, value = GIVEN_TAGS[resource]
+                status, answer = 200, {"tags": [{"key": key, "value": value}], "page_info": {"current_count": 1}}
+            elif resource.startswith("tags-ok"):
                 status, answer = 200, {"tags": [{"key": "env", "value": "dev"}], "page_info": {"current_count": 1}}
             elif resource.startswith("tags-case"):
                 status, answer = 200, {"tags": [{"key": "Protected", "value": "no"}, {"key": "protected", "value": "true"}]}
@@ -99,6 +103,11 @@ class Echo(BaseHTTPRequestHandler):
 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
+GIVEN_TAGS = {}
+for index, argument in enumerate(sys.argv[1:-1], start=1):
+    if argument == "--tags":
+        resource, tag = sys.argv[index + 1].split("=", 1)
+        GIVEN_TAGS[resource] = tuple(tag.split(":", 1))
 server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
 print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
 try:
