@@ -16,7 +16,6 @@ DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.js
 
 DEMO_DIR ?= .build/demo
 DEMO_PORT ?= 8080
-DEMO_AUTHZ_PORT ?= 8181
 PREFIX ?= /usr/local
 
 .PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway bench-replicas bench-proxies format fuzz
@@ -44,12 +43,13 @@ build: deps
 	$(SWIFT) build --product gatehouse
 
 # The main job: the gateway in front of the sample account service, with a seeded directory,
-# printing tokens and curl lines (Ctrl-C stops it). DEMO_PORT=0 takes a free port; the
-# decision listener for nginx and Envoy is on DEMO_AUTHZ_PORT (8181, as the samples ask). A second
+# printing tokens and curl lines (Ctrl-C stops it); the decision listener for nginx and
+# Envoy on 8181 and the account service behind them on 8081, as the samples ask.
+# DEMO_PORT=0 takes free ports throughout. A second
 # run reuses $(DEMO_DIR) (edited policies, a completed ownership transfer); demo-reset
 # deletes it.
 demo: build
-	$(GATEHOUSE) demo --data-dir $(DEMO_DIR) --port $(DEMO_PORT) --authz-port $(DEMO_AUTHZ_PORT)
+	$(GATEHOUSE) demo --data-dir $(DEMO_DIR) --port $(DEMO_PORT)
 
 demo-reset:
 	rm -rf $(DEMO_DIR)

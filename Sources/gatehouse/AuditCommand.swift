@@ -20,21 +20,23 @@ struct AuditSummarizeCommand: ParsableCommand {
         commandName: "summarize",
         abstract: "Summarize an audit log: the calls whose decision a shadow policy set would change.",
         discussion: """
-            Reads the audit log's JSON lines (- for standard input). With --shadow, lists the calls \
-            whose shadow decision (shadow_decision, from policies.shadow_dir) differs from the \
-            enforced one, grouped by principal, action, resource type and the change, as `gatehouse \
-            diff` groups them, with a count and example resources; then the calls `mode: shadow` \
-            forwarded although they were refused (enforced: false), grouped by reason. Resource tags \
-            are not in the audit log, so groups name the resource type only.
+            Reads the audit log's JSON lines (- for standard input). --shadow (required: the one \
+            summary so far) lists the calls whose shadow decision (shadow_decision, from \
+            policies.shadow_dir) differs from the enforced one, grouped by principal, action, resource \
+            type and the change, as `gatehouse diff` groups them, with a count and example resources \
+            ("N of M" counts the calls both sets decided); then the calls `mode: shadow` forwarded \
+            although they were refused (enforced: false), by the kind of reason. Resource tags are not \
+            in the audit log, so groups name the resource type only.
 
-            Exit status: 0 when no decision would change, 1 when some would, 2 for an unreadable \
-            file or a line that is not an audit record (its line number is given).
+            Exit status: 0 when no decision would change, 1 when some would (a shadow set's \
+            decision differs, or mode shadow forwarded a refused call), 2 for an unreadable file or \
+            a line that is not an audit record (its line number is given).
 
             Example:
               gatehouse audit summarize --shadow data/audit.log
             """)
 
-    @Flag(help: "Compare the enforced decisions with the shadow ones.")
+    @Flag(help: "Compare the enforced decisions with the shadow ones (required).")
     var shadow = false
 
     @Argument(help: ArgumentHelp("The audit log (- for standard input).", valueName: "audit.log"))
@@ -61,22 +63,24 @@ struct AuditSummarizeCommand: ParsableCommand {
         var lineNumber = 0
         while let next = reader.next() {
             lineNumber += 1
-            let place = "\(file):\(lineNumber)"
-            guard case .text(let bytes) = next else { throw ValidationError("\(place): a line longer than 1 MiB is not an audit record") }
+            let place = SourceLocation(file: file, line: lineNumber)
+            guard case .text(let bytes) = next else { throw Self.notARecord(place, "a line longer than 1 MiB") }
             let line = String(decoding: bytes, as: UTF8.self)
             if line.allSatisfy(\.isWhitespace) { continue }
             guard case .object(let members)? = try? JSONLoader.parse(bytes, limits: JSONLimits(maxBytes: 1 << 20, maxDepth: 8)) else {
-                throw ValidationError("\(place): not an audit record (one JSON object per line)")
+                throw Self.notARecord(place, "not one JSON object")
             }
             func text(_ key: String) -> String? {
                 if case .string(let value)? = members.first(where: { $0.key == key })?.value { return value }
                 return nil
             }
             guard text("request_id") != nil, let decision = text("decision") else {
-                throw ValidationError("\(place): not an audit record (no request_id or decision)")
+                throw Self.notARecord(place, "no request_id or decision")
             }
             if case .bool(false)? = members.first(where: { $0.key == "enforced" })?.value {
-                forwarded["\(text("reason") ?? "?")", default: 0] += 1
+                // By the kind of reason, as the metrics count them (a tag lookup's reason names its account).
+                let reason = text("reason") ?? "?"
+                forwarded[String(reason.split(separator: ":", maxSplits: 1).first ?? Substring(reason)), default: 0] += 1
             }
             guard let shadowDecision = text("shadow_decision") else { continue }
             compared += 1
@@ -103,7 +107,13 @@ struct AuditSummarizeCommand: ParsableCommand {
             }
             Output.line(JSONWriter.pretty(json))
         }
-        if diff.changed > 0 { throw ExitCode(1) }
+        if diff.changed > 0 || !forwarded.isEmpty { throw ExitCode(1) }
+    }
+
+    /// A line that is not an audit record: said with its place, without the usage text a
+    /// `ValidationError` would add (the input is wrong, not the command line).
+    static func notARecord(_ place: SourceLocation, _ why: String) -> PolicyLoadError {
+        PolicyLoadError([Diagnostic(.unreadableFile, "not an audit record: \(why)", at: place)])
     }
 
     /// An audit line's reason as the engine's; a gateway refusal (a missing policy, tags that

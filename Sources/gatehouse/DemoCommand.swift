@@ -49,9 +49,19 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "The decision listener's port, for nginx auth_request and Envoy ext_authz (samples/nginx-auth-request.conf and samples/envoy-ext-authz.yaml ask 8181); 0 picks a free one."
+            "The decision listener's port, for nginx auth_request and Envoy ext_authz (the samples ask 8181, the default; with --port 0, a free one)."
     )
-    var authzPort: Int = 8181
+    var authzPort: Int?
+
+    @Option(
+        help:
+            "The port of the account service behind nginx and Envoy (the same accounts, trusting the proxy in front; the samples forward to 8081, the default; with --port 0, a free one)."
+    )
+    var proxiedServicePort: Int?
+
+    /// The ports the samples in samples/ expect, unless --port 0 asks for free ones throughout.
+    var effectiveAuthzPort: Int { authzPort ?? (port == 0 ? 0 : 8181) }
+    var effectiveProxiedServicePort: Int { proxiedServicePort ?? (port == 0 ? 0 : 8081) }
 
     @Option(help: ArgumentHelp("Policies to copy into a new data directory (default: the built-in examples).", valueName: "dir"))
     var policies: String?
@@ -70,8 +80,11 @@ struct DemoCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port takes 0 to 65535") }
-        guard (0...65535).contains(authzPort) else { throw ValidationError("--authz-port takes 0 to 65535") }
-        if port != 0 && port == authzPort { throw ValidationError("--port and --authz-port must differ") }
+        for (name, value) in [("--authz-port", authzPort), ("--proxied-service-port", proxiedServicePort)] {
+            if let value, !(0...65535).contains(value) { throw ValidationError("\(name) takes 0 to 65535") }
+        }
+        let fixed = [port, effectiveAuthzPort, effectiveProxiedServicePort].filter { $0 != 0 }
+        if Set(fixed).count != fixed.count { throw ValidationError("--port, --authz-port and --proxied-service-port must differ") }
         if fresh, dataDir == nil { throw ValidationError("--fresh needs --data-dir: without it every run starts in a new directory") }
         if let postgres {
             do {
@@ -155,25 +168,19 @@ struct DemoCommand: AsyncParsableCommand {
         let managementSigning = try SigningCredentials.load(file: signingPath)
         let accountStore = try SampleAccountStore(path: root + "/accounts.sqlite")
         try accountStore.seedIfEmpty(from: seedValue)
-        let servicePort = Mutex<Int?>(nil)
-        let service = Application(
-            router: SampleAccountService(store: accountStore, requiredSignature: managementSigning).router(),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "gatehouse-sample-account-service"),
-            onServerRunning: { channel in servicePort.withLock { $0 = channel.localAddress?.port } })
-        let serviceTask = Task { try await service.runService() }
+        let (serviceTask, upstreamPort) = try await Self.startService(
+            SampleAccountService(store: accountStore, requiredSignature: managementSigning), port: 0, what: "the sample account service")
         defer { serviceTask.cancel() }
-        var upstreamPort: Int?
-        for _ in 0..<500 {
-            upstreamPort = servicePort.withLock { $0 }
-            if upstreamPort != nil { break }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        guard let upstreamPort else { throw GatewayStartError("the sample account service did not start") }
+        // The same accounts for nginx and Envoy to forward to: a service behind a proxy trusts
+        // the proxy, not a signature (the real endpoint's rule is the inline gateway's case).
+        let (proxiedTask, proxiedPort) = try await Self.startService(
+            SampleAccountService(store: accountStore), port: effectiveProxiedServicePort, what: "the account service behind nginx and Envoy")
+        defer { proxiedTask.cancel() }
 
         var config = GatewayConfig()
         config.listenPort = port
         config.adminPort = 0
-        config.authzPort = authzPort
+        config.authzPort = effectiveAuthzPort
         config.upstreamURL = "http://127.0.0.1:\(upstreamPort)"
         config.catalog = catalogPath
         config.policiesDir = policyDir
@@ -187,7 +194,8 @@ struct DemoCommand: AsyncParsableCommand {
         try await ServeCommand.serve(config) { endpoints in
             let (config, tokens, accessKeys) = (finalConfig, finalTokens, finalKeys)
             let demo = DemoContract(
-                gateway: endpoints.gateway, admin: endpoints.admin, accountService: config.upstreamURL, organizationId: organization.id,
+                gateway: endpoints.gateway, admin: endpoints.admin, accountService: config.upstreamURL,
+                proxiedAccountService: "http://127.0.0.1:\(proxiedPort)", organizationId: organization.id,
                 managementAccountId: organization.managementAccountId, devAccount: accounts.dev, prodAccount: accounts.prod,
                 authz: endpoints.authz ?? "",
                 users: demoUsers.map { ($0, users[$0] ?? "") }, tokens: demoUsers.map { ($0, tokens[$0]!) }, accessKeys: accessKeys,
@@ -200,11 +208,29 @@ struct DemoCommand: AsyncParsableCommand {
             } catch {
                 Output.error("error: cannot write the demo's files in \(root): \(error)")
             }
-            Output.line(Self.banner(endpoints: endpoints, root: root, accounts: accounts, tokens: tokens))
+            Output.line(Self.banner(endpoints: endpoints, root: root, accounts: accounts, tokens: tokens, proxiedPort: proxiedPort))
             if let shown = finalConfig.directoryURL.isEmpty ? nil : (try? PostgresLocation(url: finalConfig.directoryURL))?.description {
                 Output.line("The directory is in PostgreSQL: \(shown) (gatehouse directory ... --db takes that URL, with its password).")
             }
         }
+    }
+
+    /// Runs a sample account service on `port` (0: a free one) until the returned task is
+    /// cancelled; returns once it listens, with its port.
+    static func startService(_ service: SampleAccountService, port: Int, what: String) async throws -> (Task<Void, any Error>, Int) {
+        let bound = Mutex<Int?>(nil)
+        let application = Application(
+            router: service.router(),
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "gatehouse-sample-account-service"),
+            onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port } })
+        let task = Task { try await application.runService() }
+        for _ in 0..<500 {
+            if let port = bound.withLock({ $0 }) { return (task, port) }
+            if task.isCancelled { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        task.cancel()
+        throw GatewayStartError("\(what) did not start on 127.0.0.1:\(port) (is the port in use?)")
     }
 
     /// A few lines of Python that update an account through the gateway with the official
@@ -245,7 +271,9 @@ struct DemoCommand: AsyncParsableCommand {
         return (dev, prod)
     }
 
-    static func banner(endpoints: GatewayEndpoints, root: String, accounts: (dev: String, prod: String), tokens: [String: String]) -> String {
+    static func banner(
+        endpoints: GatewayEndpoints, root: String, accounts: (dev: String, prod: String), tokens: [String: String], proxiedPort: Int
+    ) -> String {
         let url = endpoints.gateway + "/v1/organizations/accounts/"
         func patch(_ user: String, _ account: String, _ text: String) -> String {
             "curl -s -X PATCH -H 'X-Auth-Token: \(tokens[user]!)' -H 'Content-Type: application/json' \\\n       -d '{\"description\": \"\(text)\"}' \(url)\(account)"
@@ -256,6 +284,7 @@ struct DemoCommand: AsyncParsableCommand {
               gateway          \(endpoints.gateway)
               admin            \(endpoints.admin)/readyz  /metrics
               authz            \(endpoints.authz ?? "off")   (decisions for nginx auth_request and Envoy ext_authz)
+              behind a proxy   http://127.0.0.1:\(proxiedPort)   (the same accounts, for samples/nginx-auth-request.conf and envoy-ext-authz.yaml)
               data directory   \(root)   (demo.json, env, audit.log, policies/, maildir/)
 
             In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, AUTHZ, DEV_ACCOUNT, PROD_ACCOUNT,

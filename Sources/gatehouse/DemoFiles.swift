@@ -57,7 +57,10 @@ enum DemoFiles {
 
 /// What a running demo tells scripts: `demo.json`, and the same as shell variables in `env`.
 struct DemoContract {
-    var gateway, admin, accountService, organizationId, managementAccountId, devAccount, prodAccount: String
+    var gateway, admin, accountService: String
+    /// The same accounts' service for nginx and Envoy to forward to (no signature required).
+    var proxiedAccountService = ""
+    var organizationId, managementAccountId, devAccount, prodAccount: String
     /// The decision listener for nginx `auth_request` and Envoy `ext_authz`.
     var authz = ""
     /// Demo user name -> user ID and token, in the banner's order.
@@ -74,6 +77,7 @@ struct DemoContract {
             ("admin", .string(admin)),
             ("authz", .string(authz)),
             ("account_service", .string(accountService)),
+            ("proxied_account_service", .string(proxiedAccountService)),
             ("organization_id", .string(organizationId)),
             ("management_account_id", .string(managementAccountId)),
             ("accounts", .object([("dev", .string(devAccount)), ("prod", .string(prodAccount))])),

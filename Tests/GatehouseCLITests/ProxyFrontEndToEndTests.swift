@@ -137,7 +137,9 @@ func freeLoopbackPort() throws -> Int {
             port: port, method: "POST", target: "/v1/organizations/resources/\(Fixture.devAccount)/tag",
             headers: [("X-Auth-Token", gateway.tokens["admin"]!), ("Content-Type", "application/json")],
             body: #"{"tags": [{"key": "team", "value": "a"}]}"#)
-        let lines = try gateway.auditLines()
+        // Audit lines are written at the end of the listener's event-loop tick, after the
+        // answer went to the proxy: wait (bounded) for the tagging call's.
+        let lines = try await Self.auditLines(gateway) { $0.contains { ($0["path"] as? String)?.hasSuffix("/tag") == true } }
         let tagLine = try #require(lines.last { ($0["path"] as? String)?.hasSuffix("/tag") == true })
         if peer == .nginx {
             #expect(tagging.status == 403 && tagging.errorCode == "Gatehouse.0403", "\(tagging.body)")
@@ -187,17 +189,26 @@ func freeLoopbackPort() throws -> Int {
                 ))
         }
         var reached: [(method: String, path: String)] = []
-        for (request, wait) in requests {
+        for (index, (request, wait)) in requests.enumerated() {
             let text = String(decoding: try RawHTTP.exchange(port: port, bytes: Array(request.utf8), timeout: wait), as: UTF8.self)
             // Every answer on the connection (a pipelined second request gets its own).
             for part in text.components(separatedBy: "HTTP/1.1 ").dropFirst() {
                 guard let answer = try? RawHTTP.parse(Array(("HTTP/1.1 " + part).utf8)), answer.header("X-Echo") == "yes" else { continue }
                 reached.append((answer.json["method"] as? String ?? "?", answer.json["path"] as? String ?? "?"))
+                // Each outside input's right answer is a refusal, whoever gives it: none may
+                // reach the service (Envoy folds two-host.bin's Host lines into "gw,evil").
+                #expect(index < targets.count, "\(peer) let an outside input through: \(request.debugDescription)")
             }
         }
-        let allowed = try gateway.auditLines().filter { $0["decision"] as? String == "allow" }.map {
-            ($0["method"] as? String ?? "", $0["path"] as? String ?? "")
+        // Each line is written just after its answer: wait (bounded) until every call that
+        // reached the service has one (a bypass never will).
+        func isAllowed(_ line: [String: Any]) -> Bool { line["decision"] as? String == "allow" }
+        let lines = try await Self.auditLines(gateway) { lines in
+            reached.allSatisfy { call in
+                lines.contains { isAllowed($0) && $0["method"] as? String == call.method && $0["path"] as? String == call.path }
+            }
         }
+        let allowed = lines.filter(isAllowed).map { ($0["method"] as? String ?? "", $0["path"] as? String ?? "") }
         #expect(!reached.isEmpty, "the plain call must go through")
         for call in reached {
             #expect(
@@ -235,6 +246,17 @@ func freeLoopbackPort() throws -> Int {
             #expect(answers["update"]?["status"] as? Int == 403 && answers["update"]?["error_code"] as? String == "Gatehouse.0403", "\(answers)")
         }
         await ProxyPeer.stop(proxy)
+    }
+
+    /// The gateway's audit lines once `ready` holds of them, or after 10 s as they are.
+    static func auditLines(_ gateway: GatewayFixture, until ready: ([[String: Any]]) -> Bool) async throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(10)
+        var lines = try gateway.auditLines()
+        while !ready(lines), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            lines = try gateway.auditLines()
+        }
+        return lines
     }
 
     static func upstreamPort(_ gateway: GatewayFixture) throws -> Int {

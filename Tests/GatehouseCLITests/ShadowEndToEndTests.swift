@@ -48,6 +48,7 @@ import Testing
         let broken = try gateway.dir.write("broken.log", (try String(contentsOfFile: gateway.auditLog, encoding: .utf8)) + "{not json\n")
         let refused = try CLI.run(["audit", "summarize", "--shadow", broken])
         #expect(refused.status == 2 && refused.stderr.contains("broken.log:4"), "\(refused.stderr)")
+        #expect(!refused.stderr.contains("Usage"), "a bad input is not a usage error: \(refused.stderr)")
         #expect(await gateway.stop() == 0)
     }
 
@@ -67,6 +68,8 @@ import Testing
         #expect(ready["mode"] as? String == "shadow")
         let summary = try CLI.run(["audit", "summarize", "--shadow", gateway.auditLog])
         #expect(summary.stdout.contains("forwarded by mode shadow although refused (implicit_deny): 1 call"), "\(summary.stdout)")
+        #expect(summary.stdout.contains("forwarded by mode shadow although refused (not_management_account): 1 call"), "\(summary.stdout)")
+        #expect(summary.status == 1, "calls forwarded although refused count as decisions that would change")
         #expect(await gateway.stop() == 0)
     }
 }

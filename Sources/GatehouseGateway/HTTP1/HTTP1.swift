@@ -530,8 +530,13 @@ enum HTTP1 {
             return .success(())
         }
 
-        /// `uri-host [ ":" port ]` (RFC 3986 §3.2.2): a reg-name, an IPv4 address or an IP
+        /// `uri-host [ ":" port ]` (RFC 3986 §3.2.2): a host name or IPv4 address, or an IP
         /// literal in brackets, then an optional port of digits. Never empty.
+        ///
+        /// Narrower than RFC 3986's reg-name on purpose: a host name here is letters, digits,
+        /// `-`, `.` and `_`, with none of the sub-delimiters or percent-encoding no DNS name
+        /// has. A comma in particular is what a proxy leaves when it folds two Host lines into
+        /// one (Envoy sends `host: a,b`), the ambiguity a repeated Host is refused for.
         static func isValidHost(_ value: UnsafeRawBufferPointer) -> Bool {
             guard !value.isEmpty else { return false }
             var index = 0
@@ -556,14 +561,10 @@ enum HTTP1 {
             return port.reduce(0) { $0 * 10 + Int($1 - 0x30) } <= 65535
         }
 
-        /// unreserved / pct-encoded / sub-delims (RFC 3986 §3.2.2), `%` taken as is.
+        /// A host name's bytes: letters, digits, `-`, `.` and `_`.
         private static func isRegNameByte(_ byte: UInt8) -> Bool {
             switch byte {
-            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: true
-            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
-                UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
-                UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
-                true
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"): true
             default: false
             }
         }

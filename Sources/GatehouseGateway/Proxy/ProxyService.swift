@@ -37,7 +37,7 @@ struct ProxyService: Service {
         let (pools, role) = (self.pools, self.role)
         let isAPI = if case .api = role { true } else { false }
         let (host, port) = isAPI ? (runtime.config.listenHost, runtime.config.listenPort) : (runtime.config.authzHost, runtime.config.authzPort)
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -58,7 +58,12 @@ struct ProxyService: Service {
                         ProxyHandler(runtime: runtime, pool: pools.pool(for: channel.eventLoop), isTLS: tls != nil, role: role))
                 }
             }
-            .bind(host: host, port: port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            throw GatewayStartError("cannot listen on \(host):\(port) (\(isAPI ? "listen" : "authz.listen")): \(error)")
+        }
         ready(channel.localAddress?.port ?? 0)
         let drained = group.next().makePromise(of: Void.self)
         try await withGracefulShutdownHandler {

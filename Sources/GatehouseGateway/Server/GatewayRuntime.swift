@@ -124,7 +124,7 @@ public final class GatewayRuntime: Sendable {
         }
         if shadowMode {
             logger.warning(
-                "MODE SHADOW: calls the caller rule or the policies refuse are logged and forwarded anyway; nothing is enforced beyond authentication"
+                "MODE SHADOW: calls the caller rule, a tag lookup or the policies refuse are logged and forwarded anyway; only authentication and unreadable calls are refused"
             )
         }
         warnAboutUnreadableKeys(view)

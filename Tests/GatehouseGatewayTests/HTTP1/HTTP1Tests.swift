@@ -264,12 +264,15 @@ private func read(
     @Test func anHTTP11RequestNeedsOneValidHost() {
         for bad in [
             "", " ", "a b", "a/b", "a@b", "[::1", "[]", "[::g]", "host:80a", "host:80:81", ":80", "caf\u{e9}", "a:65536", "a:99999", "a:000080",
+            // Two Host lines folded into one by a proxy (Envoy sends `host: gw,evil`), and the
+            // other sub-delimiters and encodings no host name has.
+            "gw,evil", "gw, evil", "a;b", "a=b", "a!b", "a*b", "a%41", "a~b",
         ] {
             let (reading, _) = read("GET / HTTP/1.1\r\nHost: \(bad)\r\n\r\n")
             #expect(reading.failure != nil, "Host: \(bad.debugDescription)")
         }
         #expect(read("GET / HTTP/1.1\r\nX-A: 1\r\n\r\n").0.failure == .malformed("an HTTP/1.1 request without Host"))
-        for good in ["gw", "127.0.0.1:8080", "[::1]:80", "[2001:db8::1]", "example.com:", "a-b.c_d~e%41", "a:65535", "a:0"] {
+        for good in ["gw", "127.0.0.1:8080", "[::1]:80", "[2001:db8::1]", "example.com:", "a-b.c_d", "a:65535", "a:0"] {
             #expect(read("GET / HTTP/1.1\r\nHost: \(good)\r\n\r\n").0.failure == nil, "Host: \(good)")
         }
         // HTTP/1.0 may leave it out (the gateway adds one upstream).
