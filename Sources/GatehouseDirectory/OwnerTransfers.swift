@@ -15,6 +15,10 @@ public struct OwnerTransfer: Sendable, Equatable {
     public var expiresAt: Date
     public var endedAt: Date?
     public var failure: String?
+    /// The address entered when the transfer started because the target had none (the
+    /// OU management guide's "manually enter the user's email address"); nil when the link
+    /// went to the target's registered address.
+    public var enteredEmail: String?
 }
 
 /// Why a transfer could not be started, changed or accepted. Each reads well on its own:
@@ -25,6 +29,8 @@ public enum TransferError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownTarget(String)
     case targetDisabled(String)
     case targetHasNoEmail(String)
+    case targetHasEmail(String)
+    case badEmail
     case alreadyPending(String)
     case notFound(String)
     case notPending(OwnerTransfer.State)
@@ -42,7 +48,11 @@ public enum TransferError: Error, Sendable, Equatable, CustomStringConvertible {
         case .targetIsSelf: "The owner cannot transfer ownership to themselves."
         case .unknownTarget(let id): "No user has the ID \(id)."
         case .targetDisabled(let id): "The user \(id) is disabled."
-        case .targetHasNoEmail(let id): "The user \(id) has no email address to send the confirmation link to."
+        case .targetHasNoEmail(let id):
+            "The user \(id) has no registered email address: give the address to send the confirmation link to in email."
+        case .targetHasEmail(let id):
+            "The user \(id) has a registered email address, and the confirmation link goes only there: send no email."
+        case .badEmail: "email must be one plain address, name@example.com (at most 254 characters, no spaces or angle brackets)."
         case .alreadyPending(let id): "Transfer \(id) is already pending; cancel it first."
         case .notFound(let id): "No ownership transfer has the ID \(id)."
         case .notPending(let state): "The transfer is \(state.rawValue), not pending."
@@ -78,10 +88,16 @@ public struct OutboxItem: Sendable, Equatable {
 }
 
 extension DirectoryStore {
-    /// Starts a transfer from the owner to another enabled user with an email address, and
-    /// queues its email in the same transaction. At most one transfer is pending at a time.
+    /// Starts a transfer from the owner to another enabled user, and queues its email in the
+    /// same transaction. At most one transfer is pending at a time.
+    ///
+    /// The link goes to the target's registered address. A target without one needs
+    /// `email`, the address the owner entered (the OU management guide), kept with the
+    /// transfer; it becomes the target's registered address only when the link is accepted,
+    /// which proves the target reads it. `email` beside a registered address is refused, so
+    /// a link can never be sent elsewhere.
     public func startTransfer(
-        by owner: String, to targetId: String, validFor lifetime: TimeInterval, now: Date = Date()
+        by owner: String, to targetId: String, email entered: String? = nil, validFor lifetime: TimeInterval, now: Date = Date()
     ) throws
         -> OwnerTransfer
     {
@@ -97,17 +113,29 @@ extension DirectoryStore {
             let targetUserId: String = try target["id"]
             guard try targetUserId != from["id"] as String else { throw TransferError.targetIsSelf }
             guard !(try target["disabled"] as Bool) else { throw TransferError.targetDisabled(targetId) }
-            guard let email: String = try target["email"], !email.isEmpty else { throw TransferError.targetHasNoEmail(targetId) }
+            let registered: String? = try target["email"]
+            let email: String
+            switch (registered.flatMap { $0.isEmpty ? nil : $0 }, entered) {
+            case (let registered?, nil): email = registered
+            case (_?, _?): throw TransferError.targetHasEmail(targetId)
+            case (nil, nil): throw TransferError.targetHasNoEmail(targetId)
+            case (nil, let entered?):
+                guard Self.isPlainEmailAddress(entered) else { throw TransferError.badEmail }
+                email = entered
+            }
             if let pending = try db.value(as: String.self, "SELECT id FROM owner_transfers WHERE state = 'pending'") {
                 throw TransferError.alreadyPending(pending)
             }
             let id = "ot-" + String(UInt64.random(in: .min ... .max), radix: 16)
             try db.execute(
                 """
-                INSERT INTO owner_transfers (id, from_user_id, target_user_id, state, created_at, expires_at)
-                VALUES (?, ?, ?, 'pending', ?, ?)
+                INSERT INTO owner_transfers (id, from_user_id, target_user_id, state, created_at, expires_at, email)
+                VALUES (?, ?, ?, 'pending', ?, ?, ?)
                 """,
-                [id, from["id"] as String, targetId, now.timeIntervalSince1970, now.addingTimeInterval(lifetime).timeIntervalSince1970])
+                [
+                    id, from["id"] as String, targetId, now.timeIntervalSince1970, now.addingTimeInterval(lifetime).timeIntervalSince1970,
+                    entered == nil ? nil : email,
+                ])
             try db.execute(
                 "INSERT INTO outbox (kind, subject_id, recipient, created_at, next_attempt_at) VALUES ('owner_transfer', ?, ?, ?, ?)",
                 [id, email, now.timeIntervalSince1970, now.timeIntervalSince1970])
@@ -187,6 +215,10 @@ extension DirectoryStore {
             let policies = try Self.attachedPolicies(db, "user", fromId)
             try db.execute("UPDATE organization SET owner_user_id = ?", [targetId])
             try db.execute("UPDATE users SET role = 'owner' WHERE id = ?", [targetId])
+            // The address entered for a target without one is theirs now: the link reached them there.
+            if let entered = transfer.enteredEmail {
+                try db.execute("UPDATE users SET email = ? WHERE id = ? AND (email IS NULL OR email = '')", [entered, targetId])
+            }
             try db.execute("UPDATE users SET role = 'user', session_generation = session_generation + 1 WHERE id = ?", [fromId])
             try db.execute("DELETE FROM group_members WHERE user_id = ?", [fromId])
             try db.execute("DELETE FROM attachments WHERE principal_kind = 'user' AND principal = ?", [fromId])
@@ -303,7 +335,31 @@ extension DirectoryStore {
             id: try row["id"], fromUser: try row["from_name"], targetUser: try row["target_name"],
             state: OwnerTransfer.State(rawValue: try row["state"]) ?? .failed,
             createdAt: Date(timeIntervalSince1970: try row["created_at"]), expiresAt: Date(timeIntervalSince1970: try row["expires_at"]),
-            endedAt: (try row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), failure: try row["failure"])
+            endedAt: (try row["ended_at"] as Double?).map(Date.init(timeIntervalSince1970:)), failure: try row["failure"],
+            enteredEmail: try row["email"])
+    }
+
+    /// A plain address, `local@domain`, as an owner would type it: at most 254 bytes, one
+    /// `@`, a local part of 1 to 64 printable ASCII characters without spaces, quotes,
+    /// angle brackets or separators, and a domain of dot-separated labels of letters, digits
+    /// and `-`, with at least one dot. (No quoted local parts or address literals.)
+    public static func isPlainEmailAddress(_ address: String) -> Bool {
+        let bytes = Array(address.utf8)
+        guard bytes.count <= 254, let at = bytes.firstIndex(of: UInt8(ascii: "@")), bytes.lastIndex(of: UInt8(ascii: "@")) == at else {
+            return false
+        }
+        let local = bytes[..<at]
+        let domain = bytes[(at + 1)...]
+        let forbidden = Set(" \"(),:;<>[\\]@".utf8)
+        guard (1...64).contains(local.count), local.allSatisfy({ (0x21...0x7E).contains($0) && !forbidden.contains($0) }) else { return false }
+        let labels = domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return labels.count >= 2
+            && labels.allSatisfy { label in
+                (1...63).contains(label.count) && label.first != UInt8(ascii: "-") && label.last != UInt8(ascii: "-")
+                    && label.allSatisfy {
+                        $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+                    }
+            }
     }
 
     /// Marks pending transfers past their expiry as expired.

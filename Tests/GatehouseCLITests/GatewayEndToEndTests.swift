@@ -152,15 +152,19 @@ import Testing
         #expect(profile["country"] is NSNull)
 
         let edited = try gateway.call(
-            "PATCH", "/v1/organizations/profile", as: "admin", body: #"{"address": "1 Main St", "country": "DE", "scale": "50-99"}"#)
+            "PATCH", "/v1/organizations/profile", as: "admin",
+            body: #"{"address": "1 Main St", "country": "DE", "scale": "50-99", "organization_code": "HRB-12345"}"#)
         #expect(edited.status == 200)
         let after = try #require(edited.json["organization_profile"] as? [String: Any])
         #expect(after["country"] as? String == "DE")
+        // The guide's editable "Organization ID" is the organization's own code; the system ID stays.
+        #expect(after["organization_code"] as? String == "HRB-12345")
+        #expect(after["organization_id"] as? String == "o-fhkmi6mek7wlqdp6nideqhb47qwtjdsv")
         #expect(after["address"] as? String == "1 Main St")
         let audited = try #require(try gateway.auditLines().last)
         #expect(audited["action"] as? String == "organizations:profile:update")
         let changes = try #require(audited["changes"] as? [String: [String: Any]])
-        #expect(Set(changes.keys) == ["address", "country", "scale"])
+        #expect(Set(changes.keys) == ["address", "country", "scale", "organization_code"])
         #expect(changes["country"]?["old"] is NSNull)
         #expect(changes["country"]?["new"] as? String == "DE")
         #expect(
@@ -188,6 +192,7 @@ import Testing
             (#"{"name": ""}"#, "name"), (#"{"name": null}"#, "name"), (#"{"country": "Germany"}"#, "country"), (#"{"scale": "huge"}"#, "scale"),
             (#"{"organization_id": "o-x"}"#, "organization_id"), (#"{"colour": "red"}"#, "colour"), (#"{"industry": 5}"#, "industry"),
             (#"{"business_license_number": "12 34"}"#, "business_license_number"), ("[]", "JSON object"), ("{}", "no field"),
+            (#"{"organization_code": "o code"}"#, "organization_code"),
         ] {
             let refused = try gateway.call("PATCH", "/v1/organizations/profile", as: "admin", body: body)
             #expect(refused.status == 400, "\(body)")
@@ -258,6 +263,31 @@ import Testing
         let cancelled = try gateway.call("DELETE", "/v1/organizations/owner-transfers/\(nextId)", as: "admin")
         #expect((cancelled.json["owner_transfer"] as? [String: Any])?["state"] as? String == "cancelled")
         #expect(try await gateway.eventually { gateway.mail().count >= 1 })
+        #expect(await gateway.stop() == 0)
+    }
+
+    /// The OU management guide: a target with no registered address gets the link at the
+    /// address the owner enters; one with an address gets it only there.
+    @Test func aTargetWithoutAnAddressGetsTheLinkAtTheAddressEntered() async throws {
+        let gateway = try await Fixture()
+        let added = try CLI.run(["directory", "add-user", "--db", gateway.db, "--name", "newbie", "--account", "0a6d25d23900d45c0faac010e0fb4de0"])
+        #expect(added.status == 0)
+        let newbie = try #require(added.stdout.split(separator: "(").dropFirst().first?.split(separator: ")").first.map(String.init))
+        func start(_ body: String) throws -> RawHTTP.Response {
+            try gateway.call("POST", "/v1/organizations/owner-transfers", as: "owner", body: body)
+        }
+        let missing = try start(#"{"target_user_id": "\#(newbie)"}"#)
+        #expect(missing.status == 400 && (missing.json["error_msg"] as? String)?.contains("email") == true, "\(missing.body)")
+        #expect(try start(#"{"target_user_id": "u-0002", "email": "elsewhere@example.com"}"#).status == 400)
+        #expect(try start(#"{"target_user_id": "\#(newbie)", "email": "not an address"}"#).status == 400)
+        #expect(try start(#"{"target_user_id": "\#(newbie)", "email": 5}"#).status == 400)
+        let started = try start(#"{"target_user_id": "\#(newbie)", "email": "newbie@example.com"}"#)
+        #expect(started.status == 201, "\(started.body)")
+        #expect((started.json["owner_transfer"] as? [String: Any])?["email_entered"] as? Bool == true)
+        #expect(try await gateway.eventually { gateway.mail().count == 1 })
+        let message = try #require(gateway.mail().first)
+        #expect(message.contains("To: newbie@example.com"))
+        #expect(try gateway.accept(try Fixture.linkToken(in: message)).status == 200)
         #expect(await gateway.stop() == 0)
     }
 

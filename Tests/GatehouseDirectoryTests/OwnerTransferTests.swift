@@ -79,6 +79,34 @@ extension StoreSuites {
             #expect(throws: TransferError.targetDisabled("u-0002")) { try store.startTransfer(by: "owner", to: admin, validFor: 60) }
         }
 
+        /// The OU management guide: a target with no registered address gets the link at the
+        /// address the owner enters, which becomes theirs once they accept; a target with one
+        /// gets it only there.
+        @Test(arguments: Backend.all) func aTargetWithoutAnAddressGetsTheLinkAtTheOneEntered(_ backend: Backend) throws {
+            let directory = try TemporaryDirectory(backend: backend)
+            let store = directory.store
+            let newbie = try store.addUser(name: "newbie", accountId: try store.snapshot().organization.managementAccountId)
+            #expect(throws: TransferError.targetHasNoEmail(newbie.id)) { try store.startTransfer(by: "owner", to: newbie.id, validFor: 60) }
+            for bad in ["not an address", "a@b", "<x@example.com>", "x@example.com\r\nBcc: y@example.com", "x@@example.com", "@example.com"] {
+                #expect(throws: TransferError.badEmail, "\(bad)") { try store.startTransfer(by: "owner", to: newbie.id, email: bad, validFor: 60) }
+            }
+            #expect(throws: TransferError.targetHasEmail(devOnly)) {
+                try store.startTransfer(by: "owner", to: devOnly, email: "elsewhere@example.com", validFor: 60)
+            }
+            #expect(try store.dueMail().isEmpty, "nothing refused was queued")
+            let transfer = try store.startTransfer(by: "owner", to: newbie.id, email: "newbie@example.com", validFor: 60)
+            #expect(transfer.enteredEmail == "newbie@example.com")
+            #expect(try store.dueMail().map(\.recipient) == ["newbie@example.com"])
+            #expect(try store.snapshot().users.first { $0.name == "newbie" }?.email == nil, "not the user's until accepted")
+            let (token, _) = try #require(try store.issueTransferLink(transfer.id))
+            guard case .success(let accepted) = try store.acceptTransfer(token) else {
+                Issue.record("acceptance failed")
+                return
+            }
+            #expect(accepted.newOwner == "newbie")
+            #expect(try store.snapshot().users.first { $0.name == "newbie" }?.email == "newbie@example.com")
+        }
+
         /// Gateways polling one outbox at once: each message is claimed by exactly one of them.
         @Test(arguments: Backend.all) func eachMessageIsClaimedByOneGateway(_ backend: Backend) async throws {
             let directory = try TemporaryDirectory(backend: backend)

@@ -153,6 +153,7 @@ extension DirectoryStore {
                 """
                 INSERT INTO directory_version (only_row, version) VALUES (1, 0)
                 """,
-            ])
+            ]),
+        PostgresMigration(name: v7Name, statements: v7Statements),
     ]
 }

@@ -106,7 +106,18 @@ extension DirectoryStore {
                     ALTER TABLE accounts ADD COLUMN parent_id TEXT;
                     """)
         }
+        migrator.registerMigration(Self.v7Name) { db in
+            for statement in Self.v7Statements { try db.execute(sql: statement) }
+        }
     }
+
+    /// v7, the same statements in both dialects: the organization's own code beside its
+    /// system ID, and the address a transfer's link goes to when its target had none.
+    static let v7Name = "v7: the organization's own code, and the address entered for a transfer"
+    static let v7Statements = [
+        "ALTER TABLE organization ADD COLUMN organization_code TEXT",
+        "ALTER TABLE owner_transfers ADD COLUMN email TEXT",
+    ]
 
     static func accessKeyMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v5: access keys (secrets sealed under the key-encryption key) and temporary credentials") { db in

@@ -168,6 +168,16 @@ public enum ProfileEndpoint {
         case .name:
             if value.trimmingCharacters(in: .whitespaces) != value { return "name cannot start or end with spaces." }
             return length(64)
+        case .organizationCode:
+            // The organization's own identifier (a registration or company code): the system
+            // ID in URNs (organization_id) never changes.
+            guard
+                value.utf8.allSatisfy({
+                    $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || (0x30...0x39).contains($0)
+                        || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+                })
+            else { return "organization_code takes letters, digits, '-', '_' and '.'." }
+            return length(64)
         case .address: return length(256)
         case .industry: return length(64)
         case .businessLicenseNumber:

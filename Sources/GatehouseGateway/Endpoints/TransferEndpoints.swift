@@ -9,13 +9,21 @@ enum TransferEndpoints {
         guard let session = call.session else { return .failure(.credentialRefused(nil)) }
         switch call.handler {
         case .transferCreate:
+            let shape = "The body must be {\"target_user_id\": \"<user id>\"}, with \"email\" when that user has no registered address."
             guard let json = try? JSONLoader.parse(call.body, limits: JSONLimits(maxBytes: max(call.body.count, 1), maxDepth: 4)),
                 case .object(let members) = json, case .string(let target)? = json["target_user_id"], !target.isEmpty
-            else { return .failure(.badTransfer("The body must be {\"target_user_id\": \"<user id>\"}.")) }
-            if let extra = members.first(where: { $0.key != "target_user_id" }) {
-                return .failure(.badTransfer("\(JSONWriter.quoted(extra.key)) is not a field of a transfer; send target_user_id only."))
+            else { return .failure(.badTransfer(shape)) }
+            if let extra = members.first(where: { $0.key != "target_user_id" && $0.key != "email" }) {
+                return .failure(
+                    .badTransfer("\(JSONWriter.quoted(extra.key)) is not a field of a transfer; send target_user_id, and email if needed."))
             }
-            let transfer = try store.startTransfer(by: session.user.name, to: target, validFor: validity, now: call.now)
+            var email: String?
+            switch json["email"] {
+            case nil: break
+            case .string(let entered)?: email = entered
+            default: return .failure(.badTransfer("email must be a string. \(shape)"))
+            }
+            let transfer = try store.startTransfer(by: session.user.name, to: target, email: email, validFor: validity, now: call.now)
             return .success(EndpointResponse(status: 201, json: Self.json(transfer)))
         case .transferGet:
             let id = call.parameters["transfer_id"] ?? ""
@@ -80,6 +88,7 @@ enum TransferEndpoints {
                     ("expires_at", .string(AuditRecord.timestamp(transfer.expiresAt))),
                     ("ended_at", .string(orNull: transfer.endedAt.map(AuditRecord.timestamp))),
                     ("failure", .string(orNull: transfer.failure)),
+                    ("email_entered", .bool(transfer.enteredEmail != nil)),
                 ])
             )
         ])
