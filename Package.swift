@@ -54,6 +54,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // scrypt, for the console's passwords.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         // OpenSSL's libcrypto from the system (Debian: libssl-dev): SHA-256 for request signing.

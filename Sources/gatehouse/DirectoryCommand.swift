@@ -26,7 +26,8 @@ struct DirectoryCommand: ParsableCommand {
             """,
         subcommands: [
             Init.self, Show.self, AddUser.self, AddGroup.self, AddMember.self, RemoveMember.self, IssueToken.self, RevokeToken.self,
-            EndSessions.self, Attach.self, Detach.self, Disable.self, Enable.self, GenerateKey.self, CreateAccessKey.self, ListAccessKeys.self,
+            EndSessions.self, SetPassword.self, Attach.self, Detach.self, Disable.self, Enable.self, GenerateKey.self, CreateAccessKey.self,
+            ListAccessKeys.self,
             DeactivateAccessKey.self, ActivateAccessKey.self, DeleteAccessKey.self, IssueTemporaryCredentials.self, Rekey.self, Migrate.self,
         ]
     )
@@ -222,6 +223,32 @@ struct DirectoryCommand: ParsableCommand {
         func run() throws {
             try database.store().endSessions(user: user)
             Output.line("ended every session of \(user)")
+        }
+    }
+
+    struct SetPassword: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-password",
+            abstract: "Set a user's password for the organization console (read from standard input).",
+            discussion: """
+                Reads the password from the first line of standard input, so it is in no command line \
+                or shell history: 8 characters or more, at most 256 bytes, no control characters. Only \
+                its scrypt hash is stored.
+
+                Example:
+                  gatehouse directory set-password --db data/directory.sqlite --user owner \\
+                      < owner-password.txt
+                """)
+
+        @OptionGroup var database: Database
+        @Option(help: "The user's name.") var user: String
+
+        func run() throws {
+            guard let password = readLine(strippingNewline: true) else {
+                throw DirectoryError.invalid("no password on standard input (give it as the first line)")
+            }
+            try database.store().setPassword(user: user, password)
+            Output.line("set the password of \(user)")
         }
     }
 

@@ -312,6 +312,28 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         #expect(disabled.stderr.contains("\"dev_only\" is disabled"))
     }
 
+    /// `directory set-password` takes the password on standard input, keeps only its hash,
+    /// and says what is wrong with one it refuses.
+    @Test func setPasswordReadsStandardInputAndKeepsOnlyAHash() throws {
+        let dir = try TempDir()
+        let db = dir.url.appendingPathComponent("directory.sqlite").path
+        #expect(try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"]).status == 0)
+        let set = try CLI.run(["directory", "set-password", "--db", db, "--user", "owner"], stdin: "a long enough secret\n")
+        #expect(set.status == 0 && set.stdout.contains("set the password of owner"), "\(set.stderr)")
+        var stored = Data()
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir.url.path) where name.hasPrefix("directory.sqlite") {
+            stored += try Data(contentsOf: dir.url.appendingPathComponent(name))
+        }
+        #expect(stored.range(of: Data("a long enough secret".utf8)) == nil)
+        #expect(stored.range(of: Data("$scrypt$ln=15".utf8)) != nil)
+        let short = try CLI.run(["directory", "set-password", "--db", db, "--user", "owner"], stdin: "short\n")
+        #expect(short.status == 2 && short.stderr.contains("at least 8 characters"), "\(short.stderr)")
+        let nobody = try CLI.run(["directory", "set-password", "--db", db, "--user", "nobody"], stdin: "a long enough secret\n")
+        #expect(nobody.status == 2)
+        let empty = try CLI.run(["directory", "set-password", "--db", db, "--user", "owner"], stdin: "")
+        #expect(empty.status == 2 && empty.stderr.contains("standard input"))
+    }
+
     @Test func whatCannotBeDecidedAsTheUserIsAnError() throws {
         let request = ["--request", "samples/requests/dev-update-allowed.json"]
         let unknown = try CLI.run(["eval", "--policies", "policies/", "--directory", "samples/directory.json", "--user", "nobody"] + request)
@@ -891,7 +913,8 @@ extension Array where Element == String {
         "serve", "demo", "eval", "explain", "lint", "fmt", "test", "diff", "directory", "sample-account-service", "bench", "audit",
     ]
     static let directoryCommands = [
-        "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "attach", "detach",
+        "init", "show", "add-user", "add-group", "add-member", "remove-member", "issue-token", "revoke-token", "end-sessions", "set-password",
+        "attach", "detach",
         "disable", "enable", "generate-key", "create-access-key", "list-access-keys", "deactivate-access-key", "activate-access-key",
         "delete-access-key", "issue-temporary-credentials", "rekey", "migrate",
     ]

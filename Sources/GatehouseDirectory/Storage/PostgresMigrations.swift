@@ -155,5 +155,6 @@ extension DirectoryStore {
                 """,
             ]),
         PostgresMigration(name: v7Name, statements: v7Statements),
+        PostgresMigration(name: v8Name, statements: v8Statements),
     ]
 }

@@ -109,6 +109,9 @@ extension DirectoryStore {
         migrator.registerMigration(Self.v7Name) { db in
             for statement in Self.v7Statements { try db.execute(sql: statement) }
         }
+        migrator.registerMigration(Self.v8Name) { db in
+            for statement in Self.v8Statements { try db.execute(sql: statement) }
+        }
     }
 
     /// v7, the same statements in both dialects: the organization's own code beside its
@@ -118,6 +121,10 @@ extension DirectoryStore {
         "ALTER TABLE organization ADD COLUMN organization_code TEXT",
         "ALTER TABLE owner_transfers ADD COLUMN email TEXT",
     ]
+
+    /// v8, both dialects: users' console passwords, as scrypt hashes (`PasswordHash`).
+    static let v8Name = "v8: users' console passwords (scrypt hashes)"
+    static let v8Statements = ["ALTER TABLE users ADD COLUMN password_hash TEXT"]
 
     static func accessKeyMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v5: access keys (secrets sealed under the key-encryption key) and temporary credentials") { db in
