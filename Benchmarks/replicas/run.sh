@@ -20,47 +20,13 @@ ROUNDS="${ROUNDS:-5}"
 ROUND="${ROUND:-4s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 CHANGES="${CHANGES:-100}"
-for tool in wrk nginx taskset python3 psql; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light postgresql)" >&2; exit 2; }
-done
-if [ -n "${GATEHOUSE_BIN:-}" ]; then
-    BIN="$GATEHOUSE_BIN"
-    unset GATEHOUSE_BIN
-else
-    swift build -c release --product gatehouse >&2
-    BIN="$(swift build -c release --show-bin-path)/gatehouse"
-fi
-T="$(mktemp -d)"
+. Benchmarks/common.sh
+bench_needs "apt-get install wrk nginx-light postgresql" wrk nginx taskset python3 psql
+bench_binary
+# The throwaway cluster's server runs as the postgres user when root: it must reach $T.
 chmod 755 "$T"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    scripts/postgres-cluster.sh stop "$T/pg" 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-ACCOUNT=05261f923e80d3890f33c0056e9b3f80
-path="/v1/organizations/accounts/$ACCOUNT"
-UP=$(free_port)
-mkdir -p "$T/nginx"
-cat >"$T/upstream.conf" <<CONF
-daemon off; master_process off; worker_processes 1;
-pid $T/upstream.pid; error_log $T/upstream-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $T/nginx; proxy_temp_path $T/nginx; fastcgi_temp_path $T/nginx;
-    uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
-    keepalive_requests 10000000;
-    server { listen 127.0.0.1:$UP;
-        location ~ /tags\$ { default_type application/json; return 200 '{"tags": [{"key": "env", "value": "dev"}]}'; }
-        location / { default_type application/json; return 200 '{"account": {"id": "$ACCOUNT", "name": "dev-sandbox", "status": "active"}}'; } }
-}
-CONF
-taskset -c 0 nginx -c "$T/upstream.conf" & pids+=($!)
+cleanup_steps+=("scripts/postgres-cluster.sh stop $T/pg")
+start_upstream
 
 ADMIN_URL=$(scripts/postgres-cluster.sh start "$T/pg")
 psql "$ADMIN_URL" -qc "CREATE DATABASE directory"
@@ -71,6 +37,8 @@ PG="${ADMIN_URL%/postgres}/directory"
 SQLITE_TOKEN=$("$BIN" directory issue-token --db "$T/directory.sqlite" --user dev_only --ttl 1d --mfa 2>/dev/null)
 PG_TOKEN=$("$BIN" directory issue-token --db "$PG" --user dev_only --ttl 1d --mfa 2>/dev/null)
 
+# Starts a gateway; its port is left in $STARTED (not printed: called in $(...), the
+# subshell's pids+= was lost and the gateways outlived the run).
 start_gateway() { # name, directory option (path or url), value
     local port admin
     port=$(free_port); admin=$(free_port)
@@ -81,16 +49,15 @@ start_gateway() { # name, directory option (path or url), value
     pids+=($!)
     for _ in $(seq 100); do grep -q "gateway listening" "$T/$1.out" 2>/dev/null && break; sleep 0.1; done
     grep -q "gateway listening" "$T/$1.out" || { echo "$1 did not start" >&2; cat "$T/$1.err" >&2; exit 1; }
-    echo "$port"
+    STARTED=$port
 }
-ONE=$(start_gateway sqlite PATH "$T/directory.sqlite")
-A=$(start_gateway replica-a URL "$PG")
-B=$(start_gateway replica-b URL "$PG")
+start_gateway sqlite PATH "$T/directory.sqlite"; ONE=$STARTED
+start_gateway replica-a URL "$PG"; A=$STARTED
+start_gateway replica-b URL "$PG"; B=$STARTED
 ready() { curl -fsS -o /dev/null -H "X-Auth-Token: $2" "http://127.0.0.1:$1$path"; }
 for _ in $(seq 100); do ready "$A" "$PG_TOKEN" && ready "$B" "$PG_TOKEN" && ready "$ONE" "$SQLITE_TOKEN" && break; sleep 0.1; done
 ready "$ONE" "$SQLITE_TOKEN" && ready "$A" "$PG_TOKEN" && ready "$B" "$PG_TOKEN" || { echo "a gateway does not answer" >&2; exit 1; }
 
-rate() { awk '/Requests\/sec/ {print int($2)}'; }
 load() { # port token connections
     taskset -c 0 wrk -t1 -c"$3" -d"$ROUND" -H "X-Auth-Token: $2" "http://127.0.0.1:$1$path" | rate
 }
@@ -111,7 +78,6 @@ for round in $(seq "$ROUNDS"); do
     printf '  round %d: one on SQLite %6s req/s; two on PostgreSQL %6s + %6s = %6s req/s; two / one %s\n' \
         "$round" "$one" "$a" "$b" $((a + b)) "${ratios[-1]}"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo "  two on PostgreSQL / one on SQLite = $(median "${ratios[@]}") median of $ROUNDS (expected about 1)"
 denied=$(cat "$T"/*-audit.log | grep -c '"decision":"deny"' || true)
 echo "  calls denied: $denied (must be 0)"
