@@ -216,21 +216,29 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     /// Runs a sample account service on `port` (0: a free one) until the returned task is
-    /// cancelled; returns once it listens, with its port.
+    /// cancelled; returns once it listens, with its port, or throws why it could not start.
     static func startService(_ service: SampleAccountService, port: Int, what: String) async throws -> (Task<Void, any Error>, Int) {
         let bound = Mutex<Int?>(nil)
+        let failed = Mutex<String?>(nil)
         let application = Application(
             router: service.router(),
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "gatehouse-sample-account-service"),
             onServerRunning: { channel in bound.withLock { $0 = channel.localAddress?.port } })
-        let task = Task { try await application.runService() }
+        let task = Task {
+            do {
+                try await application.runService()
+            } catch {
+                failed.withLock { $0 = "\(error)" }
+                throw error
+            }
+        }
         for _ in 0..<500 {
             if let port = bound.withLock({ $0 }) { return (task, port) }
-            if task.isCancelled { break }
+            if let why = failed.withLock({ $0 }) { throw GatewayStartError("\(what) cannot listen on 127.0.0.1:\(port): \(why)") }
             try await Task.sleep(for: .milliseconds(10))
         }
         task.cancel()
-        throw GatewayStartError("\(what) did not start on 127.0.0.1:\(port) (is the port in use?)")
+        throw GatewayStartError("\(what) did not start on 127.0.0.1:\(port) within 5 s")
     }
 
     /// A few lines of Python that update an account through the gateway with the official
