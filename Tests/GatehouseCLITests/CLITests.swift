@@ -743,7 +743,7 @@ let devSet = ["policies/dev-accounts-update.json", "policies/deny-protected-acco
         let db = dir.url.appendingPathComponent("directory.sqlite").path
         let initial = try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"])
         #expect(initial.status == 0, "\(initial.stderr)")
-        #expect(initial.stdout.contains("loaded 5 accounts, 4 users, 1 group"))
+        #expect(initial.stdout.contains("loaded 5 accounts, 5 users, 1 group"))
         let again = try CLI.run(["directory", "init", "--db", db, "--seed", "samples/directory.json"])
         #expect(again.status == 2)
         #expect(again.stderr.contains("use --replace"))

@@ -756,7 +756,12 @@ import Testing
         let users = try #require(contract["users"] as? [String: String])
         let accounts = try #require(contract["accounts"] as? [String: String])
         #expect(Set(tokens.keys) == ["owner", "admin", "dev_only", "member"])
-        #expect(Set(users.keys) == ["owner", "admin", "dev_only", "member"])
+        #expect(Set(users.keys) == ["owner", "admin", "dev_only", "member", "new_hire"])
+        // The console's address and a password for each demo user (ConsoleBrowserTests signs in with them).
+        #expect(contract["console"] as? String == (contract["gateway"] as? String).map { $0 + "/console" })
+        let passwords = try #require(contract["passwords"] as? [String: String])
+        #expect(Set(passwords.keys) == Set(users.keys) && passwords.values.allSatisfy { $0.count == 16 })
+        #expect(demo.output.contains("/console") && demo.output.contains(passwords["owner"]!))
         let port = try #require(URL(string: contract["gateway"] as! String)?.port)
         func update(_ user: String, _ account: String) throws -> RawHTTP.Response {
             try RawHTTP.send(

@@ -113,7 +113,7 @@ extension StoreSuites {
             let directory = try TemporaryDirectory(backend: .postgres)
             let read = try DirectorySeed.read(directory.path)
             #expect(read.organization.id == (try DirectorySeed.load(sampleSeed)).organization.id)
-            #expect(read.users.map(\.name) == ["owner", "admin", "dev_only", "member"])
+            #expect(read.users.map(\.name) == ["owner", "admin", "dev_only", "member", "new_hire"])
         }
 
         /// A server that is not there: a clear error naming the URL without its password.

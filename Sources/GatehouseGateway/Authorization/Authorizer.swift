@@ -138,24 +138,30 @@ public struct Authorizer: Sendable {
         case .success(let parsed): target = parsed
         }
         requestContext.target = target
+        requestContext.isConsole = match.route?.handler?.isConsole ?? false
         // The transfer confirmation page is reached by an emailed link, which is its own
-        // credential: no token, caller rule or policy applies.
-        if let route = match.route, let endpoint = route.handler, endpoint.authenticatesByLink {
+        // credential, and the console's sign-in takes a password: no session, caller rule
+        // or policy applies (`BuiltInEndpoint.authenticatesItself`).
+        if let route = match.route, let endpoint = route.handler, let reason = endpoint.authenticatesItself {
             requestContext.record.action = route.action
             requestContext.handler = endpoint
             requestContext.parameters = match.parameters
-            return .decided(requestContext.allow(reason: "confirmation_link"))
+            return .decided(requestContext.allow(reason: reason))
         }
 
         let session: Session
-        switch authenticate(attributes, in: directory, cache: &cache, record: &requestContext.record) {
+        let authenticated =
+            requestContext.isConsole
+            ? authenticateConsole(attributes, in: directory, cache: &cache, record: &requestContext.record)
+            : authenticate(attributes, in: directory, cache: &cache, record: &requestContext.record)
+        switch authenticated {
         case .failure(let error): return .decided(requestContext.refuse(error))
         case .success(let found): session = found
         }
         requestContext.session = session
         requestContext.record.user = session.user.name
         requestContext.record.principal = session.principal.urn
-        requestContext.record.credential = session.credential.rawValue
+        requestContext.record.credential = requestContext.isConsole ? ConsoleSession.credentialKind : session.credential.rawValue
         requestContext.record.accessKey = session.accessKey
 
         let route: Route
@@ -259,6 +265,20 @@ public struct Authorizer: Sendable {
         }
         if attributes.token != nil { record.credential = CredentialKind.token.rawValue }
         guard let token = attributes.token, !token.isEmpty else { return .failure(.credentialRefused(nil)) }
+        switch directory.authenticate(token, now: attributes.now, remembering: &cache.session) {
+        case .failure(let why): return .failure(.credentialRefused(why))
+        case .success(let session): return .success(session)
+        }
+    }
+
+    /// Authenticate a console page: its session cookie only. A token or signature sent
+    /// with it is not looked at, and the cookie is never a credential elsewhere, so a page
+    /// of another site cannot make a browser call the API with it.
+    func authenticateConsole(
+        _ attributes: RequestAttributes, in directory: DirectoryView, cache: inout ConnectionCache, record: inout AuditRecord
+    ) -> Result<Session, GatewayError> {
+        record.credential = ConsoleSession.credentialKind
+        guard let token = attributes.cookies.session else { return .failure(.credentialRefused(nil)) }
         switch directory.authenticate(token, now: attributes.now, remembering: &cache.session) {
         case .failure(let why): return .failure(.credentialRefused(why))
         case .success(let session): return .success(session)

@@ -33,6 +33,9 @@ public struct RequestAttributes: Sendable {
     /// The request carries two credentials (`X-Auth-Token` and `Authorization`), which could
     /// name two callers: refused rather than one picked.
     public var conflictingCredentials = false
+    /// The console's cookies (`ConsoleCookies`): its session is the credential of console
+    /// pages, and of nothing else.
+    public var cookies = ConsoleCookies()
 
     public init(
         method: String, target: String, token: String? = nil, userAgent: String? = nil, forwardedFor: String? = nil, forwardedProto: String? = nil,

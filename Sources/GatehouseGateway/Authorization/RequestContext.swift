@@ -24,6 +24,8 @@ public final class RequestContext: @unchecked Sendable {
     /// path parameters.
     public var handler: BuiltInEndpoint?
     public var parameters: [String: String] = [:]
+    /// The call is for a console page: refused as a page, not as the API's JSON.
+    public var isConsole = false
 
     /// A call as read: `method` and `path` as received (`-` when the request could not be
     /// read that far), the client's address, and the policy set's revision (empty before one

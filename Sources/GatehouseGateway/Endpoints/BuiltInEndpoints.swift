@@ -14,10 +14,33 @@ public enum BuiltInEndpoint: String, Sendable, CaseIterable {
     case transferConfirmPage = "transfer.confirm-page"
     case transferAccept = "transfer.accept"
     case temporaryCredentials = "credentials.temporary"
+    /// The organization console's pages and forms (`ConsoleEndpoints`).
+    case consoleHome = "console.home"
+    case consoleSignInPage = "console.sign-in-page"
+    case consoleSignIn = "console.sign-in"
+    case consoleSignOut = "console.sign-out"
+    case consoleProfile = "console.profile"
+    case consoleProfileEdit = "console.profile-edit"
+    case consoleProfileSave = "console.profile-save"
+    case consoleOwnerChange = "console.owner-change"
+    case consoleOwnerTransfer = "console.owner-transfer"
+    case consoleOwnerCancel = "console.owner-cancel"
 
-    /// The confirmation page and its form: the emailed link is the credential, so these
-    /// skip the token, the caller rule and policies (the target may hold no token at all).
-    public var authenticatesByLink: Bool { self == .transferConfirmPage || self == .transferAccept }
+    /// Why a route that takes no session may be called, or nil for every other route: the
+    /// confirmation page and its form take the emailed link as their credential (the target
+    /// may hold no token at all); the console's sign-in takes a password, and its front
+    /// page only points there. These skip authentication, the caller rule and policies.
+    public var authenticatesItself: String? {
+        switch self {
+        case .transferConfirmPage, .transferAccept: "confirmation_link"
+        case .consoleHome, .consoleSignInPage, .consoleSignIn: "console_sign_in"
+        default: nil
+        }
+    }
+
+    /// A console page or form: authenticated by the console's session cookie only (never by
+    /// a token or signature), answered in HTML, refused as a page.
+    public var isConsole: Bool { rawValue.hasPrefix("console.") }
 }
 
 /// One call to a local API.
@@ -29,6 +52,14 @@ public struct EndpointRequest: Sendable {
     public var query: String?
     public var body: [UInt8]
     public var now: Date
+    /// The directory's users (the console's owner drop-down).
+    public var users: [DirectorySeed.User] = []
+    /// What the console reads besides the body: its cookies, the form's media type, the
+    /// browser's `Sec-Fetch-Site` and whether the connection is TLS (the cookie's `Secure`).
+    public var cookies = ConsoleCookies()
+    public var contentType: String?
+    public var fetchSite: String?
+    public var isTLS = false
 }
 
 /// A local API's answer, and what it changed (for the audit line).
@@ -39,6 +70,12 @@ public struct EndpointResponse: Sendable {
     public var changes: [FieldChange] = []
     /// Who acted, when the call had no token (an accepted transfer: the new owner).
     public var actingUser: String?
+    /// Fields besides the body's: every HTML answer's security fields
+    /// (`ConsolePages.securityFields`), a console's `Set-Cookie` and `Location`.
+    public var fields: [(StaticString, String)] = []
+    /// Set when the answer is a refusal shown as a page (a console form with errors beside
+    /// its fields, a refused password): the audit line records it as this gateway error.
+    public var refusal: GatewayError?
 
     init(status: Int, json: JSONValue, changes: [FieldChange] = []) {
         self.status = status
@@ -46,12 +83,22 @@ public struct EndpointResponse: Sendable {
         self.changes = changes
     }
 
-    init(status: Int, html: String, actingUser: String? = nil, changes: [FieldChange] = []) {
+    init(status: Int, html: String, actingUser: String? = nil, changes: [FieldChange] = [], refusal: GatewayError? = nil) {
         self.status = status
         self.contentType = "text/html; charset=utf-8"
         self.body = html
         self.actingUser = actingUser
         self.changes = changes
+        self.fields = ConsolePages.securityFields
+        self.refusal = refusal
+    }
+
+    /// `303 See Other` to a page of the console (after a form: the browser then GETs it).
+    static func redirect(to location: String, changes: [FieldChange] = [], actingUser: String? = nil) -> EndpointResponse {
+        var response = EndpointResponse(status: 303, html: "", actingUser: actingUser, changes: changes)
+        response.contentType = "text/plain; charset=utf-8"
+        response.fields.append(("Location", location))
+        return response
     }
 }
 
@@ -68,10 +115,13 @@ public struct BuiltInEndpoints: Sendable {
     let store: DirectoryStore
     /// How long a transfer's confirmation link is valid.
     let transferValidity: TimeInterval
+    /// How long a console sign-in lasts (its directory token's lifetime).
+    let consoleSessionLifetime: TimeInterval
 
-    public init(store: DirectoryStore, transferValidity: TimeInterval = 86_400) {
+    public init(store: DirectoryStore, transferValidity: TimeInterval = 86_400, consoleSessionLifetime: TimeInterval = 28_800) {
         self.store = store
         self.transferValidity = transferValidity
+        self.consoleSessionLifetime = consoleSessionLifetime
     }
 
     public func handle(_ call: EndpointRequest) -> Result<EndpointResponse, GatewayError> {
@@ -99,6 +149,10 @@ public struct BuiltInEndpoints: Sendable {
                 return .success(try TransferEndpoints.confirm(call, store: store))
             case .temporaryCredentials:
                 return try SecurityTokenEndpoint.handle(call, store: store)
+            case .consoleHome, .consoleSignInPage, .consoleSignIn, .consoleSignOut, .consoleProfile, .consoleProfileEdit, .consoleProfileSave,
+                .consoleOwnerChange, .consoleOwnerTransfer, .consoleOwnerCancel:
+                return try ConsoleEndpoints(store: store, sessionLifetime: consoleSessionLifetime, transferValidity: transferValidity)
+                    .handle(call)
             }
         } catch let error as TransferError {
             return .failure(.transfer(error))

@@ -39,31 +39,36 @@ enum TransferEndpoints {
         }
     }
 
-    /// The confirmation page (GET) and the acceptance its button posts (POST).
+    /// The confirmation page (GET) and the acceptance its button posts (POST), in the
+    /// console's layout. Every reason a link fails for that the guide lists (expired,
+    /// cancelled, already used, any other) has its own heading and message.
     static func confirm(_ call: EndpointRequest, store: DirectoryStore) throws -> EndpointResponse {
         let organization = call.organization.name
         if call.handler == .transferConfirmPage {
             let token = formValue("token", in: call.query ?? "") ?? ""
             switch try store.transferForLink(token, now: call.now) {
-            case .failure(let error): return page(GatewayError.link(error), title: "This link cannot be used")
+            case .failure(let error): return failed(error)
             case .success(let transfer):
-                return page(
-                    status: 200, title: "Become the owner of \(organization)?",
-                    message:
-                        "\(transfer.fromUser) asks you, \(transfer.targetUser), to take over ownership of \(organization). The link is valid until \(AuditRecord.timestamp(transfer.expiresAt)).",
-                    form: token)
+                return EndpointResponse(
+                    status: 200,
+                    html: ConsolePages.confirmation(
+                        heading: "Become the owner of \(organization)?",
+                        detail:
+                            "\(transfer.fromUser) asks you, \(transfer.targetUser), to take over ownership of \(organization). The link is valid until \(AuditRecord.timestamp(transfer.expiresAt)).",
+                        outcome: "pending", form: token))
             }
         }
         let token = formValue("token", in: String(decoding: call.body, as: UTF8.self)) ?? ""
         switch try store.acceptTransfer(token, now: call.now) {
-        case .failure(let error):
-            return page(GatewayError.link(error), title: "Ownership was not transferred")
+        case .failure(let error): return failed(error)
         case .success(let accepted):
             return EndpointResponse(
                 status: 200,
-                html: html(
-                    title: "You now own \(organization)",
-                    message: "\(accepted.formerOwner) is now an ordinary user of the organization. Your owner rights apply from your next call."),
+                html: ConsolePages.confirmation(
+                    heading: "You now own \(organization)",
+                    detail:
+                        "\(accepted.formerOwner) is now an ordinary user of the organization. Your owner rights apply from your next call or click.",
+                    outcome: "accepted"),
                 actingUser: accepted.newOwner,
                 changes: [
                     FieldChange(field: "owner", old: accepted.formerOwner, new: accepted.newOwner),
@@ -73,6 +78,21 @@ enum TransferEndpoints {
                     FieldChange(field: "former_owner_sessions", old: "active", new: "ended"),
                 ])
         }
+    }
+
+    /// A link that cannot be used, as a page for the person who opened it: a heading per
+    /// reason, the transfer error's message, and the gateway error's status.
+    static func failed(_ error: TransferError) -> EndpointResponse {
+        let (heading, outcome) =
+            switch error {
+            case .linkExpired: ("This link has expired", "expired")
+            case .linkCancelled: ("This transfer was cancelled", "cancelled")
+            case .linkUsed: ("This link was already used", "used")
+            case .unknownLink: ("This link is not valid", "invalid")
+            default: ("Ownership was not transferred", "failed")
+            }
+        return EndpointResponse(
+            status: GatewayError.link(error).status, html: ConsolePages.confirmation(heading: heading, detail: error.description, outcome: outcome))
     }
 
     static func json(_ transfer: OwnerTransfer) -> JSONValue {
@@ -102,34 +122,4 @@ enum TransferEndpoints {
         return URLComponents(string: "http://gatehouse/?" + query)?.queryItems?.first { $0.name == name }?.value
     }
 
-    static func page(status: Int, title: String, message: String, form token: String? = nil) -> EndpointResponse {
-        EndpointResponse(status: status, html: html(title: title, message: message, form: token))
-    }
-
-    /// A link that cannot be used, as a page for the person who opened it: the status and
-    /// message are the gateway error's.
-    static func page(_ error: GatewayError, title: String) -> EndpointResponse {
-        page(status: error.status, title: title, message: error.message)
-    }
-
-    /// A small page that works without scripts; every text is escaped.
-    static func html(title: String, message: String, form token: String? = nil) -> String {
-        let button =
-            token.map {
-                """
-                <form method="post" action="/owner-transfer/confirm">
-                <input type="hidden" name="token" value="\(escape($0))">
-                <button type="submit">Accept ownership</button>
-                </form>
-                """
-            } ?? ""
-        return """
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title></head>
-            <body><h1>\(escape(title))</h1><p>\(escape(message))</p>\(button)</body></html>
-
-            """
-    }
-
-    static func escape(_ text: String) -> String { MarkupEscaping.escape(text) }
 }

@@ -59,6 +59,8 @@ public struct GatewayError: Error, Sendable, Equatable {
         case linkGone = "link_gone"
         case linkUnusable = "link_unusable"
         case localFailure = "local_failure"
+        case consoleSignInRefused = "sign_in_refused"
+        case consoleFormRefused = "console_form_refused"
         case upstreamUnavailable = "upstream_unavailable"
         case upstreamTimeout = "upstream_timeout"
 
@@ -94,6 +96,8 @@ public struct GatewayError: Error, Sendable, Equatable {
             case .transferConflict, .linkUnusable: (409, "Gatehouse.0409", .forward)
             case .linkGone: (410, "Gatehouse.0410", .forward)
             case .localFailure: (500, "Gatehouse.0500", .forward)
+            case .consoleSignInRefused: (401, "Gatehouse.0401", .authenticate)
+            case .consoleFormRefused: (403, "Gatehouse.0403", .read)
             case .upstreamUnavailable: (502, "Gatehouse.0502", .forward)
             case .upstreamTimeout: (504, "Gatehouse.0504", .forward)
             }
@@ -330,6 +334,19 @@ public struct GatewayError: Error, Sendable, Equatable {
         case .linkExpired, .linkCancelled: GatewayError(.linkGone, error.description)
         default: GatewayError(.linkUnusable, error.description)
         }
+    }
+
+    /// A console sign-in with a wrong user name or password (which of the two is not said;
+    /// the audit log names the user tried).
+    public static func consoleSignInRefused(user: String) -> GatewayError {
+        GatewayError(.consoleSignInRefused, "The user name or password is incorrect.", reason: "sign_in_refused: \(user)")
+    }
+
+    /// A console form that cannot be shown to come from the console's own page (CSRF: no
+    /// or a wrong token, another site per `Sec-Fetch-Site`), or is no form at all.
+    public static func consoleFormRefused(_ why: String) -> GatewayError {
+        GatewayError(
+            .consoleFormRefused, "The form was refused: \(why). Reload the console page and try again.", reason: "console_form_refused: \(why)")
     }
 
     public static func localFailure(_ detail: String) -> GatewayError {

@@ -62,6 +62,8 @@ enum HTTP1 {
         case xRequestId, xGatehousePrincipal, xSdkDate, xSecurityToken, cookie, contentType, xSdkContentSha256, referer
         /// What a proxy in front says of the call it asks about (`DecisionRequest`).
         case xOriginalMethod, xOriginalURI, xOriginalBody, xEnvoyAuthPartialBody
+        /// A browser's word on where a request comes from (Fetch Metadata), for console forms.
+        case secFetchSite
 
         /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
         var isHopByHop: Bool {
@@ -103,7 +105,7 @@ enum HTTP1 {
                 ("x-gatehouse-principal", .xGatehousePrincipal), ("x-sdk-date", .xSdkDate), ("x-security-token", .xSecurityToken),
                 ("cookie", .cookie), ("content-type", .contentType), ("x-sdk-content-sha256", .xSdkContentSha256), ("referer", .referer),
                 ("x-original-method", .xOriginalMethod), ("x-original-uri", .xOriginalURI), ("x-original-body", .xOriginalBody),
-                ("x-envoy-auth-partial-body", .xEnvoyAuthPartialBody),
+                ("x-envoy-auth-partial-body", .xEnvoyAuthPartialBody), ("sec-fetch-site", .secFetchSite),
             ] as [(String, Known)]).map { (Array($0.0.utf8), $0.1) }
 
         /// `names` by length: a field name is compared only with the known names as long.

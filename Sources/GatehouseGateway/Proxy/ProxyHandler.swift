@@ -369,6 +369,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             attributes.isTLS = isTLS
         }
         attributes.referer = head.first(.referer)
+        if head.contains(.cookie) { attributes.cookies = Self.consoleCookies(head) }
         Self.readCredentials(head, into: &attributes)
         let authorization = runtime.authorizer.authorize(
             attributes, requestId: requestId, policies: policies, directory: directory, remembering: &cache,
@@ -462,9 +463,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         guard let (_, directory) = runtime.snapshot() else { return answer(requestContext.refuse(.notReady)) }
         let local = runtime.local
         let runtime = self.runtime
-        let call = EndpointRequest(
+        var call = EndpointRequest(
             handler: handler, session: requestContext.session, organization: directory.organization, parameters: requestContext.parameters,
             query: requestContext.target?.rawQuery, body: body.map { Array($0.readableBytesView) } ?? [], now: requestContext.record.time)
+        if handler.isConsole, let head {
+            call.users = directory.seed.users
+            call.cookies = Self.consoleCookies(head)
+            call.contentType = head.first(.contentType)
+            call.fetchSite = head.first(.secFetchSite)
+            call.isTLS = isTLS
+        }
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
             let answer = local.handle(call)
             // The gateway's own writes do not move SQLite's data_version for its connection;
@@ -475,9 +483,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             guard let requestContext = self.requestContext else { return }
             switch result {
             case .success(.success(let answer)):
+                if let refusal = answer.refusal { requestContext.refuse(refusal) }
                 requestContext.answered(by: answer)
                 self.audit(requestContext)
-                self.respond(status: answer.status, contentType: answer.contentType, body: answer.body)
+                self.respond(status: answer.status, contentType: answer.contentType, body: answer.body, fields: answer.fields)
             case .success(.failure(let gatewayError)):
                 self.answer(requestContext.refuse(gatewayError))
             case .failure(let error):
@@ -693,11 +702,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         respond(status: 200, contentType: nil, body: "", fields: fields)
     }
 
-    /// Answers a gateway error in the account service's error style, then records it.
+    /// Answers a gateway error in the account service's error style (a console page's as a
+    /// page: `ConsoleEndpoints.refusal`), then records it.
     private func answer(_ requestContext: RequestContext) {
         guard let gatewayError = requestContext.gatewayError else { return audit(requestContext) }
         audit(requestContext)
-        respond(gatewayError)
+        guard requestContext.isConsole, front == nil else { return respond(gatewayError) }
+        let page = ConsoleEndpoints.refusal(
+            gatewayError, requestId: requestId, session: requestContext.session, cookies: head.map(Self.consoleCookies) ?? ConsoleCookies(),
+            isTLS: isTLS)
+        respond(status: page.status, contentType: page.contentType, body: page.body, fields: page.fields)
     }
 
     /// Records the call (audit line, metrics) and makes the connection ready for the next one.
@@ -832,6 +846,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             RequestSigning.Request.FieldSpan(nameStart: $0.nameStart, nameEnd: $0.nameEnd, valueStart: $0.valueStart, valueEnd: $0.valueEnd)
         }
     }
+
+    /// The console's cookies, from every `Cookie` line.
+    static func consoleCookies(_ head: HTTP1.Head) -> ConsoleCookies { ConsoleCookies(fields: head.allFields(.cookie).map(head.value)) }
 
     /// The gateway's token: `X-Auth-Token`, else `Authorization: Bearer`. (A request with
     /// both is refused before either is looked at: `RequestAttributes.conflictingCredentials`.)

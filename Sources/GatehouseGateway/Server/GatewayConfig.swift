@@ -56,6 +56,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var auditPath = "-"
     public var auditRequired = true
     public var transferValiditySeconds = 24 * 3600
+    /// How long a console sign-in lasts.
+    public var consoleSessionSeconds = 8 * 3600
     public var mailTransport = "maildir"
     public var mailMaildir = "data/maildir"
     public var mailFrom = "gatehouse@localhost"
@@ -175,6 +177,9 @@ public struct GatewayConfig: Sendable, Equatable {
             Option(
                 name: "transfers.validity_seconds", binding: .int(\.transferValiditySeconds, 1...31_536_000),
                 help: "how long an ownership transfer's link is valid"),
+            Option(
+                name: "console.session_seconds", binding: .int(\.consoleSessionSeconds, 60...604_800),
+                help: "how long a console sign-in lasts (its session cookie's token)"),
             Option(name: "mail.transport", binding: .string(\.mailTransport), help: "how mail is delivered: maildir or smtp"),
             Option(name: "mail.maildir", binding: .string(\.mailMaildir), help: "the maildir folder (transport maildir)"),
             Option(name: "mail.from", binding: .string(\.mailFrom), help: "the sender address"),

@@ -89,7 +89,9 @@ public final class GatewayRuntime: Sendable {
             throw GatewayStartError("directory.key_file: \(error)")
         }
         store = try DirectoryStore(path: config.directoryLocation, keyEncryptionKey: keyEncryptionKey)
-        local = BuiltInEndpoints(store: store, transferValidity: TimeInterval(config.transferValiditySeconds))
+        local = BuiltInEndpoints(
+            store: store, transferValidity: TimeInterval(config.transferValiditySeconds),
+            consoleSessionLifetime: TimeInterval(config.consoleSessionSeconds))
         let listening = ListeningURL()
         listeningURL = listening
         let configured = config.mailLinkBase

@@ -22,7 +22,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         var seed = try DirectorySeed.load(sampleDirectory)
         var outsider = try #require(seed.users.first { $0.name == "member" })
-        outsider.id = "u-0005"
+        outsider.id = "u-0099"
         outsider.name = "prod_user"
         outsider.accountId = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
         seed.users.append(outsider)

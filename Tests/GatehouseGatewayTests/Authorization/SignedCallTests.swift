@@ -190,6 +190,8 @@ import Testing
     static func expectAllowedForEveryKind(_ document: String) throws {
         let world = try World()
         try world.store.attach(policy: "principal-keys", to: .user("member"))
+        // Only the policy under test may allow (member's own also lets it read the profile).
+        try world.store.detach(policy: "dev-accounts-update", from: .user("member"))
         let policyFolder = world.folder.appendingPathComponent("policies")
         try FileManager.default.copyItem(at: root.appendingPathComponent("policies"), to: policyFolder)
         try Data(document.utf8).write(to: policyFolder.appendingPathComponent("principal-keys.json"))
