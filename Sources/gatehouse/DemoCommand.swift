@@ -26,10 +26,12 @@ struct DemoCommand: AsyncParsableCommand {
             deletes it first.
 
             Prints tokens and curl lines for an allowed update, a policy denial and a \
-            management-account-only denial. Once all of it answers, writes DIR/demo.json (every \
-            address, ID, token and the maildir, for scripts) and DIR/env (the same as shell \
-            variables: GATEWAY, ADMIN_API, DEV_ACCOUNT, PROD_ACCOUNT, OWNER, ADMIN, DEV_ONLY, \
-            MEMBER, ...). Both hold the demo's tokens and are readable by their owner only.
+            management-account-only denial, and the organization console's address (/console) \
+            with a console password for each demo user, new on every start. Once all of it \
+            answers, writes DIR/demo.json (every address, ID, token, password and the maildir, \
+            for scripts) and DIR/env (shell variables: GATEWAY, ADMIN_API, CONSOLE, DEV_ACCOUNT, \
+            PROD_ACCOUNT, OWNER, ADMIN, DEV_ONLY, MEMBER, ...). Both hold the demo's secrets and \
+            are readable by their owner only.
 
             Example:
               gatehouse demo --data-dir /tmp/gatehouse-demo --port 8080

@@ -52,6 +52,84 @@ import Testing
         #expect(audit.contains(#""changes":{"owner":{"old":"owner","new":"new_hire"}"#))
     }
 
+    /// A browser's side of a console session, over raw HTTP: its cookies, kept as a browser
+    /// would keep them for `/console`.
+    struct Browser {
+        let gateway: GatewayFixture
+        var cookies: [String: String] = [:]
+
+        var cookieHeader: [(String, String)] {
+            cookies.isEmpty ? [] : [("Cookie", cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; "))]
+        }
+
+        mutating func send(_ method: String, _ target: String, form: [(String, String)]? = nil) throws -> RawHTTP.Response {
+            var headers = cookieHeader
+            let body = form.map { fields in
+                fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+            }
+            if body != nil { headers.append(("Content-Type", "application/x-www-form-urlencoded")) }
+            let answer = try RawHTTP.send(port: gateway.port, method: method, target: target, headers: headers, body: body)
+            for (name, value) in answer.headers where name.lowercased() == "set-cookie" {
+                let pair = value.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let cookie = String(pair[0])
+                if value.contains("Max-Age=0") { cookies[cookie] = nil } else { cookies[cookie] = String(pair[1]) }
+            }
+            return answer
+        }
+
+        /// The sign-in page, then its form: the answer to the form.
+        mutating func signIn(_ user: String, _ password: String) throws -> RawHTTP.Response {
+            _ = try send("GET", "/console/sign-in")
+            return try send("POST", "/console/sign-in", form: [("csrf", cookies["gatehouse_csrf"] ?? ""), ("user", user), ("password", password)])
+        }
+    }
+
+    /// Every way a session ends is "login expired" at the next click, and the session cookie
+    /// is no credential for the API (nor is a token one for a page).
+    @Test func endedSessionsSendTheBrowserBackToSignIn() async throws {
+        let gateway = try await GatewayFixture()
+        let password = "console secret 1"
+        #expect(try CLI.run(["directory", "set-password", "--db", gateway.db, "--user", "admin"], stdin: password + "\n").status == 0)
+        var browser = Browser(gateway: gateway)
+        func signedIn() throws -> Bool {
+            browser.cookies = [:]
+            return try browser.signIn("admin", password).header("Location") == "/console/profile" && browser.cookies["gatehouse_console"] != nil
+        }
+        func expired() throws -> Bool {
+            let answer = try browser.send("GET", "/console/profile")
+            return answer.status == 303 && answer.header("Location") == "/console/sign-in?expired=1" && browser.cookies["gatehouse_console"] == nil
+        }
+        // A wrong password, and a right one from a form without the sign-in page's token.
+        #expect(try browser.signIn("admin", "wrong password").status == 401)
+        browser.cookies = [:]
+        #expect(try browser.send("POST", "/console/sign-in", form: [("user", "admin"), ("password", password)]).status == 403)
+
+        #expect(try signedIn())
+        #expect(try browser.send("GET", "/console/profile").status == 200)
+        let session = try #require(browser.cookies["gatehouse_console"])
+        let api = try gateway.call("GET", "/v1/organizations/profile", headers: [("Cookie", "gatehouse_console=\(session)")])
+        #expect(api.status == 401 && api.errorCode == "APIGW.0301", "\(api.status) \(api.body)")
+        #expect(try gateway.call("GET", "/console/profile", as: "admin").header("Location") == "/console/sign-in")
+
+        #expect(try CLI.run(["directory", "end-sessions", "--db", gateway.db, "--user", "admin"]).status == 0)
+        #expect(try await gateway.eventually { try expired() })
+
+        #expect(try signedIn())
+        #expect(try CLI.run(["directory", "disable", "--db", gateway.db, "--user", "admin"]).status == 0)
+        #expect(try await gateway.eventually { try expired() })
+        #expect(try CLI.run(["directory", "enable", "--db", gateway.db, "--user", "admin"]).status == 0)
+
+        // Sign out revokes the session: the cookie is deleted, and a copy of it no longer works.
+        #expect(try await gateway.eventually { try signedIn() })
+        let kept = try #require(browser.cookies["gatehouse_console"])
+        let csrf = try #require(browser.send("GET", "/console/profile").body.firstMatch(of: /name="csrf" value="([0-9a-f]{32})"/)?.1)
+        #expect(try browser.send("POST", "/console/sign-out", form: [("csrf", String(csrf))]).header("Location") == "/console/sign-in")
+        #expect(browser.cookies["gatehouse_console"] == nil)
+        browser.cookies["gatehouse_console"] = kept
+        #expect(try await gateway.eventually { try expired() })
+        #expect(await gateway.stop() == 0)
+    }
+
     /// Over TLS the console's cookies are `Secure`; over plain HTTP they cannot be (the
     /// browser test sees that side).
     @Test func cookiesAreSecureOverTLS() async throws {
