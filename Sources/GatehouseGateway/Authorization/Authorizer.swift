@@ -139,6 +139,7 @@ public struct Authorizer: Sendable {
         }
         requestContext.target = target
         requestContext.isConsole = match.route?.handler?.isConsole ?? false
+        if requestContext.isConsole { requestContext.secureTransport = isSecureTransport(attributes) }
         // The transfer confirmation page is reached by an emailed link, which is its own
         // credential, and the console's sign-in takes a password: no session, caller rule
         // or policy applies (`BuiltInEndpoint.authenticatesItself`).
@@ -146,6 +147,7 @@ public struct Authorizer: Sendable {
             requestContext.record.action = route.action
             requestContext.handler = endpoint
             requestContext.parameters = match.parameters
+            if endpoint == .consoleSignIn { requestContext.record.credential = ConsoleSession.signInCredentialKind }
             return .decided(requestContext.allow(reason: reason))
         }
 

@@ -26,6 +26,9 @@ public final class RequestContext: @unchecked Sendable {
     public var parameters: [String: String] = [:]
     /// The call is for a console page: refused as a page, not as the API's JSON.
     public var isConsole = false
+    /// A console call reached the gateway over TLS, directly or through a trusted proxy
+    /// (`g:SecureTransport`'s rule): its cookies are then `Secure`.
+    public var secureTransport = false
 
     /// A call as read: `method` and `path` as received (`-` when the request could not be
     /// read that far), the client's address, and the policy set's revision (empty before one

@@ -37,7 +37,7 @@ public struct ConsoleCookies: Sendable, Equatable {
 /// How the console keeps a signed-in browser: the session is a directory token (the same
 /// session generation, expiry and revocation as every token, so an ownership transfer,
 /// `end-sessions` or a disabled user ends it), carried in an HttpOnly, SameSite=Strict
-/// cookie scoped to `/console`, Secure when the connection is TLS. Forms carry a CSRF value
+/// cookie scoped to `/console`, Secure when the call came over TLS (`g:SecureTransport`'s rule). Forms carry a CSRF value
 /// derived from that token (a synchronizer token a page script could not compute, since it
 /// cannot read the cookie); the sign-in form, before any session, a double-submit cookie.
 public enum ConsoleSession {
@@ -45,6 +45,8 @@ public enum ConsoleSession {
     public static let signInCookie = "gatehouse_csrf"
     /// The audit line's `credential` for a call authenticated by the session cookie.
     public static let credentialKind = "console_session"
+    /// The audit line's `credential` for the sign-in form itself.
+    public static let signInCredentialKind = "password"
     /// The label the session's directory token carries (`directory list-tokens`).
     public static let tokenLabel = "console"
 

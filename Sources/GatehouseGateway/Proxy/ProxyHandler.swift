@@ -471,7 +471,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             call.cookies = Self.consoleCookies(head)
             call.contentType = head.first(.contentType)
             call.fetchSite = head.first(.secFetchSite)
-            call.isTLS = isTLS
+            call.isTLS = requestContext.secureTransport
         }
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
             let answer = local.handle(call)
@@ -706,11 +706,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// page: `ConsoleEndpoints.refusal`), then records it.
     private func answer(_ requestContext: RequestContext) {
         guard let gatewayError = requestContext.gatewayError else { return audit(requestContext) }
-        audit(requestContext)
-        guard requestContext.isConsole, front == nil else { return respond(gatewayError) }
+        guard requestContext.isConsole, front == nil else {
+            audit(requestContext)
+            return respond(gatewayError)
+        }
         let page = ConsoleEndpoints.refusal(
             gatewayError, requestId: requestId, session: requestContext.session, cookies: head.map(Self.consoleCookies) ?? ConsoleCookies(),
-            isTLS: isTLS)
+            isTLS: requestContext.secureTransport)
+        // The audit line gives the status the browser got (a 303 to sign-in for a 401).
+        requestContext.record.status = page.status
+        audit(requestContext)
         respond(status: page.status, contentType: page.contentType, body: page.body, fields: page.fields)
     }
 

@@ -94,6 +94,23 @@ import Testing
         #expect(decide("POST", "/console/sign-out", token: nil, cookie: nil)?.gatewayError?.kind == .credentialMissing)
     }
 
+    /// Cookies are `Secure` when the call came over TLS as `g:SecureTransport` reads it: the
+    /// gateway's own, or a trusted proxy's `X-Forwarded-Proto: https`, never an untrusted one's.
+    @Test func aConsoleCallIsSecureAsSecureTransportSays() throws {
+        let world = try AuthorizerTests.world(trusted: ["10.0.0.0/8"])
+        func secure(peer: String, proto: String?, tls: Bool = false) -> Bool? {
+            var attributes = RequestAttributes(method: "GET", target: "/console/sign-in", forwardedProto: proto, peer: peer)
+            attributes.isTLS = tls
+            guard case .decided(let decided) = world.authorizer.authorize(attributes, requestId: "r", policies: world.policies, directory: world.view)
+            else { return nil }
+            return decided.secureTransport
+        }
+        #expect(secure(peer: "10.1.2.3", proto: "https") == true)
+        #expect(secure(peer: "192.0.2.1", proto: "https") == false)
+        #expect(secure(peer: "192.0.2.1", proto: nil, tls: true) == true)
+        #expect(secure(peer: "10.1.2.3", proto: "http") == false)
+    }
+
     /// Refused pages: without a live session, back to sign-in ("login expired" when one
     /// ended, its cookie deleted); anything else shown as the API's refusal.
     @Test func refusalsAreAnsweredAsPages() throws {
