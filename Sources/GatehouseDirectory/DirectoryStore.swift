@@ -289,15 +289,22 @@ public final class DirectoryStore: Sendable {
         return String(decoding: hex, as: UTF8.self)
     }
 
+    /// The prefix of a console session's token (`gh_` for the API's): part of the secret,
+    /// so hashed with it and not to be changed by its holder. The gateway takes `gc_` tokens
+    /// only as the console's cookie and `gh_` tokens never there.
+    public static let consoleSessionPrefix = "gc_"
+
     /// Issues an opaque random token (256 bits) for a user; only its hash is stored.
-    /// `mfa` records that the login behind the token used a second factor (`g:MFAPresent`).
+    /// `mfa` records that the login behind the token used a second factor (`g:MFAPresent`);
+    /// `consoleSession` makes it a console session's (`consoleSessionPrefix`).
     public func issueToken(
-        user name: String, validFor lifetime: TimeInterval, now: Date = Date(), label: String? = nil, mfa: Bool = false
+        user name: String, validFor lifetime: TimeInterval, now: Date = Date(), label: String? = nil, mfa: Bool = false,
+        consoleSession: Bool = false
     ) throws
         -> IssuedToken
     {
         guard lifetime > 0 else { throw DirectoryError.invalid("a token's lifetime must be positive") }
-        let token = Self.randomSecret(prefix: "gh_")
+        let token = Self.randomSecret(prefix: consoleSession ? Self.consoleSessionPrefix : "gh_")
         let expires = now.addingTimeInterval(lifetime)
         try database.write { db in
             guard let row = try db.fetchOne("SELECT id, session_generation FROM users WHERE name = ?", [name]) else {

@@ -316,7 +316,7 @@ struct DemoCommand: AsyncParsableCommand {
               behind a proxy   http://127.0.0.1:\(proxiedPort)   (the same accounts, for samples/nginx-auth-request.conf and envoy-ext-authz.yaml)
               data directory   \(root)   (demo.json, env, audit.log, policies/, maildir/)
 
-            In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, AUTHZ, DEV_ACCOUNT, PROD_ACCOUNT,
+            In another shell, `source \(root)/env` sets GATEWAY, ADMIN_API, AUTHZ, CONSOLE, DEV_ACCOUNT, PROD_ACCOUNT,
             DEMO_DIR and the tokens OWNER, ADMIN, DEV_ONLY and MEMBER for your own curl lines.
 
             Allowed: dev_only updates an account tagged env=dev

@@ -132,13 +132,14 @@ public struct Authorizer: Sendable {
         let match = cache.routeMatch(method: attributes.method, target: attributes.target, in: directory) {
             matchRoute(method: attributes.method, target: attributes.target, in: directory)
         }
+        // A console route, or a path under /console that is none (refused as a page too).
+        requestContext.isConsole = match.route.map { $0.handler?.isConsole ?? false } ?? Self.isConsolePath(attributes.target)
         let target: RequestTarget
         switch match.target {
         case .failure(let rejection): return .decided(requestContext.refuse(.badTarget(rejection)))
         case .success(let parsed): target = parsed
         }
         requestContext.target = target
-        requestContext.isConsole = match.route?.handler?.isConsole ?? false
         if requestContext.isConsole { requestContext.secureTransport = isSecureTransport(attributes) }
         // The transfer confirmation page is reached by an emailed link, which is its own
         // credential, and the console's sign-in takes a password: no session, caller rule
@@ -193,6 +194,7 @@ public struct Authorizer: Sendable {
         }
         requestContext.record.resource = resource
         requestContext.handler = route.handler
+        requestContext.ownerRights = route.ownerRights && session.user.name == directory.organization.owner
         requestContext.parameters = parameters
 
         if let error = callerRuleError(route.callers, account: session.user.accountId, directory: directory) {
@@ -267,10 +269,17 @@ public struct Authorizer: Sendable {
         }
         if attributes.token != nil { record.credential = CredentialKind.token.rawValue }
         guard let token = attributes.token, !token.isEmpty else { return .failure(.credentialRefused(nil)) }
+        // A console session's token lets a browser see pages, and nothing more.
+        if token.utf8.starts(with: DirectoryStore.consoleSessionPrefix.utf8) { return .failure(.consoleSessionOnTheAPI) }
         switch directory.authenticate(token, now: attributes.now, remembering: &cache.session) {
         case .failure(let why): return .failure(.credentialRefused(why))
         case .success(let session): return .success(session)
         }
+    }
+
+    /// Whether a target is under `/console` (the console's pages).
+    static func isConsolePath(_ target: String) -> Bool {
+        target == "/console" || target.hasPrefix("/console/") || target.hasPrefix("/console?")
     }
 
     /// Authenticate a console page: its session cookie only. A token or signature sent
@@ -280,7 +289,10 @@ public struct Authorizer: Sendable {
         _ attributes: RequestAttributes, in directory: DirectoryView, cache: inout ConnectionCache, record: inout AuditRecord
     ) -> Result<Session, GatewayError> {
         record.credential = ConsoleSession.credentialKind
-        guard let token = attributes.cookies.session else { return .failure(.credentialRefused(nil)) }
+        // Only a console session's token: an API token in the cookie is no sign-in.
+        guard let token = attributes.cookies.session, token.utf8.starts(with: DirectoryStore.consoleSessionPrefix.utf8) else {
+            return .failure(.credentialRefused(nil))
+        }
         switch directory.authenticate(token, now: attributes.now, remembering: &cache.session) {
         case .failure(let why): return .failure(.credentialRefused(why))
         case .success(let session): return .success(session)
@@ -439,12 +451,14 @@ public struct Authorizer: Sendable {
     ) -> RequestContext {
         if let shadow {
             let decision = shadow.evaluate(request)
-            requestContext.record.shadowDecision = decision.isAllowed ? "allow" : "deny"
-            requestContext.record.shadowReason = decision.reason.rawValue
+            let byOwner = requestContext.ownerRights && decision.reason == .implicitDeny
+            requestContext.record.shadowDecision = decision.isAllowed || byOwner ? "allow" : "deny"
+            requestContext.record.shadowReason = byOwner ? "owner_rights" : decision.reason.rawValue
             requestContext.record.shadowStatements = decision.statements
         }
         let decision = policySet.evaluate(request)
         if decision.isAllowed { return requestContext.allow(reason: decision.reason.rawValue, statements: decision.statements) }
+        if requestContext.ownerRights && decision.reason == .implicitDeny { return requestContext.allow(reason: "owner_rights") }
         requestContext.record.statements = decision.statements
         return requestContext.refuse(.policyDenied(action: request.action, reason: decision.reason.rawValue))
     }

@@ -26,6 +26,9 @@ public final class RequestContext: @unchecked Sendable {
     public var parameters: [String: String] = [:]
     /// The call is for a console page: refused as a page, not as the API's JSON.
     public var isConsole = false
+    /// The caller owns the organization and the route gives the owner its call by role
+    /// (`Route.ownerRights`): an implicit deny is then an allow, `owner_rights`.
+    public var ownerRights = false
     /// A console call reached the gateway over TLS, directly or through a trusted proxy
     /// (`g:SecureTransport`'s rule): its cookies are then `Secure`.
     public var secureTransport = false

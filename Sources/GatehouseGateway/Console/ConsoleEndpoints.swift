@@ -83,7 +83,9 @@ struct ConsoleEndpoints {
     /// A refused console page, for a browser: without a live session, back to sign-in (with
     /// the guide's "login expired" prompt when a session existed and is over, and the dead
     /// cookie deleted); anything else, the API's refusal as a page, with the status it has.
-    static func refusal(_ error: GatewayError, requestId: String, session: Session?, cookies: ConsoleCookies, isTLS: Bool) -> EndpointResponse {
+    static func refusal(
+        _ error: GatewayError, requestId: String, session: Session?, cookies: ConsoleCookies, isTLS: Bool, page: BuiltInEndpoint? = nil
+    ) -> EndpointResponse {
         switch error.kind {
         case .credentialMissing, .credentialUnknown, .sessionOver:
             var response = EndpointResponse.redirect(to: error.kind == .sessionOver ? "/console/sign-in?expired=1" : "/console/sign-in")
@@ -95,7 +97,8 @@ struct ConsoleEndpoints {
             let signedIn = session.flatMap { session in
                 cookies.session.map { (user: session.user.name, csrf: ConsoleSession.csrfToken(forSession: $0)) }
             }
-            return EndpointResponse(status: error.status, html: ConsolePages.refusal(error, requestId: requestId, signedIn: signedIn))
+            let html = ConsolePages.refusal(error, requestId: requestId, signedIn: signedIn, backToProfile: page != .consoleProfile)
+            return EndpointResponse(status: error.status, html: html)
         }
     }
 
@@ -162,7 +165,8 @@ struct ConsoleEndpoints {
                     call, user: user, prompt: "The user name or password is incorrect.", status: 401,
                     refusal: .consoleSignInRefused(user: user)))
         }
-        let issued = try store.issueToken(user: user, validFor: sessionLifetime, now: call.now, label: ConsoleSession.tokenLabel)
+        let issued = try store.issueToken(
+            user: user, validFor: sessionLifetime, now: call.now, label: ConsoleSession.tokenLabel, consoleSession: true)
         var response = EndpointResponse.redirect(
             to: "/console/profile", changes: [FieldChange(field: "console_session", old: nil, new: "started")], actingUser: user)
         response.fields.append(
@@ -227,8 +231,9 @@ struct ConsoleEndpoints {
         // First Confirm for a user without an address: ask for it (the guide), nothing started.
         if !hasAddress && email.isEmpty { return again(nil, status: 200) }
         do {
+            // An address beside a registered one is refused by the store, as by the API.
             let transfer = try store.startTransfer(
-                by: owner, to: target, email: hasAddress ? nil : email, validFor: transferValidity, now: call.now)
+                by: owner, to: target, email: email.isEmpty ? nil : email, validFor: transferValidity, now: call.now)
             return .success(
                 .redirect(
                     to: "/console/profile?notice=transfer-started",

@@ -211,16 +211,18 @@ enum ConsolePages {
                 """)
     }
 
-    /// A refusal as a page: the API's status, code and message, and the request ID.
-    static func refusal(_ error: GatewayError, requestId: String, signedIn: (user: String, csrf: String)?) -> String {
-        document(
+    /// A refusal as a page: the API's status, code and message, and the request ID; a link
+    /// back to the profile unless that is the page refused.
+    static func refusal(_ error: GatewayError, requestId: String, signedIn: (user: String, csrf: String)?, backToProfile: Bool = true) -> String {
+        let back =
+            backToProfile ? "<div class=\"actions\"><a class=\"button plain\" href=\"/console/profile\">Back to the profile</a></div>" : ""
+        return document(
             title: "Not allowed", signedIn: signedIn,
             main: """
                 <h1>\(error.status == 403 ? "You are not allowed to do this" : "This could not be done")</h1>
                 <div class="card"><p class="alert" role="alert" id="refusal">\(escape(error.message))</p>
                 <dl><dt>Error code</dt><dd class="code" id="error-code">\(escape(error.code))</dd>\
-                <dt>Request ID</dt><dd class="code">\(escape(requestId))</dd></dl>
-                <div class="actions"><a class="button plain" href="/console/profile">Back to the profile</a></div></div>
+                <dt>Request ID</dt><dd class="code">\(escape(requestId))</dd></dl>\(back)</div>
                 """)
     }
 

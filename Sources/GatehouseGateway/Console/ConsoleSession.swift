@@ -81,41 +81,81 @@ public enum ConsoleSession {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body (the console's forms; `+` is a space), read
-/// by Foundation's `URLComponents`. A name given twice is refused: which value counts would
-/// be a guess.
+/// An `application/x-www-form-urlencoded` body (the console's forms; the URL Standard's
+/// form encoding: `&`-separated `name=value` pairs, `+` a space, `%HH` a byte). Read
+/// strictly: a pair without `=`, a `%` not followed by two hex digits, bytes that are not
+/// UTF-8 once decoded, or a name given twice make the whole body no form, rather than a
+/// field silently cleared or kept with its escapes.
 public struct FormFields: Sendable, Equatable {
     public var values: [String: String]
 
     public subscript(name: String) -> String? { values[name] }
 
-    /// The fields, or why the body is not one form: `nil` content type or another one,
-    /// bytes that are not UTF-8 or not a query, a repeated name.
+    /// The fields of a body sent as `contentType`, or why it is not one form.
     public static func parse(_ body: [UInt8], contentType: String?) -> Result<FormFields, FormProblem> {
         let mediaType = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         guard mediaType == "application/x-www-form-urlencoded" else { return .failure(.notAForm) }
-        guard let text = String(validating: body, as: UTF8.self) else { return .failure(.notAForm) }
-        if text.isEmpty { return .success(FormFields(values: [:])) }
-        guard let items = URLComponents(string: "http://gatehouse/?" + text.replacingOccurrences(of: "+", with: "%20"))?.queryItems else {
-            return .failure(.notAForm)
-        }
+        return decode(body)
+    }
+
+    /// The fields of form-encoded bytes (a body, or a URL's query); empty bytes are no fields.
+    public static func decode(_ bytes: [UInt8]) -> Result<FormFields, FormProblem> {
         var values: [String: String] = [:]
-        for item in items {
-            if values[item.name] != nil { return .failure(.repeated(item.name)) }
-            values[item.name] = item.value ?? ""
+        guard !bytes.isEmpty else { return .success(FormFields(values: values)) }
+        for pair in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false) {
+            guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { return .failure(.malformed("a field without '='")) }
+            guard let name = unescaped(pair[..<equals]), let value = unescaped(pair[(equals + 1)...]) else {
+                return .failure(.malformed("a '%' not followed by two hex digits, or text that is not UTF-8"))
+            }
+            if values[name] != nil { return .failure(.repeated(name)) }
+            values[name] = value
         }
         return .success(FormFields(values: values))
+    }
+
+    /// `+` as a space and `%HH` as its byte, then UTF-8; nil for a bad escape or bytes that
+    /// are not UTF-8.
+    static func unescaped(_ bytes: ArraySlice<UInt8>) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "+") {
+                out.append(0x20)
+            } else if byte == UInt8(ascii: "%") {
+                guard index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+                else { return nil }
+                out.append(high << 4 | low)
+                index += 2
+            } else {
+                out.append(byte)
+            }
+            index += 1
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case 0x30...0x39: byte - 0x30
+        case 0x41...0x46: byte - 0x41 + 10
+        case 0x61...0x66: byte - 0x61 + 10
+        default: nil
+        }
     }
 }
 
 /// Why a console form was not read.
 public enum FormProblem: Error, Sendable, Equatable, CustomStringConvertible {
     case notAForm
+    case malformed(String)
     case repeated(String)
 
     public var description: String {
         switch self {
         case .notAForm: "the body is not an HTML form (application/x-www-form-urlencoded, UTF-8)"
+        case .malformed(let why): "the form cannot be read: \(why)"
         case .repeated(let name): "the form gives \(name) more than once"
         }
     }

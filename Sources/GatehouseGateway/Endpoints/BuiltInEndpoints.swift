@@ -209,11 +209,20 @@ public enum ProfileEndpoint {
         return .success(change)
     }
 
+    /// The Unicode bidirectional formatting characters (UAX #9): embeddings and overrides,
+    /// isolates, and the marks.
+    static let bidirectionalControls: Set<UInt32> = [0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]
+
     /// What is wrong with a field's new value, or nil.
     static func problem(_ field: OrganizationProfile.Field, _ value: String?) -> String? {
         guard let value else { return field == .name ? "name is required and cannot be cleared." : nil }
         if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "\(field.rawValue) cannot contain control characters."
+        }
+        // Bidirectional overrides and isolates reorder what follows them wherever the value is
+        // shown (pages, the transfer email's subject): "Trojan Source", CVE-2021-42574.
+        if value.unicodeScalars.contains(where: { Self.bidirectionalControls.contains($0.value) }) {
+            return "\(field.rawValue) cannot contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)."
         }
         func length(_ limit: Int) -> String? {
             value.count <= limit ? nil : "\(field.rawValue) is at most \(limit) characters (it has \(value.count))."

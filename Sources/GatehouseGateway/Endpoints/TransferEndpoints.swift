@@ -114,12 +114,10 @@ enum TransferEndpoints {
         ])
     }
 
-    /// `name=value` from a query or a form body (`application/x-www-form-urlencoded`, where
-    /// `+` is a space), read by Foundation's `URLComponents`; nil when absent or when the text
-    /// is not a valid query.
+    /// `name=value` from a query or a form body (`FormFields.decode`); nil when absent or
+    /// when the text is not one valid form.
     static func formValue(_ name: String, in text: String) -> String? {
-        let query = text.replacingOccurrences(of: "+", with: "%20")
-        return URLComponents(string: "http://gatehouse/?" + query)?.queryItems?.first { $0.name == name }?.value
+        (try? FormFields.decode(Array(text.utf8)).get())?[name]
     }
 
 }

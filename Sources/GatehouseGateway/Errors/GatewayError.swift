@@ -193,6 +193,11 @@ public struct GatewayError: Error, Sendable, Equatable {
         }
     }
 
+    /// A console session's token (`gc_`) sent to the API: known, but not a credential there,
+    /// answered as a token the API does not know.
+    public static let consoleSessionOnTheAPI = GatewayError(
+        .credentialUnknown, "Incorrect IAM authentication information: decrypt token fail", reason: "token_console_session")
+
     /// An AK/SK signature that does not hold, with Huawei API Gateway's message for it and
     /// the signer's reason (`RequestSigning.Rejection.reason`) in the audit log.
     public static func signatureRefused(_ rejection: RequestSigning.Rejection) -> GatewayError {

@@ -712,7 +712,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
         let page = ConsoleEndpoints.refusal(
             gatewayError, requestId: requestId, session: requestContext.session, cookies: head.map(Self.consoleCookies) ?? ConsoleCookies(),
-            isTLS: requestContext.secureTransport)
+            isTLS: requestContext.secureTransport, page: requestContext.handler)
         // The audit line gives the status the browser got (a 303 to sign-in for a 401).
         requestContext.record.status = page.status
         audit(requestContext)

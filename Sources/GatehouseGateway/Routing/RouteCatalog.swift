@@ -42,6 +42,11 @@ public final class Route: Sendable {
     /// tags are optional, and a body without them is decided with no `g:RequestTag/<k>`
     /// and no `g:TagKeys`.
     public let tagsRequired: Bool
+    /// True for the calls the OU management guide gives the organization owner by role
+    /// (seeing and editing the profile, changing the owner): the owner is allowed when no
+    /// statement decides (implicit deny); an explicit Deny still refuses. So the rights move
+    /// with an ownership transfer, as the guide says, without policies moving with them.
+    public let ownerRights: Bool
     /// Set when Gatehouse answers the call itself instead of forwarding it.
     public let handler: BuiltInEndpoint?
     /// The documented format of each path parameter (`IdentifierFormat`): a call whose
@@ -82,11 +87,13 @@ public final class Route: Sendable {
 
     public init(
         method: String, path: String, segments: [Segment], action: String, resource: String, callers: CallerRule, context: [String],
-        handler: BuiltInEndpoint? = nil, formats: [String: IdentifierFormat] = [:], identityPolicy: Bool = true, tagsRequired: Bool = false
+        handler: BuiltInEndpoint? = nil, formats: [String: IdentifierFormat] = [:], identityPolicy: Bool = true, tagsRequired: Bool = false,
+        ownerRights: Bool = false
     ) {
         self.handler = handler
         self.identityPolicy = identityPolicy
         self.tagsRequired = tagsRequired
+        self.ownerRights = ownerRights
         let parts = Self.parts(of: resource)
         var formats = formats
         for case .parameter(let name) in segments where formats[name] == nil { formats[name] = IdentifierFormat.forParameter(named: name) }
@@ -384,7 +391,7 @@ public struct RouteCatalog: Sendable {
             }
             let known: Set<String> = [
                 "method", "path", "action", "resource", "callers", "context", "handler", "formats", "identity_policy", "operation", "note",
-                "tags_required",
+                "tags_required", "owner_rights",
             ]
             for (key, _) in members where !known.contains(key) {
                 report(
@@ -411,6 +418,15 @@ public struct RouteCatalog: Sendable {
             case nil: break
             case .bool(let value)?: tagsRequired = value
             default: report("tags_required must be true or false", at: path.appending("tags_required"))
+            }
+            var ownerRights = false
+            switch item["owner_rights"] {
+            case nil: break
+            case .bool(let value)?: ownerRights = value
+            default: report("owner_rights must be true or false", at: path.appending("owner_rights"))
+            }
+            if ownerRights && !identityPolicy {
+                report("owner_rights widens what policies decide, so the route needs \"identity_policy\": true", at: path.appending("owner_rights"))
             }
             for key in ["operation", "note"] {
                 switch item[key] {
@@ -518,7 +534,7 @@ public struct RouteCatalog: Sendable {
             }
             let route = Route(
                 method: method, path: template, segments: segments, action: action, resource: resource, callers: callers, context: context,
-                handler: handler, formats: formats, identityPolicy: identityPolicy, tagsRequired: tagsRequired)
+                handler: handler, formats: formats, identityPolicy: identityPolicy, tagsRequired: tagsRequired, ownerRights: ownerRights)
             // Placeholders in the resource must be known, so no URN is built with a hole in it.
             for name in Route.references(in: resourceParts) {
                 let referenceName = Route.referencedField(name)

@@ -235,6 +235,9 @@ try:
     driver.get(link)
     check(element("#confirmation").get_attribute("data-outcome") == "used", "the link, opened again, says it was already used")
     shot("link-used")
+    sign_in("new_hire", passwords["new_hire"])
+    check(path() == "/console/profile" and element("#owner-name").text == "new_hire" and present("#edit") and present("#change-owner"),
+          "new_hire, the owner now, has the owner's Edit and Change without any policy (the guide)", driver.page_source[:400])
 
     # The former owner's next click: the guide's "login expired", back to sign-in.
     driver.add_cookie({"name": "gatehouse_console", "value": session["value"], "path": "/console"})
@@ -246,6 +249,7 @@ try:
     sign_in("owner", passwords["owner"])
     check(path() == "/console/profile" and element("#error-code").text == "Organizations.1007",
           "signed in again, the former owner has no permissions left (the guide)", driver.page_source[:400])
+    check(not present("a[href='/console/profile']"), "the refused profile does not link back to itself")
     violations = [entry["message"] for entry in driver.get_log("browser") if "Content Security Policy" in entry["message"]]
     check(not violations, "no page broke its own Content-Security-Policy", violations)
     print("done", flush=True)

@@ -16,7 +16,10 @@ import Testing
         let authorizer: Authorizer
     }
 
-    static func world(trusted: [String] = [], attach: [(String, String)] = [], organizationId: String? = nil) throws -> World {
+    static func world(
+        trusted: [String] = [], attach: [(String, String)] = [], organizationId: String? = nil, policies extra: [String: String] = [:],
+        changing change: (inout DirectorySeed) -> Void = { _ in }
+    ) throws -> World {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-authz-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -27,15 +30,20 @@ import Testing
         outsider.accountId = "7d1f6a0c2b9e4e55a1c3d2f0e8b7a6c5"
         seed.users.append(outsider)
         if let organizationId { seed.organization.id = organizationId }
+        change(&seed)
         let store = try DirectoryStore(path: dir.appendingPathComponent("d.sqlite").path)
         try store.importSeed(seed)
         for (policy, user) in attach { try store.attach(policy: policy, to: .user(user)) }
         var tokens: [String: String] = [:]
-        for user in seed.users { tokens[user.name] = try store.issueToken(user: user.name, validFor: 3600, mfa: true).token }
+        for user in seed.users {
+            tokens[user.name] = try store.issueToken(user: user.name, validFor: 3600, mfa: true).token
+            // A console session each, under "console/<name>" (`ConsoleTests`).
+            tokens["console/" + user.name] = try store.issueToken(user: user.name, validFor: 3600, consoleSession: true).token
+        }
         var config = GatewayConfig()
         config.trustedProxies = trusted
         return World(
-            view: try store.view(), tokens: tokens, policies: try PolicySnapshot.load(directory: root.appendingPathComponent("policies").path),
+            view: try store.view(), tokens: tokens, policies: try Self.reloaded(extra),
             authorizer: Authorizer(catalog: try RouteCatalog.load(sampleCatalog), trustedProxies: config.trustedNetworks))
     }
 

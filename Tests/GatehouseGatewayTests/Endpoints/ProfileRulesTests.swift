@@ -32,6 +32,10 @@ import Testing
         #expect(problem(#"{"name": "\#(String(repeating: "x", count: 65))"}"#) == "name is at most 64 characters (it has 65).")
         #expect(problem(#"{"address": "\#(String(repeating: "ä", count: 257))"}"#) == "address is at most 256 characters (it has 257).")
         #expect(problem(#"{"industry": "a\u0007b"}"#) == "industry cannot contain control characters.")
+        for scalar in ["\\u202E", "\\u2066", "\\u200F", "\\u061C"] {
+            #expect(problem(#"{"name": "Corp\#(scalar)x"}"#)?.hasPrefix("name cannot contain bidirectional control characters") == true, "\(scalar)")
+        }
+        #expect(problem(#"{"name": "Corp \u00e9\u200d"}"#) == nil)
         #expect(problem(#"{"country": "de"}"#)?.hasPrefix("country must be an ISO 3166-1 alpha-2 code") == true)
         #expect(problem(#"{"country": "XX"}"#)?.hasPrefix("country must be") == true)
         #expect(
