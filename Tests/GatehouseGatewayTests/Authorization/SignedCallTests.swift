@@ -29,7 +29,7 @@ import Testing
         deinit { try? FileManager.default.removeItem(at: folder) }
 
         func authorize(_ attributes: RequestAttributes) throws -> RequestContext {
-            let result = authorizer.authorize(attributes, requestId: "r", policies: policies, directory: try store.view())
+            let result = authorizer.authorize(attributes, requestId: "r", policies: policies, directory: try store.view(now: SignedCallTests.now))
             guard case .decided(let requestContext) = result else { throw CancellationError() }
             return requestContext
         }
@@ -207,7 +207,7 @@ import Testing
                 securityToken: temporary.securityToken),
         ]
         for call in calls {
-            let result = world.authorizer.authorize(call, requestId: "r", policies: policies, directory: try world.store.view())
+            let result = world.authorizer.authorize(call, requestId: "r", policies: policies, directory: try world.store.view(now: Self.now))
             guard case .decided(let decided) = result else { Issue.record("pending"); continue }
             #expect(
                 decided.record.decision == "allow" && decided.record.statements.map(\.policy) == ["principal-keys"],
