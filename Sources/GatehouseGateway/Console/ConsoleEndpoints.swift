@@ -47,11 +47,11 @@ struct ConsoleEndpoints {
             let notice = Self.notices[TransferEndpoints.formValue("notice", in: call.query ?? "") ?? ""]
             let page = ConsolePages.profile(
                 try store.profile(), owner: .init(owner: call.organization.owner, pending: pending, mayChange: isOwner),
-                mayEdit: isOwner || session.user.role == .admin, signedIn: signedIn, notice: notice)
+                mayEdit: ProfileEndpoint.mayEdit(session, in: call.organization), signedIn: signedIn, notice: notice)
             return .success(EndpointResponse(status: 200, html: page))
         case .consoleProfileEdit, .consoleProfileSave:
             // The API's rule: the owner or an administrator (the guide), besides the policies.
-            guard isOwner || session.user.role == .admin else { return .failure(.notOwnerOrAdmin) }
+            guard ProfileEndpoint.mayEdit(session, in: call.organization) else { return .failure(.notOwnerOrAdmin) }
             let profile = try store.profile()
             guard call.handler == .consoleProfileSave else {
                 let values = Dictionary(uniqueKeysWithValues: OrganizationProfile.Field.allCases.compactMap { f in profile[f].map { (f, $0) } })
@@ -200,10 +200,7 @@ struct ConsoleEndpoints {
         let changed = change.filter { current[$0.key] != $0.value }
         guard !changed.isEmpty else { return .success(.redirect(to: "/console/profile?notice=saved")) }
         let (old, new) = try store.updateProfile(changed)
-        let changes = OrganizationProfile.Field.allCases.compactMap { field in
-            old[field] == new[field] ? nil : FieldChange(field: field.rawValue, old: old[field], new: new[field])
-        }
-        return .success(.redirect(to: "/console/profile?notice=saved", changes: changes))
+        return .success(.redirect(to: "/console/profile?notice=saved", changes: ProfileEndpoint.changes(old, new)))
     }
 
     // MARK: owner

@@ -124,7 +124,7 @@ public struct FormFields: Sendable, Equatable {
             if byte == UInt8(ascii: "+") {
                 out.append(0x20)
             } else if byte == UInt8(ascii: "%") {
-                guard index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+                guard index + 2 < bytes.endIndex, let high = HTTP1.hex(bytes[index + 1]), let low = HTTP1.hex(bytes[index + 2])
                 else { return nil }
                 out.append(high << 4 | low)
                 index += 2
@@ -134,15 +134,6 @@ public struct FormFields: Sendable, Equatable {
             index += 1
         }
         return String(validating: out, as: UTF8.self)
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case 0x30...0x39: byte - 0x30
-        case 0x41...0x46: byte - 0x41 + 10
-        case 0x61...0x66: byte - 0x61 + 10
-        default: nil
-        }
     }
 }
 

@@ -130,7 +130,7 @@ public struct BuiltInEndpoints: Sendable {
             case .profileGet:
                 return .success(EndpointResponse(status: 200, json: ProfileEndpoint.json(try store.profile())))
             case .profileUpdate:
-                guard let session = call.session, session.user.name == call.organization.owner || session.user.role == .admin else {
+                guard let session = call.session, ProfileEndpoint.mayEdit(session, in: call.organization) else {
                     return .failure(.notOwnerOrAdmin)
                 }
                 let change: [OrganizationProfile.Field: String?]
@@ -139,10 +139,7 @@ public struct BuiltInEndpoints: Sendable {
                 case .success(let parsed): change = parsed
                 }
                 let (old, new) = try store.updateProfile(change)
-                let changes = OrganizationProfile.Field.allCases.compactMap { field in
-                    old[field] == new[field] ? nil : FieldChange(field: field.rawValue, old: old[field], new: new[field])
-                }
-                return .success(EndpointResponse(status: 200, json: ProfileEndpoint.json(new), changes: changes))
+                return .success(EndpointResponse(status: 200, json: ProfileEndpoint.json(new), changes: ProfileEndpoint.changes(old, new)))
             case .transferCreate, .transferGet, .transferCancel:
                 return try TransferEndpoints.handle(call, store: store, validity: transferValidity)
             case .transferConfirmPage, .transferAccept:
@@ -179,6 +176,19 @@ public enum ProfileEndpoint {
                         + OrganizationProfile.Field.allCases.filter { $0 != .name }.map { ($0.rawValue, .string(orNull: profile[$0])) })
             )
         ])
+    }
+
+    /// Whether a user may edit the profile by the guide's rule: the organization's owner or
+    /// an administrator (the policies decide besides).
+    static func mayEdit(_ session: Session, in organization: DirectorySeed.Organization) -> Bool {
+        session.user.name == organization.owner || session.user.role == .admin
+    }
+
+    /// The fields an update changed, old and new, for the audit line.
+    static func changes(_ old: OrganizationProfile, _ new: OrganizationProfile) -> [FieldChange] {
+        OrganizationProfile.Field.allCases.compactMap { field in
+            old[field] == new[field] ? nil : FieldChange(field: field.rawValue, old: old[field], new: new[field])
+        }
     }
 
     /// The fields a PATCH body sets (`nil`: cleared), or why it is refused.
