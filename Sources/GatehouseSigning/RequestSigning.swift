@@ -90,6 +90,16 @@ public enum RequestSigning {
             self.body = body
         }
 
+        /// A request holding a copy of what `view` shows.
+        public init(copying view: View) {
+            method = String(decoding: view.method, as: UTF8.self)
+            rawPath = String(decoding: view.path, as: UTF8.self)
+            rawQuery = view.query.map { String(decoding: $0, as: UTF8.self) }
+            body = Array(view.body)
+            fieldBytes = Array(view.fields.bytes)
+            fieldSpans = Array(view.fields.spans)
+        }
+
         /// Every field line as (name, value), in order.
         public var fields: [(name: String, value: String)] {
             get {
@@ -137,6 +147,86 @@ public enum RequestSigning {
         /// The field lines as bytes, for as long as `body` runs.
         func withFields<R>(_ body: (FieldTable) -> R) -> R {
             fieldBytes.withUnsafeBytes { bytes in fieldSpans.withUnsafeBufferPointer { spans in body(FieldTable(bytes: bytes, spans: spans)) } }
+        }
+
+        /// This request as a `View`, for as long as `body` runs.
+        public func withView<R>(_ body: (View) -> R) -> R {
+            var method = method
+            var rawPath = rawPath
+            var rawQuery = rawQuery ?? ""
+            let hasQuery = self.rawQuery != nil
+            return method.withUTF8 { method in
+                rawPath.withUTF8 { path in
+                    rawQuery.withUTF8 { query in
+                        self.body.withUnsafeBytes { requestBody in
+                            withFields { fields in
+                                body(
+                                    View(
+                                        method: UnsafeRawBufferPointer(method), path: UnsafeRawBufferPointer(path),
+                                        query: hasQuery ? UnsafeRawBufferPointer(query) : nil, fields: fields, body: requestBody))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// A request's parts as memory someone else holds, valid only inside the closure
+        /// that hands it out: what the verifier reads. A gateway makes one over the head it
+        /// received (`View.with`), so a signed call is verified without copying its head
+        /// into a `Request`, and without a reference to retain per part.
+        public struct View {
+            public let method: UnsafeRawBufferPointer
+            /// The target up to its first `?`, and what follows it (nil without a `?`).
+            public let path: UnsafeRawBufferPointer
+            public let query: UnsafeRawBufferPointer?
+            let fields: FieldTable
+            public let body: UnsafeRawBufferPointer
+
+            init(
+                method: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer, query: UnsafeRawBufferPointer?, fields: FieldTable,
+                body: UnsafeRawBufferPointer
+            ) {
+                self.method = method
+                self.path = path
+                self.query = query
+                self.fields = fields
+                self.body = body
+            }
+
+            /// Runs `body` with a view of a request whose target is as on the request line
+            /// and whose field lines lie in `fieldBytes` at `fieldSpans` (each checked to
+            /// lie within it).
+            public static func with<R>(
+                method: UnsafeRawBufferPointer, target: UnsafeRawBufferPointer, fieldBytes: UnsafeRawBufferPointer,
+                fieldSpans: UnsafeBufferPointer<FieldSpan>, body requestBody: UnsafeRawBufferPointer, _ body: (View) -> R
+            ) -> R {
+                let count = Int32(clamping: fieldBytes.count)
+                for span in fieldSpans {
+                    precondition(
+                        0 <= span.nameStart && span.nameStart <= span.nameEnd && span.nameEnd <= count && 0 <= span.valueStart
+                            && span.valueStart <= span.valueEnd && span.valueEnd <= count, "a field span outside the field bytes")
+                }
+                var path = target
+                var query: UnsafeRawBufferPointer?
+                if let base = target.baseAddress, let mark = memchr(base, Int32(UInt8(ascii: "?")), target.count) {
+                    let split = base.distance(to: UnsafeRawPointer(mark))
+                    path = UnsafeRawBufferPointer(rebasing: target[..<split])
+                    query = UnsafeRawBufferPointer(rebasing: target[(split + 1)...])
+                }
+                return body(
+                    View(method: method, path: path, query: query, fields: FieldTable(bytes: fieldBytes, spans: fieldSpans), body: requestBody))
+            }
+
+            /// The bytes of the first line's value of a field (by lowercase name, in any
+            /// case), or nil when the request has none.
+            public func value(of lowercasedName: StaticString) -> UnsafeRawBufferPointer? {
+                let name = UnsafeRawBufferPointer(staticName: lowercasedName)
+                for span in fields.spans where RequestSigning.equalsIgnoringASCIICase(fields.name(span), lowercased: name) {
+                    return fields.value(span)
+                }
+                return nil
+            }
         }
     }
 
@@ -303,6 +393,32 @@ public enum RequestSigning {
             return bytes
         }
 
+        /// 64 hex digits as 32 bytes, or nil when any is not a lowercase hex digit: the
+        /// check and the decoding in one pass, without a branch per digit.
+        static func decodedSignature(checking hex: UnsafeRawBufferPointer) -> SIMD32<UInt8>? {
+            guard hex.count == 64 else { return nil }
+            var bytes = SIMD32<UInt8>()
+            var invalid: UInt8 = 0
+            withUnsafeMutableBytes(of: &bytes) { out in
+                for index in 0..<32 {
+                    let (high, badHigh) = checkedHexDigitValue(hex[2 * index])
+                    let (low, badLow) = checkedHexDigitValue(hex[2 * index + 1])
+                    invalid |= badHigh | badLow
+                    out[index] = high << 4 | low
+                }
+            }
+            return invalid == 0 ? bytes : nil
+        }
+
+        /// A byte's value as a lowercase hex digit, and 1 when it is not one (0 when it is).
+        @inline(__always)
+        static func checkedHexDigitValue(_ byte: UInt8) -> (value: UInt8, invalid: UInt8) {
+            let digit = byte &- 0x30
+            let letter = byte &- 0x61
+            let isDigit = digit < 10
+            return (isDigit ? digit : letter &+ 10, isDigit || letter < 6 ? 0 : 1)
+        }
+
         /// A lowercase hex digit's value (the caller checked it is one).
         @inline(__always)
         static func hexDigitValue(_ byte: UInt8) -> UInt8 { byte <= 0x39 ? byte &- 0x30 : byte &- 0x61 &+ 10 }
@@ -462,29 +578,33 @@ public enum RequestSigning {
     /// `verify` with a key made beforehand. On the bytes the request holds throughout: this
     /// runs for every signed call.
     public static func verify(_ request: Request, authorization: Authorization, key: SigningKey, now: Date) -> Rejection? {
-        authorization.signedHeaderList.withUnsafeBytes { list in
-            request.withFields { fields in
-                if !authorization.signsHost { return .unsignedField("host") }
-                if !authorization.signsSdkDate { return .unsignedField("x-sdk-date") }
-                if !authorization.signsSecurityToken && fields.contains(UnsafeRawBufferPointer(staticName: "x-security-token")) {
-                    return .unsignedField("x-security-token")
-                }
-                guard let sdkDate = fields.single(UnsafeRawBufferPointer(staticName: "x-sdk-date")).value else {
-                    return .signedFieldNotOnce("x-sdk-date")
-                }
-                return withTrimmed(sdkDate) { date -> Rejection? in
-                    guard let signedAt = parseDate(date) else { return .badDate(String(String(decoding: date, as: UTF8.self).prefix(40))) }
-                    guard abs(signedAt.timeIntervalSince(now)) <= maxClockSkew else { return .dateOutOfWindow }
-                    if let scope = authorization.scope, !scope.utf8.starts(with: date.prefix(8)) || scope.utf8.dropFirst(8).first != UInt8(ascii: "/")
-                    {
-                        return .malformedAuthorization("the scope's date is not X-Sdk-Date's")
-                    }
-                    return withSignature(
-                        of: request, fields: fields, signedHeaderList: list, date: date, algorithm: authorization.algorithm,
-                        accessKey: authorization.accessKey, scope: authorization.scope, key: key
-                    ) { expected in
-                        authorization.signatureMatches(expected) ? nil : .signatureMismatch
-                    }
+        request.withView { verify($0, authorization: authorization, key: key, now: now) }
+    }
+
+    /// `verify` on a view of the request (the gateway's case: its received head, read in
+    /// place).
+    public static func verify(_ request: Request.View, authorization: Authorization, key: SigningKey, now: Date) -> Rejection? {
+        let fields = request.fields
+        if !authorization.signsHost { return .unsignedField("host") }
+        if !authorization.signsSdkDate { return .unsignedField("x-sdk-date") }
+        if !authorization.signsSecurityToken && fields.contains(UnsafeRawBufferPointer(staticName: "x-security-token")) {
+            return .unsignedField("x-security-token")
+        }
+        guard let sdkDate = fields.single(UnsafeRawBufferPointer(staticName: "x-sdk-date")).value else {
+            return .signedFieldNotOnce("x-sdk-date")
+        }
+        return withTrimmed(sdkDate) { date -> Rejection? in
+            guard let signedAt = parseDate(date) else { return .badDate(String(String(decoding: date, as: UTF8.self).prefix(40))) }
+            guard abs(signedAt.timeIntervalSince(now)) <= maxClockSkew else { return .dateOutOfWindow }
+            if let scope = authorization.scope, !scope.utf8.starts(with: date.prefix(8)) || scope.utf8.dropFirst(8).first != UInt8(ascii: "/") {
+                return .malformedAuthorization("the scope's date is not X-Sdk-Date's")
+            }
+            return authorization.signedHeaderList.withUnsafeBytes { list in
+                withSignature(
+                    of: request, signedHeaderList: list, date: date, algorithm: authorization.algorithm,
+                    accessKey: authorization.accessKey, scope: authorization.scope, key: key
+                ) { expected in
+                    authorization.signatureMatches(expected) ? nil : .signatureMismatch
                 }
             }
         }
@@ -498,11 +618,11 @@ public enum RequestSigning {
         let key = SigningKey(secretKey: secretKey)
         var date = date
         return Authorization.joined(signedHeaders).withUnsafeBytes { list in
-            request.withFields { fields in
+            request.withView { request in
                 date.withUTF8 { date in
                     var signature = ""
                     let rejection = withSignature(
-                        of: request, fields: fields, signedHeaderList: list, date: UnsafeRawBufferPointer(date), algorithm: algorithm,
+                        of: request, signedHeaderList: list, date: UnsafeRawBufferPointer(date), algorithm: algorithm,
                         accessKey: accessKey, scope: scope, key: key
                     ) { digest -> Rejection? in
                         signature = hex(digest)
@@ -517,14 +637,14 @@ public enum RequestSigning {
     /// Runs `body` with the signature's 32 bytes (the HMAC before hex), or returns why there
     /// is none.
     static func withSignature(
-        of request: Request, fields: FieldTable, signedHeaderList: UnsafeRawBufferPointer, date: UnsafeRawBufferPointer, algorithm: Algorithm,
+        of request: Request.View, signedHeaderList: UnsafeRawBufferPointer, date: UnsafeRawBufferPointer, algorithm: Algorithm,
         accessKey: String, scope: String?, key: SigningKey, _ body: (UnsafeRawBufferPointer) -> Rejection?
     ) -> Rejection? {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA256State.digestCount) { digest in
             let out = digest.baseAddress!
             return ByteWriter.with(capacity: 128 + date.count + (scope?.utf8.count ?? 0)) { stringToSign in
                 var hashed = true
-                let canonicalRejection = withCanonicalRequest(request, fields: fields, signedHeaderList: signedHeaderList) {
+                let canonicalRejection = withCanonicalRequest(request, signedHeaderList: signedHeaderList) {
                     canonical in
                     stringToSign.append(algorithm.rawValue)
                     stringToSign.append(0x0A)
@@ -571,8 +691,8 @@ public enum RequestSigning {
     public static func canonicalRequest(_ request: Request, signedHeaders: [String]) -> Result<String, Rejection> {
         var text = ""
         let rejection = Authorization.joined(signedHeaders).withUnsafeBytes { list in
-            request.withFields { fields in
-                withCanonicalRequest(request, fields: fields, signedHeaderList: list) {
+            request.withView { request in
+                withCanonicalRequest(request, signedHeaderList: list) {
                     text = String(decoding: $0, as: UTF8.self)
                 }
             }
@@ -583,15 +703,16 @@ public enum RequestSigning {
     /// Runs `body` with the canonical request's bytes, written once into scratch memory
     /// sized for the longest it can be; or returns why there is none.
     static func withCanonicalRequest(
-        _ request: Request, fields: FieldTable, signedHeaderList: UnsafeRawBufferPointer,
+        _ request: Request.View, signedHeaderList: UnsafeRawBufferPointer,
         _ body: (UnsafeRawBufferPointer) -> Void
     ) -> Rejection? {
-        ByteWriter.with(capacity: 64) { payloadHash in
+        let fields = request.fields
+        return ByteWriter.with(capacity: 64) { payloadHash in
             if request.body.isEmpty {
                 payloadHash.append(emptyBodyHash)
             } else {
                 let hashed = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: SHA256State.digestCount) { digest in
-                    guard request.body.withUnsafeBytes({ SHA256State.hash($0, into: digest.baseAddress!) }) else { return false }
+                    guard SHA256State.hash(request.body, into: digest.baseAddress!) else { return false }
                     payloadHash.appendHex(UnsafeRawBufferPointer(digest))
                     return true
                 }
@@ -602,19 +723,15 @@ public enum RequestSigning {
                 }
                 if claimedOther { return .payloadNotSigned }
             }
-            // Each part's longest form: a path or query byte is at most three once encoded (a
-            // query's name without `=` gains one), a value at most three per byte once trimmed
-            // (the Unicode path decodes invalid bytes to U+FFFD), each name twice, separators.
-            let capacity =
-                request.method.utf8.count + 3 * request.rawPath.utf8.count + 4 * (request.rawQuery?.utf8.count ?? 0) + 3 * fields.bytes.count
-                + 5 * (signedHeaderList.count + 1) + 64 + 16
-            return ByteWriter.with(capacity: capacity) { out -> Rejection? in
-                for byte in request.method.utf8 { out.append((0x61...0x7A).contains(byte) ? byte - 0x20 : byte) }
-                out.append(0x0A)
-                guard appendCanonicalURI(request.rawPath, to: &out) else { return .unreadablePath }
-                out.append(0x0A)
-                if let rawQuery = request.rawQuery { appendCanonicalQuery(rawQuery, to: &out) }
-                out.append(0x0A)
+            // The signed fields' values first: each must be on exactly one line, and their
+            // lengths size the scratch memory. Sized by what is signed, not by the whole head
+            // (an `Authorization` and a long security token would push it past what
+            // `withUnsafeTemporaryAllocation` keeps on the stack, 1 KiB, onto the heap).
+            var nameCount = 1
+            for byte in signedHeaderList where byte == UInt8(ascii: ";") { nameCount += 1 }
+            return withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: nameCount) { values -> Rejection? in
+                var found = 0
+                var headersBound = 0
                 var missing: UnsafeRawBufferPointer?
                 forEachName(in: signedHeaderList) { name in
                     guard missing == nil else { return }
@@ -622,18 +739,39 @@ public enum RequestSigning {
                         missing = name
                         return
                     }
-                    out.append(name)
-                    out.append(UInt8(ascii: ":"))
-                    withTrimmed(value) { out.append($0) }
-                    out.append(0x0A)
+                    values.initializeElement(at: found, to: value)
+                    found += 1
+                    headersBound += name.count + 2 + trimmedBound(value)
                 }
                 if let missing { return .signedFieldNotOnce(String(decoding: missing, as: UTF8.self)) }
-                out.append(0x0A)
-                out.append(signedHeaderList)
-                out.append(0x0A)
-                payloadHash.withBytes { out.append($0) }
-                out.withBytes(body)
-                return nil
+                // Each part's longest form: a path or query byte is at most three once encoded
+                // (a query's name without `=` gains one), each signed line as `trimmedBound`
+                // gives it, the list, the hash, the line breaks.
+                let capacity =
+                    request.method.count + 3 * request.path.count + 4 * (request.query?.count ?? 0) + headersBound + signedHeaderList.count
+                    + 64 + 16
+                return ByteWriter.with(capacity: capacity) { out -> Rejection? in
+                    for byte in request.method { out.append((0x61...0x7A).contains(byte) ? byte - 0x20 : byte) }
+                    out.append(0x0A)
+                    guard appendCanonicalURI(request.path, to: &out) else { return .unreadablePath }
+                    out.append(0x0A)
+                    if let query = request.query { appendCanonicalQuery(query, to: &out) }
+                    out.append(0x0A)
+                    var index = 0
+                    forEachName(in: signedHeaderList) { name in
+                        out.append(name)
+                        out.append(UInt8(ascii: ":"))
+                        withTrimmed(values[index]) { out.append($0) }
+                        out.append(0x0A)
+                        index += 1
+                    }
+                    out.append(0x0A)
+                    out.append(signedHeaderList)
+                    out.append(0x0A)
+                    payloadHash.withBytes { out.append($0) }
+                    out.withBytes(body)
+                    return nil
+                }
             }
         }
     }
@@ -651,42 +789,56 @@ public enum RequestSigning {
     /// RFC 3986's unreserved characters), ending in `/`, appended as bytes; false when the
     /// decoded bytes are not UTF-8 (the SDK would have replaced them). `/` never occurs
     /// inside a UTF-8 sequence, so splitting the bytes splits the text. In one pass, with
-    /// the UTF-8 check only for a path that decodes to bytes beyond ASCII.
-    static func appendCanonicalURI(_ rawPath: String, to out: inout ByteWriter) -> Bool {
-        var rawPath = rawPath
-        return rawPath.withUTF8 { bytes in
-            var beyondASCII = false
-            out.appendUnchecked(maxCount: 3 * bytes.count + 1) { tail in
-                var written = 0
-                var index = 0
-                while index < bytes.count {
-                    var byte = bytes[index]
-                    if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-                    {
-                        byte = high << 4 | low
-                        index += 3
-                    } else {
-                        index += 1
-                    }
-                    if byte >= 0x80 { beyondASCII = true }
-                    if byte == UInt8(ascii: "/") || isUnreserved(byte) {
-                        tail[written] = byte
-                        written += 1
-                    } else {
-                        tail[written] = UInt8(ascii: "%")
-                        tail[written + 1] = upperHexDigit(byte >> 4)
-                        tail[written + 2] = upperHexDigit(byte & 0xF)
-                        written += 3
-                    }
+    /// the UTF-8 check only for a path that decodes to bytes beyond ASCII; the leading run
+    /// of bytes that stay as they are (for most paths, all of them) is copied whole.
+    static func appendCanonicalURI(_ path: UnsafeRawBufferPointer, to out: inout ByteWriter) -> Bool {
+        var beyondASCII = false
+        out.appendUnchecked(maxCount: 3 * path.count + 1) { tail in
+            var index = 0
+            while index < path.count, isPlainPathByte(path[index]) { index += 1 }
+            if index > 0 { tail.initialize(from: path.baseAddress!.assumingMemoryBound(to: UInt8.self), count: index) }
+            var written = index
+            while index < path.count {
+                var byte = path[index]
+                if byte == UInt8(ascii: "%"), index + 2 < path.count, let high = hexValue(path[index + 1]), let low = hexValue(path[index + 2]) {
+                    byte = high << 4 | low
+                    index += 3
+                } else {
+                    index += 1
                 }
-                if written == 0 || tail[written - 1] != UInt8(ascii: "/") {
-                    tail[written] = UInt8(ascii: "/")
+                if byte >= 0x80 { beyondASCII = true }
+                if isPlainPathByte(byte) {
+                    tail[written] = byte
                     written += 1
+                } else {
+                    tail[written] = UInt8(ascii: "%")
+                    tail[written + 1] = upperHexDigit(byte >> 4)
+                    tail[written + 2] = upperHexDigit(byte & 0xF)
+                    written += 3
                 }
-                return written
             }
-            return !beyondASCII || String(validating: percentDecoded(bytes), as: UTF8.self) != nil
+            if written == 0 || tail[written - 1] != UInt8(ascii: "/") {
+                tail[written] = UInt8(ascii: "/")
+                written += 1
+            }
+            return written
         }
+        return !beyondASCII || String(validating: percentDecoded(path.assumingMemoryBound(to: UInt8.self)), as: UTF8.self) != nil
+    }
+
+    /// A byte the canonical URI keeps as it is: RFC 3986's unreserved characters and `/`
+    /// (`isUnreserved(byte) || byte == "/"`), by a bit of two masks instead of a chain
+    /// of ranges.
+    @inline(__always)
+    static func isPlainPathByte(_ byte: UInt8) -> Bool {
+        // Below 64: `-`, `.`, `/` (0x2D-0x2F) and the digits (0x30-0x39), bits 45 to 57.
+        let low: UInt64 = 0x1FFF << 45
+        // 64 to 127: A-Z (bits 1-26), `_` (31), a-z (33-58), `~` (62).
+        let high: UInt64 = 0x3FF_FFFF << 1 | 1 << 31 | 0x3FF_FFFF << 33 | 1 << 62
+        // The mask chosen without a branch: a path alternates digits and letters, which a
+        // branch on `byte < 64` mispredicts.
+        let mask = byte & 64 == 0 ? low : high
+        return byte < 128 && mask >> UInt64(byte & 63) & 1 == 1
     }
 
     /// RFC 3986's unreserved characters: what percent-encoding leaves as it is.
@@ -713,6 +865,18 @@ public enum RequestSigning {
         return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 
+    /// The most bytes `withTrimmed` can hand over for `value`: the trimmed slice's length
+    /// when both its ends are ASCII, else three per byte (its Unicode path decodes each
+    /// byte that is not UTF-8 to U+FFFD).
+    static func trimmedBound(_ value: UnsafeRawBufferPointer) -> Int {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        var start = 0
+        var end = value.count
+        while start < end, isSpace(value[start]) { start += 1 }
+        while end > start, isSpace(value[end - 1]) { end -= 1 }
+        return start == end || (value[start] < 0x80 && value[end - 1] < 0x80) ? end - start : 3 * value.count
+    }
+
     /// Lower-case hex of `bytes`.
     static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
         String(unsafeUninitializedCapacity: 2 * bytes.count) { out in
@@ -732,9 +896,9 @@ public enum RequestSigning {
 
     /// The query's `name=value` pairs percent-decoded, sorted by name, then value, and
     /// encoded again; a name without `=` has the value "".
-    static func appendCanonicalQuery(_ rawQuery: String, to out: inout ByteWriter) {
+    static func appendCanonicalQuery(_ rawQuery: UnsafeRawBufferPointer, to out: inout ByteWriter) {
         guard !rawQuery.isEmpty else { return }
-        let pairs = Array(rawQuery.utf8).split(separator: UInt8(ascii: "&")).map { part -> (name: [UInt8], value: [UInt8]) in
+        let pairs = Array(rawQuery).split(separator: UInt8(ascii: "&")).map { part -> (name: [UInt8], value: [UInt8]) in
             let pieces = part.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
             return (percentDecoded(pieces[0]), pieces.count == 2 ? percentDecoded(pieces[1]) : [])
         }
@@ -1016,14 +1180,17 @@ extension RequestSigning {
         /// made only when the value is not the remembered one's.
         public mutating func parse(_ bytes: UnsafeRawBufferPointer) -> Result<Authorization, Rejection> {
             let split = bytes.count - 64
+            // The remembered prefix ends in `Signature=` (only a signed value's is kept), so
+            // the same prefix and 64 lowercase hex digits after it are a signed value.
+            if bytes.count > 74, let last, last.prefix.count == split,
+                last.prefix.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, split) == 0 }),
+                let signature = Authorization.decodedSignature(checking: UnsafeRawBufferPointer(rebasing: bytes[split...]))
+            {
+                return .success(last.authorization.with(signatureBytes: signature))
+            }
             let signed =
                 bytes.count > 74 && (split..<bytes.count).allSatisfy({ Self.isLowerHex(bytes[$0]) })
                 && UnsafeRawBufferPointer(rebasing: bytes[(split - 10)..<split]).elementsEqual(UnsafeRawBufferPointer(staticName: "Signature="))
-            if signed, let last, last.prefix.count == split, last.prefix.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, split) == 0 })
-            {
-                return .success(
-                    last.authorization.with(signatureBytes: Authorization.decodedSignature(UnsafeRawBufferPointer(rebasing: bytes[split...]))))
-            }
             let parsed = Authorization.parse(String(decoding: bytes, as: UTF8.self))
             if case .success(let authorization) = parsed, signed { last = (Array(bytes[..<split]), authorization) }
             return parsed

@@ -274,6 +274,93 @@ import Testing
         #expect(Self.verify(paddedRequest, base.authorization) == nil)
         let queried = RequestSigning.Request(method: "GET", target: "/a?b=1&a=2", fields: [], body: [])
         #expect(queried.rawPath == "/a" && queried.rawQuery == "b=1&a=2")
+
+        // The gateway's case: a view over the same bytes, read in place, verifies alike, and
+        // a change to what it shows is refused alike.
+        let authorization = try RequestSigning.Authorization.parse(base.authorization).get()
+        let key = RequestSigning.SigningKey(secretKey: Self.secretKey)
+        func viewed(method: String = "PATCH", target: String, body: [UInt8] = base.request.body) -> RequestSigning.Rejection? {
+            head.withUnsafeBytes { fieldBytes in
+                spans.withUnsafeBufferPointer { spans in
+                    Array(method.utf8).withUnsafeBytes { method in
+                        Array(target.utf8).withUnsafeBytes { target in
+                            body.withUnsafeBytes { body in
+                                RequestSigning.Request.View.with(
+                                    method: method, target: target, fieldBytes: fieldBytes, fieldSpans: spans, body: body
+                                ) {
+                                    #expect(RequestSigning.Request(copying: $0).fields.map(\.value) == base.request.fields.map(\.value))
+                                    return RequestSigning.verify($0, authorization: authorization, key: key, now: Self.signedAt)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let path = "/v1/organizations/accounts/05261f923e80d3890f33c0056e9b3f80"
+        #expect(viewed(target: path) == nil)
+        #expect(viewed(method: "PUT", target: path) == .signatureMismatch)
+        #expect(viewed(target: path + "?a=1") == .signatureMismatch)
+        #expect(viewed(target: path, body: Array(#"{"description": "hellO"}"#.utf8)) == .signatureMismatch)
+        // The second answer signed a query: its view splits the target at the first `?`.
+        let second = Self.answers[1]
+        let target = second.request.rawPath + "?" + second.request.rawQuery!
+        let copied = RequestSigning.Request(method: "GET", target: target, fields: second.request.fields, body: [])
+        #expect(Self.verify(copied, second.authorization) == nil)
+        copied.withView { view in
+            #expect(String(decoding: view.path, as: UTF8.self) == second.request.rawPath)
+            #expect(view.query.map { String(decoding: $0, as: UTF8.self) } == second.request.rawQuery)
+        }
+    }
+
+    /// The canonical URI's byte test and its copy of a plain leading run read every path as
+    /// the plain definition does: decode `%XX`, keep unreserved bytes and `/`, encode the
+    /// rest, end in `/`. Random paths from an alphabet heavy in escapes and edges.
+    @Test func canonicalURIsReadAsTheDefinition() {
+        for byte in UInt8.min...UInt8.max {
+            #expect(RequestSigning.isPlainPathByte(byte) == (RequestSigning.isUnreserved(byte) || byte == UInt8(ascii: "/")), "\(byte)")
+        }
+        func reference(_ path: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = []
+            for byte in path.withUnsafeBufferPointer({ RequestSigning.percentDecoded($0) }) {
+                if RequestSigning.isUnreserved(byte) || byte == UInt8(ascii: "/") {
+                    out.append(byte)
+                } else {
+                    out += Array(String(format: "%%%02X", byte).utf8)
+                }
+            }
+            if out.last != UInt8(ascii: "/") { out.append(UInt8(ascii: "/")) }
+            return out
+        }
+        let alphabet = Array("/%aZ09-._~ +?#".utf8) + [0x00, 0x7F, 0x80, 0xC3, 0xA9, 0xFF] + Array("%2F%41%e9%zz%4".utf8)
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<20_000 {
+            let path = (0..<Int.random(in: 0...24, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
+            let written = path.withUnsafeBytes { path in
+                ByteWriter.with(capacity: 3 * path.count + 1) { out -> [UInt8] in
+                    _ = RequestSigning.appendCanonicalURI(path, to: &out)
+                    return out.withBytes { Array($0) }
+                }
+            }
+            #expect(written == reference(path), "round \(round): \(path)")
+        }
+    }
+
+    /// The remembered `Authorization`'s signature is checked and decoded in one pass, and
+    /// reads as the digit-by-digit check and decoding would.
+    @Test func signaturesDecodeAsCheckedDigitByDigit() {
+        let digits = Array("0123456789abcdefABCDEFgz/:`@ ".utf8) + [0x00, 0xFF]
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<20_000 {
+            // Mostly valid, so the decoding itself is compared too.
+            let pool = round % 2 == 0 ? Array(digits[0..<16]) : digits
+            var hex = (0..<64).map { _ in pool.randomElement(using: &generator)! }
+            if round % 4 == 1 { hex[Int.random(in: 0..<64, using: &generator)] = digits.randomElement(using: &generator)! }
+            let expected =
+                hex.allSatisfy(RequestSigning.AuthorizationMemory.isLowerHex)
+                ? hex.withUnsafeBytes { RequestSigning.Authorization.decodedSignature($0) } : nil
+            #expect(hex.withUnsafeBytes { RequestSigning.Authorization.decodedSignature(checking: $0) } == expected, "\(hex)")
+        }
     }
 
     /// The canonical request is written into memory sized beforehand for its longest form:

@@ -309,34 +309,37 @@ public struct Authorizer: Sendable {
         _ signed: SignedCredential, in directory: DirectoryView, now: Date, cache: inout ConnectionCache, record: inout AuditRecord
     ) -> Result<Session, GatewayError> {
         record.credential = (signed.securityToken == nil ? CredentialKind.accessKey : .temporaryAccessKey).rawValue
-        let authorization: RequestSigning.Authorization
-        let parsed = signed.request.withValue(of: "authorization") { cache.authorizations.parse($0 ?? UnsafeRawBufferPointer(start: nil, count: 0)) }
-        switch parsed {
-        case .failure(let rejection): return .failure(.signatureRefused(rejection))
-        case .success(let parsed): authorization = parsed
-        }
-        let credential: AccessKeyCredential
-        switch directory.accessKey(authorization.accessKey) {
-        case .failure(let why):
-            // Bounded and printable (the parser checks); shown to operators, not a secret.
-            record.accessKey = authorization.accessKey.utf8.count > 128 ? String(authorization.accessKey.prefix(128)) : authorization.accessKey
-            return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
-        case .success(let found): credential = found
-        }
-        // The directory's own copy: no new string per call.
-        record.accessKey = credential.accessKey
-        record.credential = (credential.isTemporary ? CredentialKind.temporaryAccessKey : .accessKey).rawValue
-        // A temporary key's call must carry its token, and the token must be signed (the
-        // signer checks the latter); said before verifying, as the cheaper refusal.
-        if credential.isTemporary && signed.securityToken == nil {
-            return .failure(.accessKeyRefused(.securityTokenMissing, accessKey: authorization.accessKey))
-        }
-        if let rejection = RequestSigning.verify(signed.request, authorization: authorization, key: credential.signingKey, now: now) {
-            return .failure(.signatureRefused(rejection))
-        }
-        switch directory.session(for: credential, securityToken: signed.securityToken, now: now) {
-        case .failure(let why): return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
-        case .success(let session): return .success(session)
+        // One view of the request for reading `Authorization` and verifying: the received
+        // head's bytes, read in place.
+        return signed.withView { request in
+            let authorization: RequestSigning.Authorization
+            switch cache.authorizations.parse(request.value(of: "authorization") ?? UnsafeRawBufferPointer(start: nil, count: 0)) {
+            case .failure(let rejection): return .failure(.signatureRefused(rejection))
+            case .success(let parsed): authorization = parsed
+            }
+            let credential: AccessKeyCredential
+            switch directory.accessKey(authorization.accessKey) {
+            case .failure(let why):
+                // Bounded and printable (the parser checks); shown to operators, not a secret.
+                record.accessKey = authorization.accessKey.utf8.count > 128 ? String(authorization.accessKey.prefix(128)) : authorization.accessKey
+                return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
+            case .success(let found): credential = found
+            }
+            // The directory's own copy: no new string per call.
+            record.accessKey = credential.accessKey
+            record.credential = (credential.isTemporary ? CredentialKind.temporaryAccessKey : .accessKey).rawValue
+            // A temporary key's call must carry its token, and the token must be signed (the
+            // signer checks the latter); said before verifying, as the cheaper refusal.
+            if credential.isTemporary && signed.securityToken == nil {
+                return .failure(.accessKeyRefused(.securityTokenMissing, accessKey: authorization.accessKey))
+            }
+            if let rejection = RequestSigning.verify(request, authorization: authorization, key: credential.signingKey, now: now) {
+                return .failure(.signatureRefused(rejection))
+            }
+            switch directory.session(for: credential, securityToken: signed.securityToken, now: now) {
+            case .failure(let why): return .failure(.accessKeyRefused(why, accessKey: authorization.accessKey))
+            case .success(let session): return .success(session)
+            }
         }
     }
 

@@ -57,12 +57,27 @@ public struct RequestAttributes: Sendable {
 /// field lines include its `Authorization` (read from there as bytes, not copied out).
 public struct SignedCredential: Sendable {
     public var securityToken: String?
-    public var request: RequestSigning.Request
+    private var source: Source
+
+    /// Where the signed request's bytes are: a `RequestSigning.Request` made by hand, or the
+    /// head as received, read in place (`withView`) so a signed call copies none of it.
+    private enum Source: Sendable {
+        case request(RequestSigning.Request)
+        case received(ReceivedRequest)
+    }
 
     /// A signed call as received: `request`'s fields carry the `Authorization`.
     public init(securityToken: String?, request: RequestSigning.Request) {
         self.securityToken = securityToken
-        self.request = request
+        self.source = .request(request)
+    }
+
+    /// A signed call as the gateway read it: the head's field lines, with the method,
+    /// target and body the signature is checked against (on the decision listener, the
+    /// call's, not the question's).
+    init(securityToken: String?, head: HTTP1.Head, method: String, target: String, body: [UInt8]) {
+        self.securityToken = securityToken
+        self.source = .received(ReceivedRequest(head: head, method: method, target: target, body: body))
     }
 
     /// A signed call with its `Authorization` given apart from `request`'s fields (set as
@@ -72,13 +87,76 @@ public struct SignedCredential: Sendable {
         self.authorization = authorization
     }
 
+    /// The request as signed (made from the head when it was received).
+    public var request: RequestSigning.Request {
+        get {
+            switch source {
+            case .request(let request): request
+            case .received(let received): received.withView(RequestSigning.Request.init(copying:))
+            }
+        }
+        set { source = .request(newValue) }
+    }
+
+    /// Runs `body` with a view of the request as signed: the head's own bytes when it was
+    /// received, valid only inside `body`.
+    func withView<R>(_ body: (RequestSigning.Request.View) -> R) -> R {
+        switch source {
+        case .request(let request): request.withView(body)
+        case .received(let received): received.withView(body)
+        }
+    }
+
     /// The `Authorization` value as received ("" when the request has none).
     public var authorization: String {
-        get { request.value(of: "authorization") ?? "" }
+        get { withView { $0.value(of: "authorization").map { String(decoding: $0, as: UTF8.self) } } ?? "" }
         set {
             var fields = request.fields.filter { $0.name.lowercased() != "authorization" }
             fields.append(("Authorization", newValue))
             request.fields = fields
+        }
+    }
+}
+
+/// A signed call's head as the gateway received it, with what the signature covers
+/// besides its field lines. A class: handed from the handler to the authorizer in one
+/// retain. The head is filled in only while the decoder parses it and never changed after.
+final class ReceivedRequest: @unchecked Sendable {
+    let head: HTTP1.Head
+    let method: String
+    let target: String
+    let body: [UInt8]
+
+    init(head: HTTP1.Head, method: String, target: String, body: [UInt8]) {
+        self.head = head
+        self.method = method
+        self.target = target
+        self.body = body
+    }
+
+    /// The head's readable bytes and its field lines' spans (on the stack) as a view.
+    func withView<R>(_ body: (RequestSigning.Request.View) -> R) -> R {
+        var method = method
+        var target = target
+        let fields = head.fields
+        return withUnsafeTemporaryAllocation(of: RequestSigning.Request.FieldSpan.self, capacity: max(fields.count, 1)) { spans in
+            for (index, field) in fields.enumerated() {
+                spans.initializeElement(
+                    at: index,
+                    to: RequestSigning.Request.FieldSpan(
+                        nameStart: field.nameStart, nameEnd: field.nameEnd, valueStart: field.valueStart, valueEnd: field.valueEnd))
+            }
+            return head.bytes.withUnsafeReadableBytes { fieldBytes in
+                method.withUTF8 { method in
+                    target.withUTF8 { target in
+                        self.body.withUnsafeBytes { requestBody in
+                            RequestSigning.Request.View.with(
+                                method: UnsafeRawBufferPointer(method), target: UnsafeRawBufferPointer(target), fieldBytes: fieldBytes,
+                                fieldSpans: UnsafeBufferPointer(rebasing: spans[..<fields.count]), body: requestBody, body)
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -833,22 +833,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         attributes.conflictingCredentials = head.contains(.xAuthToken) && head.contains(.authorization)
         let securityToken = head.first(.xSecurityToken)
         if attributes.token == nil, head.contains(.authorization) {
-            let request = RequestSigning.Request(
-                method: attributes.method, target: attributes.target, fieldBytes: Array(head.bytes.readableBytesView),
-                fieldSpans: Self.signingFieldSpans(head),
-                body: attributes.body)
-            attributes.signed = SignedCredential(securityToken: securityToken, request: request)
+            attributes.signed = SignedCredential(
+                securityToken: securityToken, head: head, method: attributes.method, target: attributes.target, body: attributes.body)
         } else if securityToken != nil {
             attributes.securityTokenWithoutSignature = true
-        }
-    }
-
-    /// Where every field line's name and (trimmed) value lie in the head's readable bytes, in
-    /// order: what an AK/SK signature covers, handed over without a string per field. Here,
-    /// not in the HTTP/1 reader, which the fuzz target builds without the signer.
-    static func signingFieldSpans(_ head: HTTP1.Head) -> [RequestSigning.Request.FieldSpan] {
-        head.fields.map {
-            RequestSigning.Request.FieldSpan(nameStart: $0.nameStart, nameEnd: $0.nameEnd, valueStart: $0.valueStart, valueEnd: $0.valueEnd)
         }
     }
 
