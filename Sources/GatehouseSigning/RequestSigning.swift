@@ -955,18 +955,25 @@ public enum RequestSigning {
 
     static func parseDate(_ bytes: UnsafeRawBufferPointer) -> Date? {
         guard bytes.count == 16, bytes[8] == UInt8(ascii: "T"), bytes[15] == UInt8(ascii: "Z") else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
+        // Every digit read, and whether any was not one, without a branch per digit.
+        var notDigits: UInt8 = 0
+        func number(_ range: Range<Int>) -> Int {
             var value = 0
             for index in range {
-                let byte = bytes[index]
-                guard (0x30...0x39).contains(byte) else { return nil }
-                value = value * 10 + Int(byte - 0x30)
+                let digit = bytes[index] &- 0x30
+                notDigits |= digit > 9 ? 1 : 0
+                value = value &* 10 &+ Int(digit)
             }
             return value
         }
-        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8), let hour = number(9..<11),
-            let minute = number(11..<13), let second = number(13..<15), (1...12).contains(month), day >= 1,
-            day <= daysInMonth(year: year, month: month), hour < 24, minute < 60, second < 60
+        let year = number(0..<4)
+        let month = number(4..<6)
+        let day = number(6..<8)
+        let hour = number(9..<11)
+        let minute = number(11..<13)
+        let second = number(13..<15)
+        guard notDigits == 0, (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month), hour < 24, minute < 60,
+            second < 60
         else { return nil }
         let seconds = UTCCalendar.daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second
         return Date(timeIntervalSince1970: TimeInterval(seconds))

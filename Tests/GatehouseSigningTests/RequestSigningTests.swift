@@ -131,7 +131,10 @@ import Testing
             #expect(RequestSigning.parseDate(text) == date, "\(text)")
             date = date.addingTimeInterval(86_400 * 3 + 3_599)
         }
-        for bad in ["20240230T000000Z", "21000229T000000Z", "20231301T000000Z", "20230100T000000Z", "20230101T240000Z", "2023010AT000000Z"] {
+        for bad in [
+            "20240230T000000Z", "21000229T000000Z", "20231301T000000Z", "20230100T000000Z", "20230101T240000Z", "2023010AT000000Z",
+            "2023/101T000000Z", "20230101T00:000Z", "-0230101T000000Z",
+        ] {
             #expect(RequestSigning.parseDate(bad) == nil, "\(bad)")
         }
         #expect(RequestSigning.parseDate("20000229T120000Z") != nil)

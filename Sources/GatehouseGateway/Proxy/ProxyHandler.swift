@@ -849,9 +849,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         if let token = head.first(.xAuthToken) { return token }
         // The scheme compared without case, and without lowercasing the whole value (an AK/SK
         // Authorization is some 200 bytes, on every signed call).
+        let bearer: StaticString = "bearer "
         guard let field = head.firstField(.authorization), field.valueEnd - field.valueStart > 7,
             head.bytes.withUnsafeReadableBytes({ raw in
-                HTTP1.equalsIgnoringCase(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueStart) + 7]), "bearer ".utf8)
+                HTTP1.equalsIgnoringCase(
+                    UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueStart) + 7]),
+                    UnsafeRawBufferPointer(start: bearer.utf8Start, count: bearer.utf8CodeUnitCount))
             })
         else { return nil }
         let authorization = head.value(field)
