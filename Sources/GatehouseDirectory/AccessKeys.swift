@@ -12,6 +12,9 @@ public struct AccessKeyInfo: Sendable, Equatable {
     public var description: String?
     /// Temporary credentials only: when they stop working.
     public var expiresAt: Date?
+    /// Temporary credentials only: their user's sessions were ended since they were issued
+    /// (`end-sessions`, a completed ownership transfer), so calls with them are refused.
+    public var sessionEnded = false
 }
 
 /// A permanent access key just created: the secret key is shown once.
@@ -181,7 +184,8 @@ extension DirectoryStore {
     public func listAccessKeys(user name: String? = nil, now: Date = Date()) throws -> [AccessKeyInfo] {
         try database.read { db in
             var sql = """
-                SELECT access_keys.*, users.name FROM access_keys JOIN users ON users.id = access_keys.user_id
+                SELECT access_keys.*, users.name, users.session_generation AS user_generation
+                FROM access_keys JOIN users ON users.id = access_keys.user_id
                 WHERE (access_keys.temporary = 0 OR access_keys.expires_at > ?)
                 """
             var arguments: [any SQLBindable] = [now.timeIntervalSince1970]
@@ -195,7 +199,8 @@ extension DirectoryStore {
                     accessKey: try row["access_key"], userName: try row["name"], active: try row["active"],
                     createdAt: Date(timeIntervalSince1970: try row["created_at"]),
                     lastUsedAt: (try row["last_used_at"] as Double?).map(Date.init(timeIntervalSince1970:)), description: try row["description"],
-                    expiresAt: (try row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)))
+                    expiresAt: (try row["expires_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                    sessionEnded: try row["temporary"] as Bool && (try row["session_generation"] as Int?) != (try row["user_generation"] as Int))
             }
         }
     }

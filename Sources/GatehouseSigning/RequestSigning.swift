@@ -47,6 +47,11 @@ public enum RequestSigning {
                 self.valueStart = valueStart
                 self.valueEnd = valueEnd
             }
+
+            /// Whether the name and the value lie within the first `count` bytes.
+            func lies(within count: Int32) -> Bool {
+                0 <= nameStart && nameStart <= nameEnd && nameEnd <= count && 0 <= valueStart && valueStart <= valueEnd && valueEnd <= count
+            }
         }
 
         public init(method: String, rawPath: String, rawQuery: String?, fields: [(name: String, value: String)], body: [UInt8]) {
@@ -69,11 +74,7 @@ public enum RequestSigning {
         /// `fieldBytes` (checked).
         public init(method: String, target: String, fieldBytes: [UInt8], fieldSpans: [FieldSpan], body: [UInt8]) {
             let count = Int32(clamping: fieldBytes.count)
-            for span in fieldSpans {
-                precondition(
-                    0 <= span.nameStart && span.nameStart <= span.nameEnd && span.nameEnd <= count && 0 <= span.valueStart
-                        && span.valueStart <= span.valueEnd && span.valueEnd <= count, "a field span outside the field bytes")
-            }
+            for span in fieldSpans { precondition(span.lies(within: count), "a field span outside the field bytes") }
             // The whole target when there is no query: its storage is shared, not copied.
             var target = target
             let query = target.withUTF8 { bytes in bytes.firstIndex(of: UInt8(ascii: "?")) }
@@ -202,11 +203,7 @@ public enum RequestSigning {
                 fieldSpans: UnsafeBufferPointer<FieldSpan>, body requestBody: UnsafeRawBufferPointer, _ body: (View) -> R
             ) -> R {
                 let count = Int32(clamping: fieldBytes.count)
-                for span in fieldSpans {
-                    precondition(
-                        0 <= span.nameStart && span.nameStart <= span.nameEnd && span.nameEnd <= count && 0 <= span.valueStart
-                            && span.valueStart <= span.valueEnd && span.valueEnd <= count, "a field span outside the field bytes")
-                }
+                for span in fieldSpans { precondition(span.lies(within: count), "a field span outside the field bytes") }
                 var path = target
                 var query: UnsafeRawBufferPointer?
                 if let base = target.baseAddress, let mark = memchr(base, Int32(UInt8(ascii: "?")), target.count) {
@@ -717,12 +714,13 @@ public enum RequestSigning {
                     return true
                 }
                 guard hashed else { return .digestUnavailable }
-                var claimedOther = false
-                fields.forEach(named: UnsafeRawBufferPointer(staticName: "x-sdk-content-sha256")) { claimed in
-                    withTrimmed(claimed) { claimed in payloadHash.withBytes { if !claimed.elementsEqual($0) { claimedOther = true } } }
-                }
-                if claimedOther { return .payloadNotSigned }
             }
+            // With a body or without: a claimed hash that is not the body's is refused.
+            var claimedOther = false
+            fields.forEach(named: UnsafeRawBufferPointer(staticName: "x-sdk-content-sha256")) { claimed in
+                withTrimmed(claimed) { claimed in payloadHash.withBytes { if !claimed.elementsEqual($0) { claimedOther = true } } }
+            }
+            if claimedOther { return .payloadNotSigned }
             // The signed fields' values first: each must be on exactly one line, and their
             // lengths size the scratch memory. Sized by what is signed, not by the whole head
             // (an `Authorization` and a long security token would push it past what

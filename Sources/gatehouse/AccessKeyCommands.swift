@@ -59,7 +59,8 @@ extension DirectoryCommand {
             let time = ISO8601DateFormatter()
             Output.line(
                 keys.map { key in
-                    var line = "\(key.accessKey) \(key.userName) \(key.active ? "active" : "inactive")"
+                    let status = !key.active ? "inactive" : key.sessionEnded ? "ended" : "active"
+                    var line = "\(key.accessKey) \(key.userName) \(status)"
                     line += key.expiresAt.map { " temporary until \(time.string(from: $0))" } ?? ""
                     line += " created \(time.string(from: key.createdAt)) last used \(key.lastUsedAt.map(time.string) ?? "never")"
                     return line + (key.description.map { " (\($0))" } ?? "")

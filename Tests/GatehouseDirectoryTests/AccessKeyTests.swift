@@ -111,10 +111,13 @@ extension StoreSuites {
             let session = try view.session(for: credential, securityToken: issued.securityToken, now: now).get()
             #expect(session.user.name == "dev_only" && session.mfa && session.credential == .temporaryAccessKey)
             #expect(view.session(for: credential, securityToken: issued.securityToken, now: now.addingTimeInterval(900)).failure == .expired)
+            #expect(try store.listAccessKeys(user: "dev_only").first { $0.accessKey == issued.accessKey }?.sessionEnded == false)
             try store.endSessions(user: "dev_only")
             view = try store.view()
             #expect(
                 view.session(for: try view.accessKey(issued.accessKey).get(), securityToken: issued.securityToken, now: now).failure == .sessionEnded)
+            // Listed as ended, so an operator does not take them for working credentials.
+            #expect(try store.listAccessKeys(user: "dev_only").first { $0.accessKey == issued.accessKey }?.sessionEnded == true)
             // A permanent key takes no security token, and stops when its user is disabled.
             let permanent = try store.createAccessKey(user: "member")
             try store.setDisabled(user: "member", true)

@@ -103,6 +103,15 @@ import Testing
         // A body the signature does not cover.
         #expect(changed { $0.fields.append(("X-Sdk-Content-Sha256", "UNSIGNED-PAYLOAD")) } == .payloadNotSigned)
         #expect(Self.verify(base.request, base.authorization, secretKey: "wrong") == .signatureMismatch)
+        // Without a body too: a claimed hash that is not the empty body's is refused, the
+        // empty body's own is not.
+        let bodyless = Self.answers[1]
+        var unsigned = bodyless.request
+        unsigned.fields.append(("X-Sdk-Content-Sha256", "UNSIGNED-PAYLOAD"))
+        #expect(Self.verify(unsigned, bodyless.authorization) == .payloadNotSigned)
+        var claimed = bodyless.request
+        claimed.fields.append(("X-Sdk-Content-Sha256", String(decoding: RequestSigning.emptyBodyHash, as: UTF8.self)))
+        #expect(Self.verify(claimed, bodyless.authorization) == nil)
     }
 
     @Test func theDateMustBeSignedAndWithinFifteenMinutes() {

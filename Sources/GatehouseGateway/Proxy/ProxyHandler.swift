@@ -473,7 +473,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             call.fetchSite = head.first(.secFetchSite)
             call.isTLS = requestContext.secureTransport
         }
-        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+        // Captured as a value: the pool's thread must not share the variable with this one.
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { [call] in
             let answer = local.handle(call)
             // The gateway's own writes do not move SQLite's data_version for its connection;
             // re-read here, off the event loop (the store blocks).
