@@ -294,6 +294,10 @@ public final class DirectoryStore: Sendable {
     /// only as the console's cookie and `gh_` tokens never there.
     public static let consoleSessionPrefix = "gc_"
 
+    /// Whether a token is a console session's (by its prefix; whether it is live is the
+    /// directory view's question).
+    public static func isConsoleSession(_ token: String) -> Bool { token.utf8.starts(with: consoleSessionPrefix.utf8) }
+
     /// Issues an opaque random token (256 bits) for a user; only its hash is stored.
     /// `mfa` records that the login behind the token used a second factor (`g:MFAPresent`);
     /// `consoleSession` makes it a console session's (`consoleSessionPrefix`).

@@ -73,22 +73,23 @@ public enum RequestSigning {
         /// as received, values as received or already trimmed. Each span must lie within
         /// `fieldBytes` (checked).
         public init(method: String, target: String, fieldBytes: [UInt8], fieldSpans: [FieldSpan], body: [UInt8]) {
-            let count = Int32(clamping: fieldBytes.count)
-            for span in fieldSpans { precondition(span.lies(within: count), "a field span outside the field bytes") }
-            // The whole target when there is no query: its storage is shared, not copied.
+            // The view's reading of the parts (the spans checked, the target split at its
+            // first `?`), kept as a copy.
+            var method = method
             var target = target
-            let query = target.withUTF8 { bytes in bytes.firstIndex(of: UInt8(ascii: "?")) }
-            self.method = method
-            rawPath = target
-            rawQuery = nil
-            if let query {
-                let utf8 = target.utf8
-                rawPath = String(Substring(utf8[..<utf8.index(utf8.startIndex, offsetBy: query)]))
-                rawQuery = String(Substring(utf8[utf8.index(utf8.startIndex, offsetBy: query + 1)...]))
+            self = method.withUTF8 { method in
+                target.withUTF8 { target in
+                    fieldBytes.withUnsafeBytes { fieldBytes in
+                        fieldSpans.withUnsafeBufferPointer { fieldSpans in
+                            body.withUnsafeBytes { body in
+                                View.with(
+                                    method: UnsafeRawBufferPointer(method), target: UnsafeRawBufferPointer(target), fieldBytes: fieldBytes,
+                                    fieldSpans: fieldSpans, body: body, Request.init(copying:))
+                            }
+                        }
+                    }
+                }
             }
-            self.fieldBytes = fieldBytes
-            self.fieldSpans = fieldSpans
-            self.body = body
         }
 
         /// A request holding a copy of what `view` shows.
@@ -126,23 +127,6 @@ public enum RequestSigning {
                 spans.append(FieldSpan(nameStart: nameStart, nameEnd: valueStart, valueStart: valueStart, valueEnd: Int32(bytes.count)))
             }
             return (bytes, spans)
-        }
-
-        /// Runs `body` with the bytes of the first line's value of a field (by lowercase name,
-        /// in any case), or nil when the request has none: a credential read without a copy.
-        public func withValue<R>(of lowercasedName: StaticString, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
-            withFields { fields in
-                let name = UnsafeRawBufferPointer(staticName: lowercasedName)
-                for span in fields.spans where RequestSigning.equalsIgnoringASCIICase(fields.name(span), lowercased: name) {
-                    return body(fields.value(span))
-                }
-                return body(nil)
-            }
-        }
-
-        /// The first line's value of a field (by lowercase name, in any case).
-        public func value(of lowercasedName: StaticString) -> String? {
-            withValue(of: lowercasedName) { $0.map { String(decoding: $0, as: UTF8.self) } }
         }
 
         /// The field lines as bytes, for as long as `body` runs.

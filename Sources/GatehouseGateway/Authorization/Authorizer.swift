@@ -270,7 +270,7 @@ public struct Authorizer: Sendable {
         if attributes.token != nil { record.credential = CredentialKind.token.rawValue }
         guard let token = attributes.token, !token.isEmpty else { return .failure(.credentialRefused(nil)) }
         // A console session's token lets a browser see pages, and nothing more.
-        if token.utf8.starts(with: DirectoryStore.consoleSessionPrefix.utf8) { return .failure(.consoleSessionOnTheAPI) }
+        if DirectoryStore.isConsoleSession(token) { return .failure(.consoleSessionOnTheAPI) }
         switch directory.authenticate(token, now: attributes.now, remembering: &cache.session) {
         case .failure(let why): return .failure(.credentialRefused(why))
         case .success(let session): return .success(session)
@@ -290,7 +290,7 @@ public struct Authorizer: Sendable {
     ) -> Result<Session, GatewayError> {
         record.credential = ConsoleSession.credentialKind
         // Only a console session's token: an API token in the cookie is no sign-in.
-        guard let token = attributes.cookies.session, token.utf8.starts(with: DirectoryStore.consoleSessionPrefix.utf8) else {
+        guard let token = attributes.cookies.session, DirectoryStore.isConsoleSession(token) else {
             return .failure(.credentialRefused(nil))
         }
         switch directory.authenticate(token, now: attributes.now, remembering: &cache.session) {

@@ -405,26 +405,21 @@ public struct RouteCatalog: Sendable {
                 }
                 return value
             }
+            /// A true-or-false member, `absent` when not given.
+            func flag(_ key: String, absent: Bool) -> Bool {
+                switch item[key] {
+                case nil: return absent
+                case .bool(let value)?: return value
+                default:
+                    report("\(key) must be true or false", at: path.appending(key))
+                    return absent
+                }
+            }
             // An operation whose reference says it needs no identity-policy permission has no
             // action: `"identity_policy": false` says so, and then `action` must be absent.
-            var identityPolicy = true
-            switch item["identity_policy"] {
-            case nil: break
-            case .bool(let value)?: identityPolicy = value
-            default: report("identity_policy must be true or false", at: path.appending("identity_policy"))
-            }
-            var tagsRequired = false
-            switch item["tags_required"] {
-            case nil: break
-            case .bool(let value)?: tagsRequired = value
-            default: report("tags_required must be true or false", at: path.appending("tags_required"))
-            }
-            var ownerRights = false
-            switch item["owner_rights"] {
-            case nil: break
-            case .bool(let value)?: ownerRights = value
-            default: report("owner_rights must be true or false", at: path.appending("owner_rights"))
-            }
+            let identityPolicy = flag("identity_policy", absent: true)
+            let tagsRequired = flag("tags_required", absent: false)
+            let ownerRights = flag("owner_rights", absent: false)
             if ownerRights && !identityPolicy {
                 report("owner_rights widens what policies decide, so the route needs \"identity_policy\": true", at: path.appending("owner_rights"))
             }
